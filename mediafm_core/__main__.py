@@ -1,0 +1,5 @@
+import sys
+
+from mediafm_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The MediaFM shot encoder: config, model and Masked Shot Modelling."""

@@ -1,0 +1,76 @@
+"""Masked Shot Modelling (MSM): BERT's masked-token objective with shots as tokens.
+
+A fraction (20 %) of each title's real shots is replaced by `[MASK]`; the loss is the mean cosine
+distance between the model's prediction and the original fused vector at masked positions only.
+Two trivial predictors are scored on the same masks so a loss figure means something:
+`mean_shot` (the mean of the title's unmasked shots) and `neighbour` (copy the nearest unmasked
+shot; the earlier one on ties).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MASK_RATIO = 0.2
+
+
+def sample_mask(
+    shot_mask: torch.Tensor,  # (B, T) bool, True = real shot
+    ratio: float = MASK_RATIO,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(B, T) bool: round(ratio * n_real) real shots per row (at least one), chosen uniformly."""
+    B, T = shot_mask.shape
+    scores = torch.rand(B, T, generator=generator, device=shot_mask.device)
+    scores = scores.masked_fill(~shot_mask, 2.0)  # padding sorts last, never chosen
+    n_real = shot_mask.sum(dim=1)
+    n_mask = torch.clamp((n_real.float() * ratio).round().long(), min=1)
+    n_mask = torch.minimum(n_mask, n_real)
+    ranks = scores.argsort(dim=1).argsort(dim=1)  # rank of each position within its row
+    return (ranks < n_mask.unsqueeze(1)) & shot_mask
+
+
+def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - cos(pred, target) over the last dim, computed in float32."""
+    return 1.0 - F.cosine_similarity(pred.float(), target.float(), dim=-1, eps=1e-8)
+
+
+def msm_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance at masked positions. pred, target (B, T, D); mask (B, T) bool."""
+    d = cosine_distance(pred, target)  # (B, T)
+    return (d * mask).sum() / mask.sum().clamp(min=1)
+
+
+def mean_shot_prediction(
+    target: torch.Tensor, shot_mask: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Predict every shot as the mean of the title's visible (real, unmasked) shots. (B, T, D)"""
+    visible = (shot_mask & ~mask).unsqueeze(-1).to(target.dtype)  # (B, T, 1)
+    mean = (target * visible).sum(1, keepdim=True) / visible.sum(1, keepdim=True).clamp(min=1)
+    return mean.expand_as(target)
+
+
+def neighbour_prediction(
+    target: torch.Tensor, shot_mask: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Predict every shot by copying its nearest visible shot (earlier one on ties). (B, T, D)"""
+    B, T, _ = target.shape
+    visible = shot_mask & ~mask  # (B, T)
+    pos = torch.arange(T, device=target.device)
+    dist = (pos[None, :, None] - pos[None, None, :]).abs().float()  # (1, T, T)
+    # Tie-break toward the earlier neighbour with a small bias on later positions.
+    dist = dist + (pos[None, None, :] > pos[None, :, None]).float() * 0.5
+    dist = dist.expand(B, T, T).masked_fill(~visible[:, None, :], float("inf"))
+    src = dist.argmin(dim=2)  # (B, T)
+    return torch.gather(target, 1, src.unsqueeze(-1).expand_as(target))
+
+
+def baseline_losses(
+    target: torch.Tensor, shot_mask: torch.Tensor, mask: torch.Tensor
+) -> dict[str, float]:
+    """MSM loss of the two trivial predictors on the same masks."""
+    return {
+        "mean_shot": float(msm_loss(mean_shot_prediction(target, shot_mask, mask), target, mask)),
+        "neighbour": float(msm_loss(neighbour_prediction(target, shot_mask, mask), target, mask)),
+    }
