@@ -17,7 +17,9 @@ from mediafm_core.errors import InputError
 COMMAND_MODULES = (
     "mediafm_core.cli.model_commands",
     "mediafm_core.cli.media_commands",
+    "mediafm_core.cli.encode_commands",
     "mediafm_core.cli.store_commands",
+    "mediafm_core.cli.train_commands",
 )
 
 

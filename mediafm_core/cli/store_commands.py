@@ -1,9 +1,117 @@
-"""Subcommands (placeholder module: commands are added here by their domain)."""
+"""Analyst commands over the storage root: `sql`, `similar`, `similar-titles`.
+
+The root is `--root`, else `$MEDIAFM_ROOT`, else `./.demo/storage` (what `make demo` writes).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this domain's subcommands to the `mediafm` parser."""
+    """Add `sql`, `similar` and `similar-titles` to the `mediafm` parser."""
+    p = sub.add_parser(
+        "sql",
+        help="DuckDB over the store (views: titles, shots, shot_embeddings, title_embeddings, "
+        "probe_scores); interactive without a query",
+    )
+    _add_root(p)
+    p.add_argument("query", nargs="?", help="SQL to run; omit for an interactive prompt")
+    p.set_defaults(func=run_sql)
+
+    p = sub.add_parser("similar", help="shots most similar to a clip, embedded in context")
+    _add_root(p)
+    p.add_argument("--title", required=True, help="title id of the clip")
+    p.add_argument("--start", type=float, default=None, help="clip start, seconds")
+    p.add_argument("--end", type=float, default=None, help="clip end, seconds")
+    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.set_defaults(func=run_similar)
+
+    p = sub.add_parser("similar-titles", help="titles most similar to a title")
+    _add_root(p)
+    p.add_argument("--title", required=True, help="title id")
+    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.set_defaults(func=run_similar_titles)
+
+
+def _add_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root",
+        default=None,
+        help="storage root (folder or s3://bucket/prefix); default $MEDIAFM_ROOT or .demo/storage",
+    )
+
+
+def _root(args) -> str:
+    from mediafm_core.storage.layout import default_root
+
+    return args.root or default_root()
+
+
+def _store(args):
+    from mediafm_core.storage.lance_store import LanceStore
+    from mediafm_core.storage.layout import StorageLayout
+
+    return LanceStore(StorageLayout(_root(args)).lancedb)
+
+
+def _print_table(table) -> None:
+    """Print an Arrow table or DuckDB relation as aligned text."""
+    print(table.to_pandas().to_string(index=False) if hasattr(table, "to_pandas") else table)
+
+
+def run_sql(args) -> int:
+    from mediafm_core.storage.sql import open_session
+
+    con, missing = open_session(_root(args))
+    if missing:
+        print(f"(views not available yet: {', '.join(missing)})", file=sys.stderr)
+    if args.query:
+        _print_sql(con, args.query)
+        return 0
+    return _repl(con)
+
+
+def _print_sql(con, query: str) -> None:
+    rel = con.sql(query)
+    if rel is not None:  # None for statements without a result (CREATE, SET, ...)
+        print(rel.df().to_string(index=False))
+
+
+def _repl(con) -> int:
+    """A minimal prompt: statements end with ';', `.quit` or EOF leaves."""
+    import duckdb
+
+    print("mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
+          "probe_scores. End statements with ';', .quit to leave.")
+    buf: list[str] = []
+    while True:
+        try:
+            line = input("sql> " if not buf else "...> ")
+        except EOFError:
+            return 0
+        if line.strip() in (".quit", ".exit", "\\q"):
+            return 0
+        buf.append(line)
+        if not line.rstrip().endswith(";"):
+            continue
+        query, buf = "\n".join(buf), []
+        try:
+            _print_sql(con, query)
+        except duckdb.Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+
+
+def run_similar(args) -> int:
+    from mediafm_core.storage.queries import similar_shots
+
+    _print_table(similar_shots(_store(args), args.title, args.start, args.end, k=args.k))
+    return 0
+
+
+def run_similar_titles(args) -> int:
+    from mediafm_core.storage.queries import similar_titles
+
+    _print_table(similar_titles(_store(args), args.title, k=args.k))
+    return 0

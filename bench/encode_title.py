@@ -1,0 +1,130 @@
+"""Seconds per minute of video for every stage of encoding a title, on CPU.
+
+Stages: decode (small frames for shot detection), shots (detector), frames (per-shot frames +
+16 kHz audio, one demux pass), video, audio, text (timed text + metadata), fusion (+ write).
+Profiles: `offline` (small random-init ViT + wav2vec2) and `offline-base` (full-size
+architectures with random init: open_clip ViT-B-32, wav2vec2-base), the latter with the default
+audio cap (2 windows of 2 s per shot) and uncapped, to show what the cap buys.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/encode_title.py --seconds 60 --titles 1 --threads 1
+
+Titles come from `mediafm_core.synthetic.media` (synth-media). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+STAGES = ("decode", "shots", "frames", "video", "audio", "text", "fusion")
+
+
+def make_titles(root: Path, seconds: float, n: int, seed: int) -> list[Path]:
+    from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
+
+    cfg = SynthMediaConfig(n_titles=n, seconds=seconds, seed=seed)
+    return write_synthetic_titles(root, cfg)
+
+
+def detect(title_dir: Path):
+    """-> (title, shots table, {decode, shots} seconds)."""
+    from mediafm_core.media.decode import decode_small
+    from mediafm_core.media.shots import DECODE_SIZE, get_detector, shots_from_transitions
+    from mediafm_core.media.shots import shots_table as make_table
+    from mediafm_core.media.titles import open_title
+
+    title = open_title(title_dir)
+    t0 = time.perf_counter()
+    frames = decode_small(title, *DECODE_SIZE)
+    t1 = time.perf_counter()
+    det = get_detector("mediafm")
+    spans = shots_from_transitions(det.detect(frames, title.fps), len(frames), title.fps, 0.4, 30.0)
+    table = make_table(title.title_id, spans, title.fps)
+    t2 = time.perf_counter()
+    return title, table, {"decode": t1 - t0, "shots": t2 - t1}
+
+
+def profiles():
+    from mediafm_core.encoders.profiles import offline_base_profile, offline_profile
+
+    base = offline_base_profile()
+    uncapped = dataclasses.replace(
+        base,
+        name="offline-base, audio uncapped",
+        audio=dataclasses.replace(base.audio, max_windows=None, window_s=10.0),
+    )
+    return [offline_profile(), base, uncapped]
+
+
+def run_profile(profile, titles, out_root: Path) -> tuple[dict, float, dict]:
+    from mediafm_core.encoders.profiles import Encoders
+    from mediafm_core.pipeline import encode_title
+
+    t0 = time.perf_counter()
+    enc = Encoders.from_profile(profile, device="cpu")
+    load_s = time.perf_counter() - t0
+    totals = dict.fromkeys(STAGES, 0.0)
+    info = {}
+    for title, table, detect_s in titles:
+        res = encode_title(title.title_dir, table, out_root / profile.name / title.title_id,
+                           encoders=enc)  # fmt: skip
+        for k in ("decode", "shots"):
+            totals[k] += detect_s[k]
+        for k in ("frames", "video", "audio", "text"):
+            totals[k] += res.timings.get(k, 0.0)
+        totals["fusion"] += res.timings.get("fusion", 0.0) + res.timings.get("write", 0.0)
+        info = {m: f"{i.name} ({i.dim})" for m, i in enc.infos().items()}
+    return totals, load_s, info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of each synthetic title")
+    ap.add_argument("--titles", type=int, default=1, help="synthetic titles to encode")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profiles", default="", help="comma list of profile names to run (all)")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        dirs = make_titles(root / "landing", args.seconds, args.titles, args.seed)
+        titles = [detect(d) for d in dirs]
+        minutes = sum(t.duration_s for t, _, _ in titles) / 60.0
+        n_shots = sum(tab.num_rows for _, tab, _ in titles)
+        print(f"{len(titles)} title(s), {minutes * 60:.1f} s of video, {n_shots} shots, "
+              f"{titles[0][0].width}x{titles[0][0].height} @ {titles[0][0].fps:g} fps, "
+              f"torch threads {args.threads}, device cpu\n")  # fmt: skip
+        wanted = [p for p in args.profiles.split(",") if p]
+        rows = []
+        for profile in profiles():
+            if wanted and profile.name not in wanted:
+                continue
+            totals, load_s, info = run_profile(profile, titles, root / "out")
+            rows.append((profile, totals, load_s, info))
+    print("| profile | " + " | ".join(STAGES) + " | total | dominant | model load (s) |")
+    print("|---" * (len(STAGES) + 4) + "|")
+    for profile, totals, load_s, _ in rows:
+        per_min = {k: v / minutes for k, v in totals.items()}
+        dom = max(per_min, key=per_min.get)
+        cells = " | ".join(f"{per_min[k]:.2f}" for k in STAGES)
+        total = sum(per_min.values())
+        print(f"| {profile.name} | {cells} | {total:.2f} | {dom} | {load_s:.1f} |")
+    print("\nseconds per minute of video; encoders:")
+    for profile, _, _, info in rows:
+        fps = profile.frames_per_shot
+        cap = profile.audio.max_windows
+        audio = "whole shot" if cap is None else f"<= {cap} x {profile.audio.window_s:g} s"
+        print(f"- {profile.name}: {info}; {fps} frames/shot; audio per shot {audio}")
+
+
+if __name__ == "__main__":
+    main()

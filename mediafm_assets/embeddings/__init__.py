@@ -1,0 +1,1 @@
+"""Domain `embeddings` of the MediaFM asset graph (see definitions.py)."""

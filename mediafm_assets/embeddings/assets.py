@@ -1,0 +1,201 @@
+"""Embeddings: per-shot video, audio and timed-text vectors, the title-metadata vector, fusion.
+
+`unimodal_embeddings` decodes each title once (frames + 16 kHz audio) and produces the three
+assets `video_embeddings`, `audio_embeddings`, `text_embeddings`. Encoders load once per run
+(`EncoderResource`), and model-heavy assets batch up to TITLES_PER_RUN titles per backfill run.
+"""
+
+
+import json
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
+
+from mediafm_assets.partitions import GPU_POOL, OWNERS, batched_backfill, titles_partitions
+from mediafm_assets.resources import EncoderResource, StorageResource, TextEncoderResource
+from mediafm_assets.vector_checks import (
+    finite_check,
+    row_count_check,
+    spec,
+    unit_norm_check,
+    vectors_of,
+)
+from mediafm_core.tables import vector_array
+
+MODALITIES = ("video", "audio", "text")
+
+
+def vector_table(title_id: str, vectors: np.ndarray, column: str = "vector", with_shots=True,
+                 encoder: dict | None = None, **extra) -> pa.Table:  # fmt: skip
+    """A contract table (title_id[, shot_index], <column>, **extra), encoder identity in metadata."""
+    n = len(vectors)
+    cols = {"title_id": pa.array([title_id] * n, pa.string())}
+    if with_shots:
+        cols["shot_index"] = pa.array(np.arange(n, dtype=np.int64))
+    cols[column] = vector_array(vectors)
+    cols.update({k: pa.array(v) for k, v in extra.items()})
+    table = pa.table(cols)
+    return table.replace_schema_metadata({b"mediafm.encoder": json.dumps(encoder or {})})
+
+
+def encode_unimodal(storage: StorageResource, enc, title_id: str, shots: pa.Table):
+    """({modality: table}, stage timings) for one title via `mediafm_core.pipeline.encode_title`
+    (one decode of the media; its files are staged in a temp folder and read back)."""
+    import pyarrow.parquet as pq
+
+    from mediafm_core.pipeline import encode_title
+
+    with tempfile.TemporaryDirectory(prefix=f"encode-{title_id}-") as tmp:
+        res = encode_title(title_id, shots, tmp, encoders=enc, landing_root=storage.landing_root())
+        tables = {m: pq.read_table(res.files[m]) for m in MODALITIES}
+    return tables, {k: round(v, 3) for k, v in res.timings.items()}
+
+
+@multi_asset(
+    outs={
+        f"{m}_embeddings": AssetOut(
+            description=f"Per-shot {m} vectors (title_id, shot_index, vector"
+            + (", has_text" if m == "text" else "") + ").",
+            kinds={"pytorch", "parquet"},
+            owners=OWNERS,
+            group_name="embeddings",
+        )
+        for m in MODALITIES
+    },
+    ins={"shots": AssetIn()},
+    partitions_def=titles_partitions,
+    backfill_policy=batched_backfill,
+    pool=GPU_POOL,
+    check_specs=[spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot")
+                 for m in MODALITIES] + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf")
+                                         for m in MODALITIES],  # fmt: skip
+    description="Decode each title once and run the video, audio and timed-text encoders.",
+)
+def unimodal_embeddings(
+    context: AssetExecutionContext,
+    storage: StorageResource,
+    encoders: EncoderResource,
+    text_encoder: TextEncoderResource,
+    shots: dict,
+):
+    t0 = time.perf_counter()
+    enc = encoders.load(text_encoder)
+    load_s = time.perf_counter() - t0
+    tables = {m: {} for m in MODALITIES}
+    timings = {}
+    for tid in context.partition_keys:
+        per_modality, timings[tid] = encode_unimodal(storage, enc, tid, shots[tid])
+        for m in MODALITIES:
+            tables[m][tid] = per_modality[m]
+    for m in MODALITIES:
+        info = enc.infos()[m]
+        yield Output(
+            tables[m],
+            output_name=f"{m}_embeddings",
+            metadata={
+                "rows": sum(t.num_rows for t in tables[m].values()),
+                "width": info.dim,
+                "encoder": info.name,
+                "weights": info.weights,
+                "random_init": info.random_init,
+                "profile": enc.profile.name,
+                "load_encoders_s": round(load_s, 3),
+                "stage_seconds": MetadataValue.json(timings),
+                **({"shots_with_text": int(sum(np.sum(t["has_text"].to_numpy(
+                    zero_copy_only=False)) for t in tables[m].values()))} if m == "text" else {}),
+            },
+        )
+    for m in MODALITIES:
+        yield row_count_check(f"{m}_embeddings", tables[m], shots)
+        yield finite_check(f"{m}_embeddings", tables[m])
+
+
+@asset(
+    partitions_def=titles_partitions,
+    backfill_policy=batched_backfill,
+    group_name="embeddings",
+    owners=OWNERS,
+    kinds={"pytorch", "parquet"},
+    deps=["titles"],
+    description="The title's metadata (synopsis + tags) embedded with the text encoder: the "
+    "[GLOBAL] token input.",
+)
+def title_metadata_embedding(
+    context: AssetExecutionContext,
+    storage: StorageResource,
+    encoders: EncoderResource,
+    text_encoder: TextEncoderResource,
+):
+    from mediafm_core.media.titles import open_title
+    from mediafm_core.pipeline import global_text
+
+    enc = encoders.load(text_encoder)
+    out = {}
+    for tid in context.partition_keys:
+        meta = open_title(tid, storage.landing_root()).metadata
+        glob = enc.text.encode([global_text(meta)])  # (1, D_text)
+        out[tid] = vector_table(tid, glob, with_shots=False, encoder=enc.text.info.to_dict())
+    return Output(
+        out,
+        metadata={"titles": len(out), "width": enc.text.info.dim, "encoder": enc.text.info.name},
+    )
+
+
+@asset(
+    partitions_def=titles_partitions,
+    backfill_policy=batched_backfill,
+    group_name="embeddings",
+    owners=OWNERS,
+    kinds={"numpy", "parquet"},
+    ins={m: AssetIn(f"{m}_embeddings") for m in MODALITIES},
+    check_specs=[
+        spec("fused_shots", "unit_norm", "Every fused vector has norm 1"),
+        spec("fused_shots", "finite_vectors", "No NaN/inf"),
+    ],
+    description="Per-shot fusion: each modality L2-normalised, concatenated, unit-normalised "
+    "(missing text zero-padded).",
+)
+def fused_shots(context: AssetExecutionContext, video: dict, audio: dict, text: dict):
+    from mediafm_core.fusion import FusionLayout, fuse
+
+    parts = {"video": video, "audio": audio, "text": text}
+    out = {}
+    for tid in context.partition_keys:
+        layout = FusionLayout(tuple(_slot(m, parts[m][tid]) for m in MODALITIES))
+        fused = fuse(tid, layout, {m: vectors_of(parts[m][tid]) for m in MODALITIES})
+        has_text = text[tid]["has_text"].to_pylist()
+        table = vector_table(tid, fused, column="fused", has_text=has_text)
+        out[tid] = table.replace_schema_metadata({b"mediafm.layout": layout.to_json()})
+    dims = {m: vectors_of(next(iter(parts[m].values()))).shape[1] for m in MODALITIES}
+    yield Output(
+        out,
+        metadata={
+            "rows": sum(t.num_rows for t in out.values()),
+            "width": sum(dims.values()),
+            "widths": MetadataValue.json(dims),
+        },
+    )
+    yield unit_norm_check("fused_shots", out, column="fused")
+    yield finite_check("fused_shots", out, column="fused")
+
+
+def _slot(modality: str, table: pa.Table):
+    """The fusion slot of one modality, read from the encoder identity stored with its table."""
+    from mediafm_core.fusion import ModalitySlot
+
+    info = json.loads((table.schema.metadata or {}).get(b"mediafm.encoder", b"{}") or "{}")
+    dim = vectors_of(table).shape[1]
+    name = info.get("encoder") or info.get("name", "?")
+    return ModalitySlot(modality, dim, name, info.get("weights", "?"),
+                        bool(info.get("random_init", False)))  # fmt: skip

@@ -1,0 +1,1 @@
+"""Domain `evaluation` of the MediaFM asset graph (see definitions.py)."""

@@ -1,0 +1,186 @@
+"""Evaluation: frozen linear probes on the seed's five tasks, as the ablation table
+(video_only, fused, contextual, clip_alone), via `mediafm_core.evaluation.run_ablation`.
+
+Labels follow the clips contract and are read from <root>/labels/clips_<task>.parquet, else from
+<landing>/labels/ (where synth-media writes them). Clips given in truth-shot indices with a time
+span (start_s, end_s) are mapped onto the detected shots by time overlap. Clips of titles without
+embeddings (a failed title) are left out and counted.
+Scores go to <root>/probes/probe_scores.parquet (the `probe_scores` SQL view); final probe
+weights per task, fitted on the contextual features of all clips, to <root>/probes/weights/.
+"""
+
+
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import AssetExecutionContext, AssetIn, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from mediafm_assets.partitions import ALLOW_MISSING, OWNERS
+from mediafm_assets.resources import StorageResource
+from mediafm_assets.serving.assets import load_current_model
+from mediafm_assets.vector_checks import vectors_of
+
+
+class ProbeConfig(Config):
+    folds: int = Field(default=5, description="Outer folds, grouped by title (capped at #titles)")
+    seed: int = Field(default=0, description="Fold assignment seed")
+
+
+def label_table(storage: StorageResource, task: str) -> pa.Table | None:
+    """clips_<task> rows from <root>/labels, else from <landing>/labels."""
+    for path in (storage.layout().clips(task),
+                 os.path.join(storage.landing_root(), "labels", f"clips_{task}.parquet")):
+        if os.path.exists(path):
+            return pq.read_table(path)
+    return None
+
+
+def map_to_shots(table: pa.Table, shots: dict) -> pa.Table:
+    """Replace shot_start/shot_end by the detected shots overlapping [start_s, end_s) most.
+
+    A detected shot belongs to the clip when more than half of it lies inside the span; a clip
+    always keeps at least the shot holding its midpoint."""
+    if "start_s" not in table.column_names:
+        return table
+    starts, ends = [], []
+    for tid, a, b in zip(table["title_id"].to_pylist(), table["start_s"].to_pylist(),
+                         table["end_s"].to_pylist()):  # fmt: skip
+        s = shots[tid]["start_s"].to_numpy()
+        e = shots[tid]["end_s"].to_numpy()
+        inside = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None) > 0.5 * (e - s)
+        idx = np.flatnonzero(inside)
+        if len(idx) == 0:
+            idx = np.flatnonzero((s <= (a + b) / 2) & (e > (a + b) / 2))[:1]
+        starts.append(int(idx.min()) if len(idx) else 0)
+        ends.append(int(idx.max()) + 1 if len(idx) else 1)
+    table = table.set_column(table.schema.get_field_index("shot_start"), "shot_start",
+                             pa.array(starts, pa.int64()))  # fmt: skip
+    return table.set_column(table.schema.get_field_index("shot_end"), "shot_end",
+                            pa.array(ends, pa.int64()))  # fmt: skip
+
+
+def load_clips(storage: StorageResource, shots: dict) -> tuple[dict, dict]:
+    """task -> Clips of the titles in `shots` (mapped onto detected shots); task -> left out."""
+    from mediafm_core.probes.tasks import TASKS, clips_from_columns, task_spec
+
+    clips, dropped = {}, {}
+    for task in TASKS:
+        table = label_table(storage, task)
+        if table is None:
+            continue
+        keep = pc.is_in(table["title_id"], pa.array(sorted(shots), pa.string()))
+        dropped[task] = table.num_rows - int(pc.sum(keep).as_py() or 0)
+        table = map_to_shots(table.filter(keep), shots)
+        if table.num_rows:
+            cols = ["title_id", "shot_start", "shot_end", task_spec(task).column]
+            clips[task] = clips_from_columns(task, {c: table[c].to_pylist() for c in cols}, task)
+    return clips, dropped
+
+
+def scores_table(results: dict, version: str) -> pa.Table:
+    """Long format: one row per (features, task)."""
+    rows = [
+        {"features": row, "task": task, "metric": r.metric, "mean": r.mean, "std": r.std,
+         "n_clips": r.n_clips, "model_version": version}
+        for row, per in results.items() for task, r in per.items()
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows)
+
+
+def save_probe_weights(folder: str, data, model, clips: dict) -> list[str]:
+    """Fit each task's final probe on all clips' contextual features; save as .npz."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from mediafm_core.inference import clip_vectors, embed_titles
+    from mediafm_core.probes.tasks import task_spec
+
+    os.makedirs(folder, exist_ok=True)
+    per_title = embed_titles(model, data.fused, data.globals_)
+    written = []
+    for task, c in clips.items():
+        X = clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
+        mu, sd = X.mean(0), X.std(0) + 1e-6
+        Xs = (X - mu) / sd
+        kind = task_spec(task).kind
+        Y = c.y if c.y.ndim == 2 else c.y[:, None]
+        coef, bias = [], []
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if kind == "ranking":
+                m = Ridge(alpha=10.0).fit(Xs, y)
+            elif len(np.unique(y)) < 2:
+                coef.append(np.zeros(X.shape[1])), bias.append(0.0)
+                continue
+            else:
+                m = LogisticRegression(C=0.1, max_iter=500).fit(Xs, y.astype(int))
+            coef.append(np.ravel(m.coef_)), bias.append(float(np.ravel(m.intercept_)[0]))
+        path = os.path.join(folder, f"{task}.npz")
+        np.savez(path, coef=np.stack(coef), bias=np.array(bias), mean=mu, std=sd,
+                 labels=np.array(c.label_names or [task]))  # fmt: skip
+        written.append(path)
+    return written
+
+
+@asset(
+    ins={
+        "fused_shots": AssetIn(metadata=ALLOW_MISSING),
+        "video_embeddings": AssetIn(metadata=ALLOW_MISSING),
+        "title_metadata_embedding": AssetIn(metadata=ALLOW_MISSING),
+        "shots": AssetIn(metadata=ALLOW_MISSING),
+    },
+    deps=["contextual_embeddings", "encoder_checkpoint"],
+    group_name="evaluation",
+    owners=OWNERS,
+    kinds={"scikitlearn", "parquet"},
+    description="Frozen linear probes on the five tasks: the ablation table (video_only, fused, "
+    "contextual, clip_alone); scores in probe_scores.parquet, weights per task.",
+)
+def linear_probes(
+    context: AssetExecutionContext,
+    config: ProbeConfig,
+    storage: StorageResource,
+    fused_shots: dict,
+    video_embeddings: dict,
+    title_metadata_embedding: dict,
+    shots: dict,
+) -> MaterializeResult:
+    from mediafm_core.errors import InputError
+    from mediafm_core.evaluation import BenchmarkData, format_table, results_json, run_ablation
+
+    t0 = time.perf_counter()
+    titles = set(fused_shots)
+    clips, dropped = load_clips(storage, {t: shots[t] for t in titles})
+    if not clips:
+        raise InputError(storage.layout().labels, "no clips_<task>.parquet labels found")
+    data = BenchmarkData(
+        fused={t: vectors_of(x, "fused") for t, x in fused_shots.items()},
+        video={t: vectors_of(x) for t, x in video_embeddings.items()},
+        globals_={t: vectors_of(x)[0] for t, x in title_metadata_embedding.items()},
+        clips=clips,
+    )
+    model, _, version = load_current_model(storage)
+    folds = max(2, min(config.folds, len(titles)))  # grouped by title: <= #titles
+    results = run_ablation(data, model, folds=folds, seed=config.seed)
+    layout = storage.layout()
+    os.makedirs(layout.probes, exist_ok=True)
+    pq.write_table(scores_table(results, version), layout.probe_scores)
+    weights = save_probe_weights(os.path.join(layout.probes, "weights"), data, model, clips)
+    return MaterializeResult(
+        metadata={
+            "ablation": MetadataValue.md(format_table(results)),
+            "results": MetadataValue.json(results_json(results)),
+            "model_version": version,
+            "titles": len(titles),
+            "folds": folds,
+            "clips": MetadataValue.json({t: len(c) for t, c in clips.items()}),
+            "clips_left_out": MetadataValue.json(dropped),
+            "probe_scores": MetadataValue.path(layout.probe_scores),
+            "weights": MetadataValue.json(weights),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )

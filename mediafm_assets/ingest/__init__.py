@@ -1,0 +1,1 @@
+"""Domain `ingest` of the MediaFM asset graph (see definitions.py)."""

@@ -1,0 +1,102 @@
+"""Ingest: a landed title's metadata and media probe (`titles`), and its shot boundaries (`shots`).
+
+Both call `mediafm_core.media`; a corrupt or incomplete title raises `TitleError` and fails only
+its own partition. Values are `{title_id: pyarrow.Table}` (see io_manager.py).
+"""
+
+
+import time
+
+import pyarrow as pa
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from mediafm_assets.partitions import OWNERS, per_title_backfill, titles_partitions
+from mediafm_assets.resources import EncoderResource, StorageResource
+
+
+def title_row(title) -> dict:
+    """One `titles` row from a `mediafm_core.media.titles.Title`."""
+    m = title.metadata
+    return {
+        "title_id": title.title_id,
+        "name": m.name,
+        "synopsis": m.synopsis,
+        "tags": list(m.tags),
+        "genres": list(m.genres),
+        "duration_s": float(title.duration_s),
+        "fps": float(title.fps),
+        "n_frames": int(title.n_frames),
+        "width": int(title.width),
+        "height": int(title.height),
+        "has_subtitles": title.subtitles_path is not None,
+        "video_path": str(title.video_path),
+    }
+
+
+def open_titles(storage: StorageResource, title_ids: list[str]) -> dict:
+    """title_id -> opened, validated Title from the landing zone."""
+    from mediafm_core.media.titles import open_title
+
+    return {tid: open_title(tid, storage.landing_root()) for tid in title_ids}
+
+
+@asset(
+    partitions_def=titles_partitions,
+    backfill_policy=per_title_backfill,
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"python", "video"},
+    description="A landed title: metadata.json fields plus the media probe (duration, fps, size).",
+)
+def titles(context: AssetExecutionContext, storage: StorageResource):
+    opened = open_titles(storage, context.partition_keys)
+    rows = {tid: pa.Table.from_pylist([title_row(t)]) for tid, t in opened.items()}
+    first = next(iter(opened.values()))
+    return Output(
+        rows,
+        metadata={
+            "titles": len(rows),
+            "name": first.metadata.name,
+            "genres": ", ".join(first.metadata.genres),
+            "duration_s": round(float(first.duration_s), 2),
+            "has_subtitles": first.subtitles_path is not None,
+        },
+    )
+
+
+def to_arrow(table) -> pa.Table:
+    """Core functions may return polars or Arrow tables; assets store Arrow."""
+    return table.to_arrow() if hasattr(table, "to_arrow") else table
+
+
+@asset(
+    partitions_def=titles_partitions,
+    backfill_policy=per_title_backfill,
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"python", "video"},
+    deps=[titles],
+    description="Shot boundaries of each title (start/end frame and seconds), in order.",
+)
+def shots(context: AssetExecutionContext, storage: StorageResource, encoders: EncoderResource):
+    from mediafm_core.media.shots import detect_shots
+
+    out, seconds = {}, {}
+    for tid, title in open_titles(storage, context.partition_keys).items():
+        t0 = time.perf_counter()
+        kwargs = {} if encoders.shot_detector == "auto" else {"detector": encoders.shot_detector}
+        out[tid] = to_arrow(detect_shots(title, **kwargs))
+        seconds[tid] = round(time.perf_counter() - t0, 3)
+    n = {tid: t.num_rows for tid, t in out.items()}
+    return Output(
+        out,
+        metadata={
+            "shots": sum(n.values()),
+            "shots_by_title": MetadataValue.json(n),
+            "detect_seconds": MetadataValue.json(seconds),
+            "detector": encoders.shot_detector,
+        },
+    )
+
+
+

@@ -1,0 +1,18 @@
+"""The per-title partitioning shared by every per-title asset, and how backfills batch titles.
+
+The arrival sensor adds keys to `titles_partitions`. Model-heavy assets run up to
+`TITLES_PER_RUN` titles per run (one model load for many titles); cheap validation steps
+(`titles`, `shots`) run one title per run, so a corrupt title fails alone and early.
+"""
+
+from dagster import BackfillPolicy, DynamicPartitionsDefinition
+
+titles_partitions = DynamicPartitionsDefinition(name="titles")
+
+TITLES_PER_RUN = 8  # titles per backfill run for model-heavy assets
+batched_backfill = BackfillPolicy.multi_run(max_partitions_per_run=TITLES_PER_RUN)
+per_title_backfill = BackfillPolicy.multi_run(max_partitions_per_run=1)
+GPU_POOL = "gpu"  # concurrency pool of GPU-bound steps (limit set in dagster.yaml)
+OWNERS = ["team:mediafm"]
+# Unpartitioned consumers of all titles (training, probes) skip titles whose steps failed.
+ALLOW_MISSING = {"allow_missing_partitions": True}

@@ -1,0 +1,1 @@
+"""Domain `pretraining` of the MediaFM asset graph (see definitions.py)."""

@@ -1,0 +1,155 @@
+"""Pre-training: `encoder_checkpoint`, the MediaFM encoder trained with Masked Shot Modelling on
+every title's fused shots. A GPU op run out of process through Dagster Pipes (or in process for
+tests and tiny runs: `TrainerLauncherResource.mode`). The checkpoint folder is written atomically
+under <root>/checkpoints/<run id>; `checkpoints/LATEST` then points at it, which makes every
+title's contextual embeddings stale (automation re-embeds them).
+"""
+
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    PipesSubprocessClient,
+    asset,
+)
+from pydantic import Field
+
+from mediafm_assets.partitions import ALLOW_MISSING, GPU_POOL, OWNERS
+from mediafm_assets.pretraining.pipes_trainer import SPEC_ENV, curve_markdown
+from mediafm_assets.resources import StorageResource, TrainerLauncherResource
+
+
+class PretrainConfig(Config):
+    """Launch-time knobs; converted into `mediafm_core.training.TrainConfig` in `train_config`."""
+
+    size: str = Field(default="small", description="Model size: tiny | small | base | large")
+    steps: int = Field(default=300, description="Optimiser steps")
+    optimizer: str = Field(default="muon", description="muon | adamw")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    batch_size: int = Field(default=8, description="Windows per step per process")
+    lr: float = Field(default=1e-3, description="AdamW peak learning rate")
+    window: int = Field(default=512, description="Training window in shots")
+    seed: int = Field(default=0, description="Seed of init, windows and masks")
+    eval_every: int = Field(default=50, description="Validate every N steps")
+    log_every: int = Field(default=10, description="Report progress every N steps")
+
+    def train_config(self) -> dict:
+        from mediafm_core.training import TrainConfig
+
+        cfg = TrainConfig(
+            size=self.size, steps=self.steps, optimizer=self.optimizer, device=self.device,
+            batch_size=self.batch_size, lr=self.lr, window=self.window, seed=self.seed,
+            eval_every=self.eval_every, checkpoint_every=0, log_every=self.log_every,
+            warmup=min(100, max(1, self.steps // 5)),
+        )  # fmt: skip
+        return cfg.to_dict()
+
+
+def concat_inputs(tables: dict, column: str) -> pa.Table:
+    """One table of every title's rows, in title order (the trainer reads a single file)."""
+    parts = [tables[t].select([c for c in tables[t].column_names if c != "has_text"])
+             for t in sorted(tables)]  # fmt: skip
+    return pa.concat_tables([p.replace_schema_metadata(None) for p in parts])
+
+
+def stage_inputs(storage: StorageResource, run_id: str, fused: dict, globals_: dict) -> dict:
+    """Write the trainer's inputs under checkpoints/.inputs/<run_id>/ and return their paths."""
+    folder = os.path.join(storage.layout().checkpoints, ".inputs", run_id)
+    os.makedirs(folder, exist_ok=True)
+    paths = {"fused": os.path.join(folder, "fused.parquet")}
+    pq.write_table(concat_inputs(fused, "fused"), paths["fused"])
+    if globals_:
+        paths["globals"] = os.path.join(folder, "globals.parquet")
+        pq.write_table(concat_inputs(globals_, "vector"), paths["globals"])
+    return paths
+
+
+def trainer_command(trainer: TrainerLauncherResource) -> list[str]:
+    """`python -m ...pipes_trainer`, or torchrun with one process per GPU when there are several."""
+    python = trainer.python or sys.executable
+    module = ["-m", "mediafm_assets.pretraining.pipes_trainer"]
+    n = trainer.processes()
+    if n <= 1:
+        return [python, *module]
+    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+            *module]  # fmt: skip
+
+
+def run_in_process(context, spec: dict) -> dict:
+    """Train in this process (tests, tiny CPU runs); returns the metadata Pipes would report."""
+    from mediafm_assets.pretraining.pipes_trainer import train
+
+    def report(step, m):
+        context.log.info(f"step {step} train_loss {m.get('train_loss'):.4f}")
+
+    out_dir, curve = train(spec, report)
+    with open(os.path.join(out_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+    return {"loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
+
+
+def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:
+    """Launch the trainer through Pipes; its reported metadata comes back with the result."""
+    cmd = trainer_command(trainer)
+    env = {**os.environ, SPEC_ENV: json.dumps(spec)}
+    result = client.run(command=cmd, context=context, env=env).get_materialize_result()
+    return dict(result.metadata or {}) | {"command": " ".join(cmd[1:])}
+
+
+@asset(
+    ins={
+        "fused_shots": AssetIn(metadata=ALLOW_MISSING),
+        "title_metadata_embedding": AssetIn(metadata=ALLOW_MISSING),
+    },
+    group_name="pretraining",
+    owners=OWNERS,
+    kinds={"pytorch", "safetensors"},
+    pool=GPU_POOL,
+    description="The MediaFM encoder pre-trained with Masked Shot Modelling on all titles' fused "
+    "shots; trained out of process through Dagster Pipes (torchrun when several GPUs).",
+)
+def encoder_checkpoint(
+    context: AssetExecutionContext,
+    config: PretrainConfig,
+    storage: StorageResource,
+    trainer: TrainerLauncherResource,
+    pipes_subprocess_client: PipesSubprocessClient,
+    fused_shots: dict,
+    title_metadata_embedding: dict,
+) -> MaterializeResult:
+    t0 = time.perf_counter()
+    run = context.run.run_id[:8]
+    inputs = stage_inputs(storage, run, fused_shots, title_metadata_embedding)
+    out_dir = storage.checkpoint_dir(f"run-{run}")
+    spec = {**inputs, "out_dir": out_dir, "train": config.train_config()}
+    if trainer.mode == "in_process":
+        meta = run_in_process(context, spec)
+    else:
+        meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
+    storage.set_current(f"run-{run}")
+    n_shots = sum(t.num_rows for t in fused_shots.values())
+    dim = int(np.asarray(next(iter(fused_shots.values()))["fused"][0].as_py()).shape[0])
+    return MaterializeResult(
+        metadata={
+            **meta,
+            "checkpoint_dir": MetadataValue.path(out_dir),
+            "titles": len(fused_shots),
+            "shots": n_shots,
+            "fused_dim": dim,
+            "launcher": trainer.mode,
+            "train_config": MetadataValue.json(spec["train"]),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )

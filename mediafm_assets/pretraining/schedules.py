@@ -1,0 +1,17 @@
+"""Periodic re-training: a weekly `encoder_checkpoint` run, off by default (turn it on in the UI)."""
+
+from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
+
+retrain_job = define_asset_job(
+    "retrain_encoder",
+    selection=AssetSelection.assets("encoder_checkpoint"),
+    description="Re-train the encoder on every title; contextual embeddings then re-embed.",
+)
+
+retrain_schedule = ScheduleDefinition(
+    name="weekly_retrain",
+    job=retrain_job,
+    cron_schedule="0 3 * * 0",  # Sundays 03:00
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Weekly re-training of the encoder (off by default).",
+)

@@ -1,0 +1,171 @@
+"""Resources of the code location: storage, LanceDB, encoders, text encoder, trainer launcher.
+
+Each is a small `ConfigurableResource` over a `mediafm_core` object; `build_resources()` picks them
+for a deployment in ONE place (DESIGN.md Storage; STYLE.md 9). Secrets come from `EnvVar` only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import ConfigurableResource, EnvVar, PipesSubprocessClient
+from pydantic import Field
+
+from mediafm_core.storage.layout import StorageLayout, default_root, is_remote
+
+LATEST = "LATEST"  # file under <root>/checkpoints naming the current model_version
+
+
+class StorageResource(ConfigurableResource):
+    """The storage root (local folder or s3://bucket/prefix) and the landing zone in it."""
+
+    root: str = Field(description="Storage root: a folder or s3://bucket/prefix")
+    landing: str = Field(default="", description="Landing zone; empty = <root>/landing")
+
+    def layout(self) -> StorageLayout:
+        return StorageLayout(self.root)
+
+    def landing_root(self) -> str:
+        return self.landing or self.layout().landing
+
+    def checkpoint_dir(self, model_version: str) -> str:
+        return f"{self.layout().checkpoints}/{model_version}"
+
+    def current_model_version(self) -> str | None:
+        """The model_version named by checkpoints/LATEST, or None before the first training."""
+        from upath import UPath
+
+        latest = UPath(self.layout().checkpoints) / LATEST
+        return latest.read_text().strip() if latest.exists() else None
+
+    def has_checkpoint(self) -> bool:
+        return self.current_model_version() is not None
+
+    def set_current(self, model_version: str) -> None:
+        """Point LATEST at a checkpoint (write-then-rename locally; one PUT on S3)."""
+        from upath import UPath
+
+        folder = UPath(self.layout().checkpoints)
+        folder.mkdir(parents=True, exist_ok=True)
+        if is_remote(self.root):
+            (folder / LATEST).write_text(model_version)
+            return
+        tmp = folder / f".{LATEST}.tmp"
+        tmp.write_text(model_version)
+        tmp.rename(folder / LATEST)
+
+
+class LanceDBResource(ConfigurableResource):
+    """The LanceDB tables shot_embeddings / title_embeddings and their ANN index policy."""
+
+    uri: str = Field(description="LanceDB folder: <root>/lancedb")
+    index_min_rows: int = Field(default=100_000, description="Build the ANN index at this size")
+    index_type: str = Field(default="IVF_PQ", description="IVF_PQ or IVF_HNSW_SQ")
+
+    def store(self):
+        from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
+
+        return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type))
+
+
+class TextEncoderResource(ConfigurableResource):
+    """Offline sentence-transformers (default) or OpenAI; the key only through EnvVar."""
+
+    kind: str = Field(default="sentence-transformers", description="sentence-transformers|openai")
+    model: str | None = Field(default=None, description="Model name; None = the kind's default")
+    dimensions: int = Field(default=768, description="openai: output width")
+    base_url: str | None = Field(default=None, description="openai: compatible base URL")
+    api_key: str | None = Field(default=None, description="openai: EnvVar('OPENAI_API_KEY')")
+
+    def config(self):
+        from mediafm_core.encoders.text import TextEncoderConfig
+
+        return TextEncoderConfig(
+            kind=self.kind, model=self.model, dimensions=self.dimensions, base_url=self.base_url
+        )
+
+    def build(self):
+        from mediafm_core.encoders.text import OpenAITextEncoder, make_text_encoder
+
+        if self.kind != "openai":
+            return make_text_encoder(self.config())
+        import openai
+
+        client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+        return OpenAITextEncoder(self.config(), client=client)
+
+
+class EncoderResource(ConfigurableResource):
+    """Encoder profile (offline | offline-base | paper) and device; models load once per process."""
+
+    profile: str = Field(default="offline", description="Encoder profile name")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    frames_per_shot: int = Field(default=0, description="Frames per shot; 0 = profile default")
+    shot_detector: str = Field(default="auto", description="Shot detector passed to detect_shots")
+
+    def load(self, text: TextEncoderResource):
+        """The loaded `Encoders` bundle, cached for the process (several titles, one load)."""
+        key = (self.profile, self.device, self.frames_per_shot, text.kind, text.model,
+               text.dimensions, text.base_url)
+        if key not in _ENCODERS:
+            _ENCODERS.clear()  # one bundle at a time: models are large
+            _ENCODERS[key] = _load_encoders(self.profile, self.device, self.frames_per_shot, text)
+        return _ENCODERS[key]
+
+
+_ENCODERS: dict[tuple, object] = {}  # process-wide cache of the loaded Encoders bundle
+
+
+def _load_encoders(profile: str, device: str, frames_per_shot: int, text: TextEncoderResource):
+    import dataclasses
+
+    from mediafm_core.encoders.audio import AudioEncoder
+    from mediafm_core.encoders.profiles import Encoders, get_profile
+    from mediafm_core.encoders.video import VideoEncoder
+
+    p = get_profile(profile).with_device(None if device == "auto" else device)
+    p = dataclasses.replace(p, text=dataclasses.replace(text.config(), device=p.text.device))
+    if frames_per_shot:
+        p = dataclasses.replace(p, frames_per_shot=frames_per_shot)
+    return Encoders(p, VideoEncoder(p.video), AudioEncoder(p.audio), text.build())
+
+
+class TrainerLauncherResource(ConfigurableResource):
+    """How `encoder_checkpoint` runs the trainer: Pipes subprocess (default) or in process.
+
+    `pipes` launches `mediafm_assets/pretraining/pipes_trainer.py`; with `nproc_per_node` > 1 (or
+    0 = one per visible GPU, when there are several) it runs under `torchrun --nproc-per-node N`.
+    """
+
+    mode: str = Field(default="pipes", description="pipes | in_process")
+    nproc_per_node: int = Field(default=0, description="0 = number of GPUs (1 without GPUs)")
+    python: str = Field(default="", description="Interpreter for the trainer; empty = this one")
+
+    def processes(self) -> int:
+        if self.nproc_per_node > 0:
+            return self.nproc_per_node
+        import torch
+
+        return max(1, torch.cuda.device_count())
+
+
+def build_resources(root: str | None = None, deployment: str | None = None) -> dict:
+    """Every resource for a deployment: `local` (default; offline encoders) or `openai`
+    (OpenAI text encoder, key from OPENAI_API_KEY). The root is `$MEDIAFM_ROOT` or .demo/storage."""
+    from mediafm_assets.io_manager import TitleParquetIOManagerFactory
+
+    root = root or default_root()
+    deployment = deployment or os.environ.get("MEDIAFM_DEPLOYMENT", "local")
+    text = TextEncoderResource()
+    if deployment == "openai":
+        text = TextEncoderResource(kind="openai", model="text-embedding-3-large",
+                                   api_key=EnvVar("OPENAI_API_KEY"))
+    return {
+        "storage": StorageResource(root=root, landing=os.environ.get("MEDIAFM_LANDING", "")),
+        "lancedb": LanceDBResource(uri=StorageLayout(root).lancedb),
+        "encoders": EncoderResource(profile=os.environ.get("MEDIAFM_ENCODER_PROFILE", "offline")),
+        "text_encoder": text,
+        "trainer": TrainerLauncherResource(mode=os.environ.get("MEDIAFM_TRAINER", "pipes")),
+        "pipes_subprocess_client": PipesSubprocessClient(),
+        "io_manager": TitleParquetIOManagerFactory(root=root),
+    }

@@ -1,0 +1,1 @@
+"""Domain `serving` of the MediaFM asset graph (see definitions.py)."""

@@ -1,0 +1,203 @@
+"""Serving: contextual shot embeddings and title embeddings, written to LanceDB.
+
+`contextual_embeddings` runs the current encoder checkpoint (checkpoints/LATEST) over each title's
+fused shots with its [GLOBAL] metadata vector ("embedding in context", windowed for long titles),
+unit-normalises, stores the per-title Parquet artefact and replaces the title's rows in LanceDB
+`shot_embeddings` in one commit. A new checkpoint makes every partition stale: the eager automation
+condition re-embeds them. `title_embeddings` pools a title's shots into one vector for
+title-to-title similarity.
+"""
+
+
+import time
+
+import numpy as np
+import pyarrow as pa
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    AutomationCondition,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from mediafm_assets.partitions import GPU_POOL, OWNERS, batched_backfill, titles_partitions
+from mediafm_assets.resources import LanceDBResource, StorageResource
+from mediafm_assets.vector_checks import (
+    finite_check,
+    row_count_check,
+    spec,
+    unit_norm_check,
+    vectors_of,
+)
+from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
+from mediafm_core.tables import vector_array
+
+_MODELS: dict[str, tuple] = {}  # checkpoint dir -> (model, meta), one load per process
+
+
+def load_current_model(storage: StorageResource):
+    """(model, meta, model_version) of checkpoints/LATEST; cached for the process."""
+    from mediafm_core.errors import InputError
+    from mediafm_core.training.checkpoint import load_checkpoint
+
+    name = storage.current_model_version()
+    if name is None:
+        raise InputError(storage.layout().checkpoints, "no encoder checkpoint yet; "
+                         "materialise encoder_checkpoint first")  # fmt: skip
+    path = storage.checkpoint_dir(name)
+    if path not in _MODELS:
+        _MODELS.clear()
+        _MODELS[path] = load_checkpoint(path)
+    model, meta = _MODELS[path]
+    return model, meta, meta.get("model_version", name)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: str) -> pa.Table:
+    """The contextual contract: title_id, shot_index, start_s, end_s, vector, model_version."""
+    shots = shots.sort_by("shot_index")
+    n = shots.num_rows
+    return pa.table({
+        "title_id": pa.array([tid] * n, pa.string()),
+        "shot_index": shots["shot_index"].cast(pa.int64()),
+        "start_s": shots["start_s"].cast(pa.float64()),
+        "end_s": shots["end_s"].cast(pa.float64()),
+        "vector": vector_array(vectors),
+        "model_version": pa.array([version] * n, pa.string()),
+    })  # fmt: skip
+
+
+def lance_rows_check(lancedb: LanceDBResource, table: str, asset: str, expected: dict):
+    """LanceDB holds exactly the expected rows for each title (no duplicates, none missing)."""
+    store = lancedb.store()
+    have = {t: store.count_rows(table, [t]) for t in expected}
+    bad = {t: (have[t], n) for t, n in expected.items() if have[t] != n}
+    return AssetCheckResult(
+        asset_key=asset, check_name="lancedb_rows_match", passed=not bad,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"mismatches (have, expected)": MetadataValue.json(bad or {})},
+    )  # fmt: skip
+
+
+def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
+    versions = {t: sorted(set(x["model_version"].to_pylist())) for t, x in tables.items()}
+    mixed = {t: v for t, v in versions.items() if len(v) != 1}
+    return AssetCheckResult(
+        asset_key=asset, check_name="one_model_version", passed=not mixed,
+        severity=AssetCheckSeverity.ERROR, metadata={"mixed": MetadataValue.json(mixed)},
+    )  # fmt: skip
+
+
+@asset(
+    ins={
+        "fused_shots": AssetIn(),
+        "title_metadata_embedding": AssetIn(),
+        "shots": AssetIn(),
+    },
+    deps=["encoder_checkpoint"],
+    partitions_def=titles_partitions,
+    backfill_policy=batched_backfill,
+    pool=GPU_POOL,
+    automation_condition=AutomationCondition.eager(),
+    group_name="serving",
+    owners=OWNERS,
+    kinds={"pytorch", "lancedb"},
+    check_specs=[
+        spec("contextual_embeddings", "rows_match_shots", "One vector per shot"),
+        spec("contextual_embeddings", "finite_vectors", "No NaN/inf"),
+        spec("contextual_embeddings", "unit_norm", "Unit-norm vectors"),
+        spec("contextual_embeddings", "one_model_version", "One model_version per title"),
+        spec("contextual_embeddings", "lancedb_rows_match", "LanceDB rows = shots"),
+    ],
+    description="Per-shot contextual embeddings from the current encoder checkpoint; also "
+    "replaces the title's rows in LanceDB `shot_embeddings` (one commit).",
+)
+def contextual_embeddings(
+    context: AssetExecutionContext,
+    storage: StorageResource,
+    lancedb: LanceDBResource,
+    fused_shots: dict,
+    title_metadata_embedding: dict,
+    shots: dict,
+):
+    from mediafm_core.inference import embed_titles
+
+    t0 = time.perf_counter()
+    model, meta, version = load_current_model(storage)
+    load_s = time.perf_counter() - t0
+    fused = {t: vectors_of(fused_shots[t], "fused") for t in context.partition_keys}
+    globs = {t: vectors_of(title_metadata_embedding[t])[0] for t in context.partition_keys
+             if t in title_metadata_embedding}  # fmt: skip
+    t1 = time.perf_counter()
+    vectors = embed_titles(model, fused, globs)  # {tid: (n, R)}
+    embed_s = time.perf_counter() - t1
+    out = {t: contextual_table(t, shots[t], unit(v), version) for t, v in vectors.items()}
+    t2 = time.perf_counter()
+    store = lancedb.store()
+    writes = {t: store.replace_titles(SHOT_EMBEDDINGS, out[t]) for t in out}
+    yield Output(out, metadata={
+        "rows": sum(x.num_rows for x in out.values()),
+        "width": int(next(iter(vectors.values())).shape[1]),
+        "model_version": version,
+        "lancedb_table": SHOT_EMBEDDINGS,
+        "lancedb_rows_total": store.count_rows(SHOT_EMBEDDINGS),
+        "lancedb_writes": MetadataValue.json(writes),
+        "stage_seconds": MetadataValue.json({"load_model": round(load_s, 3),
+                                             "embed": round(embed_s, 3),
+                                             "lancedb_write": round(time.perf_counter() - t2, 3)}),
+    })  # fmt: skip
+    yield row_count_check("contextual_embeddings", out, shots)
+    yield finite_check("contextual_embeddings", out)
+    yield unit_norm_check("contextual_embeddings", out)
+    yield one_version_check("contextual_embeddings", out)
+    yield lance_rows_check(lancedb, SHOT_EMBEDDINGS, "contextual_embeddings",
+                           {t: x.num_rows for t, x in out.items()})  # fmt: skip
+
+
+def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
+    """One title_embeddings row: the unit-normed mean of the title's contextual vectors."""
+    vec = unit(vectors_of(contextual).mean(axis=0, keepdims=True))  # (1, D)
+    m = meta.to_pylist()[0]
+    return pa.table({
+        "title_id": [tid], "vector": vector_array(vec),
+        "model_version": [contextual["model_version"][0].as_py()],
+        "name": [m.get("name")], "genres": [m.get("genres") or []], "tags": [m.get("tags") or []],
+        "n_shots": [contextual.num_rows],
+    })  # fmt: skip
+
+
+@asset(
+    ins={"contextual_embeddings": AssetIn(), "titles": AssetIn()},
+    partitions_def=titles_partitions,
+    backfill_policy=batched_backfill,
+    automation_condition=AutomationCondition.eager(),
+    group_name="serving",
+    owners=OWNERS,
+    kinds={"numpy", "lancedb"},
+    check_specs=[spec("title_embeddings", "lancedb_rows_match", "One LanceDB row per title")],
+    description="One vector per title (mean of its contextual shot vectors, unit-normed) with "
+    "name and genres; replaces the title's row in LanceDB `title_embeddings`.",
+)
+def title_embeddings(
+    context: AssetExecutionContext,
+    lancedb: LanceDBResource,
+    contextual_embeddings: dict,
+    titles: dict,
+):
+    out = {t: title_row(t, contextual_embeddings[t], titles[t]) for t in context.partition_keys}
+    store = lancedb.store()
+    store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables(out.values()))
+    yield Output(out, metadata={
+        "titles": len(out),
+        "model_version": MetadataValue.json(sorted({x["model_version"][0].as_py()
+                                                     for x in out.values()})),
+        "lancedb_rows_total": store.count_rows(TITLE_EMBEDDINGS),
+    })  # fmt: skip
+    yield lance_rows_check(lancedb, TITLE_EMBEDDINGS, "title_embeddings", dict.fromkeys(out, 1))

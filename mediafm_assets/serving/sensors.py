@@ -1,0 +1,17 @@
+"""Automation: re-embed titles when their inputs or the encoder checkpoint change.
+
+`contextual_embeddings` and `title_embeddings` carry `AutomationCondition.eager()`; this sensor
+evaluates those conditions. A new `encoder_checkpoint` materialisation updates a dependency of
+every title partition, so every title is requested again (batched by the backfill policy).
+"""
+
+from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+reembed_sensor = AutomationConditionSensorDefinition(
+    "reembed_on_new_checkpoint",
+    target=AssetSelection.assets("contextual_embeddings", "title_embeddings"),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Requests contextual + title embeddings for every title that is stale "
+    "(new checkpoint, or re-ingested inputs).",
+)

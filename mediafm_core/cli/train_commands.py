@@ -1,0 +1,87 @@
+"""`mediafm pretrain`: Masked Shot Modelling pre-training on Parquet files (stdlib-only imports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `pretrain` to the `mediafm` parser."""
+    p = sub.add_parser(
+        "pretrain",
+        help="pre-train the shot encoder with Masked Shot Modelling",
+        description="Pre-train the MediaFM encoder on fused shot vectors and write a checkpoint "
+        "folder (model.safetensors, config.json, metrics.json, trainer_state.pt). Under torchrun "
+        "every rank runs this command and rank 0 writes the checkpoint.",
+    )
+    p.add_argument("--fused", required=True, help="fused.parquet (title_id, shot_index, fused)")
+    p.add_argument("--globals", help="globals.parquet (title_id, vector): title metadata vectors")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--optimizer", choices=("muon", "adamw"), default="muon")
+    p.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
+    p.add_argument("--size", default="small", help="named size: tiny|small|base|large")
+    p.add_argument("--layers", type=int, help="override the size's layer count")
+    p.add_argument("--hidden", type=int, help="override the size's width")
+    p.add_argument("--heads", type=int, help="override the size's attention heads")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per step (per rank)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
+    p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (<= steps/5)")
+    p.add_argument("--window", type=int, default=512, help="training window in shots")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="titles held out (by id)")
+    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument("--log-every", type=int, default=10, help="progress line every N steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.set_defaults(func=run_pretrain)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from mediafm_core.errors import InputError
+    from mediafm_core.training import TrainConfig, pretrain
+
+    try:
+        cfg = TrainConfig(
+            size=args.size,
+            layers=args.layers,
+            hidden=args.hidden,
+            heads=args.heads,
+            optimizer=args.optimizer,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            muon_lr=args.muon_lr,
+            warmup=args.warmup,
+            window=args.window,
+            seed=args.seed,
+            val_fraction=args.val_fraction,
+            device=args.device,
+            compile=args.compile,
+            eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every,
+            log_every=args.log_every,
+            resume=args.resume,
+        )
+    except ValueError as exc:
+        raise InputError("arguments", str(exc)) from exc
+    out = pretrain(cfg, args.fused, args.globals, args.out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    summary = {
+        k: metrics.get(k)
+        for k in (
+            "steps",
+            "optimizer",
+            "train_loss",
+            "val_loss",
+            "baseline_mean_shot",
+            "baseline_neighbour",
+            "model_version",
+        )
+    }
+    print(json.dumps({"checkpoint": str(out), **summary}), file=sys.stdout)
+    return 0

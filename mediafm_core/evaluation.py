@@ -1,0 +1,144 @@
+"""The seed's ablation: which features make the best frozen clip representations?
+
+Rows (feature sets), each probed on the five tasks with the same folds:
+- video_only: the uncontextualised video vector of each shot (one modality).
+- fused: the uncontextualised fused vector (three modalities, no Transformer).
+- contextual: the encoder run on whole titles, clip = mean over the span ("embedding in context").
+- clip_alone: the encoder run on the clip's shots only (same [GLOBAL]), then the mean.
+
+A data folder holds the `mediafm synth` layout: fused.parquet, globals.parquet (optional),
+video_only.parquet (optional: the row is left out without it), clips_<task>.parquet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mediafm_core.errors import InputError
+from mediafm_core.probes.linear import ProbeResult, run_probe
+from mediafm_core.probes.tasks import TASKS, Clips, check_spans, read_clips, vectors_by_title
+
+log = logging.getLogger(__name__)
+
+ROWS = ("video_only", "fused", "contextual", "clip_alone")
+
+
+@dataclass
+class BenchmarkData:
+    fused: dict[str, np.ndarray]  # title_id -> (n, D)
+    video: dict[str, np.ndarray] | None  # title_id -> (n, Dv), None when absent
+    globals_: dict[str, np.ndarray]  # title_id -> (G,)
+    clips: dict[str, Clips]  # task -> clips
+
+
+def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
+    """Read a `mediafm synth`-style folder, validating every file."""
+    from mediafm_core.tables import read_vectors
+
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise InputError(str(d), "not a folder")
+    fused_t = read_vectors(d / "fused.parquet", column="fused")
+    fused = vectors_by_title(fused_t, str(d / "fused.parquet"))
+    video = None
+    if (d / "video_only.parquet").exists():
+        video = vectors_by_title(read_vectors(d / "video_only.parquet"), str(d / "video_only.parquet"))
+    globs = {}
+    if (d / "globals.parquet").exists():
+        gt = read_vectors(d / "globals.parquet", keys=("title_id",))
+        globs = {str(t): v for t, v in zip(gt.title_ids, gt.vectors)}
+    clips = {}
+    for task in tasks:
+        path = d / f"clips_{task}.parquet"
+        if not path.exists():
+            log.warning("no %s: task %s left out", path, task)
+            continue
+        clips[task] = read_clips(path, task)
+        check_spans(fused, clips[task], str(path))
+    if not clips:
+        raise InputError(str(d), "no clips_<task>.parquet files")
+    return BenchmarkData(fused, video, globs, clips)
+
+
+def _progress(label: str):
+    state = {"t": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - state["t"] > 5:
+            state["t"] = now
+            log.info("%s: %d/%d", label, done, total)
+
+    return report
+
+
+def _features(data: BenchmarkData, model, representation, device, batch_size):
+    """row -> task -> (N, F) clip features."""
+    from mediafm_core.inference import clip_vectors, embed_clips_alone, embed_titles
+
+    per_row: dict[str, dict[str, np.ndarray]] = {}
+    shots = {"fused": data.fused}
+    if data.video is not None:
+        shots["video_only"] = data.video
+    if model is not None:
+        shots["contextual"] = embed_titles(
+            model, data.fused, data.globals_, representation, batch_size, device=device,
+            progress=_progress("embed titles"),
+        )  # fmt: skip
+    for row, per_title in shots.items():
+        per_row[row] = {
+            t: clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
+            for t, c in data.clips.items()
+        }
+    if model is not None:
+        per_row["clip_alone"] = {
+            t: embed_clips_alone(model, data.fused, c.title_ids, c.shot_start, c.shot_end,
+                                 data.globals_, representation, device=device,
+                                 progress=_progress(f"embed {t} clips alone"))
+            for t, c in data.clips.items()
+        }  # fmt: skip
+    return per_row
+
+
+def run_ablation(
+    data: BenchmarkData,
+    model=None,  # MediaFMEncoder; None runs the uncontextualised rows only
+    folds: int = 10,
+    representation: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    seed: int = 0,
+) -> dict[str, dict[str, ProbeResult]]:
+    """row -> task -> ProbeResult, rows in ROWS order (those that apply)."""
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
+
+    feats = _features(data, model, representation or DEFAULT_REPRESENTATION, device, batch_size)
+    results: dict[str, dict[str, ProbeResult]] = {}
+    for row in (r for r in ROWS if r in feats):
+        results[row] = {}
+        for task, clips in data.clips.items():
+            res = run_probe(feats[row][task], clips, folds=folds, seed=seed)
+            log.info("%s %s: %s %.4f ± %.4f", row, task, res.metric, res.mean, res.std)
+            results[row][task] = res
+    return results
+
+
+def format_table(results: dict[str, dict[str, ProbeResult]]) -> str:
+    """Markdown table: one row per feature set, one column per task (mean ± std over folds)."""
+    tasks = list(next(iter(results.values())))
+    metrics = {t: r.metric for t, r in next(iter(results.values())).items()}
+    head = "| features | " + " | ".join(f"{t} ({metrics[t]})" for t in tasks) + " |"
+    lines = [head, "|---|" + "---|" * len(tasks)]
+    for row, per_task in results.items():
+        cells = [f"{per_task[t].mean:.3f} ± {per_task[t].std:.3f}" for t in tasks]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_json(results: dict[str, dict[str, ProbeResult]]) -> dict:
+    return {row: {t: r.to_dict() for t, r in per.items()} for row, per in results.items()}

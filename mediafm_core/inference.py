@@ -1,0 +1,175 @@
+"""Embedding in context: contextual shot vectors for whole titles from a trained MediaFMEncoder.
+
+Every title is embedded as one sequence (its [GLOBAL] token from the title's metadata vector).
+Titles longer than the encoder's window (`max_shots`, 512) run in overlapping windows with stride
+window/2; each shot takes its vector from the window where it sits most centrally, so it sees
+context on both sides (except near the title's own ends) and every shot is emitted exactly once.
+Windows of many titles are batched (padded, with a key mask) and processed in a fixed order, so the
+result does not depend on the batch size beyond float rounding.
+
+A clip's vector is the mean of its title's contextual vectors over the clip span ("embedding in
+context"). `embed_clips_alone` runs the encoder on the clip's shots only; it exists for the ablation.
+
+Representation (`representation=`): "output" is the output projection back to the fused space (the
+seed's contextual embedding), "hidden" is the final normed hidden state, "concat" both. MSM trains
+only masked positions, so which is the better frozen feature is measured by bench/ablation.py on
+the probes; see DEFAULT_REPRESENTATION.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+REPRESENTATIONS = ("output", "hidden", "concat")
+# Chosen from bench/ablation.py probe results (see its docstring and the README).
+DEFAULT_REPRESENTATION = "hidden"
+
+
+def plan_windows(n: int, window: int) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Windows [(start, end)] covering n shots, and (n,) the window each shot takes its vector from.
+
+    Stride is window // 2 and the last window is aligned to the title's end. A shot's owner is the
+    window whose centre is nearest (the earlier one on ties).
+    """
+    if n <= window:
+        return [(0, n)], np.zeros(n, dtype=np.int64)
+    stride = max(1, window // 2)
+    starts = list(range(0, n - window, stride)) + [n - window]
+    wins = [(s, s + window) for s in starts]
+    centres = np.array([(s + e - 1) / 2.0 for s, e in wins])  # (W,)
+    pos = np.arange(n)[:, None]
+    inside = (pos >= np.array(starts)[None, :]) & (pos < np.array(starts)[None, :] + window)
+    dist = np.where(inside, np.abs(pos - centres[None, :]), np.inf)  # (n, W)
+    return wins, dist.argmin(axis=1)
+
+
+def _select(out, representation: str):
+    import torch
+
+    if representation == "output":
+        return out.pred
+    if representation == "hidden":
+        return out.hidden
+    return torch.cat([out.hidden, out.pred], dim=-1)
+
+
+def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation,
+               device) -> list[np.ndarray]:  # fmt: skip
+    """Encoder outputs for a batch of shot sequences (padded to the longest)."""
+    import torch
+
+    T = max(len(s) for s in seqs)
+    D = seqs[0].shape[1]
+    shots = np.zeros((len(seqs), T, D), dtype=np.float32)
+    mask = np.zeros((len(seqs), T), dtype=bool)
+    for i, s in enumerate(seqs):
+        shots[i, : len(s)], mask[i, : len(s)] = s, True
+    g_dim = model.config.global_dim
+    has_g = np.array([g is not None for g in globs])
+    g = np.zeros((len(seqs), max(g_dim, 1)), dtype=np.float32)
+    for i, v in enumerate(globs):
+        if v is not None:
+            g[i] = v
+    with torch.inference_mode():
+        kw = dict(device=device)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.device(device).type
+                                  == "cuda")  # fmt: skip
+        with autocast:
+            out = model(
+                torch.from_numpy(shots).to(**kw),  # (B, T, D)
+                shot_mask=torch.from_numpy(mask).to(**kw),  # (B, T)
+                globals_=torch.from_numpy(g).to(**kw) if g_dim > 0 and has_g.any() else None,
+                has_global=torch.from_numpy(has_g).to(**kw),
+            )
+        rep = _select(out, representation).float().cpu().numpy()  # (B, T, R)
+    return [rep[i, : len(s)] for i, s in enumerate(seqs)]
+
+
+def embed_titles(
+    model,  # MediaFMEncoder (eval mode)
+    titles: dict[str, np.ndarray],  # title_id -> (n, D) fused shot vectors in shot order
+    globals_: dict[str, np.ndarray] | None = None,  # title_id -> (G,) metadata vector
+    representation: str = DEFAULT_REPRESENTATION,
+    batch_size: int = 8,  # windows per forward pass
+    window: int | None = None,  # defaults to model.config.max_shots
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """title_id -> (n, R) float32 contextual vectors, one per shot."""
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {representation!r}; use {REPRESENTATIONS}")
+    window = min(window or model.config.max_shots, model.config.max_shots)
+    model.eval()
+    globals_ = globals_ or {}
+    jobs, plans = [], {}
+    for tid, x in titles.items():
+        wins, owner = plan_windows(len(x), window)
+        plans[tid] = (wins, owner)
+        jobs += [(tid, w, s, e) for w, (s, e) in enumerate(wins)]
+    jobs.sort(key=lambda j: -(j[3] - j[2]))  # similar lengths together: less padding
+    results: dict[tuple[str, int], np.ndarray] = {}
+    for b in range(0, len(jobs), batch_size):
+        batch = jobs[b : b + batch_size]
+        seqs = [titles[tid][s:e] for tid, _, s, e in batch]
+        outs = _run_batch(model, seqs, [globals_.get(tid) for tid, *_ in batch], representation,
+                          device)  # fmt: skip
+        for (tid, w, _, _), o in zip(batch, outs):
+            results[(tid, w)] = o
+        if progress is not None:
+            progress(min(b + batch_size, len(jobs)), len(jobs))
+    return {tid: _assemble(tid, plans[tid], results) for tid in titles}
+
+
+def _assemble(tid: str, plan, results) -> np.ndarray:
+    """Each shot's vector from its owning window."""
+    wins, owner = plan
+    first = results[(tid, 0)]
+    out = np.empty((len(owner), first.shape[1]), dtype=np.float32)
+    for w, (s, _) in enumerate(wins):
+        idx = np.flatnonzero(owner == w)
+        out[idx] = results[(tid, w)][idx - s]
+    return out
+
+
+def clip_vectors(
+    per_title: dict[str, np.ndarray], title_ids, shot_start, shot_end
+) -> np.ndarray:
+    """(N, R) mean of each clip's title vectors over [shot_start, shot_end)."""
+    out = np.empty((len(title_ids), next(iter(per_title.values())).shape[1]), dtype=np.float64)
+    for i, (tid, a, b) in enumerate(zip(title_ids, shot_start, shot_end)):
+        out[i] = per_title[tid][a:b].mean(0)
+    return out
+
+
+def embed_clips_alone(
+    model,
+    titles: dict[str, np.ndarray],
+    title_ids,
+    shot_start,
+    shot_end,
+    globals_: dict[str, np.ndarray] | None = None,
+    representation: str = DEFAULT_REPRESENTATION,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """(N, R) ablation: the encoder run on each clip's shots alone (same [GLOBAL]), then the mean.
+
+    Only the shots outside the clip are withheld, so the difference from `clip_vectors` of
+    `embed_titles` is the narrative context alone.
+    """
+    spans = {(t, int(a), int(b)) for t, a, b in zip(title_ids, shot_start, shot_end)}
+    keys = sorted(spans)
+    seqs = {f"{t}\x00{a}\x00{b}": titles[t][a:b] for t, a, b in keys}
+    globs = {f"{t}\x00{a}\x00{b}": globals_[t] for t, a, b in keys if globals_ and t in globals_}
+    emb = embed_titles(model, seqs, globs, representation, batch_size, device=device,
+                       progress=progress)  # fmt: skip
+    return np.stack(
+        [emb[f"{t}\x00{int(a)}\x00{int(b)}"].mean(0) for t, a, b in zip(title_ids, shot_start,
+                                                                        shot_end)]
+    ).astype(np.float64)  # fmt: skip

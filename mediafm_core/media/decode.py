@@ -1,0 +1,270 @@
+"""Decoding with PyAV: small frames for shot detection, and per-shot model inputs in one pass.
+
+Both readers run FFmpeg's threaded decoder (`thread_type="AUTO"`) and let swscale shrink each
+picture as it leaves the decoder, so nothing full-size is kept. Decoder failures, and files that
+stop well short of the frame count their container announces (truncated payload), become a
+`TitleError` naming the title.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mediafm_core.errors import TitleError
+from mediafm_core.media.titles import Title
+
+log = logging.getLogger(__name__)
+
+AUDIO_RATE = 16_000  # Hz, the audio encoders' input rate
+# A stream that decodes to fewer than this share of its announced frames is called truncated.
+MIN_DECODED_SHARE = 0.9
+
+
+@dataclass
+class ShotInputs:
+    """What the encoders need for one shot."""
+
+    shot_index: int
+    start_s: float
+    end_s: float
+    frames: np.ndarray  # (N, size, size, 3) uint8 RGB, sampled uniformly inside the shot
+    audio: np.ndarray  # (round(end_s*16k) - round(start_s*16k),) float32 mono at 16 kHz
+    sample_rate: int = AUDIO_RATE
+
+
+def _open(title: Title) -> Any:
+    import av
+
+    try:
+        return av.open(str(title.video_path))
+    except (av.FFmpegError, OSError) as exc:
+        raise TitleError(title.title_id, f"{title.video_path.name} cannot be opened ({exc})")
+
+
+def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
+    """Every frame of the video stream as (N, height, width, 3) uint8 RGB (area-averaged)."""
+    import av
+
+    frames: list[np.ndarray] = []
+    with _open(title) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                small = frame.reformat(width=width, height=height, format="rgb24",
+                                       interpolation="AREA")
+                frames.append(small.to_ndarray())
+        except av.FFmpegError as exc:
+            raise TitleError(title.title_id, f"decoding failed at frame {len(frames)} ({exc})")
+    _check_complete(title, len(frames))
+    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
+
+
+def _check_complete(title: Title, n_decoded: int) -> None:
+    if n_decoded == 0:
+        raise TitleError(title.title_id, f"{title.video_path.name} decodes to zero frames")
+    if n_decoded < MIN_DECODED_SHARE * title.n_frames:
+        raise TitleError(
+            title.title_id,
+            f"{title.video_path.name} is truncated: decoded {n_decoded} of {title.n_frames} frames",
+        )
+
+
+def sample_frame_indices(start: int, end: int, n: int) -> np.ndarray:
+    """`n` frame indices spread uniformly over [start, end) (centres of n equal parts)."""
+    length = max(1, end - start)
+    return start + np.minimum(((np.arange(n) + 0.5) * length / n).astype(np.int64), length - 1)
+
+
+def _shot_spans(shots: Any) -> list[tuple[int, int, int, float, float]]:
+    """(shot_index, start_frame, end_frame, start_s, end_s) from a shots table or dict of lists."""
+    cols = shots.to_pydict() if hasattr(shots, "to_pydict") else dict(shots)
+    keys = ("shot_index", "start_frame", "end_frame", "start_s", "end_s")
+    return [tuple(row) for row in zip(*(cols[k] for k in keys))]
+
+
+def extract_shot_inputs(
+    title: Title, shots: Any, frames_per_shot: int = 8, size: int = 224
+) -> list[ShotInputs]:
+    """Per-shot frames and 16 kHz mono audio, decoded in one demux pass (see iter_shot_inputs)."""
+    return list(iter_shot_inputs(title, shots, frames_per_shot, size))
+
+
+def iter_shot_inputs(
+    title: Title, shots: Any, frames_per_shot: int = 8, size: int = 224
+) -> Iterator[ShotInputs]:
+    """Yield ShotInputs in shot order as soon as the decode has passed each shot.
+
+    `shots` is a shots table (pyarrow, or a dict of columns). Frames are resized so the shorter
+    side is `size`, then centre-cropped to size x size. Audio is resampled to 16 kHz mono float;
+    any part of a shot not covered by audio samples is zeros, so lengths are always exact.
+    """
+    spans = _shot_spans(shots)
+    if not spans:
+        return
+    pending = _FramePicker(spans, frames_per_shot, size)
+    audio = _AudioCollector()
+    next_shot = 0
+    for kind, item in _demux(title):
+        if kind == "video":
+            pending.add(item)
+        else:
+            audio.add(item)
+        while next_shot < len(spans) and pending.ready(next_shot) and audio.covers(
+            spans[next_shot][4]
+        ):
+            yield _shot_inputs(spans[next_shot], pending, audio, next_shot)
+            next_shot += 1
+            if next_shot < len(spans):
+                audio.drop_before(min(s[3] for s in spans[next_shot:]))
+    audio.flush()
+    _check_complete(title, pending.n_seen)
+    for k in range(next_shot, len(spans)):
+        yield _shot_inputs(spans[k], pending, audio, k)
+
+
+def _shot_inputs(span: tuple, picker: "_FramePicker", audio: "_AudioCollector", k: int) -> ShotInputs:
+    shot_index, _, _, start_s, end_s = span
+    return ShotInputs(
+        shot_index=int(shot_index), start_s=float(start_s), end_s=float(end_s),
+        frames=picker.take(k), audio=audio.slice(start_s, end_s),
+    )  # fmt: skip
+
+
+def _demux(title: Title) -> Iterator[tuple[str, Any]]:
+    """Decoded video frames and audio frames in file order, one pass over the packets."""
+    import av
+
+    with _open(title) as container:
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        streams = [vs] + list(container.streams.audio[:1])
+        n = 0
+        try:
+            for packet in container.demux(streams):
+                for frame in packet.decode():
+                    if packet.stream.type == "video":
+                        n += 1
+                    yield packet.stream.type, frame
+        except av.FFmpegError as exc:
+            raise TitleError(title.title_id, f"decoding failed near video frame {n} ({exc})")
+
+
+class _FramePicker:
+    """Keeps only the frames some shot samples, resized and cropped as they arrive."""
+
+    def __init__(self, spans: list[tuple], n: int, size: int):
+        self.size, self.n_seen = size, 0
+        self.want: dict[int, list[tuple[int, int]]] = {}
+        self.ends = [int(s[2]) for s in spans]
+        self.out = [np.zeros((n, size, size, 3), np.uint8) for _ in spans]
+        self.last = [-1] * len(spans)  # last slot filled per shot, to repeat past the end
+        for k, (_, start, end, _, _) in enumerate(spans):
+            for slot, idx in enumerate(sample_frame_indices(int(start), int(end), n)):
+                self.want.setdefault(int(idx), []).append((k, slot))
+        self.latest: np.ndarray | None = None
+
+    def add(self, frame: Any) -> None:
+        idx = self.n_seen
+        self.n_seen += 1
+        if idx in self.want:
+            img = _square(frame, self.size)
+            for k, slot in self.want.pop(idx):
+                self.out[k][slot] = img
+                self.last[k] = slot
+            self.latest = img
+
+    def ready(self, k: int) -> bool:
+        return self.n_seen >= self.ends[k]
+
+    def take(self, k: int) -> np.ndarray:
+        """The shot's frames; slots past the end of the stream repeat the last decoded frame."""
+        frames, last = self.out[k], self.last[k]
+        if last < len(frames) - 1:
+            fill = frames[last] if last >= 0 else self.latest
+            if fill is not None:
+                frames[last + 1 :] = fill
+        self.out[k] = np.zeros((0, self.size, self.size, 3), np.uint8)  # free memory
+        return frames
+
+
+def _square(frame: Any, size: int) -> np.ndarray:
+    """Resize so the shorter side is `size`, centre-crop to (size, size, 3) uint8 RGB."""
+    w, h = frame.width, frame.height
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    img = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="AREA").to_ndarray()
+    y0, x0 = (nh - size) // 2, (nw - size) // 2
+    return np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])
+
+
+class _AudioCollector:
+    """Resamples the audio stream to 16 kHz mono float32 and answers slices by time.
+
+    Samples before the next pending shot are dropped as shots are served, so memory stays bounded
+    by the longest shot plus the demuxer's audio/video interleaving distance.
+    """
+
+    def __init__(self):
+        import av
+
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        self.chunks: list[np.ndarray] = []
+        self.n = 0  # samples received in total
+        self.base = 0  # sample index (from the first sample) of chunks[0][0]
+        self.offset_s: float | None = None  # stream time of the first resampled sample
+        self.done = False
+
+    def add(self, frame: Any) -> None:
+        if self.offset_s is None:
+            self.offset_s = float(frame.time) if frame.time is not None else 0.0
+        for out in self.resampler.resample(frame):
+            self._append(out.to_ndarray().reshape(-1))
+
+    def _append(self, x: np.ndarray) -> None:
+        self.chunks.append(x.astype(np.float32, copy=False))
+        self.n += len(x)
+
+    def flush(self) -> None:
+        for out in self.resampler.resample(None):
+            self._append(out.to_ndarray().reshape(-1))
+        self.done = True
+
+    def covers(self, end_s: float) -> bool:
+        if self.done:
+            return True
+        off = self.offset_s if self.offset_s is not None else 0.0
+        return self.n > 0 and off + self.n / AUDIO_RATE >= end_s
+
+    def _shift(self) -> int:
+        return round((self.offset_s or 0.0) * AUDIO_RATE)
+
+    def slice(self, start_s: float, end_s: float) -> np.ndarray:
+        """Samples for [start_s, end_s); zeros where the stream has none."""
+        a, b = round(start_s * AUDIO_RATE), round(end_s * AUDIO_RATE)
+        out = np.zeros(max(0, b - a), np.float32)
+        if not self.chunks or b <= a:
+            return out
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        buf, shift = self.chunks[0], self._shift() + self.base
+        lo, hi = max(a - shift, 0), min(b - shift, len(buf))
+        if hi > lo:
+            out[lo + shift - a : hi + shift - a] = buf[lo:hi]
+        return out
+
+    def drop_before(self, t_s: float) -> None:
+        """Forget samples before time `t_s` (no later shot starts earlier)."""
+        if not self.chunks:
+            return
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        cut = min(max(0, round(t_s * AUDIO_RATE) - self._shift() - self.base), len(self.chunks[0]))
+        if cut:
+            self.chunks = [self.chunks[0][cut:]]
+            self.base += cut

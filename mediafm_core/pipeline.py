@@ -1,0 +1,236 @@
+"""encode_title: one landing-zone title + its shots -> unimodal, fused and globals tables.
+
+Stages (each timed): open the title, decode per-shot inputs once (frames + 16 kHz audio), run
+the video, audio and text encoders in batches, embed the title metadata, fuse, write. All five
+Parquet files are written into a staging folder first and moved into place only when every
+stage succeeded, so a failure leaves no partial output. Encoders come from an `Encoders`
+bundle that callers load once and pass to many `encode_title` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mediafm_core.errors import InputError, TitleError
+from mediafm_core.fusion import LAYOUT_KEY, FusionLayout, fuse
+from mediafm_core.tables import read_table, vector_array
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("video", "audio", "text", "fused", "globals")
+SHOT_COLUMNS = ("title_id", "shot_index", "start_frame", "end_frame", "start_s", "end_s")
+
+
+@dataclass
+class EncodeResult:
+    """What encode_title wrote and how long each stage took."""
+
+    title_id: str
+    n_shots: int
+    out_dir: Path
+    files: dict[str, Path]  # "video" | "audio" | "text" | "fused" | "globals" -> written file
+    layout: FusionLayout
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    n_with_text: int = 0  # shots with timed text
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def load_shots(shots, title_id: str) -> pa.Table:
+    """The title's rows of a shots table (path, pyarrow or polars), sorted by shot_index."""
+    import pyarrow.compute as pc
+
+    source = str(shots) if isinstance(shots, (str, os.PathLike)) else "shots table"
+    if isinstance(shots, (str, os.PathLike)):
+        table = read_table(shots, required=SHOT_COLUMNS)
+    elif isinstance(shots, pa.Table):
+        table = shots
+    elif hasattr(shots, "to_arrow"):
+        table = shots.to_arrow()
+    else:
+        raise TypeError(f"shots must be a path, pyarrow or polars table, not {type(shots)}")
+    missing = [c for c in SHOT_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(source, f"missing column(s) {', '.join(missing)}")
+    table = table.filter(pc.equal(table["title_id"], title_id))
+    if table.num_rows == 0:
+        raise TitleError(title_id, f"{source} has no shots for this title")
+    table = table.sort_by("shot_index")
+    _check_shots(table, title_id)
+    return table
+
+
+def _check_shots(table: pa.Table, title_id: str) -> None:
+    idx = table["shot_index"].to_numpy()
+    if (idx != np.arange(len(idx))).any():
+        raise TitleError(title_id, "shot_index must run 0..n-1 without gaps or duplicates")
+    start = table["start_s"].to_numpy().astype(np.float64)
+    end = table["end_s"].to_numpy().astype(np.float64)
+    if not (np.isfinite(start).all() and np.isfinite(end).all()) or (end <= start).any():
+        raise TitleError(title_id, "shots need finite start_s < end_s")
+
+
+def global_text(metadata) -> str:
+    """The title text embedded into the global vector: synopsis + tags (name when both empty)."""
+    synopsis = (getattr(metadata, "synopsis", "") or "").strip()
+    tags = [t.strip() for t in (getattr(metadata, "tags", ()) or ()) if t and t.strip()]
+    parts = [synopsis] if synopsis else []
+    if tags:
+        parts.append("Tags: " + ", ".join(tags))
+    return "\n".join(parts) or (getattr(metadata, "name", "") or "").strip()
+
+
+def shot_texts(title, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    """Per-shot timed text from the title's subtitles ("" everywhere when it has none)."""
+    from mediafm_core.media.subtitles import assign_cues_to_shots, read_subtitles
+
+    path = getattr(title, "subtitles_path", None)
+    if path is None:
+        return ["" for _ in range(len(starts))]
+    return assign_cues_to_shots(read_subtitles(path, title.title_id), starts, ends)
+
+
+def _vector_table(cols: dict, vec_name: str, vectors: np.ndarray, meta: dict, **after) -> pa.Table:
+    """Columns `cols`, then the vector column, then `after`; with string schema metadata."""
+    table = pa.table({**cols, vec_name: vector_array(vectors), **after})
+    return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+
+
+def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: str) -> dict:
+    """In-memory tables of the contracts; each carries the layout and its encoder identity."""
+    keys = {
+        "title_id": pa.array([title_id] * n, pa.string()),
+        "shot_index": pa.array(np.arange(n, dtype=np.int64)),
+    }
+    flag = pa.array(has_text, pa.bool_())
+    common = {"mediafm.profile": profile, LAYOUT_KEY.decode(): layout.to_json()}
+    slots = {s.modality: json.dumps(asdict(s)) for s in layout.slots}
+    tables = {
+        m: _vector_table(
+            keys,
+            "vector",
+            vectors[m],
+            {**common, "mediafm.encoder": slots[m]},
+            **({"has_text": flag} if m == "text" else {}),
+        )  # fmt: skip
+        for m in slots
+    }
+    tables["fused"] = _vector_table(keys, "fused", vectors["fused"], common, has_text=flag)
+    title_col = {"title_id": pa.array([title_id], pa.string())}
+    meta = {**common, "mediafm.encoder": slots["text"]}
+    tables["globals"] = _vector_table(title_col, "vector", glob, meta)
+    return tables
+
+
+def write_all(tables: dict[str, pa.Table], out_dir: Path) -> dict[str, Path]:
+    """Write every table into a staging folder, then move them into out_dir together."""
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".encode-staging-", dir=out_dir))
+    try:
+        for name, table in tables.items():
+            pq.write_table(table, staging / f"{name}.parquet")
+        files = {}
+        for name in tables:
+            files[name] = out_dir / f"{name}.parquet"
+            os.replace(staging / f"{name}.parquet", files[name])
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _encode_shot_media(title, enc, table, n_frames: int, chunk: int, timings) -> dict:
+    """Video and audio vectors, decoding shots in one pass and encoding `chunk` shots at a
+    time, so a title with thousands of shots never holds all its frames in memory."""
+    from mediafm_core.media.decode import iter_shot_inputs
+
+    out: dict[str, list] = {"video": [], "audio": []}
+    shots = iter_shot_inputs(title, table, n_frames, enc.profile.frame_size)
+    done = False
+    while not done:
+        batch = []
+        with _timed(timings, "frames"):
+            for item in shots:
+                batch.append(item)
+                if len(batch) == chunk:
+                    break
+            else:
+                done = True
+        if not batch:
+            break
+        with _timed(timings, "video"):
+            out["video"].append(enc.video.encode([b.frames for b in batch]))
+        with _timed(timings, "audio"):
+            out["audio"].append(enc.audio.encode([b.audio for b in batch]))
+    n = sum(len(v) for v in out["video"])
+    if n != table.num_rows:
+        raise TitleError(
+            title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
+        )
+    return {m: np.concatenate(v) for m, v in out.items()}
+
+
+def encode_title(
+    title_dir,
+    shots,
+    out_dir,
+    profile="offline",
+    encoders=None,
+    frames_per_shot: int | None = None,
+    device: str | None = None,
+    landing_root=None,
+    shot_chunk: int = 64,
+) -> EncodeResult:
+    """Encode one title into out_dir/{video,audio,text,fused,globals}.parquet.
+
+    `shots` is a shots Parquet path or table (rows of other titles are ignored); `encoders` an
+    `Encoders` bundle to reuse (else one is loaded from `profile`); `shot_chunk` shots are
+    decoded and encoded at a time."""
+    from mediafm_core.encoders.profiles import Encoders
+    from mediafm_core.media.titles import open_title
+
+    timings: dict[str, float] = {}
+    with _timed(timings, "load_encoders"):
+        enc = encoders or Encoders.from_profile(profile, device=device)
+    with _timed(timings, "open"):
+        title = open_title(title_dir, landing_root)
+        table = load_shots(shots, title.title_id)
+    n = table.num_rows
+    n_frames = frames_per_shot or enc.profile.frames_per_shot
+    starts, ends = table["start_s"].to_numpy(), table["end_s"].to_numpy()
+    try:
+        with _timed(timings, "text"):  # subtitles first: a malformed file fails fast
+            texts = shot_texts(title, starts, ends)
+            has_text = np.array([bool(t) for t in texts])
+            vectors = {"text": enc.text.encode(texts)}
+            glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
+        vectors.update(_encode_shot_media(title, enc, table, n_frames, shot_chunk, timings))
+    except ValueError as exc:  # encoder input checks (NaN audio, empty shots, bad widths)
+        raise TitleError(title.title_id, str(exc)) from exc
+    layout = FusionLayout.from_infos(enc.infos())
+    with _timed(timings, "fusion"):
+        vectors["fused"] = fuse(title.title_id, layout, vectors)
+    with _timed(timings, "write"):
+        tables = build_tables(title.title_id, n, vectors, has_text, glob, layout, enc.profile.name)
+        files = write_all(tables, Path(out_dir))
+    logger.info("title %r: %d shots encoded into %s", title.title_id, n, out_dir)
+    return EncodeResult(
+        title.title_id, n, Path(out_dir), files, layout, timings, int(np.sum(has_text))
+    )

@@ -1,0 +1,159 @@
+"""LanceDB store of shot and title embeddings: idempotent per-title writes, ANN index, search.
+
+A title's rows are replaced in ONE Lance commit with `merge_insert` keyed by the table's keys:
+matched rows are updated, new rows inserted, and the title's rows missing from the new data deleted
+(`when_not_matched_by_source_delete` filtered to the titles being written). Readers therefore see
+either the old or the new rows of a title, never both or neither, and re-running never duplicates.
+
+An ANN index (IVF_PQ by default, cosine) is built once a table holds `index_min_rows` rows; rows
+added later are searched exactly until `optimize()` folds them into the index. Searches use
+`nprobes` and a `refine_factor` re-rank on full vectors, which keeps recall@10 high with PQ.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from mediafm_core.errors import InputError
+from mediafm_core.storage.schemas import SCHEMAS, TABLE_KEYS, conform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LanceStoreConfig:
+    uri: str  # LanceDB folder (local path or s3://bucket/prefix/lancedb)
+    index_min_rows: int = 100_000  # build the ANN index once a table has this many rows
+    index_type: str = "IVF_PQ"  # IVF_PQ (compact) or IVF_HNSW_SQ (higher recall, more memory)
+    metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
+    nprobes: int = 32  # IVF partitions probed per query
+    refine_factor: int = 10  # re-rank k * refine_factor candidates on full vectors
+
+
+def sql_quote(value: str) -> str:
+    """A SQL string literal (single quotes doubled) for Lance filters."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def title_filter(title_ids) -> str:
+    """A Lance filter matching the given titles."""
+    return "title_id IN (" + ", ".join(sql_quote(t) for t in sorted(set(title_ids))) + ")"
+
+
+class LanceStore:
+    """The two embedding tables under one LanceDB folder."""
+
+    def __init__(self, config: LanceStoreConfig | str):
+        self.config = LanceStoreConfig(config) if isinstance(config, str) else config
+        self._db = None
+
+    @property
+    def db(self):
+        if self._db is None:
+            import lancedb
+
+            self._db = lancedb.connect(self.config.uri)
+        return self._db
+
+    def has_table(self, name: str) -> bool:
+        return name in self.db.table_names()
+
+    def open(self, name: str):
+        return self.db.open_table(name)
+
+    def _open_or_create(self, name: str, dim: int):
+        if self.has_table(name):
+            return self.open(name)
+        return self.db.create_table(name, schema=SCHEMAS[name](dim), exist_ok=True)
+
+    def replace_titles(self, name: str, rows: pa.Table) -> dict:
+        """Replace the rows of every title in `rows` with `rows`, in one commit. Returns counts."""
+        if rows.num_rows == 0:
+            raise InputError(name, "no rows to write")
+        rows = conform(rows, name)
+        dim = rows.schema.field("vector").type.list_size
+        table = self._open_or_create(name, dim)
+        have = table.schema.field("vector").type
+        if pa.types.is_fixed_size_list(have) and have.list_size != dim:
+            raise InputError(
+                f"{self.config.uri}/{name}",
+                f"vector width {dim} does not match the table's {have.list_size}; "
+                "re-embed every title with one checkpoint or drop the table",
+            )
+        titles = rows["title_id"].to_pylist()
+        result = (
+            table.merge_insert(TABLE_KEYS[name])
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(title_filter(titles))
+            .execute(rows)
+        )
+        self.maybe_index(name)
+        return {
+            "inserted": int(result.num_inserted_rows),
+            "updated": int(result.num_updated_rows),
+            "deleted": int(result.num_deleted_rows),
+            "version": int(result.version),
+        }
+
+    def count_rows(self, name: str, title_ids=None) -> int:
+        if not self.has_table(name):
+            return 0
+        where = title_filter(title_ids) if title_ids is not None else None
+        return int(self.open(name).count_rows(where))
+
+    def has_index(self, name: str) -> bool:
+        return any("vector" in idx.columns for idx in self.open(name).list_indices())
+
+    def maybe_index(self, name: str, force: bool = False) -> bool:
+        """Build the ANN index when the table is large enough; fold new rows in otherwise."""
+        table = self.open(name)
+        n = table.count_rows()
+        if self.has_index(name):
+            return True
+        if n < self.config.index_min_rows and not force:
+            return False
+        dim = table.schema.field("vector").type.list_size
+        log.info("building %s index on %s (%d rows, dim %d)", self.config.index_type, name, n, dim)
+        table.create_index(
+            metric=self.config.metric,
+            vector_column_name="vector",
+            index_type=self.config.index_type,
+            num_partitions=max(1, int(np.sqrt(n))),
+            num_sub_vectors=_sub_vectors(dim),
+        )
+        return True
+
+    def optimize(self, name: str) -> None:
+        """Compact files and add rows written since the index was built to the index."""
+        self.open(name).optimize()
+
+    def read(self, name: str, title_id: str | None = None) -> pa.Table:
+        """All rows (or one title's), shots in order."""
+        if not self.has_table(name):
+            raise InputError(f"{self.config.uri}/{name}", "table does not exist yet")
+        where = title_filter([title_id]) if title_id is not None else None
+        table = self.open(name).to_lance().to_table(filter=where)
+        keys = [(k, "ascending") for k in TABLE_KEYS[name]]
+        return table.sort_by(keys)
+
+    def search(self, name: str, vector: np.ndarray, k: int = 10, where: str | None = None):
+        """Top-k rows by cosine distance (column `_distance`), ANN when indexed, else exact."""
+        q = self.open(name).search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
+        if self.has_index(name):
+            q = q.nprobes(self.config.nprobes).refine_factor(self.config.refine_factor)
+        if where:
+            q = q.where(where, prefilter=True)
+        return q.limit(k).to_arrow()
+
+
+def _sub_vectors(dim: int) -> int:
+    """PQ sub-vectors: about 8 dims each (accurate), dividing `dim` exactly as Lance requires."""
+    for width in (8, 16, 4, 2, 1):
+        if dim % width == 0:
+            return max(1, dim // width)
+    return 1

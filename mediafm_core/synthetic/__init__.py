@@ -1,0 +1,1 @@
+"""Synthetic data: the narrative benchmark (shot vectors + probe labels) and synthetic media."""

@@ -1,0 +1,61 @@
+"""Training configuration (no torch import: the CLI and Dagster config read it cheaply)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    # --- model shape: a named size (configuration_mediafm.SIZES) plus optional overrides
+    size: str = "small"  # tiny | small | base | large
+    layers: int | None = None  # override the size's layer count
+    hidden: int | None = None  # override the size's width
+    heads: int | None = None  # override the size's attention heads
+    # --- optimisation
+    optimizer: str = "muon"  # muon (Muon on body matrices + AdamW) | adamw (AdamW everywhere)
+    steps: int = 1000  # optimiser steps in total (a resumed run continues up to this)
+    batch_size: int = 8  # windows per step per process (DDP: per rank)
+    lr: float = 1e-3  # AdamW peak learning rate
+    muon_lr: float = 0.02  # Muon peak learning rate (scale of the orthogonalised update)
+    warmup: int = 100  # linear warm-up steps, capped at a fifth of `steps`
+    min_lr_ratio: float = 0.1  # cosine decay ends at this fraction of the peak
+    weight_decay: float = 0.01  # decoupled decay on matrices (Muon body + AdamW projections)
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    mask_ratio: float = 0.2  # fraction of real shots replaced by [MASK]
+    # --- data
+    window: int = 512  # longest training window in shots (long titles: random offset)
+    seed: int = 0  # seeds init, window sampling and masks (same seed -> same weights on CPU)
+    val_fraction: float = 0.1  # share of titles held out for validation (chosen by title id hash)
+    val_titles: list[str] | None = None  # explicit held-out titles (overrides val_fraction)
+    val_seed: int = 1234  # fixed seed of the validation masks (same masks every evaluation)
+    # --- runtime
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda
+    compile: bool = False  # torch.compile the model for the training step
+    eval_every: int = 200  # validate every N steps (and at the end); 0 = only at the end
+    checkpoint_every: int = 200  # write a resumable checkpoint every N steps; 0 = only at the end
+    log_every: int = 10  # log a progress line (and call the callback) every N steps
+    resume: bool = False  # continue from the checkpoint in out_dir if it has trainer state
+    extra: dict = field(default_factory=dict)  # free-form notes stored in config.json
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("muon", "adamw"):
+            raise ValueError(f"optimizer must be 'muon' or 'adamw', got {self.optimizer!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        for name in ("steps", "batch_size", "window"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,329 @@
+"""Masked Shot Modelling pre-training loop: one process, or DDP ranks under `torchrun`.
+
+Determinism: the model is initialised from `seed`; each step's batch and masks come from a
+generator seeded by (seed, step, rank); the optimiser state, step and torch's global RNG (dropout)
+are checkpointed. Hence, on CPU, the same config gives bit-identical weights, and a run killed
+after a checkpoint and resumed ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from mediafm_core.errors import InputError
+from mediafm_core.model.configuration_mediafm import MediaFMConfig, config_for
+from mediafm_core.model.modeling_mediafm import MediaFMEncoder
+from mediafm_core.model.msm import baseline_losses, cosine_distance
+from mediafm_core.optim.muon import CombinedOptimizer, build_optimizer
+from mediafm_core.tables import VectorTable
+from mediafm_core.training import checkpoint as ckpt
+from mediafm_core.training.config import TrainConfig
+from mediafm_core.training.data import Batch, TitleWindows, load_fused, load_globals, step_generator
+from mediafm_core.training.ddp import DistInfo, all_mean, barrier, init_distributed, shutdown
+
+log = logging.getLogger(__name__)
+
+MetricsCallback = Callable[[int, dict], None]
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Multiplier of the peak LR for 0-based `step`: linear warm-up (capped at total/5 steps), then
+    cosine decay to `min_ratio` at the last step."""
+    warm = min(warmup, total // 5)
+    if step < warm:
+        return (step + 1) / warm
+    span = max(1, total - warm - 1)
+    progress = min(1.0, (step - warm) / span)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device", "cuda requested but no CUDA device is available")
+        if name == "cuda" and info is not None and info.enabled:
+            name = f"cuda:{info.local_rank}"
+    return torch.device(name)
+
+
+def model_config(cfg: TrainConfig, fused_dim: int, global_dim: int) -> MediaFMConfig:
+    try:
+        return config_for(
+            cfg.size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads
+        )
+    except ValueError as exc:
+        raise InputError("model config", str(exc)) from exc
+
+
+class Trainer:
+    """Owns the data, model, optimiser and loop; `fit()` trains and returns the checkpoint dir."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        fused: VectorTable | str | os.PathLike,
+        globals_: VectorTable | str | os.PathLike | None,
+        out_dir: str | os.PathLike,
+        callback: MetricsCallback | None = None,
+    ):
+        self.cfg, self.out_dir, self.callback = cfg, Path(out_dir), callback
+        src = str(fused) if not isinstance(fused, VectorTable) else "fused"
+        self.data = TitleWindows(
+            load_fused(fused),
+            load_globals(globals_),
+            cfg.window,
+            cfg.val_fraction,
+            cfg.val_titles,
+            source=src,
+        )
+        self.device = resolve_device(cfg.device)
+        self.dist = init_distributed(self.device.type)
+        self.device = resolve_device(cfg.device, self.dist)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.model_cfg = model_config(cfg, self.data.fused_dim, self.data.global_dim)
+        torch.manual_seed(cfg.seed)  # init is identical on every rank
+        self.model = MediaFMEncoder(self.model_cfg).to(self.device)
+        self.opt: CombinedOptimizer = build_optimizer(
+            self.model,
+            cfg.optimizer,
+            lr=cfg.lr,
+            muon_lr=cfg.muon_lr,
+            weight_decay=cfg.weight_decay,
+        )
+        self.step = 0
+        self.curve: list[dict] = []
+        self.val = self.data.val_batches(cfg.batch_size, cfg.mask_ratio, cfg.val_seed)
+        self.baselines = self._baselines()
+        self.last_val: float | None = None
+        self.train_losses: list[float] = []  # since the last log line (this rank)
+        self.last_train: float | None = None
+        if cfg.resume:
+            self._resume()
+        self.step_model = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_model = DDP(self.model, device_ids=ids)
+        if cfg.compile:
+            self.step_model = torch.compile(self.step_model)
+
+    # ---- state
+    def _config_json(self) -> dict:
+        return {
+            "model": self.model_cfg.to_dict(),
+            "train": self.cfg.to_dict(),
+            "fused_dim": self.data.fused_dim,
+            "global_dim": self.data.global_dim,
+            "val_titles": self.data.val_ids,
+        }
+
+    def _metrics(self) -> dict:
+        return {
+            "steps": self.step,
+            "optimizer": self.cfg.optimizer,
+            "train_loss": self.last_train,
+            "val_loss": self.last_val,
+            "baseline_mean_shot": self.baselines.get("mean_shot"),
+            "baseline_neighbour": self.baselines.get("neighbour"),
+            "n_train_titles": len(self.data.train_ids),
+            "n_val_titles": len(self.data.val_ids),
+            "world_size": self.dist.world_size,
+            "curve": self.curve,
+        }
+
+    def _resume(self) -> None:
+        state = ckpt.load_trainer_state(self.out_dir)
+        if state is None:
+            log.info("no resumable checkpoint in %s: starting from scratch", self.out_dir)
+            return
+        meta = ckpt.read_meta(self.out_dir)
+        if meta["model"] != self.model_cfg.to_dict():
+            raise InputError(str(self.out_dir), "checkpoint model config differs from this run's")
+        if state.get("optimizer_kind") != self.cfg.optimizer:
+            raise InputError(
+                str(self.out_dir),
+                f"checkpoint was trained with "
+                f"{state.get('optimizer_kind')}, not {self.cfg.optimizer}",
+            )
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(self.out_dir / ckpt.WEIGHTS), device="cpu"))
+        self.opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        self.step = int(state["step"])
+        m = meta["metrics"]
+        self.curve = list(m.get("curve", []))
+        self.last_train, self.last_val = m.get("train_loss"), m.get("val_loss")
+        log.info("resumed from %s at step %d", self.out_dir, self.step)
+
+    def save(self) -> None:
+        """Rank 0 writes the checkpoint folder (weights, config, metrics, resume state)."""
+        if self.dist.is_main:
+            state = {
+                "step": self.step,
+                "optimizer": self.opt.state_dict(),
+                "optimizer_kind": self.cfg.optimizer,
+                "rng_cpu": torch.get_rng_state(),
+            }
+            ckpt.save_checkpoint(
+                self.out_dir, self.model, self._config_json(), self._metrics(), state
+            )
+        barrier(self.dist)
+
+    # ---- steps
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _forward_loss(self, model, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean masked cosine distance, number of masked positions)."""
+        with self._autocast():
+            out = model(b.shots, b.shot_mask, b.globals_, b.has_global, mask_positions=b.mask)
+        d = cosine_distance(out.pred, b.shots)  # (B, T) float32
+        n = b.mask.sum()
+        return (d * b.mask).sum() / n.clamp(min=1), n
+
+    def train_step(self) -> float:
+        cfg = self.cfg
+        gen = step_generator(cfg.seed, self.step, self.dist.rank)
+        b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen).to(self.device)
+        self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
+        self.model.train()
+        loss, _ = self._forward_loss(self.step_model, b)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.step += 1
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def _baselines(self) -> dict[str, float]:
+        """Trivial predictors on the fixed validation masks (weighted by masked positions)."""
+        tot: dict[str, float] = {"mean_shot": 0.0, "neighbour": 0.0}
+        n = 0
+        for b in self.val:
+            k = int(b.mask.sum())
+            for name, v in baseline_losses(b.shots, b.shot_mask, b.mask).items():
+                tot[name] += v * k
+            n += k
+        return {name: v / n for name, v in tot.items()} if n else {}
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        """MSM loss on the held-out titles with the fixed validation masks."""
+        if not self.val:
+            return None
+        self.model.eval()
+        tot, n = 0.0, 0
+        for b in self.val:
+            loss, k = self._forward_loss(self.model, b.to(self.device))
+            tot += float(loss) * int(k)
+            n += int(k)
+        return tot / max(n, 1)
+
+    # ---- loop
+    def _due(self, every: int) -> bool:
+        return self.step == self.cfg.steps or (every > 0 and self.step % every == 0)
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        log.info(
+            "pre-training %s (%d params) with %s on %s: %d train / %d val titles, steps %d -> %d",
+            cfg.size,
+            self.model.num_parameters(),
+            cfg.optimizer,
+            self.device,
+            len(self.data.train_ids),
+            len(self.data.val_ids),
+            self.step,
+            cfg.steps,
+        )
+        if self.baselines:
+            log.info(
+                "val baselines: mean_shot %.4f neighbour %.4f",
+                self.baselines["mean_shot"],
+                self.baselines["neighbour"],
+            )
+        t0 = time.perf_counter()
+        try:
+            while self.step < cfg.steps:
+                self.train_losses.append(self.train_step())
+                self._after_step(t0)  # the last step always evaluates and checkpoints
+            if not (self.out_dir / ckpt.WEIGHTS).exists():
+                self.save()  # resumed past the end into an empty folder: still leave a checkpoint
+        finally:
+            shutdown(self.dist)
+        return self.out_dir
+
+    def _after_step(self, t0: float) -> None:
+        cfg = self.cfg
+        eval_now, ckpt_now = self._due(cfg.eval_every), self._due(cfg.checkpoint_every)
+        log_now = self._due(cfg.log_every) or eval_now or ckpt_now
+        if not log_now:
+            return
+        (mean_loss,) = all_mean(
+            [sum(self.train_losses) / len(self.train_losses)], self.dist, self.device
+        )
+        self.train_losses.clear()
+        self.last_train = mean_loss
+        point = {"step": self.step, "train_loss": mean_loss}
+        if eval_now and self.dist.is_main:
+            self.last_val = self.evaluate()
+            point["val_loss"] = self.last_val
+        if eval_now:
+            self.curve.append(
+                {"step": self.step, "train_loss": mean_loss, "val_loss": self.last_val}
+            )
+        if ckpt_now:
+            self.save()
+        if self.dist.is_main:
+            lr = self.opt.param_groups[0]["lr"]
+            log.info(
+                "step %d/%d train_loss %.4f%s lr %.2e (%.1f s)",
+                self.step,
+                cfg.steps,
+                mean_loss,
+                f" val_loss {self.last_val:.4f}" if eval_now and self.last_val is not None else "",
+                lr,
+                time.perf_counter() - t0,
+            )
+            if self.callback is not None:
+                self.callback(
+                    self.step,
+                    {
+                        **point,
+                        "lr": lr,
+                        "checkpoint": ckpt_now,
+                        **{f"baseline_{k}": v for k, v in self.baselines.items()},
+                    },
+                )
+
+
+def pretrain(
+    train_cfg: TrainConfig,
+    fused: VectorTable | str | os.PathLike,
+    globals: VectorTable | str | os.PathLike | None,  # noqa: A002 - public API name
+    out_dir: str | os.PathLike,
+    callback: MetricsCallback | None = None,
+) -> Path:
+    """Pre-train with Masked Shot Modelling; returns the checkpoint folder `out_dir`.
+
+    Under `torchrun` every rank calls this; rank 0 writes checkpoints. `callback(step, metrics)` is
+    called on rank 0 at each progress line (e.g. to report to Dagster Pipes).
+    """
+    return Trainer(train_cfg, fused, globals, out_dir, callback).fit()

@@ -1,0 +1,85 @@
+"""The code location loads, with the asset graph, partitions, checks, sensors and resources."""
+
+import warnings
+
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, DynamicPartitionsDefinition
+
+warnings.filterwarnings("ignore")
+
+ASSETS = {
+    "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
+    "title_metadata_embedding", "fused_shots", "encoder_checkpoint", "contextual_embeddings",
+    "title_embeddings", "linear_probes",
+}  # fmt: skip
+UNPARTITIONED = {"encoder_checkpoint", "linear_probes"}
+
+
+def test_definitions_load_with_the_whole_lineage():
+    from mediafm_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == ASSETS
+    for name in ASSETS - UNPARTITIONED:
+        pd = graph.get(AssetKey(name)).partitions_def
+        assert isinstance(pd, DynamicPartitionsDefinition) and pd.name == "titles", name
+    for name in UNPARTITIONED:
+        assert graph.get(AssetKey(name)).partitions_def is None
+    parents = {k.to_user_string() for k in graph.get(AssetKey("contextual_embeddings")).parent_keys}
+    assert parents == {"fused_shots", "title_metadata_embedding", "shots", "encoder_checkpoint"}
+
+
+def test_every_asset_has_group_description_owner_and_kinds():
+    from mediafm_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    groups = set()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.owners == ["team:mediafm"], key
+        assert any(t.startswith("dagster/kind/") for t in node.tags), key
+        groups.add(node.group_name)
+    assert groups == {"ingest", "embeddings", "pretraining", "serving", "evaluation"}
+
+
+def test_blocking_checks_guard_vectors_before_lancedb():
+    from mediafm_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("contextual_embeddings", "lancedb_rows_match") in checks
+    assert ("fused_shots", "unit_norm") in checks
+    assert ("video_embeddings", "rows_match_shots") in checks
+    assert ("contextual_embeddings", "one_model_version") in checks
+    for key in graph.asset_check_keys:
+        assert graph.get_check_spec(key).blocking, key
+
+
+def test_sensors_on_schedule_off_and_gpu_pool():
+    from mediafm_assets.definitions import defs
+
+    assert defs.get_sensor_def("title_arrival_sensor").default_status == DefaultSensorStatus.RUNNING
+    assert defs.get_sensor_def("reembed_on_new_checkpoint").default_status == (
+        DefaultSensorStatus.RUNNING
+    )
+    assert defs.get_schedule_def("weekly_retrain").default_status == DefaultScheduleStatus.STOPPED
+    graph = defs.resolve_asset_graph()
+    assert graph.get(AssetKey("encoder_checkpoint")).pools == {"gpu"}
+    assert graph.get(AssetKey("contextual_embeddings")).automation_condition is not None
+
+
+def test_resources_are_chosen_in_one_place(tmp_path, monkeypatch):
+    from dagster import EnvVar
+
+    from mediafm_assets.resources import build_resources
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    local = build_resources(root=str(tmp_path), deployment="local")
+    assert local["storage"].root == str(tmp_path)
+    assert local["lancedb"].uri == f"{tmp_path}/lancedb"
+    assert local["text_encoder"].kind == "sentence-transformers"
+    remote = build_resources(root="s3://bucket/prefix", deployment="openai")
+    assert remote["lancedb"].uri == "s3://bucket/prefix/lancedb"
+    assert remote["text_encoder"].kind == "openai"
+    assert remote["text_encoder"].api_key == EnvVar("OPENAI_API_KEY")

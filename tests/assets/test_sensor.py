@@ -1,0 +1,92 @@
+"""title_arrival_sensor ticked against a real instance: one run per new title, exactly once."""
+
+import json
+import warnings
+
+from dagster import AssetKey
+
+from tests.assets.conftest import write_ready_marker
+
+warnings.filterwarnings("ignore")
+
+
+def _defs(root):
+    from mediafm_assets.definitions import build_definitions
+
+    return build_definitions(root=str(root))
+
+
+def test_new_titles_get_one_run_each_and_half_copied_folders_wait(tmp_path, instance):
+    from mediafm_assets.local_runner import tick_sensor
+
+    landing = tmp_path / "storage" / "landing"
+    for tid in ("t_a", "t_b"):
+        (landing / tid).mkdir(parents=True)
+        (landing / tid / "video.mp4").write_bytes(b"x")
+        write_ready_marker(landing / tid)
+    (landing / "t_half").mkdir()
+    (landing / "t_half" / "video.mp4").write_bytes(b"still copying")  # no metadata.json yet
+    defs = _defs(tmp_path / "storage")
+
+    first = tick_sensor(defs, instance)
+    assert sorted(first.added_partitions) == ["t_a", "t_b"]
+    assert sorted(r.partition_key for r in first.run_requests) == ["t_a", "t_b"]
+    assert {r.run_key for r in first.run_requests} == {"cold-start:t_a", "cold-start:t_b"}
+    assert sorted(instance.get_dynamic_partitions("titles")) == ["t_a", "t_b"]
+    # No checkpoint yet: the cold start stops at fused_shots (automation embeds later).
+    selection = set(first.run_requests[0].asset_selection)
+    assert AssetKey("fused_shots") in selection
+    assert AssetKey("contextual_embeddings") not in selection
+    assert json.loads(first.cursor) == {"known": 2, "last": "t_b"}
+
+    again = tick_sensor(defs, instance, cursor=first.cursor)
+    assert again.run_requests == [] and again.added_partitions == []
+    assert "no new ready titles" in again.skip_reason
+
+    write_ready_marker(landing / "t_half")  # the upload finished
+    third = tick_sensor(defs, instance, cursor=first.cursor)
+    assert [r.partition_key for r in third.run_requests] == ["t_half"]
+
+
+def test_with_a_checkpoint_the_cold_start_reaches_lancedb(tmp_path, instance):
+    from mediafm_assets.local_runner import tick_sensor
+    from mediafm_assets.resources import StorageResource
+
+    landing = tmp_path / "storage" / "landing"
+    (landing / "t_new").mkdir(parents=True)
+    write_ready_marker(landing / "t_new")
+    StorageResource(root=str(tmp_path / "storage")).set_current("run-abc")
+    tick = tick_sensor(_defs(tmp_path / "storage"), instance)
+    keys = {k.to_user_string() for k in tick.run_requests[0].asset_selection}
+    assert {"contextual_embeddings", "title_embeddings", "titles"} <= keys
+
+
+def test_a_burst_of_200_titles_is_neither_missed_nor_doubled(tmp_path, instance):
+    from mediafm_assets.local_runner import tick_sensor
+
+    landing = tmp_path / "storage" / "landing"
+    ids = [f"burst_{i:03d}" for i in range(200)]
+    for tid in ids:
+        (landing / tid).mkdir(parents=True)
+        write_ready_marker(landing / tid)
+    defs = _defs(tmp_path / "storage")
+
+    first = tick_sensor(defs, instance)
+    keys = [r.partition_key for r in first.run_requests]
+    assert sorted(keys) == ids and len(set(keys)) == 200
+    assert len({r.run_key for r in first.run_requests}) == 200
+    assert sorted(instance.get_dynamic_partitions("titles")) == ids
+
+    second = tick_sensor(defs, instance, cursor=first.cursor)
+    assert second.run_requests == []
+    assert len(instance.get_dynamic_partitions("titles")) == 200
+
+
+def test_invalid_folder_names_are_skipped(tmp_path):
+    from mediafm_assets.ingest.landing import ready_titles
+
+    for name in ("good_1", ".hidden", "has space"):
+        (tmp_path / name).mkdir()
+        write_ready_marker(tmp_path / name)
+    assert ready_titles(str(tmp_path)) == ["good_1"]
+    assert ready_titles(str(tmp_path / "missing")) == []

@@ -1,0 +1,69 @@
+"""Masked Shot Modelling: mask sampling, the loss and the two trivial baselines."""
+
+import math
+
+import pytest
+import torch
+
+from mediafm_core.model.msm import (
+    baseline_losses,
+    cosine_distance,
+    mean_shot_prediction,
+    msm_loss,
+    neighbour_prediction,
+    sample_mask,
+)
+
+
+def test_sample_mask_ratio_and_only_real_shots():
+    lengths = [10, 25, 3, 1, 40]
+    shot_mask = torch.zeros(len(lengths), 40, dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        shot_mask[i, :n] = True
+    m = sample_mask(shot_mask, 0.2, torch.Generator().manual_seed(0))
+    assert m.sum(1).tolist() == [2, 5, 1, 1, 8]  # round(0.2 n), at least one
+    assert not (m & ~shot_mask).any()
+    again = sample_mask(shot_mask, 0.2, torch.Generator().manual_seed(0))
+    assert torch.equal(m, again)
+    other = sample_mask(shot_mask, 0.2, torch.Generator().manual_seed(1))
+    assert not torch.equal(m, other)
+
+
+def test_msm_loss_counts_masked_positions_only():
+    torch.manual_seed(0)
+    target = torch.randn(2, 5, 8)
+    mask = torch.zeros(2, 5, dtype=torch.bool)
+    mask[0, 1], mask[1, 3] = True, True
+    pred = target.clone()
+    pred[~mask] = torch.randn(int((~mask).sum()), 8)  # wrong everywhere unmasked
+    assert msm_loss(pred, target, mask).item() == pytest.approx(0.0, abs=1e-6)
+    pred[0, 1] = -target[0, 1]  # distance 2 at one of the two masked positions
+    assert msm_loss(pred, target, mask).item() == pytest.approx(1.0, abs=1e-6)
+    assert cosine_distance(torch.tensor([1.0, 0]), torch.tensor([0.0, 3])).item() == 1.0
+
+
+def test_baselines_on_a_hand_made_title():
+    # shots [1,0], [0,1], [1,1], [2,0], then one padding row that must be ignored
+    target = torch.tensor([[[1.0, 0], [0, 1], [1, 1], [2, 0], [-5, 7]]])
+    shot_mask = torch.tensor([[True, True, True, True, False]])
+    mask = torch.tensor([[False, False, True, False, False]])
+    mean = mean_shot_prediction(target, shot_mask, mask)
+    torch.testing.assert_close(mean[0, 2], torch.tensor([1.0, 1 / 3]))
+    neigh = neighbour_prediction(target, shot_mask, mask)
+    torch.testing.assert_close(neigh[0, 2], torch.tensor([0.0, 1]))  # tie -> earlier neighbour
+    b = baseline_losses(target, shot_mask, mask)
+    assert b["mean_shot"] == pytest.approx(1 - 4 / math.sqrt(20), abs=1e-6)
+    assert b["neighbour"] == pytest.approx(1 - 1 / math.sqrt(2), abs=1e-6)
+
+
+def test_neighbour_skips_masked_and_padding():
+    target = torch.tensor([[[1.0, 0], [0, 1], [1, 1], [3, 1], [0, 0]]])
+    shot_mask = torch.tensor([[True, True, True, True, False]])
+    mask = torch.tensor([[True, True, False, True, False]])
+    neigh = neighbour_prediction(target, shot_mask, mask)
+    # every masked shot copies shot 2, the only visible one (never the padding at 4)
+    for t in (0, 1, 3):
+        torch.testing.assert_close(neigh[0, t], torch.tensor([1.0, 1]))
+    loss = baseline_losses(target, shot_mask, mask)["neighbour"]
+    expected = (1 - 1 / math.sqrt(2)) * 2 + (1 - 4 / (math.sqrt(2) * math.sqrt(10)))
+    assert loss == pytest.approx(expected / 3, abs=1e-6)

@@ -1,0 +1,145 @@
+"""OpenAI text encoder through the real `openai` client against a local compatible server."""
+
+import hashlib
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import openai
+import pytest
+
+from mediafm_core.encoders.text import OPENAI_TOKEN_LIMIT, OpenAITextEncoder, TextEncoderConfig
+
+KEY = "sk-test-secret-key-123"
+
+
+def fake_embedding(text: str, dim: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+    v = np.random.default_rng(seed).standard_normal(dim)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """POST /v1/embeddings; `plan` holds status codes to answer before succeeding."""
+
+    requests: list = []
+    plan: list = []
+    width_override: int | None = None
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _reply(self, status: int, body: dict):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        cls = type(self)
+        cls.requests.append({"path": self.path, "auth": self.headers["Authorization"], **body})
+        if cls.plan:
+            status = cls.plan.pop(0)
+            return self._reply(status, {"error": {"message": f"fake {status}", "type": "x"}})
+        dim = cls.width_override or body["dimensions"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)}
+            for i, t in enumerate(body["input"])
+        ]
+        data.reverse()  # the client must restore order by index
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        self._reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
+
+
+@pytest.fixture
+def server(monkeypatch):
+    FakeOpenAI.requests, FakeOpenAI.plan, FakeOpenAI.width_override = [], [], None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def encoder(base_url, **kw):
+    cfg = dict(kind="openai", base_url=base_url, backoff_s=0.01, batch_size=2, max_retries=3)
+    return OpenAITextEncoder(TextEncoderConfig(**{**cfg, **kw}))
+
+
+def test_batches_order_dimensions_and_model(server):
+    texts = ["alpha", "", "beta", "gamma", "delta", "  "]
+    out = encoder(server).encode(texts)
+    assert out.shape == (6, 768) and out.dtype == np.float32
+    sent = [t for r in FakeOpenAI.requests for t in r["input"]]
+    assert sent == ["alpha", "beta", "gamma", "delta"]  # empty strings never sent
+    assert [len(r["input"]) for r in FakeOpenAI.requests] == [2, 2]
+    for r in FakeOpenAI.requests:
+        assert r["path"] == "/v1/embeddings"
+        assert r["model"] == "text-embedding-3-large" and r["dimensions"] == 768
+        assert r["auth"] == f"Bearer {KEY}"
+    np.testing.assert_allclose(out[2], fake_embedding("beta", 768), atol=1e-6)
+    np.testing.assert_allclose(out[4], fake_embedding("delta", 768), atol=1e-6)
+    assert np.all(out[[1, 5]] == 0)
+
+
+def test_retries_on_429_and_500_then_succeeds(server, caplog):
+    FakeOpenAI.plan = [429, 500]
+    with caplog.at_level(logging.WARNING):
+        out = encoder(server).encode(["one"])
+    assert len(FakeOpenAI.requests) == 3
+    np.testing.assert_allclose(out[0], fake_embedding("one", 768), atol=1e-6)
+    assert "RateLimitError" in caplog.text and "InternalServerError" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_gives_up_after_max_retries(server):
+    FakeOpenAI.plan = [503] * 10
+    with pytest.raises(openai.InternalServerError):
+        encoder(server, max_retries=2).encode(["one"])
+    assert len(FakeOpenAI.requests) == 3
+
+
+def test_client_errors_are_not_retried(server):
+    FakeOpenAI.plan = [400]
+    with pytest.raises(openai.BadRequestError):
+        encoder(server).encode(["one"])
+    assert len(FakeOpenAI.requests) == 1
+
+
+def test_wrong_width_from_server_is_an_error(server):
+    FakeOpenAI.width_override = 512
+    with pytest.raises(ValueError, match="width 512, expected 256"):
+        encoder(server, dimensions=256).encode(["one"])
+
+
+def test_long_input_is_cut_to_the_token_limit(server):
+    long = "word " * 10_000 + "é" * 10
+    encoder(server).encode([long])
+    sent = FakeOpenAI.requests[0]["input"][0]
+    assert long.startswith(sent) and len(sent) < len(long)
+    try:
+        import tiktoken
+
+        assert len(tiktoken.get_encoding("cl100k_base").encode(sent)) <= OPENAI_TOKEN_LIMIT
+    except ImportError:  # without tiktoken the cut is by UTF-8 bytes (>= 1 byte per token)
+        assert len(sent.encode()) <= OPENAI_TOKEN_LIMIT
+
+
+def test_base_url_from_environment(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server)
+    enc = OpenAITextEncoder(TextEncoderConfig(kind="openai", dimensions=64, backoff_s=0.01))
+    assert enc.encode(["x"]).shape == (1, 64)
+    assert enc.info.dim == 64 and KEY not in json.dumps(enc.info.to_dict())
+
+
+def test_missing_key_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
+        OpenAITextEncoder(TextEncoderConfig(kind="openai"))

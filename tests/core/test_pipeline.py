@@ -1,0 +1,208 @@
+"""encode_title on a small real MP4: all five tables, row counts, widths, metadata, atomicity."""
+
+import json
+
+import av
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from mediafm_core.encoders.audio import AudioEncoder, AudioEncoderConfig
+from mediafm_core.encoders.profiles import EncoderProfile, Encoders
+from mediafm_core.encoders.text import SentenceTransformerTextEncoder, TextEncoderConfig
+from mediafm_core.encoders.video import VideoEncoder, VideoEncoderConfig
+from mediafm_core.errors import TitleError
+from mediafm_core.fusion import FusionLayout
+from mediafm_core.pipeline import encode_title
+from mediafm_core.tables import read_vectors
+
+torch.set_num_threads(1)
+
+FPS, SECONDS, SR = 12, 3, 16000
+VTT = """WEBVTT
+
+00:00:00.100 --> 00:00:00.900
+<i>JOHN:</i> Red room.
+
+00:00:02.100 --> 00:00:02.900
+Blue sky.
+"""
+
+
+def write_mp4(path, colours=((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+    """One second per colour, 64x48 H.264 + AAC tone, written with PyAV."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        aus = out.add_stream("aac", rate=SR)
+        aus.layout = "mono"
+        for i in range(FPS * SECONDS):
+            img = np.zeros((48, 64, 3), np.uint8)
+            img[:] = colours[i // FPS]
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        t = np.arange(SR * SECONDS) / SR
+        tone = (0.3 * np.sin(2 * np.pi * (220 + 220 * (t // 1)) * t)).astype(np.float32)
+        for k in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                tone[None, k : k + 1024], format="flt", layout="mono"
+            )
+            frame.sample_rate = SR
+            for pkt in aus.encode(frame):
+                out.mux(pkt)
+        for pkt in aus.encode():
+            out.mux(pkt)
+
+
+def make_title(root, title_id="t1", subtitles=VTT):
+    d = root / title_id
+    d.mkdir(parents=True)
+    write_mp4(d / "video.mp4")
+    if subtitles is not None:
+        (d / "subtitles.vtt").write_text(subtitles)
+    meta = {"name": "Test", "synopsis": "Three colours.", "tags": ["colour", "test"]}
+    (d / "metadata.json").write_text(json.dumps(meta))
+    return d
+
+
+def shots_table(title_id="t1", bounds=((0, 12), (12, 24), (24, 36))):
+    return pa.table(
+        {
+            "title_id": [title_id] * len(bounds),
+            "shot_index": list(range(len(bounds))),
+            "start_frame": [a for a, _ in bounds],
+            "end_frame": [b for _, b in bounds],
+            "start_s": [a / FPS for a, _ in bounds],
+            "end_s": [b / FPS for _, b in bounds],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    vit = dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16)
+    w2v = dict(
+        hidden_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
+    profile = EncoderProfile(
+        name="tiny",
+        video=VideoEncoderConfig(vision_cfg=vit),
+        audio=AudioEncoderConfig(arch=w2v),
+        frames_per_shot=2,
+        frame_size=32,
+    )
+    return Encoders(
+        profile,
+        VideoEncoder(profile.video),
+        AudioEncoder(profile.audio),
+        SentenceTransformerTextEncoder(TextEncoderConfig()),
+    )
+
+
+def test_encode_title_writes_every_table(tmp_path, encoders):
+    title_dir = make_title(tmp_path / "landing")
+    shots_path = tmp_path / "shots.parquet"
+    other = shots_table("other-title", ((0, 5),))
+    pq.write_table(pa.concat_tables([shots_table(), other]), shots_path)
+    res = encode_title(title_dir, shots_path, tmp_path / "out", encoders=encoders)
+
+    assert res.n_shots == 3 and res.n_with_text == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "audio.parquet", "fused.parquet", "globals.parquet", "text.parquet", "video.parquet",
+    ]  # fmt: skip
+    widths = {"video": 32, "audio": 24, "text": 384}
+    for name, dim in widths.items():
+        vt = read_vectors(res.files[name], extra=("has_text",))
+        assert vt.vectors.shape == (3, dim) and list(vt.shot_index) == [0, 1, 2]
+        assert set(vt.title_ids) == {"t1"}
+    text = read_vectors(res.files["text"], extra=("has_text",))
+    assert list(text.extra["has_text"]) == [True, False, True]
+    assert np.all(text.vectors[1] == 0) and np.all(np.linalg.norm(text.vectors[[0, 2]], axis=1) > 0)
+    fused = read_vectors(res.files["fused"], column="fused", extra=("has_text",))
+    assert fused.vectors.shape == (3, 32 + 24 + 384)
+    np.testing.assert_allclose(np.linalg.norm(fused.vectors, axis=1), 1.0, atol=1e-5)
+    assert np.all(fused.vectors[1, 56:] == 0)
+    glob = read_vectors(res.files["globals"], keys=("title_id",))
+    assert glob.vectors.shape == (1, 384) and np.linalg.norm(glob.vectors) > 0.5
+    # distinct colours give distinct video vectors
+    assert not np.allclose(read_vectors(res.files["video"]).vectors[0],
+                           read_vectors(res.files["video"]).vectors[2])  # fmt: skip
+
+    meta = pq.read_schema(res.files["fused"]).metadata
+    layout = FusionLayout.from_json(meta[b"mediafm.layout"])
+    assert [(s.modality, s.dim) for s in layout.slots] == [("video", 32), ("audio", 24),
+                                                           ("text", 384)]  # fmt: skip
+    assert layout.slots[0].random_init is True and layout.slots[2].random_init is False
+    enc_meta = json.loads(pq.read_schema(res.files["video"]).metadata[b"mediafm.encoder"])
+    assert enc_meta["random_init"] is True
+    assert {"open", "frames", "video", "audio", "text", "fusion", "write"} <= set(res.timings)
+
+
+def test_title_without_subtitles_has_no_text(tmp_path, encoders):
+    title_dir = make_title(tmp_path / "landing", subtitles=None)
+    res = encode_title(title_dir, shots_table(), tmp_path / "out", encoders=encoders)
+    text = read_vectors(res.files["text"], extra=("has_text",))
+    assert not text.extra["has_text"].any() and np.all(text.vectors == 0)
+
+
+def test_malformed_subtitles_fail_the_title_and_write_nothing(tmp_path, encoders):
+    title_dir = make_title(tmp_path / "landing", subtitles="00:00:01.000 --> x\nnot vtt\n")
+    out = tmp_path / "out"
+    with pytest.raises(TitleError, match="'t1'.*malformed vtt"):
+        encode_title(title_dir, shots_table(), out, encoders=encoders)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_shots_of_another_title_only_is_an_error(tmp_path, encoders):
+    title_dir = make_title(tmp_path / "landing")
+    with pytest.raises(TitleError, match="no shots for this title"):
+        encode_title(title_dir, shots_table("someone-else"), tmp_path / "out", encoders=encoders)
+
+
+def test_rerun_replaces_outputs(tmp_path, encoders):
+    title_dir = make_title(tmp_path / "landing")
+    out = tmp_path / "out"
+    encode_title(title_dir, shots_table(), out, encoders=encoders)
+    first = read_vectors(out / "fused.parquet", column="fused").vectors
+    encode_title(title_dir, shots_table(bounds=((0, 18), (18, 36))), out, encoders=encoders)
+    second = read_vectors(out / "fused.parquet", column="fused").vectors
+    assert first.shape[0] == 3 and second.shape[0] == 2
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+
+
+def test_cli_encode_offline_profile(tmp_path, capsys):
+    from mediafm_core.cli import main
+
+    title_dir = make_title(tmp_path / "landing")
+    pq.write_table(shots_table(), tmp_path / "shots.parquet")
+    out = tmp_path / "out"
+    args = ["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet")]
+    rc = main([*args, "--out", str(out), "--frames-per-shot", "2", "--device", "cpu", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shots"] == 3 and summary["shots_with_text"] == 2
+    assert summary["fused_dim"] == 256 + 256 + 384  # offline profile widths
+    fused = read_vectors(out / "fused.parquet", column="fused")
+    assert fused.vectors.shape == (3, 896)
+
+
+def test_cli_encode_bad_title_exits_2_with_one_line(tmp_path, capsys):
+    from mediafm_core.cli import main
+
+    title_dir = make_title(tmp_path / "landing", subtitles="garbage\n")
+    pq.write_table(shots_table(), tmp_path / "shots.parquet")
+    rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"),
+               "--out", str(tmp_path / "out"), "--frames-per-shot", "1"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err[-1].startswith("mediafm encode: error: title 't1': malformed vtt")

@@ -1,0 +1,122 @@
+"""Timed text: VTT + SRT parsing, markup/speaker stripping, encodings, shot assignment, errors."""
+
+import codecs
+
+import pytest
+
+from mediafm_core.errors import TitleError
+from mediafm_core.media.subtitles import (
+    Cue,
+    assign_cues_to_shots,
+    clean_cue_text,
+    decode_subtitle_bytes,
+    read_subtitles,
+)
+
+VTT = """WEBVTT
+
+00:00:00.500 --> 00:00:02.000
+<v John>Hello <i>there</i>, friend.</v>
+
+intro-2
+00:00:02.500 --> 00:00:04.000 line:0
+{\\an8}<b>JOHN:</b> Where is the café?
+- ANNA: Over there &amp; left.
+"""
+
+SRT = """1
+00:00:00,500 --> 00:00:02,000
+<i>Hello there</i>, friend.
+
+2
+00:00:02,500 --> 00:00:04,000
+- Where is the café?
+- [NARRATOR]: Over there.
+"""
+
+
+def write(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_vtt_parses_times_and_strips_markup(tmp_path):
+    cues = read_subtitles(write(tmp_path, "subtitles.vtt", VTT.encode()), "t1")
+    assert [(c.start_s, c.end_s) for c in cues] == [(0.5, 2.0), (2.5, 4.0)]
+    assert cues[0].text == "Hello there, friend."
+    assert cues[1].text == "Where is the café? Over there & left."
+
+
+def test_srt_parses_times_and_strips_markup(tmp_path):
+    cues = read_subtitles(write(tmp_path, "subtitles.srt", SRT.encode()), "t1")
+    assert [(c.start_s, c.end_s) for c in cues] == [(0.5, 2.0), (2.5, 4.0)]
+    assert [c.text for c in cues] == ["Hello there, friend.", "Where is the café? Over there."]
+
+
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("<v.loud Mary Jane>Run!</v>", "Run!"),
+        (">> MR. SMITH: Sit down.", "Sit down."),
+        ("(WHISPERING): quiet", "quiet"),
+        ("Time: 5 pm", "Time: 5 pm"),  # not an upper-case speaker label
+        ("<c.yellow>one</c>\n<00:00:01.000>two", "one two"),
+        ("{\\i1}tilted{\\i0}", "tilted"),
+    ],
+)
+def test_clean_cue_text(raw, clean):
+    assert clean_cue_text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda s: codecs.BOM_UTF8 + s.encode("utf-8"),
+        lambda s: codecs.BOM_UTF16_LE + s.encode("utf-16-le"),
+        lambda s: codecs.BOM_UTF16_BE + s.encode("utf-16-be"),
+        lambda s: s.encode("utf-16-le"),  # no BOM, detected from NUL bytes
+        lambda s: s.encode("cp1252"),
+    ],
+    ids=["utf8-bom", "utf16le-bom", "utf16be-bom", "utf16le-nobom", "cp1252"],
+)
+def test_encodings_decode_to_the_same_cues(tmp_path, encode):
+    cues = read_subtitles(write(tmp_path, "subtitles.srt", encode(SRT)), "t1")
+    assert cues[1].text == "Where is the café? Over there."
+
+
+def test_undecodable_bytes_refused_naming_title():
+    with pytest.raises(TitleError, match="'t9'.*not UTF-8, UTF-16 or cp1252"):
+        decode_subtitle_bytes(b"WEBVTT\n\n\x81\x8d\x8f", "t9")
+
+
+@pytest.mark.parametrize(
+    "name, body, problem",
+    [
+        ("subtitles.vtt", "00:00:01.000 --> 00:00:02.000\nno header\n", "malformed vtt"),
+        ("subtitles.vtt", "WEBVTT\n\n00:00:xx.000 --> 00:00:02.000\nbad time\n", "malformed vtt"),
+        ("subtitles.srt", "1\n00:00:01,000 -> nonsense\nhello\n", "malformed srt"),
+        ("subtitles.srt", "", "empty"),
+        ("subtitles.srt", "1\n00:00:05,000 --> 00:00:01,000\nback\n", "ends before"),
+        ("subtitles.ass", "[Script Info]\n", "unsupported format"),
+    ],
+)
+def test_malformed_subtitles_raise_title_error(tmp_path, name, body, problem):
+    with pytest.raises(TitleError, match=problem) as exc:
+        read_subtitles(write(tmp_path, name, body.encode()), "broken-title")
+    assert "broken-title" in str(exc.value)
+
+
+def test_cues_assigned_by_overlap():
+    cues = [
+        Cue(0.5, 1.5, "a"),  # inside shot 0
+        Cue(1.7, 2.9, "b"),  # 0.3 s in shot 0 (kept), mostly shot 1
+        Cue(2.95, 4.2, "c"),  # grazes shot 1 by 0.05 s only -> shot 2
+        Cue(9.0, 9.5, "d"),  # after every shot -> dropped
+    ]
+    texts = assign_cues_to_shots(cues, [0.0, 2.0, 3.0, 5.0], [2.0, 3.0, 5.0, 6.0])
+    assert texts == ["a b", "b", "c", ""]
+
+
+def test_no_cues_gives_empty_text_everywhere():
+    assert assign_cues_to_shots([], [0.0, 1.0], [1.0, 2.0]) == ["", ""]
