@@ -16,6 +16,7 @@ Prints a markdown table. Timings depend on machine load; run it on a quiet machi
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from contextlib import nullcontext
@@ -26,7 +27,7 @@ from torch import nn
 from mediafm_core.model.configuration_mediafm import config_for
 from mediafm_core.model.modeling_mediafm import N_SPECIAL, MediaFMEncoder
 from mediafm_core.model.msm import msm_loss, sample_mask
-from mediafm_core.optim.muon import build_optimizer
+from mediafm_core.optim.muon import build_optimizer, cpu_has_fast_bf16, ns_dtype_for
 
 
 def sync(device: torch.device) -> None:
@@ -117,11 +118,32 @@ def train_step_fn(model, shots, mask, device, ours: bool):
     return step
 
 
-def optimizer_step_time(model, kind: str, device, reps: int) -> float:
-    opt = build_optimizer(model, kind)
+def optimizer_step_time(model, kind: str, device, reps: int, ns_dtype=None) -> float:
+    opt = build_optimizer(model, kind, ns_dtype=ns_dtype)
     for p in model.parameters():
         p.grad = torch.randn_like(p) * 1e-3
     return min(timeit(opt.step, device, reps, warmup=1))
+
+
+def cpu_bf16_rows(model, shots, mask, flops, to, reps) -> list[tuple[str, str]]:
+    """Informational: the same step under CPU bf16 autocast (AMX), not used by the trainer."""
+    dev = torch.device("cpu")
+    peak = matmul_flops(dev, torch.bfloat16, [(2048, 2048, 2048), (514, 768, 3072)])
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            pred = model(shots, mask_positions=mask).pred
+        msm_loss(pred, shots, mask).backward()
+
+    t = min(timeit(step, dev, reps))
+    return [
+        ("(info) CPU bf16 matmul peak (AMX)", f"{peak / 1e9:.0f} GFLOP/s"),
+        (
+            "(info) ours with CPU bf16 autocast: step time, speed-up vs fp32",
+            f"{t:.3f} s, {to / t:.1f}x (MFU vs bf16 peak {100 * flops / t / peak:.1f} %)",
+        ),
+    ]
 
 
 def run(args) -> list[tuple[str, str]]:
@@ -199,12 +221,26 @@ def run(args) -> list[tuple[str, str]]:
     rows.append(("step time ratio ours / nn.TransformerEncoder (target <= 1.0)", f"{to / tb:.3f}"))
     del base
 
+    if device.type == "cpu" and cpu_has_fast_bf16() and not args.no_cpu_bf16:
+        rows += cpu_bf16_rows(ours, shots, mask, flops, to, args.reps)
+
     t_adam = optimizer_step_time(ours, "adamw", device, args.opt_reps)
     t_muon = optimizer_step_time(ours, "muon", device, args.opt_reps)
+    ns = str(ns_dtype_for(device)).replace("torch.", "")
     rows.append(("optimiser step: AdamW (all params)", f"{t_adam:.3f} s"))
-    rows.append(("optimiser step: Muon body + AdamW rest", f"{t_muon:.3f} s"))
+    rows.append(
+        (f"optimiser step: Muon body + AdamW rest (Newton-Schulz in {ns})", f"{t_muon:.3f} s")
+    )
     rows.append(("optimiser step ratio Muon / AdamW", f"{t_muon / t_adam:.1f}"))
     rows.append(("Muon step / training step (fwd+bwd)", f"{t_muon / to:.2f}"))
+    if ns != "float32":
+        t_fp32 = optimizer_step_time(ours, "muon", device, 1, ns_dtype=torch.float32)
+        rows.append(
+            (
+                "optimiser step: Muon with Newton-Schulz forced to float32",
+                f"{t_fp32:.3f} s ({t_fp32 / t_adam:.1f}x AdamW)",
+            )
+        )
 
     if torch.cuda.is_available() and device.type == "cpu" and not args.no_cuda:
         rows += cuda_rows(args, cfg)
@@ -250,9 +286,17 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cuda-batch", type=int, default=16)
     ap.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows even with a GPU")
+    ap.add_argument("--no-cpu-bf16", action="store_true", help="skip the CPU bf16 (AMX) rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    load0 = os.getloadavg()[0]
     rows = run(args)
+    rows.append(
+        (
+            "machine load average (1 min) at start / end",
+            f"{load0:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
+        )
+    )
     print("| measure | value |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")

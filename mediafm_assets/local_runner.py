@@ -103,9 +103,14 @@ def materialize_unpartitioned(defs: Definitions, instance: DagsterInstance, asse
 
 
 def _first_error(result) -> str | None:
+    """The first failed step's error with its causes, e.g. the TitleError naming the title."""
     for event in result.all_events:
         if event.is_step_failure:
-            return str(event.step_failure_data.error.message).strip()
+            err, parts = event.step_failure_data.error, []
+            while err is not None:
+                parts.append(str(err.message).strip())
+                err = err.cause
+            return " <- ".join(parts)
     return None
 
 

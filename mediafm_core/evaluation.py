@@ -47,7 +47,8 @@ def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
     fused = vectors_by_title(fused_t, str(d / "fused.parquet"))
     video = None
     if (d / "video_only.parquet").exists():
-        video = vectors_by_title(read_vectors(d / "video_only.parquet"), str(d / "video_only.parquet"))
+        vpath = d / "video_only.parquet"
+        video = vectors_by_title(read_vectors(vpath), str(vpath))
     globs = {}
     if (d / "globals.parquet").exists():
         gt = read_vectors(d / "globals.parquet", keys=("title_id",))
@@ -77,15 +78,15 @@ def _progress(label: str):
     return report
 
 
-def _features(data: BenchmarkData, model, representation, device, batch_size):
-    """row -> task -> (N, F) clip features."""
+def _features(data: BenchmarkData, model, representation, device, batch_size, rows):
+    """row -> task -> (N, F) clip features for the requested rows that apply."""
     from mediafm_core.inference import clip_vectors, embed_clips_alone, embed_titles
 
     per_row: dict[str, dict[str, np.ndarray]] = {}
-    shots = {"fused": data.fused}
-    if data.video is not None:
+    shots = {"fused": data.fused} if "fused" in rows else {}
+    if data.video is not None and "video_only" in rows:
         shots["video_only"] = data.video
-    if model is not None:
+    if model is not None and "contextual" in rows:
         shots["contextual"] = embed_titles(
             model, data.fused, data.globals_, representation, batch_size, device=device,
             progress=_progress("embed titles"),
@@ -95,7 +96,7 @@ def _features(data: BenchmarkData, model, representation, device, batch_size):
             t: clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
             for t, c in data.clips.items()
         }
-    if model is not None:
+    if model is not None and "clip_alone" in rows:
         per_row["clip_alone"] = {
             t: embed_clips_alone(model, data.fused, c.title_ids, c.shot_start, c.shot_end,
                                  data.globals_, representation, device=device,
@@ -113,11 +114,13 @@ def run_ablation(
     device: str = "cpu",
     batch_size: int = 8,
     seed: int = 0,
+    rows: tuple[str, ...] = ROWS,  # a subset of ROWS to run
 ) -> dict[str, dict[str, ProbeResult]]:
-    """row -> task -> ProbeResult, rows in ROWS order (those that apply)."""
+    """row -> task -> ProbeResult, rows in ROWS order (those requested that apply)."""
     from mediafm_core.inference import DEFAULT_REPRESENTATION
 
-    feats = _features(data, model, representation or DEFAULT_REPRESENTATION, device, batch_size)
+    rep = representation or DEFAULT_REPRESENTATION
+    feats = _features(data, model, rep, device, batch_size, rows)
     results: dict[str, dict[str, ProbeResult]] = {}
     for row in (r for r in ROWS if r in feats):
         results[row] = {}

@@ -110,3 +110,52 @@ def fuse(
                 raise TitleError(title_id, f"{slot.modality} vector is all zeros (shot row {row})")
         normed.append(l2_normalise(arr))
     return l2_normalise(np.concatenate(normed, axis=1))  # (n, sum dims)
+
+
+def _slot_from_table(path, modality: str) -> ModalitySlot:
+    """The encoder identity stored in a unimodal table's schema metadata."""
+    import pyarrow.parquet as pq
+
+    from mediafm_core.errors import InputError
+
+    meta = pq.read_schema(str(path)).metadata or {}
+    if b"mediafm.encoder" not in meta:
+        raise InputError(str(path), "no mediafm.encoder metadata (not written by mediafm?)")
+    info = json.loads(meta[b"mediafm.encoder"])
+    return ModalitySlot(modality, int(info["dim"]), info["name"], info["weights"],
+                        bool(info["random_init"]))  # fmt: skip
+
+
+def fuse_tables(paths: dict, out_path) -> FusionLayout:
+    """Fuse unimodal Parquet tables {"video": p, "audio": p, "text": p} (same title(s) and
+    shots) into `out_path` (title_id, shot_index, fused, has_text) with the layout attached."""
+    import pyarrow as pa
+
+    from mediafm_core.errors import InputError
+    from mediafm_core.tables import read_vectors, vector_array, write_table_atomic
+
+    layout = FusionLayout(tuple(_slot_from_table(paths[m], m) for m in ("video", "audio", "text")))
+    tabs = {m: read_vectors(paths[m], extra=("has_text",)) for m in paths}
+    ref = tabs["video"]
+    for m, t in tabs.items():
+        if not (np.array_equal(t.title_ids, ref.title_ids) and
+                np.array_equal(t.shot_index, ref.shot_index)):  # fmt: skip
+            raise InputError(str(paths[m]), "shots differ from the video table's shots")
+    fused = np.zeros((len(ref.title_ids), layout.dim), np.float32)
+    start = 0
+    for title_id, rows in ref.by_title().items():
+        sl = slice(start, start + len(rows))
+        fused[sl] = fuse(title_id, layout, {m: t.vectors[sl] for m, t in tabs.items()})
+        start += len(rows)
+    has_text = tabs["text"].extra.get("has_text")
+    if has_text is None:
+        has_text = np.linalg.norm(tabs["text"].vectors, axis=1) > EPS
+    table = pa.table({
+        "title_id": pa.array([str(t) for t in ref.title_ids], pa.string()),
+        "shot_index": pa.array(ref.shot_index),
+        "fused": vector_array(fused),
+        "has_text": pa.array(np.asarray(has_text, dtype=bool)),
+    })  # fmt: skip
+    table = table.replace_schema_metadata({LAYOUT_KEY: layout.to_json().encode()})
+    write_table_atomic(table, out_path)
+    return layout

@@ -8,12 +8,12 @@ Windows of many titles are batched (padded, with a key mask) and processed in a 
 result does not depend on the batch size beyond float rounding.
 
 A clip's vector is the mean of its title's contextual vectors over the clip span ("embedding in
-context"). `embed_clips_alone` runs the encoder on the clip's shots only; it exists for the ablation.
+context"). `embed_clips_alone` runs the encoder on the clip's shots only, for the ablation.
 
-Representation (`representation=`): "output" is the output projection back to the fused space (the
-seed's contextual embedding), "hidden" is the final normed hidden state, "concat" both. MSM trains
-only masked positions, so which is the better frozen feature is measured by bench/ablation.py on
-the probes; see DEFAULT_REPRESENTATION.
+Representation (`representation=`): "output" is the output projection back to the fused space
+(the seed's contextual embedding), "hidden" the final normed hidden state, "concat" both. MSM
+trains only masked positions, so which makes the better frozen feature was measured with the
+probes (bench/ablation.py); see DEFAULT_REPRESENTATION.
 """
 
 from __future__ import annotations
@@ -136,9 +136,7 @@ def _assemble(tid: str, plan, results) -> np.ndarray:
     return out
 
 
-def clip_vectors(
-    per_title: dict[str, np.ndarray], title_ids, shot_start, shot_end
-) -> np.ndarray:
+def clip_vectors(per_title: dict[str, np.ndarray], title_ids, shot_start, shot_end) -> np.ndarray:
     """(N, R) mean of each clip's title vectors over [shot_start, shot_end)."""
     out = np.empty((len(title_ids), next(iter(per_title.values())).shape[1]), dtype=np.float64)
     for i, (tid, a, b) in enumerate(zip(title_ids, shot_start, shot_end)):

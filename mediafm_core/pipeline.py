@@ -5,6 +5,9 @@ the video, audio and text encoders in batches, embed the title metadata, fuse, w
 Parquet files are written into a staging folder first and moved into place only when every
 stage succeeded, so a failure leaves no partial output. Encoders come from an `Encoders`
 bundle that callers load once and pass to many `encode_title` calls.
+
+`encode_modality` writes one unimodal table (or the globals table) on its own, for pipelines
+that keep each modality as a separate asset; `mediafm_core.fusion.fuse_tables` joins them.
 """
 
 from __future__ import annotations
@@ -24,11 +27,10 @@ import pyarrow as pa
 
 from mediafm_core.errors import InputError, TitleError
 from mediafm_core.fusion import LAYOUT_KEY, FusionLayout, fuse
-from mediafm_core.tables import read_table, vector_array
+from mediafm_core.tables import read_table, vector_array, write_table_atomic
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_FILES = ("video", "audio", "text", "fused", "globals")
 SHOT_COLUMNS = ("title_id", "shot_index", "start_frame", "end_frame", "start_s", "end_s")
 
 
@@ -156,14 +158,15 @@ def write_all(tables: dict[str, pa.Table], out_dir: Path) -> dict[str, Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _encode_shot_media(title, enc, table, n_frames: int, chunk: int, timings) -> dict:
-    """Video and audio vectors, decoding shots in one pass and encoding `chunk` shots at a
-    time, so a title with thousands of shots never holds all its frames in memory."""
+def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, chunk: int,
+                       timings) -> dict:  # fmt: skip
+    """{"video"|"audio": encoder} -> vectors, decoding shots in one pass and encoding `chunk`
+    shots at a time, so a title with thousands of shots never holds all its frames in memory."""
     from mediafm_core.media.decode import iter_shot_inputs
 
-    out: dict[str, list] = {"video": [], "audio": []}
-    shots = iter_shot_inputs(title, table, n_frames, enc.profile.frame_size)
-    done = False
+    out: dict[str, list] = {m: [] for m in encoders}
+    shots = iter_shot_inputs(title, table, n_frames, size)
+    n, done = 0, False
     while not done:
         batch = []
         with _timed(timings, "frames"):
@@ -173,18 +176,19 @@ def _encode_shot_media(title, enc, table, n_frames: int, chunk: int, timings) ->
                     break
             else:
                 done = True
-        if not batch:
-            break
-        with _timed(timings, "video"):
-            out["video"].append(enc.video.encode([b.frames for b in batch]))
-        with _timed(timings, "audio"):
-            out["audio"].append(enc.audio.encode([b.audio for b in batch]))
-    n = sum(len(v) for v in out["video"])
+        n += len(batch)
+        for m, enc in encoders.items():
+            if batch:
+                with _timed(timings, m):
+                    out[m].append(enc.encode([getattr(b, _INPUT[m]) for b in batch]))
     if n != table.num_rows:
         raise TitleError(
             title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
         )
     return {m: np.concatenate(v) for m, v in out.items()}
+
+
+_INPUT = {"video": "frames", "audio": "audio"}  # ShotInputs field each encoder reads
 
 
 def encode_title(
@@ -221,7 +225,9 @@ def encode_title(
             has_text = np.array([bool(t) for t in texts])
             vectors = {"text": enc.text.encode(texts)}
             glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
-        vectors.update(_encode_shot_media(title, enc, table, n_frames, shot_chunk, timings))
+        media = {"video": enc.video, "audio": enc.audio}
+        size = enc.profile.frame_size
+        vectors.update(_encode_shot_media(title, table, media, n_frames, size, shot_chunk, timings))
     except ValueError as exc:  # encoder input checks (NaN audio, empty shots, bad widths)
         raise TitleError(title.title_id, str(exc)) from exc
     layout = FusionLayout.from_infos(enc.infos())
@@ -234,3 +240,67 @@ def encode_title(
     return EncodeResult(
         title.title_id, n, Path(out_dir), files, layout, timings, int(np.sum(has_text))
     )
+
+
+@dataclass
+class ModalityResult:
+    """What encode_modality wrote."""
+
+    title_id: str
+    modality: str  # "video" | "audio" | "text" | "globals"
+    path: Path
+    n_rows: int  # shots (or 1 for globals)
+    seconds: float  # wall time of decode + encode + write
+    n_with_text: int = 0  # text only: shots with timed text
+
+
+def encode_modality(
+    modality: str,
+    title_dir,
+    shots,
+    encoder,
+    out_path,
+    frames_per_shot: int = 8,
+    frame_size: int = 224,
+    landing_root=None,
+    shot_chunk: int = 64,
+) -> ModalityResult:
+    """One unimodal table (or globals) of a title, for pipelines that keep each modality as
+    its own asset; `fuse_tables` joins them. `shots` is ignored for "globals"."""
+    from mediafm_core.media.titles import open_title
+
+    t0 = time.perf_counter()
+    title = open_title(title_dir, landing_root)
+    flags: dict = {}
+    if modality == "globals":
+        vectors, keys = encoder.encode([global_text(title.metadata)]), None
+    else:
+        table = load_shots(shots, title.title_id)
+        keys = np.arange(table.num_rows, dtype=np.int64)
+        vectors, flags = _one_modality(title, table, modality, encoder, frames_per_shot,
+                                       frame_size, shot_chunk)  # fmt: skip
+    meta = {"mediafm.encoder": json.dumps(encoder.info.to_dict())}
+    cols = {"title_id": pa.array([title.title_id] * len(vectors), pa.string())}
+    if keys is not None:
+        cols["shot_index"] = pa.array(keys)
+    table_out = _vector_table(cols, "vector", vectors, meta, **flags)
+    path = Path(out_path)
+    write_table_atomic(table_out, path)
+    n_text = sum(flags["has_text"].to_pylist()) if "has_text" in flags else 0
+    return ModalityResult(title.title_id, modality, path, len(vectors),
+                          time.perf_counter() - t0, n_text)  # fmt: skip
+
+
+def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
+    """-> (vectors, extra columns) of one shot modality; input errors name the title."""
+    try:
+        if modality == "text":
+            texts = shot_texts(title, table["start_s"].to_numpy(), table["end_s"].to_numpy())
+            flag = pa.array([bool(t) for t in texts], pa.bool_())
+            return encoder.encode(texts), {"has_text": flag}
+        if modality in _INPUT:
+            out = _encode_shot_media(title, table, {modality: encoder}, n_frames, size, chunk, {})
+            return out[modality], {}
+    except ValueError as exc:
+        raise TitleError(title.title_id, str(exc)) from exc
+    raise ValueError(f"unknown modality {modality!r}; use video, audio, text or globals")

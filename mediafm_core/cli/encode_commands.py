@@ -36,10 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-model", default=None, help="open_clip model name, e.g. ViT-B-32")
     p.add_argument("--audio-model", default=None, help="wav2vec2 hub id or local folder")
     p.add_argument(
-        "--audio-max-windows",
-        type=int,
+        "--audio-max-seconds",
+        type=float,
         default=None,
-        help="audio windows encoded per shot (0 = whole shot); caps audio cost on long shots",
+        help="seconds of audio encoded per shot, sampled across it (0 = whole shot)",
     )
     p.add_argument("--text-base-url", default=None, help="OpenAI-compatible base URL")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -60,8 +60,8 @@ def build_profile(args: argparse.Namespace):
         video = dataclasses.replace(video, checkpoint=args.video_checkpoint, vision_cfg=None)
     if args.audio_model:
         audio = dataclasses.replace(audio, model=args.audio_model)
-    if args.audio_max_windows is not None:
-        audio = dataclasses.replace(audio, max_windows=args.audio_max_windows or None)
+    if args.audio_max_seconds is not None:
+        audio = dataclasses.replace(audio, max_seconds=args.audio_max_seconds or None)
     if args.text_base_url:
         text = dataclasses.replace(text, base_url=args.text_base_url)
     p = dataclasses.replace(p, video=video, audio=audio, text=text)

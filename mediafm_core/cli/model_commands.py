@@ -22,8 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write the synthetic narrative benchmark (vectors + clips)")
     p.add_argument("out_dir", help="folder to write fused/globals/video_only/clips_<task>.parquet")
     p.add_argument("--titles", type=int, default=200, help="number of titles (default 200)")
-    p.add_argument("--dims", type=int, nargs=3, default=(64, 64, 64),
-                   metavar=("DV", "DA", "DT"), help="video, audio, text widths (default 64 64 64)")
+    p.add_argument(
+        "--dims",
+        type=int,
+        nargs=3,
+        default=(64, 64, 64),
+        metavar=("DV", "DA", "DT"),
+        help="video, audio, text widths (default 64 64 64)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the whole benchmark")
     p.set_defaults(func=cmd_synth)
 
@@ -32,8 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fused", required=True, help="fused.parquet (title_id, shot_index, fused)")
     p.add_argument("--globals", help="globals.parquet (title_id, vector)")
     p.add_argument("--out", required=True, help="output Parquet (title_id, shot_index, vector)")
-    p.add_argument("--representation", choices=REPRESENTATION_CHOICES, default=None,
-                   help="output projection, last hidden state, or both (default: hidden)")
+    p.add_argument(
+        "--representation",
+        choices=REPRESENTATION_CHOICES,
+        default=None,
+        help="output projection, last hidden state, or both (default: hidden)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.set_defaults(func=cmd_embed)

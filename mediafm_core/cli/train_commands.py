@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -70,6 +71,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc
     out = pretrain(cfg, args.fused, args.globals, args.out)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())
     summary = {
         k: metrics.get(k)

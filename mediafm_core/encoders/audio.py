@@ -1,8 +1,10 @@
 """Audio encoder: wav2vec2 (transformers) over a shot's 16 kHz mono audio, mean-pooled per shot.
 
-Cost control: wav2vec2-base costs ~0.21 s per second of audio on a 2-core CPU, more than the
-video encoder, so a shot's audio is cut into fixed-length windows and at most `max_windows` of
-them, spread uniformly across the shot, are encoded (`max_windows=None` encodes everything).
+Cost control: wav2vec2-base costs ~0.21 s per second of audio on a 2-core CPU (~0.3 s on one
+thread), so at most `max_seconds` of each shot are encoded: a shot up to that length is tiled
+into equal pieces of at most `window_s` (no overlap, no padding); a longer shot contributes
+floor(max_seconds / window_s) windows of `window_s` spread uniformly across it. Long takes then
+cost no more than short shots, and no sample is ever encoded twice.
 
 Padding never leaks into a vector: windows are grouped by exact length and batched only with
 windows of the same length, so no batch is padded. A shot shorter than the model's receptive
@@ -54,8 +56,8 @@ class AudioEncoderConfig:
     preset: str = "small"  # random-init architecture: "small" or "base" (wav2vec2-base)
     arch: dict | None = None  # Wav2Vec2Config fields overriding the preset (random init only)
     seed: int = 0  # seed of the random init
-    window_s: float = 2.0  # audio is encoded in windows of this many seconds
-    max_windows: int | None = 2  # windows per shot, spread across it; None = the whole shot
+    window_s: float = 2.0  # audio is encoded in pieces of at most this many seconds
+    max_seconds: float | None = 4.0  # audio encoded per shot (sampled windows); None = all
     batch_size: int = 8  # windows per forward pass
     device: str | None = None  # None/"auto" = CUDA when present, else CPU
 
@@ -69,16 +71,21 @@ def receptive_field(conv_kernel, conv_stride) -> int:
     return rf
 
 
-def window_starts(n: int, window: int, max_windows: int | None) -> list[int]:
-    """Start offsets of the windows that cover (or, when capped, sample uniformly) n samples."""
+def window_spans(n: int, window: int, cap: int | None) -> list[tuple[int, int]]:
+    """(start, length) of the pieces of an n-sample shot that get encoded.
+
+    n <= window: the whole shot. n <= cap (or no cap): equal tiles of at most `window`.
+    Longer: floor(cap / window) windows of `window` samples spread uniformly, no overlap."""
     if n <= window:
-        return [0]
-    count = int(np.ceil(n / window))
-    if max_windows is not None:
-        count = min(count, max_windows)
+        return [(0, n)]
+    if cap is None or n <= cap:
+        count = int(np.ceil(n / window))
+        size = n // count
+        return [(k * size, size) for k in range(count)]
+    count = max(1, cap // window)
     if count == 1:
-        return [(n - window) // 2]
-    return [int(round(x)) for x in np.linspace(0, n - window, count)]
+        return [((n - window) // 2, window)]
+    return [(int(round(x)), window) for x in np.linspace(0, n - window, count)]
 
 
 class AudioEncoder:
@@ -92,6 +99,8 @@ class AudioEncoder:
         mc = self.model.config
         self.min_samples = receptive_field(mc.conv_kernel, mc.conv_stride)
         self.window = max(self.min_samples, int(round(self.cfg.window_s * SAMPLE_RATE)))
+        cap = self.cfg.max_seconds
+        self.cap = None if cap is None else max(self.window, int(round(cap * SAMPLE_RATE)))
         self.info = EncoderInfo("audio", name, int(mc.hidden_size), weights, random_init)
         warn_random_init(self.info)
 
@@ -120,8 +129,8 @@ class AudioEncoder:
             a = np.asarray(audio, dtype=np.float32).reshape(-1)
             if not np.isfinite(a).all():
                 raise ValueError(f"shot {i}: audio has NaN or inf samples")
-            for s in window_starts(len(a), self.window, self.cfg.max_windows):
-                w = a[s : s + self.window]
+            for s, length in window_spans(len(a), self.window, self.cap):
+                w = a[s : s + length]
                 w = (w - w.mean()) / np.sqrt(w.var() + 1e-7) if len(w) else w
                 if len(w) < self.min_samples:
                     w = np.pad(w, (0, self.min_samples - len(w)))

@@ -68,7 +68,7 @@ def paper_profile() -> EncoderProfile:
     return EncoderProfile(
         name="paper",
         video=VideoEncoderConfig(model_name="ViT-B-32", pretrained="openai", project=False),
-        audio=AudioEncoderConfig(model="facebook/wav2vec2-base", window_s=10.0, max_windows=None),
+        audio=AudioEncoderConfig(model="facebook/wav2vec2-base", window_s=10.0, max_seconds=None),
         text=TextEncoderConfig(kind="openai", model="text-embedding-3-large", dimensions=768),
     )
 

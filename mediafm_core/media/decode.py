@@ -43,24 +43,37 @@ def _open(title: Title) -> Any:
     try:
         return av.open(str(title.video_path))
     except (av.FFmpegError, OSError) as exc:
-        raise TitleError(title.title_id, f"{title.video_path.name} cannot be opened ({exc})")
+        raise TitleError(
+            title.title_id, f"{title.video_path.name} cannot be opened ({exc})"
+        ) from exc
 
 
 def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
-    """Every frame of the video stream as (N, height, width, 3) uint8 RGB (area-averaged)."""
+    """Every frame of the video stream as (N, height, width, 3) uint8 RGB (area-averaged).
+
+    Memory: width * height * 3 bytes per frame (3.9 kB at 48x27, ~0.7 GB for a 2 h film).
+    """
     import av
+    from av.video.reformatter import VideoReformatter
 
     frames: list[np.ndarray] = []
     with _open(title) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        # Deblocking is invisible at 48x27; skipping it speeds H.264 decoding up by ~10 %.
+        stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "fast"}
+        scaler = VideoReformatter()  # one cached swscale context (per-frame setup is costly)
         try:
             for frame in container.decode(stream):
-                small = frame.reformat(width=width, height=height, format="rgb24",
-                                       interpolation="AREA")
+                small = scaler.reformat(
+                    frame, width=width, height=height, format="rgb24", interpolation="AREA"
+                )
                 frames.append(small.to_ndarray())
         except av.FFmpegError as exc:
-            raise TitleError(title.title_id, f"decoding failed at frame {len(frames)} ({exc})")
+            raise TitleError(
+                title.title_id,
+                f"corrupt or truncated: decoding failed at frame {len(frames)} ({exc})",
+            ) from exc
     _check_complete(title, len(frames))
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
 
@@ -115,8 +128,10 @@ def iter_shot_inputs(
             pending.add(item)
         else:
             audio.add(item)
-        while next_shot < len(spans) and pending.ready(next_shot) and audio.covers(
-            spans[next_shot][4]
+        while (
+            next_shot < len(spans)
+            and pending.ready(next_shot)
+            and audio.covers(spans[next_shot][4])
         ):
             yield _shot_inputs(spans[next_shot], pending, audio, next_shot)
             next_shot += 1
@@ -128,7 +143,9 @@ def iter_shot_inputs(
         yield _shot_inputs(spans[k], pending, audio, k)
 
 
-def _shot_inputs(span: tuple, picker: "_FramePicker", audio: "_AudioCollector", k: int) -> ShotInputs:
+def _shot_inputs(
+    span: tuple, picker: "_FramePicker", audio: "_AudioCollector", k: int
+) -> ShotInputs:
     shot_index, _, _, start_s, end_s = span
     return ShotInputs(
         shot_index=int(shot_index), start_s=float(start_s), end_s=float(end_s),
@@ -152,7 +169,9 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
                         n += 1
                     yield packet.stream.type, frame
         except av.FFmpegError as exc:
-            raise TitleError(title.title_id, f"decoding failed near video frame {n} ({exc})")
+            raise TitleError(
+                title.title_id, f"corrupt or truncated: decoding failed near frame {n} ({exc})"
+            ) from exc
 
 
 class _FramePicker:
@@ -168,12 +187,20 @@ class _FramePicker:
             for slot, idx in enumerate(sample_frame_indices(int(start), int(end), n)):
                 self.want.setdefault(int(idx), []).append((k, slot))
         self.latest: np.ndarray | None = None
+        self.scaler = None  # a cached swscale context, made on first use
+
+    def _scaler(self) -> Any:
+        if self.scaler is None:
+            from av.video.reformatter import VideoReformatter
+
+            self.scaler = VideoReformatter()
+        return self.scaler
 
     def add(self, frame: Any) -> None:
         idx = self.n_seen
         self.n_seen += 1
         if idx in self.want:
-            img = _square(frame, self.size)
+            img = _square(frame, self.size, self._scaler())
             for k, slot in self.want.pop(idx):
                 self.out[k][slot] = img
                 self.last[k] = slot
@@ -193,12 +220,16 @@ class _FramePicker:
         return frames
 
 
-def _square(frame: Any, size: int) -> np.ndarray:
+def _square(frame: Any, size: int, scaler: Any = None) -> np.ndarray:
     """Resize so the shorter side is `size`, centre-crop to (size, size, 3) uint8 RGB."""
     w, h = frame.width, frame.height
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="AREA").to_ndarray()
+    if scaler is None:
+        img = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="AREA")
+    else:
+        img = scaler.reformat(frame, width=nw, height=nh, format="rgb24", interpolation="AREA")
+    img = img.to_ndarray()
     y0, x0 = (nh - size) // 2, (nw - size) // 2
     return np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])
 

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mediafm_core.errors import TitleError
 from mediafm_core.media.titles import Title
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ class Detector(Protocol):
 class FastDetectorConfig:
     """Thresholds of the MediaFM CPU detector; scores are mean absolute differences in 0..1."""
 
-    block: int = 3  # pixels per side averaged into one block before pixel comparisons
-    hist_bins: int = 4  # bins per RGB channel of the joint colour histogram (4**3 bins)
+    block: int = 3  # pixels per side averaged into one block (the gradual test pools 2 x 2 more)
+    hist_bins: int = 4  # bins per RGB channel of the joint colour histogram, a power of 2
     cut_window: int = 12  # frames each side used for the local (adaptive) threshold
     cut_ratio: float = 3.0  # a cut's score must exceed this multiple of the local median
     cut_min: float = 0.12  # ... and this absolute score
@@ -73,10 +72,10 @@ class FastDetectorConfig:
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
     flash_span: int = 4  # frames looked at each side to see whether content came back
     flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
-    grad_block: int = 6  # coarser blocks for the gradual test (averages grain and small motion)
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
     grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
+    grad_win_hist: float = 0.1  # minimum colour-histogram change across one test window
     grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
     grad_min_len: int = 5  # shortest gradual, in frames
     grad_merge_gap: int = 4  # graduals closer than this are one (fade out + fade in)
@@ -95,12 +94,9 @@ class FastDetector:
             return []
         blocks = _block_means(frames, self.cfg.block)  # (N, h/b, w/b, 3) float32
         hists = _histograms(frames, self.cfg.hist_bins)  # (N, bins**3) float32, sums to 1
-        graduals = self._graduals(_block_means(frames, self.cfg.grad_block), hists)
-        inside = np.zeros(len(frames) + 1, bool)
-        for g in graduals:
-            inside[max(0, g.start - 1) : g.end + 2] = True
-        cuts = [t for t in self._cuts(blocks, hists) if not inside[t.start]]
-        return sorted(cuts + graduals, key=lambda t: t.start)
+        cuts = self._cuts(blocks, hists)
+        graduals = self._graduals(_pool2(blocks), hists)
+        return _resolve(cuts, graduals)
 
     # -- hard cuts ---------------------------------------------------------------------------
     def _cuts(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
@@ -149,7 +145,9 @@ class FastDetector:
             a, m, b = blocks[: n - 2 * w], blocks[w : n - w], blocks[2 * w :]
             change = _mad(a, b)  # (n-2w,)
             resid = _mad(m, 0.5 * (a + b))
+            hist = 0.5 * np.abs(hists[: n - 2 * w] - hists[2 * w :]).sum(axis=1)
             ok = (change > c.grad_min_change) & (resid < c.lin_residual * change)
+            ok &= hist > c.grad_win_hist  # motion keeps the colour distribution
             t = np.flatnonzero(ok) + w
             lo[t] = np.minimum(lo[t], t - w)
             hi[t] = np.maximum(hi[t], t + w)
@@ -166,26 +164,47 @@ class FastDetector:
         return out
 
     def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
-        """Endpoints differ in colour distribution, or one of them is (near) black (a fade)."""
+        """Endpoints differ in colour distribution, or the span dips to black (a fade)."""
         hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
-        dark = min(blocks[s].mean(), blocks[e].mean()) < 0.06
-        big = max(blocks[s].mean(), blocks[e].mean()) > 0.1
-        return bool(hist > self.cfg.grad_min_hist or (dark and big))
+        level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
+        lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
+        dips = level.min() < 0.06 and level.min() < 0.5 * lo  # fade out, then in
+        fade = hi > 0.1 and (dips or lo < 0.06)
+        return bool(hist > self.cfg.grad_min_hist or fade)
+
+
+def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:
+    """A gradual with an abrupt cut well inside it is motion on both sides of the cut: keep
+    the cut. A cut at the edge of a gradual belongs to it: keep the gradual."""
+    cut_at = np.array([t.start for t in cuts], np.int64)
+    keep_g = [g for g in graduals if not np.any((cut_at >= g.start + 2) & (cut_at <= g.end - 1))]
+    keep_c = [t for t in cuts if not any(g.start - 1 <= t.start <= g.end + 1 for g in keep_g)]
+    return sorted(keep_c + keep_g, key=lambda t: t.start)
 
 
 def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, H//b, W//b, 3) float32 means of b x b blocks, in 0..1."""
     n, h, w, ch = frames.shape
     h2, w2 = h // b * b, w // b * b
-    x = frames[:, :h2, :w2].reshape(n, h2 // b, b, w2 // b, b, ch).astype(np.float32)
-    return x.mean(axis=(2, 4)) / 255.0
+    x = frames[:, :h2, :w2].reshape(n, h2 // b, b, w2 // b, b, ch)
+    sums = x.sum(axis=4, dtype=np.uint16).sum(axis=2, dtype=np.uint32)
+    return sums.astype(np.float32) * np.float32(1.0 / (255.0 * b * b))
+
+
+def _pool2(blocks: np.ndarray) -> np.ndarray:
+    """Average 2 x 2 neighbouring blocks: (N, h, w, 3) -> (N, h//2, w//2, 3)."""
+    n, h, w, ch = blocks.shape
+    x = blocks[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, ch)
+    return x.mean(axis=(2, 4))
 
 
 def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
-    """Joint RGB histograms (N, bins**3), normalised to sum 1 per frame."""
-    q = (frames.astype(np.int32) * bins) // 256  # (N, H, W, 3)
-    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    """Joint RGB histograms (N, bins**3), normalised to sum 1 per frame (bins a power of 2)."""
+    shift = 8 - int(np.log2(bins))
+    q = frames >> shift  # (N, H, W, 3) uint8 bin per channel
+    code = (q[..., 0].astype(np.int32) * bins + q[..., 1]) * bins + q[..., 2]
     n, npx = len(frames), code[0].size
-    flat = code.reshape(n, -1) + (np.arange(n) * bins**3)[:, None]
+    flat = code.reshape(n, -1) + (np.arange(n, dtype=np.int32) * bins**3)[:, None]
     counts = np.bincount(flat.ravel(), minlength=n * bins**3).reshape(n, bins**3)
     return counts.astype(np.float32) / npx
 
@@ -258,13 +277,17 @@ class TransNetV2Detector:
 
     name = "transnetv2"
 
-    def __init__(self, threshold: float = 0.5, device: str = "cpu"):
-        self.threshold, self.device = threshold, device
+    def __init__(self, threshold: float = 0.5, device: str | None = None):
+        self.threshold = threshold  # transition probability above which a frame is a boundary
+        self.device = device  # None: CUDA when present, else CPU
         self._model = None
 
     def _load(self) -> Any:
         if self._model is None:
-            self._model = _contained(lambda: _build_transnet(self.device))
+            import torch
+
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._model = _contained(lambda: _build_transnet(device))
         return self._model
 
     def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
@@ -272,8 +295,11 @@ class TransNetV2Detector:
 
         model = self._load()
         with torch.inference_mode():
-            single, _ = _contained(lambda: model.predict_frames(
-                torch.from_numpy(np.ascontiguousarray(frames)).to(model.device), quiet=True))
+            single, _ = _contained(
+                lambda: model.predict_frames(
+                    torch.from_numpy(np.ascontiguousarray(frames)).to(model.device), quiet=True
+                )
+            )
         p = single.float().cpu().numpy().reshape(-1)  # (N,) transition probability per frame
         return _transnet_transitions(p, self.threshold)
 
@@ -387,8 +413,12 @@ def detect_transitions(title: Title, detector: str | Detector = "mediafm") -> li
     return det.detect(frames, title.fps)
 
 
-def detect_shots(title: Title, detector: str | Detector = "mediafm",
-                 min_shot_s: float = 0.4, max_shot_s: float = 30.0) -> Any:
+def detect_shots(
+    title: Title,
+    detector: str | Detector = "mediafm",
+    min_shot_s: float = 0.4,
+    max_shot_s: float = 30.0,
+) -> Any:
     """Shots of a title as a pyarrow Table (shots contract), frames half-open [start, end)."""
     from mediafm_core.media.decode import decode_small
 
@@ -396,8 +426,13 @@ def detect_shots(title: Title, detector: str | Detector = "mediafm",
     frames = decode_small(title, *DECODE_SIZE)
     transitions = det.detect(frames, title.fps)
     spans = shots_from_transitions(transitions, len(frames), title.fps, min_shot_s, max_shot_s)
-    log.info("%s: %d transitions -> %d shots (%s)", title.title_id, len(transitions),
-             len(spans), det.name)
+    log.info(
+        "%s: %d transitions -> %d shots (%s)",
+        title.title_id,
+        len(transitions),
+        len(spans),
+        det.name,
+    )
     return shots_table(title.title_id, spans, title.fps)
 
 
@@ -405,7 +440,5 @@ def write_shots(table: Any, path: str | os.PathLike) -> Path:
     """Write the shots table atomically."""
     from mediafm_core.tables import write_table_atomic
 
-    if table.num_rows == 0:
-        raise TitleError(str(table["title_id"][0]) if table.num_rows else "?", "no shots found")
     write_table_atomic(table, path)
     return Path(path)

@@ -37,7 +37,7 @@ SUBTITLE_FILES = ("subtitles.vtt", "subtitles.srt")
 class TitleNotReadyError(TitleError):
     """The title folder exists but `metadata.json` (the ready marker) is not there yet.
 
-    Callers that poll the landing zone (the arrival sensor) skip such titles instead of failing them.
+    Callers polling the landing zone (the arrival sensor) skip such titles instead of failing them.
     """
 
 
@@ -75,7 +75,9 @@ class Title:
         return TitleError(self.title_id, problem)
 
 
-def open_title(title_dir: str | os.PathLike, landing_root: str | os.PathLike | None = None) -> Title:
+def open_title(
+    title_dir: str | os.PathLike, landing_root: str | os.PathLike | None = None
+) -> Title:
     """Validate and probe one title folder.
 
     `title_dir` is a path, or a title id relative to `landing_root`. Without `landing_root` the
@@ -113,7 +115,9 @@ def _locate(title_dir: Path, landing_root: Path | None) -> tuple[Path, str]:
         raise TitleError(title_id, f"title folder {title_dir} does not exist")
     resolved = title_dir.resolve()
     if resolved.parent != root:
-        raise TitleError(title_id, f"title folder resolves to {resolved}, outside landing zone {root}")
+        raise TitleError(
+            title_id, f"title folder resolves to {resolved}, outside landing zone {root}"
+        )
     if not resolved.is_dir():
         raise TitleError(title_id, f"{title_dir} is not a folder")
     return resolved, title_id
@@ -160,19 +164,22 @@ def read_metadata(path: Path, title_id: str, tdir: Path | None = None) -> TitleM
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise TitleError(title_id, f"{METADATA_FILE} is not UTF-8 text ({exc.reason})")
+        raise TitleError(title_id, f"{METADATA_FILE} is not UTF-8 text ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
         raise TitleError(
-            title_id, f"{METADATA_FILE} is not valid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno})"
-        )
+            title_id,
+            f"{METADATA_FILE} is not valid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno})",
+        ) from exc
     return parse_metadata(raw, title_id)
 
 
 def parse_metadata(raw: Any, title_id: str) -> TitleMetadata:
     """Check the JSON object's fields and types; genres are matched case-insensitively."""
     if not isinstance(raw, dict):
-        raise TitleError(title_id, f"{METADATA_FILE} must hold a JSON object, got {type(raw).__name__}")
+        raise TitleError(
+            title_id, f"{METADATA_FILE} must hold a JSON object, got {type(raw).__name__}"
+        )
     name = raw.get("name")
     if name is None:
         raise TitleError(title_id, f"{METADATA_FILE} is missing the required field 'name'")
@@ -182,11 +189,18 @@ def parse_metadata(raw: Any, title_id: str) -> TitleMetadata:
     if not isinstance(synopsis, str):
         raise TitleError(title_id, f"{METADATA_FILE} field 'synopsis' must be a string")
     tags = _string_list(raw.get("tags", []), "tags", title_id)
-    genres = tuple(_canonical_genre(g, title_id) for g in _string_list(raw.get("genres", []),
-                                                                      "genres", title_id))
+    genres = tuple(
+        _canonical_genre(g, title_id)
+        for g in _string_list(raw.get("genres", []), "genres", title_id)
+    )
     extra = {k: v for k, v in raw.items() if k not in {"name", "synopsis", "tags", "genres"}}
-    return TitleMetadata(name=name.strip(), synopsis=synopsis, tags=tags,
-                         genres=tuple(dict.fromkeys(genres)), extra=extra)
+    return TitleMetadata(
+        name=name.strip(),
+        synopsis=synopsis,
+        tags=tags,
+        genres=tuple(dict.fromkeys(genres)),
+        extra=extra,
+    )
 
 
 def _string_list(value: Any, key: str, title_id: str) -> tuple[str, ...]:
@@ -220,12 +234,14 @@ def probe_media(video: Path, title_id: str) -> dict[str, Any]:
     except TitleError:
         raise
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise TitleError(title_id, f"{video.name} is corrupt or truncated ({_short(exc)})")
+        raise TitleError(title_id, f"{video.name} is corrupt or truncated ({_short(exc)})") from exc
 
 
 def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]:
+    if not container.streams:
+        raise TitleError(title_id, f"{video.name} is zero-length media (no streams, no frames)")
     if not container.streams.video:
-        kind = "audio-only file" if container.streams.audio else "no streams"
+        kind = "audio-only file" if container.streams.audio else "no picture"
         raise TitleError(title_id, f"{video.name} has no video stream ({kind})")
     if not container.streams.audio:
         raise TitleError(title_id, f"{video.name} has no audio stream")

@@ -39,11 +39,13 @@ class MediaFMAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, S, H = x.shape
-        # One matmul for Q, K, V (faster than three) while the parameters stay separate for Muon.
-        w = torch.cat([self.q.weight, self.k.weight, self.v.weight], dim=0)
-        b = torch.cat([self.q.bias, self.k.bias, self.v.bias], dim=0)
-        qkv = F.linear(x, w, b).view(B, S, 3, self.heads, H // self.heads)  # (B, S, 3, A, Hd)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, A, S, Hd)
+        # Three matmuls, not one on torch.cat([Wq, Wk, Wv]): measured on this CPU the concatenation
+        # (a weight copy per call) and the 3H row stride it leaves Q, K, V with make the fused
+        # version no faster, and slower in attention (bench/train_throughput.py).
+        q, k, v = (
+            proj(x).view(B, S, self.heads, H // self.heads).transpose(1, 2)  # (B, A, S, Hd)
+            for proj in (self.q, self.k, self.v)
+        )
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, A, S, Hd)
@@ -121,7 +123,9 @@ class MediaFMEncoder(nn.Module):
         g = self.global_fallback.to(x.dtype).expand(B, -1)  # (B, H)
         if globals_ is not None and self.global_proj is not None:
             pg = self.global_proj(globals_)
-            keep = torch.ones(B, dtype=torch.bool, device=x.device) if has_global is None else has_global
+            keep = has_global
+            if keep is None:
+                keep = torch.ones(B, dtype=torch.bool, device=x.device)
             g = torch.where(keep.unsqueeze(-1), pg, g)
         cls = self.cls_token.to(x.dtype).expand(B, -1)
         seq = torch.cat([cls.unsqueeze(1), g.unsqueeze(1), x], dim=1)  # (B, T + 2, H)

@@ -3,7 +3,8 @@
 Why this protocol: clips of one title share content, so a split that puts one title on both sides
 leaks. Outer folds and the inner CV that picks the regularisation are both grouped by title.
 Features are standardised on the training fold only. Classification uses one-vs-rest logistic
-regression; ranking (popularity) uses ridge regression scored by Kendall's tau within each title.
+regression; ranking (popularity) uses ridge regression on within-title ranks, scored by Kendall's
+tau within each title.
 Labels with no positive (or no negative) clip in a test fold cannot be scored there: they are
 left out of that fold's macro average and counted, never scored as zero.
 """
@@ -134,10 +135,26 @@ def _fit_predict_ridge(Xtr, ytr, Xte, alpha: float) -> np.ndarray:
     return Ridge(alpha=alpha).fit(Xtr, ytr).predict(Xte)
 
 
-def _fit_predict(kind: str, Xtr, ytr, Xte, reg: float) -> np.ndarray:
+def within_title_ranks(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each score's rank within its title, scaled to [-0.5, 0.5] (0 for a lone clip).
+
+    The ridge learns these rather than raw scores: only order within a title is evaluated, and
+    title-level offsets of the raw score would otherwise dominate the fit.
+    """
+    from scipy.stats import rankdata
+
+    out = np.zeros(len(y))
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() > 1:
+            out[m] = (rankdata(y[m]) - 1) / (m.sum() - 1) - 0.5
+    return out
+
+
+def _fit_predict(kind: str, Xtr, ytr, Xte, reg: float, groups_tr=None) -> np.ndarray:
     Xtr, Xte = _standardise(Xtr, Xte)
     if kind == "ranking":
-        return _fit_predict_ridge(Xtr, ytr, Xte, reg)
+        return _fit_predict_ridge(Xtr, within_title_ranks(ytr, groups_tr), Xte, reg)
     return _fit_predict_logistic(Xtr, ytr, Xte, reg)
 
 
@@ -145,7 +162,8 @@ def _group_folds(groups: np.ndarray, k: int, seed: int):
     from sklearn.model_selection import GroupKFold
 
     k = min(k, len(np.unique(groups)))
-    return list(GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(groups, groups=groups))
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(groups, groups=groups))
 
 
 def _pick_regularisation(kind, metric, X, y, groups, seed: int) -> float:
@@ -158,7 +176,7 @@ def _pick_regularisation(kind, metric, X, y, groups, seed: int) -> float:
     for reg in grid:
         scores = []
         for tr, te in folds:
-            s = _fit_predict(kind, X[tr], y[tr], X[te], reg)
+            s = _fit_predict(kind, X[tr], y[tr], X[te], reg, groups[tr])
             scores.append(score(kind, metric, y[te], s, groups[te])[0])
         m = np.nanmean(scores) if not np.all(np.isnan(scores)) else -np.inf
         if m > best_score:
@@ -183,7 +201,7 @@ def run_probe(
     outer = _group_folds(groups, folds, seed)
     for i, (tr, te) in enumerate(outer):
         reg = _pick_regularisation(spec.kind, spec.metric, X[tr], clips.y[tr], groups[tr], seed)
-        s = _fit_predict(spec.kind, X[tr], clips.y[tr], X[te], reg)
+        s = _fit_predict(spec.kind, X[tr], clips.y[tr], X[te], reg, groups[tr])
         value, left_out = score(spec.kind, spec.metric, clips.y[te], s, groups[te])
         skipped["unscorable"] += left_out
         if np.isnan(value):

@@ -119,5 +119,5 @@ def vectors_by_title(table, source: str) -> dict[str, np.ndarray]:
     starts = np.flatnonzero(np.r_[True, table.title_ids[1:] != table.title_ids[:-1]])
     for s, (tid, v) in zip(starts, out.items()):
         if not np.array_equal(table.shot_index[s : s + len(v)], np.arange(len(v))):
-            raise InputError(source, f"title {tid!r} has shot_index values that are not 0..{len(v) - 1}")
+            raise InputError(source, f"title {tid!r}: shot_index is not 0..{len(v) - 1}")
     return out

@@ -31,7 +31,7 @@ class LanceStoreConfig:
     index_type: str = "IVF_PQ"  # IVF_PQ (compact) or IVF_HNSW_SQ (higher recall, more memory)
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
     nprobes: int = 32  # IVF partitions probed per query
-    refine_factor: int = 10  # re-rank k * refine_factor candidates on full vectors
+    refine_factor: int = 20  # re-rank k * refine_factor candidates on full vectors
 
 
 def sql_quote(value: str) -> str:
@@ -123,7 +123,7 @@ class LanceStore:
             metric=self.config.metric,
             vector_column_name="vector",
             index_type=self.config.index_type,
-            num_partitions=max(1, int(np.sqrt(n))),
+            num_partitions=_partitions(n),
             num_sub_vectors=_sub_vectors(dim),
         )
         return True
@@ -151,9 +151,14 @@ class LanceStore:
         return q.limit(k).to_arrow()
 
 
+def _partitions(n: int) -> int:
+    """IVF partitions: ~4096 rows each (Lance's guidance), at most 1024."""
+    return int(np.clip(n // 4096, 1, 1024))
+
+
 def _sub_vectors(dim: int) -> int:
-    """PQ sub-vectors: about 8 dims each (accurate), dividing `dim` exactly as Lance requires."""
-    for width in (8, 16, 4, 2, 1):
+    """PQ sub-vectors: about 4 dims each (accurate; refine re-ranks), dividing `dim` exactly as Lance requires."""
+    for width in (4, 8, 2, 1):
         if dim % width == 0:
             return max(1, dim // width)
     return 1

@@ -128,7 +128,11 @@ def write_synthetic_titles(out_dir: str | Path, cfg: SynthMediaConfig) -> list[P
 
 
 def write_title(
-    out: Path, title_id: str, cfg: SynthMediaConfig, seed: int, with_audio: bool = True,
+    out: Path,
+    title_id: str,
+    cfg: SynthMediaConfig,
+    seed: int,
+    with_audio: bool = True,
     with_metadata: bool = True,
 ) -> tuple[Path, dict]:
     """Draw, render and write one title; returns its folder and its truth dict."""
@@ -183,11 +187,15 @@ def _draw_params(rng: np.random.Generator, cfg: SynthMediaConfig, kind: str) -> 
             colours=rng.uniform(0, 1, size=(k, 3)), grad=rng.uniform(0, 2 * np.pi),
         )  # fmt: skip
     if kind == "texture":
-        return dict(freq=rng.uniform(0.03, 0.12), angle=rng.uniform(0, np.pi),
-                    speed=rng.uniform(0.02, 0.08))
+        return dict(
+            freq=rng.uniform(0.03, 0.12), angle=rng.uniform(0, np.pi), speed=rng.uniform(0.02, 0.08)
+        )
     if kind == "noise":
-        return dict(sigma=rng.uniform(0.06, 0.12), flicker=rng.uniform(0.0, 0.05),
-                    grad=rng.uniform(0, 2 * np.pi))
+        return dict(
+            sigma=rng.uniform(0.06, 0.12),
+            flicker=rng.uniform(0.0, 0.05),
+            grad=rng.uniform(0, 2 * np.pi),
+        )
     # pan: a texture 5x wider than the frame, moved 4-10 px per frame (a fast pan)
     low = rng.uniform(0, 1, size=(max(2, h // 10), max(2, 5 * w // 10), 3)).astype(np.float32)
     return dict(low=low, speed=float(rng.uniform(4, 10) * rng.choice([-1, 1])))
@@ -200,8 +208,13 @@ def _plan_timeline(rng: np.random.Generator, cfg: SynthMediaConfig, shots: list)
     for _ in range(len(shots) - 1):
         u = rng.random()
         if u < cfg.p_dissolve:
-            trans.append(("dissolve", int(rng.integers(cfg.dissolve_frames[0],
-                                                       cfg.dissolve_frames[1] + 1)), 0))
+            trans.append(
+                (
+                    "dissolve",
+                    int(rng.integers(cfg.dissolve_frames[0], cfg.dissolve_frames[1] + 1)),
+                    0,
+                )
+            )
         elif u < cfg.p_dissolve + cfg.p_fade:
             half = int(rng.integers(cfg.fade_frames[0], cfg.fade_frames[1] + 1))
             trans.append(("fade", half, int(rng.integers(0, 3))))
@@ -256,8 +269,13 @@ def _layout(pure: list[int], trans: list[tuple]) -> dict:
             spans.append(("fade", start, len(recipes) - 1))
         s, e = spans[-1][1], spans[-1][2]
         shot_starts.append(s if kind == "cut" else (s + e + 1) // 2)
-    return dict(recipes=recipes, spans=spans, shot_starts=shot_starts, n_frames=len(recipes),
-                pure_spans=pure_spans)
+    return dict(
+        recipes=recipes,
+        spans=spans,
+        shot_starts=shot_starts,
+        n_frames=len(recipes),
+        pure_spans=pure_spans,
+    )
 
 
 class _Renderer:
@@ -280,7 +298,7 @@ class _Renderer:
         return np.clip(img, 0, 1)
 
     def _gradient(self, shot: ShotSpec, angle: float) -> np.ndarray:
-        u = (np.cos(angle) * self.xx / self.cfg.width + np.sin(angle) * self.yy / self.cfg.height)
+        u = np.cos(angle) * self.xx / self.cfg.width + np.sin(angle) * self.yy / self.cfg.height
         u = (u - u.min()) / max(float(np.ptp(u)), 1e-6)
         return shot.palette[0] * (1 - u[..., None]) + shot.palette[1] * u[..., None]
 
@@ -323,8 +341,14 @@ class _Renderer:
         return mix.astype(np.float32)
 
 
-def _encode_mp4(path: Path, cfg: SynthMediaConfig, shots: list, plan: dict,
-                audio: np.ndarray | None, rng: np.random.Generator) -> None:
+def _encode_mp4(
+    path: Path,
+    cfg: SynthMediaConfig,
+    shots: list,
+    plan: dict,
+    audio: np.ndarray | None,
+    rng: np.random.Generator,
+) -> None:
     """H.264 (ultrafast) + AAC mono into an MP4; audio is muxed in step with the video."""
     import av
 
@@ -333,7 +357,11 @@ def _encode_mp4(path: Path, cfg: SynthMediaConfig, shots: list, plan: dict,
     with av.open(str(tmp), "w") as out:
         vs = out.add_stream("libx264", rate=cfg.fps, options={"preset": "ultrafast", "crf": "23"})
         vs.width, vs.height, vs.pix_fmt = cfg.width, cfg.height, "yuv420p"
-        aus = out.add_stream("aac", rate=cfg.sample_rate, layout="mono") if audio is not None else None
+        aus = (
+            out.add_stream("aac", rate=cfg.sample_rate, layout="mono")
+            if audio is not None
+            else None
+        )
         spf, flashes = cfg.sample_rate // cfg.fps, set(plan["flashes"])
         for k, recipe in enumerate(plan["recipes"]):
             img = (renderer.frame(recipe, k in flashes) * 255 + 0.5).astype(np.uint8)
@@ -360,8 +388,9 @@ def _mux_audio(out, aus, audio: np.ndarray, a: int, b: int, cfg: SynthMediaConfi
     out.mux(aus.encode(frame))
 
 
-def _render_audio(rng: np.random.Generator, cfg: SynthMediaConfig, shots: list,
-                  plan: dict) -> np.ndarray:
+def _render_audio(
+    rng: np.random.Generator, cfg: SynthMediaConfig, shots: list, plan: dict
+) -> np.ndarray:
     """Per-shot sound over each truth shot's span, speech mixed in on subtitled shots."""
     sr, spf = cfg.sample_rate, cfg.sample_rate // cfg.fps
     starts = plan["shot_starts"] + [plan["n_frames"]]
@@ -431,7 +460,9 @@ def _speech_bursts(line: str, rng: np.random.Generator, sr: int) -> np.ndarray:
     return (0.2 * voiced * env).astype(np.float32)
 
 
-def _subtitle_cues(cfg: SynthMediaConfig, shots: list, plan: dict) -> list[tuple[float, float, str]]:
+def _subtitle_cues(
+    cfg: SynthMediaConfig, shots: list, plan: dict
+) -> list[tuple[float, float, str]]:
     starts = plan["shot_starts"] + [plan["n_frames"]]
     cues = []
     for i, shot in enumerate(shots):
@@ -471,8 +502,9 @@ def _truth(title_id: str, cfg: SynthMediaConfig, shots: list, plan: dict, genres
     }  # fmt: skip
 
 
-def _write_metadata(path: Path, title_id: str, genres: list, shots: list,
-                    rng: np.random.Generator) -> None:
+def _write_metadata(
+    path: Path, title_id: str, genres: list, shots: list, rng: np.random.Generator
+) -> None:
     moods = sorted({s.mood for s in shots})
     topics = sorted({s.topic for s in shots if s.topic})
     meta = {
@@ -528,15 +560,23 @@ def write_clip_labels(labels_dir: Path, truths: list[dict], seed: int) -> dict[s
     rng = np.random.default_rng(seed + 7)
     rows = [r for t in truths for r in _clip_rows(t, rng)]
     labels_dir.mkdir(parents=True, exist_ok=True)
-    base = {k: [r[k] for r in rows] for k in
-            ("title_id", "clip_id", "shot_start", "shot_end", "start_s", "end_s")}
-    types = {"ad_relevancy": ("labels", pa.list_(pa.string())),
-             "tone": ("labels", pa.list_(pa.string())), "genre": ("labels", pa.list_(pa.string())),
-             "popularity": ("score", pa.float64()), "retrieval": ("label", pa.bool_())}
+    base = {
+        k: [r[k] for r in rows]
+        for k in ("title_id", "clip_id", "shot_start", "shot_end", "start_s", "end_s")
+    }
+    types = {
+        "ad_relevancy": ("labels", pa.list_(pa.string())),
+        "tone": ("labels", pa.list_(pa.string())),
+        "genre": ("labels", pa.list_(pa.string())),
+        "popularity": ("score", pa.float64()),
+        "retrieval": ("label", pa.bool_()),
+    }
     paths = {}
     for task, (col, typ) in types.items():
-        cols = {**{k: pa.array(v) for k, v in base.items()},
-                col: pa.array([r[task] for r in rows], type=typ)}
+        cols = {
+            **{k: pa.array(v) for k, v in base.items()},
+            col: pa.array([r[task] for r in rows], type=typ),
+        }
         cols["shot_start"] = pa.array(base["shot_start"], pa.int64())
         cols["shot_end"] = pa.array(base["shot_end"], pa.int64())
         paths[task] = labels_dir / f"clips_{task}.parquet"

@@ -275,8 +275,13 @@ def make_title(cfg: NarrativeConfig, world: NarrativeWorld, tid: str, rng) -> Na
     views["text"] = views["text"] * has_text[:, None]
     fused = _unit(np.concatenate([views["video"], views["audio"], views["text"]], axis=1))
     synopsis = np.r_[gw * 3.0, mu] @ world.globals_map.T
-    glob = _unit(synopsis + cfg.globals_noise * rng.normal(size=cfg.dims[2]) * np.linalg.norm(
-        synopsis) / np.sqrt(cfg.dims[2]))
+    glob = _unit(
+        synopsis
+        + cfg.globals_noise
+        * rng.normal(size=cfg.dims[2])
+        * np.linalg.norm(synopsis)
+        / np.sqrt(cfg.dims[2])
+    )
     f32 = np.float32
     return NarrativeTitle(
         tid, gw, climax, scene_of_shot, bounds, content, tension, mood, shot_content,
@@ -424,7 +429,7 @@ def _genre_clips(cfg, world, titles, rng) -> dict[str, list]:
 
 
 def _clip_columns(rows, **label_column) -> dict[str, list]:
-    (name, values), = label_column.items()
+    ((name, values),) = label_column.items()
     return {
         "title_id": [r[0] for r in rows],
         "clip_id": [f"{r[0]}:{r[1]}-{r[2]}:{i}" for i, r in enumerate(rows)],

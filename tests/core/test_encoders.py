@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mediafm_core.encoders.audio import AudioEncoder, AudioEncoderConfig, window_starts
+from mediafm_core.encoders.audio import AudioEncoder, AudioEncoderConfig, window_spans
 from mediafm_core.encoders.base import Encoder, resolve_device
 from mediafm_core.encoders.profiles import EncoderProfile, get_profile, offline_profile
 from mediafm_core.encoders.text import SentenceTransformerTextEncoder, TextEncoderConfig
@@ -93,10 +93,12 @@ def test_video_rejects_shot_without_frames():
         tiny_video().encode([frames(0), frames(1, n=0)])
 
 
-def test_window_starts_cover_or_sample_uniformly():
-    assert window_starts(100, 400, 2) == [0]
-    assert window_starts(1000, 400, None) == [0, 300, 600]
-    assert window_starts(10_000, 400, 3) == [0, 4800, 9600]
+def test_window_spans_tile_or_sample_without_overlap():
+    assert window_spans(100, 400, 800) == [(0, 100)]
+    assert window_spans(1000, 400, None) == [(0, 333), (333, 333), (666, 333)]
+    assert window_spans(700, 400, 800) == [(0, 350), (350, 350)]
+    assert window_spans(10_000, 400, 1200) == [(0, 400), (4800, 400), (9600, 400)]
+    assert window_spans(10_000, 400, 500) == [(4800, 400)]
 
 
 def test_audio_width_and_determinism():
@@ -118,7 +120,7 @@ def test_audio_shot_shorter_than_receptive_field_is_finite():
 
 def test_audio_padding_invariance_in_batches():
     """A short shot's vector does not depend on the longer shots batched with it."""
-    enc = tiny_audio(batch_size=8, window_s=1.0, max_windows=3)
+    enc = tiny_audio(batch_size=8, window_s=1.0, max_seconds=3.0)
     short, mid, long = audio(0, 1200), audio(1, 9000), audio(2, 48000)
     alone = enc.encode([short])
     mixed = enc.encode([long, short, mid])
@@ -126,12 +128,12 @@ def test_audio_padding_invariance_in_batches():
     np.testing.assert_allclose(mixed[2], enc.encode([mid])[0], atol=1e-5)
 
 
-def test_audio_cap_limits_windows_per_shot():
-    capped = tiny_audio(window_s=0.5, max_windows=2)
+def test_audio_cap_limits_seconds_per_shot():
+    capped = tiny_audio(window_s=0.5, max_seconds=1.0)
     windows = capped._windows([audio(0, 16000 * 5)])
     assert len(windows) == 2 and all(len(w) == 8000 for _, w in windows)
-    full = tiny_audio(window_s=0.5, max_windows=None)
-    assert len(full._windows([audio(0, 16000 * 5)])) == 10
+    full = tiny_audio(window_s=0.5, max_seconds=None)
+    assert sum(len(w) for _, w in full._windows([audio(0, 16000 * 5)])) == 16000 * 5
 
 
 def test_audio_rejects_nan_samples():
@@ -174,3 +176,24 @@ def test_profiles_choose_encoders():
     assert get_profile("offline").with_device("cpu").audio.device == "cpu"
     with pytest.raises(ValueError, match="unknown encoder profile"):
         get_profile("nope")
+
+
+def test_video_loads_local_checkpoint_with_sha_identity(tmp_path):
+    import open_clip
+    from open_clip.factory import _MODEL_CONFIGS
+    from safetensors.torch import save_file
+
+    text = dict(context_length=8, vocab_size=64, width=16, heads=2, layers=1)
+    _MODEL_CONFIGS["mediafm-test-tiny"] = dict(embed_dim=16, vision_cfg=TINY_VIT, text_cfg=text)
+    torch.manual_seed(5)
+    model = open_clip.create_model("mediafm-test-tiny")
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    enc = VideoEncoder(VideoEncoderConfig(model_name="mediafm-test-tiny", checkpoint=str(path)))
+    assert enc.info.random_init is False
+    assert enc.info.weights.startswith("open_clip:mediafm-test-tiny:sha256:")
+    state = model.visual.state_dict()
+    for k, v in enc.model.state_dict().items():  # the checkpoint's weights, not a fresh init
+        torch.testing.assert_close(v.cpu(), state[k])
+    assert enc.encode([frames(0)]).shape == (1, 32)  # pooled width (proj dropped)
+    del _MODEL_CONFIGS["mediafm-test-tiny"]

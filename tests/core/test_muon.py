@@ -11,6 +11,7 @@ from mediafm_core.optim.muon import (
     NS_COEFFICIENTS,
     Muon,
     build_optimizer,
+    cpu_has_fast_bf16,
     muon_update,
     ns_dtype_for,
     param_groups,
@@ -83,22 +84,26 @@ def test_orthogonalisation_matches_newton_schulz_reference(shape):
 
 
 def test_ns_dtype_follows_device():
-    assert ns_dtype_for(torch.device("cpu")) == torch.float32
     assert ns_dtype_for(torch.device("cuda")) == torch.bfloat16
+    expected_cpu = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    assert ns_dtype_for("cpu") == expected_cpu
     G = torch.randn(8, 16)
     assert zeropower_via_newtonschulz5(G, dtype=torch.bfloat16).dtype == torch.bfloat16
+    assert zeropower_via_newtonschulz5(G, dtype=torch.float32).dtype == torch.float32
 
 
-def test_muon_step_uses_fp32_update_on_cpu():
+@pytest.mark.parametrize("forced", [None, torch.float32])
+def test_muon_step_applies_the_orthogonalised_update(forced):
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.randn(16, 32))
     w0 = w.detach().clone()
     g = torch.randn(16, 32)
     w.grad = g.clone()
-    opt = Muon([w], lr=0.1, weight_decay=0.0, momentum=0.9)
+    opt = Muon([w], lr=0.1, weight_decay=0.0, momentum=0.9, ns_dtype=forced)
     opt.step()
     buf = torch.zeros_like(g)
-    update = muon_update(g, buf, momentum=0.9, dtype=torch.float32)
+    update = muon_update(g, buf, momentum=0.9, dtype=forced or ns_dtype_for("cpu"))
+    assert update.dtype == torch.float32  # returned in the gradient's dtype
     torch.testing.assert_close(w.detach(), w0 - 0.1 * update, atol=1e-6, rtol=0)
     assert torch.equal(opt.state[w]["momentum_buffer"], buf)
 
@@ -133,3 +138,18 @@ def test_optimizer_step_decreases_msm_loss(model, kind):
     opt.step()
     with torch.no_grad():
         assert loss().item() < first.item()
+
+
+def test_matches_stock_torch_muon_when_forced_to_bf16():
+    """Only the Newton-Schulz dtype differs from torch.optim.Muon: forced to bf16, steps agree."""
+    torch.manual_seed(0)
+    w0 = torch.randn(24, 40)
+    ours, stock = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
+    o1 = Muon([ours], lr=0.05, weight_decay=0.1, ns_dtype=torch.bfloat16)
+    o2 = torch.optim.Muon([stock], lr=0.05, weight_decay=0.1)
+    for _ in range(3):
+        g = torch.randn(24, 40)
+        ours.grad, stock.grad = g.clone(), g.clone()
+        o1.step()
+        o2.step()
+    torch.testing.assert_close(ours.detach(), stock.detach(), atol=1e-6, rtol=0)

@@ -169,11 +169,15 @@ def test_shots_of_another_title_only_is_an_error(tmp_path, encoders):
         encode_title(title_dir, shots_table("someone-else"), tmp_path / "out", encoders=encoders)
 
 
-def test_rerun_replaces_outputs(tmp_path, encoders):
+def test_rerun_is_deterministic_and_replaces_outputs(tmp_path, encoders):
     title_dir = make_title(tmp_path / "landing")
     out = tmp_path / "out"
     encode_title(title_dir, shots_table(), out, encoders=encoders)
     first = read_vectors(out / "fused.parquet", column="fused").vectors
+    encode_title(title_dir, shots_table(), tmp_path / "again", encoders=encoders)
+    np.testing.assert_array_equal(
+        read_vectors(tmp_path / "again/fused.parquet", "fused").vectors, first
+    )
     encode_title(title_dir, shots_table(bounds=((0, 18), (18, 36))), out, encoders=encoders)
     second = read_vectors(out / "fused.parquet", column="fused").vectors
     assert first.shape[0] == 3 and second.shape[0] == 2
@@ -206,3 +210,91 @@ def test_cli_encode_bad_title_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert err[-1].startswith("mediafm encode: error: title 't1': malformed vtt")
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (lambda t: t.set_column(1, "shot_index", pa.array([0, 2, 3])), "without gaps"),
+        (lambda t: t.set_column(5, "end_s", pa.array([1.0, 1.0, 3.0])), "start_s < end_s"),
+        (lambda t: t.drop_columns(["start_frame"]), "missing column"),
+    ],
+)
+def test_bad_shots_tables_are_refused(change, problem):
+    from mediafm_core.errors import InputError
+    from mediafm_core.pipeline import load_shots
+
+    with pytest.raises(InputError, match=problem):
+        load_shots(change(shots_table()), "t1")
+
+
+def test_global_text_is_synopsis_and_tags_with_name_fallback():
+    from mediafm_core.media.titles import TitleMetadata
+    from mediafm_core.pipeline import global_text
+
+    meta = TitleMetadata(name="N", synopsis="A heist.", tags=("crime", " ", "night"))
+    assert global_text(meta) == "A heist.\nTags: crime, night"
+    assert global_text(TitleMetadata(name="Only a name")) == "Only a name"
+
+
+def test_per_modality_tables_fuse_to_the_same_result(tmp_path, encoders):
+    """The asset-per-modality path (encode_modality + fuse_tables) equals encode_title."""
+    from mediafm_core.fusion import fuse_tables
+    from mediafm_core.pipeline import encode_modality
+
+    title_dir = make_title(tmp_path / "landing")
+    whole = encode_title(title_dir, shots_table(), tmp_path / "whole", encoders=encoders)
+    paths = {}
+    for m in ("video", "audio", "text", "globals"):
+        enc = encoders.text if m == "globals" else getattr(encoders, m)
+        res = encode_modality(m, title_dir, shots_table(), enc, tmp_path / f"{m}.parquet",
+                              frames_per_shot=2, frame_size=32)  # fmt: skip
+        assert res.n_rows == (1 if m == "globals" else 3)
+        paths[m] = res.path
+        key = ("title_id",) if m == "globals" else ("title_id", "shot_index")
+        np.testing.assert_array_equal(
+            read_vectors(res.path, keys=key).vectors,
+            read_vectors(whole.files[m], keys=key).vectors,
+        )
+    layout = fuse_tables({m: paths[m] for m in ("video", "audio", "text")}, tmp_path / "f.parquet")
+    assert layout == whole.layout
+    mine = read_vectors(tmp_path / "f.parquet", column="fused", extra=("has_text",))
+    ref = read_vectors(whole.files["fused"], column="fused", extra=("has_text",))
+    np.testing.assert_allclose(mine.vectors, ref.vectors, atol=1e-7)
+    assert list(mine.extra["has_text"]) == [True, False, True]
+    meta = pq.read_schema(tmp_path / "f.parquet").metadata
+    assert FusionLayout.from_json(meta[b"mediafm.layout"]) == whole.layout
+
+
+def test_fuse_tables_refuses_mismatched_shots(tmp_path, encoders):
+    from mediafm_core.errors import InputError
+    from mediafm_core.fusion import fuse_tables
+    from mediafm_core.pipeline import encode_modality
+
+    title_dir = make_title(tmp_path / "landing")
+    two = shots_table(bounds=((0, 18), (18, 36)))
+    paths = {
+        "video": encode_modality("video", title_dir, shots_table(), encoders.video,
+                                 tmp_path / "v.parquet", frames_per_shot=1, frame_size=32).path,
+        "audio": encode_modality("audio", title_dir, two, encoders.audio,
+                                 tmp_path / "a.parquet").path,
+        "text": encode_modality("text", title_dir, shots_table(), encoders.text,
+                                tmp_path / "t.parquet").path,
+    }  # fmt: skip
+    with pytest.raises(InputError, match="a.parquet: shots differ"):
+        fuse_tables(paths, tmp_path / "f.parquet")
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_one_shot_title_and_chunked_decoding(tmp_path, encoders):
+    """A single-shot title works; encoding in chunks of shots (long titles) changes nothing."""
+    title_dir = make_title(tmp_path / "landing")
+    one = encode_title(title_dir, shots_table(bounds=((0, 36),)), tmp_path / "one",
+                       encoders=encoders)  # fmt: skip
+    assert one.n_shots == 1 and one.n_with_text == 1
+    whole = encode_title(title_dir, shots_table(), tmp_path / "a", encoders=encoders)
+    chunked = encode_title(title_dir, shots_table(), tmp_path / "b", encoders=encoders,
+                           shot_chunk=2)  # fmt: skip
+    for m in ("video", "audio"):
+        np.testing.assert_allclose(read_vectors(chunked.files[m]).vectors,
+                                   read_vectors(whole.files[m]).vectors, atol=1e-5)  # fmt: skip

@@ -1,0 +1,116 @@
+"""Helpers that write small real media files for tests (PyAV), shared by the media tests and by
+other test modules that need a landing-zone title.
+
+`write_test_title(dir, ...)` writes a synthetic title (H.264 + AAC MP4, subtitles, metadata.json,
+truth/boundaries.json) in about half a second; the other helpers write deliberately broken files.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from mediafm_core.synthetic.media import SynthMediaConfig, write_title
+
+
+def small_config(**over) -> SynthMediaConfig:
+    """A fast synthetic config: 96x54 at 25 fps, short shots, speech as bursts (no espeak)."""
+    base = dict(width=96, height=54, fps=25, seconds=6.0, shot_s=(1.2, 2.0), speech="bursts")
+    base.update(over)
+    return SynthMediaConfig(**base)
+
+
+def write_test_title(
+    directory: str | Path,
+    title_id: str = "title_a",
+    seconds: float = 6.0,
+    seed: int = 0,
+    with_audio: bool = True,
+    with_metadata: bool = True,
+    metadata: dict | None = None,
+    **config,
+) -> Path:
+    """Write one synthetic title `<directory>/<title_id>/` and return its folder.
+
+    `metadata` replaces the generated metadata.json content; `config` overrides SynthMediaConfig
+    fields (e.g. p_dissolve=0.5, flash_prob=1.0, speech="auto").
+    """
+    cfg = small_config(seconds=seconds, **config)
+    tdir, _ = write_title(
+        Path(directory), title_id, cfg, seed=seed, with_audio=with_audio,
+        with_metadata=with_metadata and metadata is None,
+    )  # fmt: skip
+    if metadata is not None and with_metadata:
+        (tdir / "metadata.json").write_text(json.dumps(metadata))
+    return tdir
+
+
+def read_truth(title_dir: str | Path) -> dict:
+    return json.loads((Path(title_dir) / "truth" / "boundaries.json").read_text())
+
+
+def write_mp4(
+    path: str | Path,
+    seconds: float = 1.0,
+    video: bool = True,
+    audio: bool = True,
+    fps: int = 25,
+    size: tuple[int, int] = (64, 36),
+    faststart: bool = False,
+    n_frames: int | None = None,
+    audio_seconds: float | None = None,
+) -> Path:
+    """A plain MP4 with a grey ramp video and/or a 440 Hz tone (for broken-stream cases)."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opts = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=opts) as out:
+        vs = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"}) if video else None
+        if vs is not None:
+            vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        aus = out.add_stream("aac", rate=16000, layout="mono") if audio else None
+        frames = int(seconds * fps) if n_frames is None else n_frames
+        out.start_encoding()  # write the header even when no frame follows (zero-length video)
+        for k in range(frames if vs is not None else 0):
+            img = np.full((size[1], size[0], 3), (k * 7) % 256, np.uint8)
+            img[:, : size[0] // 2] = (k * 13) % 256  # texture so frames do not compress away
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = k
+            out.mux(vs.encode(f))
+        if aus is not None and frames:
+            n = int((seconds if audio_seconds is None else audio_seconds) * 16000)
+            x = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(x[None], format="fltp", layout="mono")
+            af.sample_rate, af.pts, af.time_base = 16000, 0, Fraction(1, 16000)
+            out.mux(aus.encode(af))
+            out.mux(aus.encode(None))
+        if vs is not None:
+            out.mux(vs.encode(None))
+    return path
+
+
+def truncate(path: str | Path, share: float) -> Path:
+    """Keep only the first `share` of the file's bytes."""
+    p = Path(path)
+    data = p.read_bytes()
+    p.write_bytes(data[: int(len(data) * share)])
+    return p
+
+
+def write_metadata(title_dir: str | Path, meta: dict | str) -> Path:
+    p = Path(title_dir) / "metadata.json"
+    p.write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    return p
+
+
+def write_plain_title(directory: str | Path, title_id: str = "plain", **mp4) -> Path:
+    """A title folder around `write_mp4(**mp4)` with a minimal metadata.json."""
+    tdir = Path(directory) / title_id
+    write_mp4(tdir / "video.mp4", **mp4)
+    write_metadata(tdir, {"name": title_id})
+    return tdir

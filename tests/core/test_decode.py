@@ -1,0 +1,94 @@
+"""Per-shot inputs (frames + 16 kHz mono audio) and decoder failures, on real MP4 files."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mediafm_core.errors import TitleError
+from mediafm_core.media.decode import (
+    AUDIO_RATE,
+    decode_small,
+    extract_shot_inputs,
+    iter_shot_inputs,
+    sample_frame_indices,
+)
+from mediafm_core.media.shots import shots_table
+from mediafm_core.media.titles import open_title
+from tests.core.media_fixtures import truncate, write_plain_title, write_test_title
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return open_title(write_test_title(tmp_path_factory.mktemp("dec"), "dec", seconds=5, seed=4))
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory):
+    """2 s of video, 1 s of 440 Hz tone at amplitude 0.3."""
+    root = tmp_path_factory.mktemp("tone")
+    tdir = write_plain_title(root, "tone", seconds=2.0, audio_seconds=1.0)
+    return open_title(tdir)
+
+
+def test_sample_frame_indices_are_uniform_and_inside():
+    assert sample_frame_indices(10, 18, 4).tolist() == [11, 13, 15, 17]
+    assert sample_frame_indices(5, 7, 4).tolist() == [5, 5, 6, 6]  # short shot: repeats
+    assert sample_frame_indices(3, 4, 2).tolist() == [3, 3]
+
+
+def test_shapes_sample_rate_and_audio_lengths(synth):
+    table = shots_table(synth.title_id, [(0, 40), (40, 41), (41, synth.n_frames)], synth.fps)
+    items = extract_shot_inputs(synth, table, frames_per_shot=6, size=32)
+    assert [x.shot_index for x in items] == [0, 1, 2]
+    for x, (a, b) in zip(items, [(0, 40), (40, 41), (41, synth.n_frames)]):
+        assert x.frames.shape == (6, 32, 32, 3) and x.frames.dtype == np.uint8
+        assert x.sample_rate == AUDIO_RATE == 16000
+        n = round(b / synth.fps * AUDIO_RATE) - round(a / synth.fps * AUDIO_RATE)
+        assert x.audio.shape == (n,) and x.audio.dtype == np.float32
+        assert np.abs(x.audio).max() > 0.01  # the synthetic title has sound everywhere
+
+
+def test_frames_come_from_the_sampled_indices(synth):
+    small = decode_small(synth, 32, 32)  # (N, 32, 32, 3) reference, full-frame squash
+    table = shots_table(synth.title_id, [(0, synth.n_frames)], synth.fps)
+    (item,) = extract_shot_inputs(synth, table, frames_per_shot=5, size=54)
+    idx = sample_frame_indices(0, synth.n_frames, 5)
+    # centre crop of a 96x54 picture at 54 px: compare the colour of the middle region
+    ref = small[idx][:, :, 7:25].reshape(5, -1, 3).mean(axis=1)
+    got = item.frames.reshape(5, -1, 3).mean(axis=1)
+    assert np.abs(ref - got).max() < 12
+
+
+def test_extraction_is_deterministic(synth):
+    table = shots_table(synth.title_id, [(0, 30), (30, synth.n_frames)], synth.fps)
+    a = extract_shot_inputs(synth, table, frames_per_shot=3, size=24)
+    b = list(iter_shot_inputs(synth, table, frames_per_shot=3, size=24))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.frames, y.frames)
+        np.testing.assert_array_equal(x.audio, y.audio)
+
+
+def test_audio_is_resampled_aligned_and_zero_padded(tone):
+    table = shots_table(tone.title_id, [(0, 12), (12, 38), (38, 50)], tone.fps)
+    items = extract_shot_inputs(tone, table, frames_per_shot=2, size=16)
+    first, middle, last = (x.audio for x in items)
+    rms = float(np.sqrt(np.mean(first[800:] ** 2)))  # skip the encoder's first ramp
+    assert rms == pytest.approx(0.3 / np.sqrt(2), rel=0.1)
+    spectrum = np.abs(np.fft.rfft(first))
+    assert np.argmax(spectrum) * AUDIO_RATE / len(first) == pytest.approx(440, abs=5)
+    assert len(last) == round(2.0 * AUDIO_RATE) - round(38 / 25 * AUDIO_RATE)
+    assert np.abs(last).max() == 0.0  # no audio after 1 s: zeros of the right length
+    assert np.abs(middle[:6000]).max() > 0.1 and np.abs(middle[-3000:]).max() == 0.0
+
+
+def test_truncated_payload_is_a_title_error(tmp_path):
+    tdir = write_plain_title(tmp_path, "cut_short", seconds=2.0, faststart=True)
+    truncate(tdir / "video.mp4", 0.5)  # header intact (faststart), half the frames missing
+    title = open_title(tdir)
+    with pytest.raises(TitleError, match="'cut_short'.*truncated: decoded"):
+        decode_small(title)
+    table = pa.table(
+        {"shot_index": [0], "start_frame": [0], "end_frame": [50], "start_s": [0.0], "end_s": [2.0]}
+    )
+    with pytest.raises(TitleError, match="'cut_short'.*(corrupt or )?truncated"):
+        extract_shot_inputs(title, table)

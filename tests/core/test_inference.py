@@ -1,0 +1,113 @@
+"""Embedding in context: windows, batching invariance, representations, clip vectors."""
+
+import numpy as np
+import pytest
+import torch
+
+from mediafm_core.inference import (
+    clip_vectors,
+    embed_clips_alone,
+    embed_titles,
+    plan_windows,
+)
+from mediafm_core.model.configuration_mediafm import config_for
+from mediafm_core.model.modeling_mediafm import MediaFMEncoder
+
+D, G = 12, 6
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    m = MediaFMEncoder(config_for("tiny", fused_dim=D, global_dim=G, max_shots=64)).eval()
+    with torch.no_grad():  # a random but non-trivial model: the default init is near-silent
+        for p in m.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return m
+
+
+def _titles(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    return {f"t{i}": rng.normal(size=(n, D)).astype(np.float32) for i, n in enumerate(lengths)}
+
+
+def _direct(model, x, g=None):
+    with torch.no_grad():
+        gl = None if g is None else torch.from_numpy(g)[None]
+        out = model(torch.from_numpy(x)[None], globals_=gl)
+    return out.hidden[0].numpy(), out.pred[0].numpy()
+
+
+def test_windows_cover_every_shot_once_with_context_on_both_sides():
+    n, w = 1100, 64
+    wins, owner = plan_windows(n, w)
+    assert all(e - s == w for s, e in wins) and wins[0][0] == 0 and wins[-1][1] == n
+    assert owner.shape == (n,)  # exactly one owner per shot
+    for i in range(n):
+        s, e = wins[owner[i]]
+        assert s <= i < e
+        if w // 2 <= i < n - w // 2:  # away from the title's ends: context on both sides
+            assert i - s >= w // 4 - 1 and e - 1 - i >= w // 4 - 1
+    assert plan_windows(30, 64) == ([(0, 30)], pytest.approx(np.zeros(30)))
+
+
+def test_long_title_every_shot_from_its_most_central_window(model):
+    titles = _titles([1100])
+    emb = embed_titles(model, titles, representation="hidden", batch_size=4)
+    assert emb["t0"].shape == (1100, 64) and np.isfinite(emb["t0"]).all()
+    wins, owner = plan_windows(1100, 64)
+    for i in (0, 31, 500, 777, 1099):
+        s, e = wins[owner[i]]
+        hidden, _ = _direct(model, titles["t0"][s:e])
+        np.testing.assert_allclose(emb["t0"][i], hidden[i - s], atol=1e-5)
+
+
+def test_windowed_equals_full_pass_when_title_fits(model):
+    titles = _titles([50])
+    g = {"t0": np.ones(G, dtype=np.float32)}
+    hidden, pred = _direct(model, titles["t0"], g["t0"])
+    np.testing.assert_allclose(embed_titles(model, titles, g, "hidden")["t0"], hidden, atol=1e-5)
+    np.testing.assert_allclose(embed_titles(model, titles, g, "output")["t0"], pred, atol=1e-5)
+    both = embed_titles(model, titles, g, "concat")["t0"]
+    assert both.shape == (50, 64 + D)
+    # a title without a globals row uses the learnable fallback, unlike one with globals
+    fallback = embed_titles(model, titles, {}, "hidden")["t0"]
+    np.testing.assert_allclose(fallback, _direct(model, titles["t0"])[0], atol=1e-5)
+    assert not np.allclose(fallback, hidden, atol=1e-3)
+
+
+def test_batching_invariance_and_determinism(model):
+    titles = _titles([5, 64, 200, 17, 130, 1])
+    g = {t: np.full(G, i, dtype=np.float32) for i, t in enumerate(titles) if i % 2}
+    batched = embed_titles(model, titles, g, batch_size=16)
+    one = {t: embed_titles(model, {t: x}, g, batch_size=1)[t] for t, x in titles.items()}
+    again = embed_titles(model, titles, g, batch_size=16)
+    for t in titles:
+        assert batched[t].shape[0] == len(titles[t])
+        np.testing.assert_allclose(batched[t], one[t], atol=1e-5)
+        np.testing.assert_array_equal(batched[t], again[t])
+
+
+def test_clip_vectors_and_clip_alone_ablation(model):
+    titles = _titles([40, 30])
+    emb = embed_titles(model, titles, representation="hidden")
+    tids, starts, ends = ["t0", "t1", "t0"], [3, 0, 10], [8, 30, 13]
+    vecs = clip_vectors(emb, tids, starts, ends)
+    np.testing.assert_allclose(vecs[0], emb["t0"][3:8].mean(0), atol=1e-6)
+    np.testing.assert_allclose(vecs[1], emb["t1"].mean(0), atol=1e-6)
+    alone = embed_clips_alone(model, titles, tids, starts, ends, representation="hidden")
+    np.testing.assert_allclose(alone[0], _direct(model, titles["t0"][3:8])[0].mean(0), atol=1e-5)
+    np.testing.assert_allclose(alone[1], vecs[1], atol=1e-5)  # the clip is the whole title
+    # context matters for in-context vectors only: change shots outside clip 0
+    changed = {**titles, "t0": titles["t0"].copy()}
+    changed["t0"][20:] += 1.0
+    ctx2 = clip_vectors(embed_titles(model, changed, representation="hidden"), tids, starts, ends)
+    alone2 = embed_clips_alone(model, changed, tids, starts, ends, representation="hidden")
+    assert not np.allclose(ctx2[0], vecs[0], atol=1e-4)
+    np.testing.assert_allclose(alone2[0], alone[0], atol=1e-6)
+
+
+def test_unknown_representation_is_refused(model):
+    with pytest.raises(ValueError, match="representation"):
+        embed_titles(model, _titles([3]), representation="cls")

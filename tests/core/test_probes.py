@@ -1,0 +1,134 @@
+"""Linear probes: planted signal is found, noise stays at chance, folds never leak titles."""
+
+import numpy as np
+import pytest
+
+from mediafm_core.errors import InputError
+from mediafm_core.probes import clips_from_columns, run_probe
+from mediafm_core.probes.linear import _group_folds, macro_ap, mean_kendall
+from mediafm_core.probes.tasks import clip_features
+
+
+def _clips(task, n_titles, per_title, values):
+    tids = [f"t{i // per_title:03d}" for i in range(n_titles * per_title)]
+    col = {"ad_relevancy": "labels", "tone": "labels", "genre": "labels", "retrieval": "label",
+           "popularity": "score"}[task]  # fmt: skip
+    return clips_from_columns(task, {
+        "title_id": tids, "shot_start": [0] * len(tids), "shot_end": [1] * len(tids), col: values,
+    })  # fmt: skip
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_binary_planted_signal_vs_noise(rng):
+    n = 600
+    y = rng.random(n) < 0.25
+    signal = np.c_[y * 2.0 + rng.normal(size=n), rng.normal(size=(n, 5))]
+    noise = rng.normal(size=(n, 6))
+    clips = _clips("retrieval", 60, 10, [bool(v) for v in y])
+    good = run_probe(signal, clips, folds=5)
+    bad = run_probe(noise, clips, folds=5)
+    assert good.metric == "ap" and good.mean > 0.8
+    assert abs(bad.mean - y.mean()) < 0.1
+    assert len(good.folds) == 5 and good.std >= 0
+
+
+def test_multilabel_planted_signal_micro_and_macro(rng):
+    n, names = 600, ["a", "b", "c", "d"]
+    Y = rng.random((n, 4)) < 0.3
+    X = Y * 2.0 + rng.normal(size=(n, 4))
+    labels = [[names[j] for j in np.flatnonzero(r)] for r in Y]
+    for task, metric in (("tone", "micro_ap"), ("genre", "macro_ap")):
+        clips = _clips(task, 60, 10, labels)
+        assert clips.label_names == names
+        good = run_probe(X, clips, folds=4)
+        bad = run_probe(rng.normal(size=(n, 4)), clips, folds=4)
+        assert good.metric == metric and good.mean > 0.8
+        assert bad.mean < Y.mean() + 0.1
+
+
+def test_popularity_ranks_within_titles(rng):
+    n = 400
+    X = rng.normal(size=(n, 5))
+    title_offset = np.repeat(rng.normal(size=40) * 10, 10)  # irrelevant for within-title ranks
+    score = X @ np.array([1.0, -0.5, 0, 0, 0]) + 0.1 * rng.normal(size=n) + title_offset
+    clips = _clips("popularity", 40, 10, [float(s) for s in score])
+    good = run_probe(X, clips, folds=4)
+    bad = run_probe(rng.normal(size=(n, 5)), clips, folds=4)
+    assert good.metric == "kendall_tau" and good.mean > 0.75
+    assert abs(bad.mean) < 0.15
+
+
+def test_grouped_folds_never_share_titles():
+    groups = np.repeat([f"t{i}" for i in range(23)], 7)
+    folds = _group_folds(groups, 10, seed=0)
+    assert len(folds) == 10
+    seen = []
+    for tr, te in folds:
+        assert not set(groups[tr]) & set(groups[te])
+        seen += list(te)
+    assert sorted(seen) == list(range(len(groups)))  # every clip tested exactly once
+    assert len(_group_folds(groups[:14], 10, seed=0)) == 2  # fewer titles than folds
+
+
+def test_labels_without_positives_in_a_fold_are_left_out_not_zero(rng):
+    y = np.zeros((10, 2), dtype=int)
+    y[:5, 0] = 1
+    s = np.c_[np.r_[np.ones(5), np.zeros(5)], rng.random(10)]
+    value, left_out = macro_ap(y, s)
+    assert value == pytest.approx(1.0) and left_out == 1  # not (1 + 0) / 2
+
+
+def test_rare_label_is_counted_as_unscorable(rng):
+    n, names = 300, ["common", "rare"]
+    Y = np.c_[rng.random(n) < 0.4, np.zeros(n, dtype=bool)]
+    Y[:10, 1] = True  # the rare label lives in title t000 only
+    labels = [[names[j] for j in np.flatnonzero(r)] for r in Y]
+    clips = _clips("ad_relevancy", 30, 10, labels)
+    res = run_probe(Y * 2.0 + rng.normal(size=(n, 2)), clips, folds=5)
+    assert res.skipped["unscorable"] == 4  # four test folds have no positive of "rare"
+    assert np.isfinite(res.mean) and len(res.folds) == 5
+
+
+def test_binary_fold_without_positives_is_reported(rng):
+    y = np.zeros(100, dtype=bool)
+    y[:10] = True  # positives in titles t000 only
+    clips = _clips("retrieval", 10, 10, [bool(v) for v in y])
+    res = run_probe(rng.normal(size=(100, 3)), clips, folds=5)
+    assert res.skipped["empty_folds"] == 4 and len(res.folds) == 1
+
+
+def test_kendall_skips_titles_without_ranking():
+    y = np.array([1.0, 2.0, 3.0, 5.0, 5.0, 7.0])
+    s = np.array([1.0, 2.0, 3.0, 0.0, 1.0, 0.0])
+    groups = np.array(["a", "a", "a", "b", "b", "c"])
+    value, left_out = mean_kendall(y, s, groups)
+    assert value == pytest.approx(1.0) and left_out == 2
+
+
+def test_clip_features_are_span_means_and_bad_spans_fail():
+    per_title = {"t0": np.arange(20, dtype=np.float32).reshape(10, 2)}
+    clips = clips_from_columns(
+        "retrieval",
+        {
+            "title_id": ["t0", "t0"],
+            "shot_start": [0, 4],
+            "shot_end": [2, 7],
+            "label": [True, False],
+        },
+    )
+    np.testing.assert_allclose(clip_features(per_title, clips), [[1, 2], [10, 11]])
+    long = clips_from_columns(
+        "retrieval", {"title_id": ["t0"], "shot_start": [5], "shot_end": [11], "label": [True]}
+    )
+    with pytest.raises(InputError, match="ends at shot 11"):
+        clip_features(per_title, long)
+    with pytest.raises(InputError, match="unknown task"):
+        clips_from_columns("mood", {"title_id": ["t0"]})
+    with pytest.raises(InputError, match="shot_start < shot_end"):
+        clips_from_columns(
+            "retrieval", {"title_id": ["t0"], "shot_start": [3], "shot_end": [3], "label": [True]}
+        )
