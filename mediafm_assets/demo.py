@@ -16,6 +16,7 @@ Everything lives in .demo/ (storage root .demo/storage, landing zone .demo/stora
 `MEDIAFM_DEMO_DIR` moves it. The demo starts from scratch each time.
 """
 
+import logging
 import os
 import shutil
 import sys
@@ -63,7 +64,7 @@ def run_sensor_and_runs(defs, instance, t0) -> list[str]:
           f"{len(tick.run_requests)} run request(s)")
     ok = []
     for req in tick.run_requests:
-        out = execute_request(defs, instance, req)
+        out = execute_request(defs, instance, req, quiet=True)
         status = "ok" if out.success else f"FAILED: {out.error}"
         step(f"cold-start run {req.partition_key}: {status} ({out.seconds:.1f} s)", t0)
         ok += out.partition_keys if out.success else []
@@ -91,7 +92,8 @@ def reembed_stale(defs, instance, cursor, t0) -> None:
         for k in r.true_subset.expensively_compute_partition_keys()
     })  # fmt: skip
     print(f"  automation: contextual_embeddings stale for {len(stale)} title(s)")
-    out = materialize_titles(defs, instance, ["contextual_embeddings", "title_embeddings"], stale)
+    out = materialize_titles(defs, instance, ["contextual_embeddings", "title_embeddings"], stale,
+                             quiet=True)
     step(f"re-embedded {len(out.partition_keys)} titles in one run: "
          f"{'ok' if out.success else out.error}", t0)
 
@@ -121,6 +123,9 @@ def summary(root: Path, newest: str) -> None:
 
 def main() -> int:
     warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.ERROR)  # core INFO lines would drown the summary
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -141,11 +146,11 @@ def main() -> int:
         landed = run_sensor_and_runs(defs, instance, t0)
         before = automation_tick(defs, instance)  # nothing to do yet: no checkpoint
         cfg = {"ops": {"encoder_checkpoint": {"config": TRAIN}}}
-        out = materialize_unpartitioned(defs, instance, "encoder_checkpoint", cfg)
+        out = materialize_unpartitioned(defs, instance, "encoder_checkpoint", cfg, quiet=True)
         step(f"encoder_checkpoint via Pipes on {len(landed)} titles: "
              f"{'ok' if out.success else out.error}", t0)
         reembed_stale(defs, instance, before.cursor, t0)
-        out = materialize_unpartitioned(defs, instance, "linear_probes")
+        out = materialize_unpartitioned(defs, instance, "linear_probes", quiet=True)
         step(f"linear_probes: {'ok' if out.success else out.error}", t0)
         newest = write_titles(landing, 1, seed=1)[0]
         step(f"title {newest} landed", t0)

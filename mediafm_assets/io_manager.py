@@ -48,7 +48,8 @@ class TitleParquetIOManager(UPathIOManager):
         paths = self._get_paths_for_partitions(context)
         missing = set(paths) - set(obj)
         if missing:
-            raise ValueError(f"{context.asset_key.to_user_string()}: no value for {sorted(missing)}")
+            name = context.asset_key.to_user_string()
+            raise ValueError(f"{name}: no value for {sorted(missing)}")
         rows = {}
         for key, path in paths.items():
             self.make_directory(path.parent)

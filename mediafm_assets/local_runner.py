@@ -22,6 +22,12 @@ from dagster import (
 
 from mediafm_assets.partitions import titles_partitions
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # run_config: no step logs
+
+
+def _config(run_config: dict | None, quiet: bool) -> dict:
+    return {**(run_config or {}), **(QUIET if quiet else {})}
+
 
 @dataclass
 class TickResult:
@@ -59,7 +65,8 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
 
 
 def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRequest,
-                    job: str = "cold_start", run_config: dict | None = None) -> RunOutcome:
+                    job: str = "cold_start", run_config: dict | None = None,
+                    quiet: bool = False) -> RunOutcome:
     """Execute one run request (one title) in process against the instance."""
     job_def = defs.resolve_job_def(job)
     t0 = time.perf_counter()
@@ -67,7 +74,7 @@ def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRe
         instance=instance, partition_key=request.partition_key,
         asset_selection=list(request.asset_selection or []) or None,
         tags={**(request.tags or {}), "dagster/run_key": request.run_key or ""},
-        run_config=run_config or {}, raise_on_error=False,
+        run_config=_config(run_config, quiet), raise_on_error=False,
     )  # fmt: skip
     return RunOutcome([request.partition_key], result.success, result.run_id,
                       time.perf_counter() - t0, _first_error(result), _step_seconds(instance,
@@ -75,7 +82,8 @@ def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRe
 
 
 def materialize_titles(defs: Definitions, instance: DagsterInstance, assets: list[str],
-                       title_ids: list[str], run_config: dict | None = None) -> RunOutcome:
+                       title_ids: list[str], run_config: dict | None = None,
+                       quiet: bool = False) -> RunOutcome:
     """One run over several titles (a partition range: one model load for all of them)."""
     keys = instance.get_dynamic_partitions(titles_partitions.name)
     pos = sorted(keys.index(t) for t in title_ids)
@@ -85,7 +93,7 @@ def materialize_titles(defs: Definitions, instance: DagsterInstance, assets: lis
             "dagster/asset_partition_range_end": keys[pos[-1]]}  # fmt: skip
     result = job.execute_in_process(
         instance=instance, asset_selection=[AssetKey(a) for a in assets], tags=tags,
-        run_config=run_config or {}, raise_on_error=False,
+        run_config=_config(run_config, quiet), raise_on_error=False,
     )  # fmt: skip
     return RunOutcome(keys[pos[0]: pos[-1] + 1], result.success, result.run_id,
                       time.perf_counter() - t0, _first_error(result),
@@ -93,11 +101,11 @@ def materialize_titles(defs: Definitions, instance: DagsterInstance, assets: lis
 
 
 def materialize_unpartitioned(defs: Definitions, instance: DagsterInstance, asset: str,
-                              run_config: dict | None = None) -> RunOutcome:
+                              run_config: dict | None = None, quiet: bool = False) -> RunOutcome:
     job = defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
     result = job.execute_in_process(instance=instance, asset_selection=[AssetKey(asset)],
-                                    run_config=run_config or {}, raise_on_error=False)
+                                    run_config=_config(run_config, quiet), raise_on_error=False)
     return RunOutcome([], result.success, result.run_id, time.perf_counter() - t0,
                       _first_error(result), _step_seconds(instance, result.run_id))
 

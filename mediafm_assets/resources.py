@@ -60,7 +60,7 @@ class LanceDBResource(ConfigurableResource):
 
     uri: str = Field(description="LanceDB folder: <root>/lancedb")
     index_min_rows: int = Field(default=100_000, description="Build the ANN index at this size")
-    index_type: str = Field(default="IVF_PQ", description="IVF_PQ or IVF_HNSW_SQ")
+    index_type: str = Field(default="IVF_SQ", description="IVF_SQ | IVF_PQ | IVF_HNSW_SQ")
 
     def store(self):
         from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig

@@ -29,6 +29,11 @@ class ModalitySlot:
     weights: str  # weights identity (pretrained tag, checkpoint sha, random-init seed)
     random_init: bool  # True when the encoder weights are a seeded random init
 
+    def encoder_json(self) -> str:
+        """The `mediafm.encoder` metadata of a unimodal table (EncoderInfo.to_dict's keys)."""
+        info = {"modality": self.modality, "name": self.encoder, "dim": self.dim}
+        return json.dumps({**info, "weights": self.weights, "random_init": self.random_init})
+
 
 @dataclass(frozen=True)
 class FusionLayout:
@@ -122,8 +127,9 @@ def _slot_from_table(path, modality: str) -> ModalitySlot:
     if b"mediafm.encoder" not in meta:
         raise InputError(str(path), "no mediafm.encoder metadata (not written by mediafm?)")
     info = json.loads(meta[b"mediafm.encoder"])
-    return ModalitySlot(modality, int(info["dim"]), info["name"], info["weights"],
-                        bool(info["random_init"]))  # fmt: skip
+    name = info.get("name") or info.get("encoder", "?")
+    return ModalitySlot(modality, int(info["dim"]), name, info.get("weights", "?"),
+                        bool(info.get("random_init", False)))  # fmt: skip
 
 
 def fuse_tables(paths: dict, out_path) -> FusionLayout:

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +122,7 @@ def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: st
     }
     flag = pa.array(has_text, pa.bool_())
     common = {"mediafm.profile": profile, LAYOUT_KEY.decode(): layout.to_json()}
-    slots = {s.modality: json.dumps(asdict(s)) for s in layout.slots}
+    slots = {s.modality: s.encoder_json() for s in layout.slots}
     tables = {
         m: _vector_table(
             keys,

@@ -38,7 +38,7 @@ MODALITIES = ("video", "audio", "text")
 
 def vector_table(title_id: str, vectors: np.ndarray, column: str = "vector", with_shots=True,
                  encoder: dict | None = None, **extra) -> pa.Table:  # fmt: skip
-    """A contract table (title_id[, shot_index], <column>, **extra), encoder identity in metadata."""
+    """A contract table (title_id[, shot_index], <column>, **extra), encoder info in metadata."""
     n = len(vectors)
     cols = {"title_id": pa.array([title_id] * n, pa.string())}
     if with_shots:

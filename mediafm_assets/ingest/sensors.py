@@ -1,4 +1,4 @@
-"""`title_arrival_sensor`: a new title in the landing zone becomes a partition and ONE cold-start run.
+"""`title_arrival_sensor`: a newly landed title becomes a partition and ONE cold-start run.
 
 Exactly once, even for bursts of hundreds of arrivals:
 1. The set of `titles` partitions in the instance is the durable record of seen titles; the sensor

@@ -2,8 +2,9 @@
 
 Launched by `encoder_checkpoint` through `PipesSubprocessClient` (under `torchrun` for several
 GPUs). The environment variable MEDIAFM_TRAIN_SPEC carries the inputs as JSON, so every rank sees
-them: {"fused": path, "globals": path|None, "out_dir": path, "train": TrainConfig dict}. Only rank 0 talks to Dagster: it streams progress lines to the run log
-and, at the end, reports the materialisation with the loss curve (Markdown) and final metrics.
+them: {"fused": path, "globals": path|None, "out_dir": path, "train": TrainConfig dict}.
+Only rank 0 talks to Dagster: it streams progress lines to the run log and, at the end, reports
+the materialisation with the loss curve (Markdown) and final metrics.
 Other ranks train silently. `mediafm_core` stays free of dagster; this file is the adapter.
 """
 

@@ -1,4 +1,4 @@
-"""Periodic re-training: a weekly `encoder_checkpoint` run, off by default (turn it on in the UI)."""
+"""Periodic re-training: a weekly `encoder_checkpoint` run, off by default (enable it in the UI)."""
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 

@@ -83,12 +83,14 @@ def _repl(con) -> int:
     """A minimal prompt: statements end with ';', `.quit` or EOF leaves."""
     import duckdb
 
-    print("mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
-          "probe_scores. End statements with ';', .quit to leave.")
+    tty = sys.stdin.isatty()  # piped SQL (mediafm sql < file.sql) runs without prompts
+    if tty:
+        print("mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
+              "probe_scores. End statements with ';', .quit to leave.")
     buf: list[str] = []
     while True:
         try:
-            line = input("sql> " if not buf else "...> ")
+            line = input(("sql> " if not buf else "...> ") if tty else "")
         except EOFError:
             return 0
         if line.strip() in (".quit", ".exit", "\\q"):

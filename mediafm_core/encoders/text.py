@@ -38,15 +38,19 @@ class TextEncoderConfig:
     device: str | None = None  # sentence-transformers only: None/"auto" = CUDA when present
 
 
-def _nonempty(texts: list[str]) -> list[int]:
-    return [i for i, t in enumerate(texts) if t and t.strip()]
+def _unique_nonempty(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct non-empty strings (each embedded once: repeated captions cost nothing) and,
+    per input, its position among them (-1 for an empty string)."""
+    index: dict[str, int] = {}
+    where = [index.setdefault(t, len(index)) if t and t.strip() else -1 for t in texts]
+    return list(index), np.asarray(where, dtype=np.int64)
 
 
-def _scatter(texts: list[str], idx: list[int], vecs: np.ndarray, dim: int) -> np.ndarray:
-    """Put vectors of the non-empty strings back in place; empty strings stay zero vectors."""
-    out = np.zeros((len(texts), dim), np.float32)
-    if idx:
-        out[idx] = vecs
+def _scatter(where: np.ndarray, vecs: np.ndarray, dim: int) -> np.ndarray:
+    """Vectors of the distinct strings back in input order; empty strings stay zero vectors."""
+    out = np.zeros((len(where), dim), np.float32)
+    hit = where >= 0
+    out[hit] = vecs[where[hit]]
     return out
 
 
@@ -87,16 +91,16 @@ class SentenceTransformerTextEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Strings -> (len, 384) float32; long strings are cut at the model's max_seq_length."""
-        idx = _nonempty(texts)
+        uniq, where = _unique_nonempty(texts)
         vecs = np.zeros((0, self.info.dim), np.float32)
-        if idx:
+        if uniq:
             vecs = self.model.encode(
-                [texts[i] for i in idx],
+                uniq,
                 batch_size=self.cfg.batch_size,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        out = _scatter(texts, idx, vecs, self.info.dim)
+        out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 
 
@@ -182,15 +186,15 @@ class OpenAITextEncoder:
         return vecs
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Strings -> (len, dimensions) float32, `batch_size` strings per request."""
-        idx = _nonempty(texts)
-        inputs = [truncate_for_openai(texts[i]) for i in idx]
+        """Strings -> (len, dimensions) float32, `batch_size` distinct strings per request."""
+        uniq, where = _unique_nonempty(texts)
+        inputs = [truncate_for_openai(t) for t in uniq]
         parts = [
             self._request(inputs[b : b + self.cfg.batch_size])
             for b in range(0, len(inputs), self.cfg.batch_size)
         ]
         vecs = np.concatenate(parts) if parts else np.zeros((0, self.info.dim), np.float32)
-        out = _scatter(texts, idx, vecs, self.info.dim)
+        out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 
 

@@ -93,8 +93,14 @@ class VideoEncoder:
                 raise ValueError("vision_cfg is for random init; use model_name with weights")
             if c.checkpoint and not os.path.isfile(c.checkpoint):
                 raise FileNotFoundError(f"video checkpoint not found: {c.checkpoint}")
+            # A tag trained with QuickGELU (e.g. "openai") needs it, or activations are wrong.
+            tag_cfg = (
+                open_clip.get_pretrained_cfg(c.model_name, c.pretrained) if c.pretrained else {}
+            )
+            quick = bool((tag_cfg or {}).get("quick_gelu", False))
+            kwargs = {"force_quick_gelu": quick, **c.extra}
             model = open_clip.create_model(
-                c.model_name, pretrained=c.checkpoint or c.pretrained, **c.extra
+                c.model_name, pretrained=c.checkpoint or c.pretrained, **kwargs
             )
             ident = f"sha256:{file_sha256(c.checkpoint)}" if c.checkpoint else c.pretrained
             return model.visual, f"open_clip:{c.model_name}:{ident}", False

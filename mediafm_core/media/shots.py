@@ -68,6 +68,8 @@ class FastDetectorConfig:
     cut_window: int = 12  # frames each side used for the local (adaptive) threshold
     cut_ratio: float = 3.0  # a cut's score must exceed this multiple of the local median
     cut_min: float = 0.12  # ... and this absolute score
+    cut_ratio_isolated: float = 8.0  # a spike this far above still pictures is a cut ...
+    cut_min_isolated: float = 0.06  # ... down to this score (cuts between similar palettes)
     abrupt_span: int = 3  # frames each side of a cut used to tell it from a gradual change
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
     flash_span: int = 4  # frames looked at each side to see whether content came back
@@ -92,11 +94,20 @@ class FastDetector:
     def detect(self, frames: np.ndarray, fps: float) -> list[Transition]:
         if len(frames) < 2:
             return []
-        blocks = _block_means(frames, self.cfg.block)  # (N, h/b, w/b, 3) float32
-        hists = _histograms(frames, self.cfg.hist_bins)  # (N, bins**3) float32, sums to 1
+        blocks, hists = self._features(frames)
         cuts = self._cuts(blocks, hists)
         graduals = self._graduals(_pool2(blocks), hists)
         return _resolve(cuts, graduals)
+
+    def _features(self, frames: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Block means (N, h/b, w/b, 3) float32 and colour histograms (N, bins**3) float32,
+        computed in chunks so temporaries stay in cache."""
+        blocks, hists = [], []
+        for i in range(0, len(frames), chunk):
+            part = frames[i : i + chunk]
+            blocks.append(_block_means(part, self.cfg.block))
+            hists.append(_histograms(part, self.cfg.hist_bins))
+        return np.concatenate(blocks), np.concatenate(hists)
 
     # -- hard cuts ---------------------------------------------------------------------------
     def _cuts(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
@@ -105,7 +116,9 @@ class FastDetector:
         hist = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1)  # (N-1,) in 0..1
         score = 0.5 * (np.minimum(pix * 4, 1.0) + hist)  # (N-1,)
         local = _local_median(score, c.cut_window)
-        cand = np.flatnonzero((score > c.cut_min) & (score > c.cut_ratio * local))
+        usual = (score > c.cut_min) & (score > c.cut_ratio * local)
+        isolated = (score > c.cut_min_isolated) & (score > c.cut_ratio_isolated * local)
+        cand = np.flatnonzero(usual | isolated)
         out = []
         for i in cand:
             if score[i] < score[max(0, i - 2) : i + 3].max():
@@ -174,12 +187,11 @@ class FastDetector:
 
 
 def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:
-    """A gradual with an abrupt cut well inside it is motion on both sides of the cut: keep
-    the cut. A cut at the edge of a gradual belongs to it: keep the gradual."""
+    """Cuts passed the abruptness test, which a dissolve or fade never does, so a gradual that
+    touches a cut is motion next to the cut, not a transition: keep the cut only."""
     cut_at = np.array([t.start for t in cuts], np.int64)
-    keep_g = [g for g in graduals if not np.any((cut_at >= g.start + 2) & (cut_at <= g.end - 1))]
-    keep_c = [t for t in cuts if not any(g.start - 1 <= t.start <= g.end + 1 for g in keep_g)]
-    return sorted(keep_c + keep_g, key=lambda t: t.start)
+    keep_g = [g for g in graduals if not np.any((cut_at >= g.start - 1) & (cut_at <= g.end + 1))]
+    return sorted(cuts + keep_g, key=lambda t: t.start)
 
 
 def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
@@ -265,7 +277,7 @@ class PySceneDetectDetector:
 def _timecode(i: int, fps: float) -> Any:
     from scenedetect import FrameTimecode
 
-    return FrameTimecode(i, fps)
+    return FrameTimecode(i, float(fps))
 
 
 def _frame_number(tc: Any) -> int:

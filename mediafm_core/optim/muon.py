@@ -228,9 +228,10 @@ def build_optimizer(
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    # fused=True: one kernel per step on CPU and CUDA, ~5x faster than foreach on this CPU.
     opts: dict[str, torch.optim.Optimizer] = {
         "adamw": torch.optim.AdamW(
-            [g for g in adam_groups if g["params"]], lr=lr, betas=betas, foreach=True
+            [g for g in adam_groups if g["params"]], lr=lr, betas=betas, fused=True
         )
     }
     if kind == "muon" and groups["muon"]:

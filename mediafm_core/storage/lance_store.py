@@ -5,9 +5,11 @@ matched rows are updated, new rows inserted, and the title's rows missing from t
 (`when_not_matched_by_source_delete` filtered to the titles being written). Readers therefore see
 either the old or the new rows of a title, never both or neither, and re-running never duplicates.
 
-An ANN index (IVF_PQ by default, cosine) is built once a table holds `index_min_rows` rows; rows
-added later are searched exactly until `optimize()` folds them into the index. Searches use
-`nprobes` and a `refine_factor` re-rank on full vectors, which keeps recall@10 high with PQ.
+An ANN index (IVF_SQ by default: 8-bit scalar quantisation, cosine) is built once a table holds
+`index_min_rows` rows; rows added later are searched exactly until `optimize()` folds them into
+the index. Searches use `nprobes` and a `refine_factor` re-rank on full vectors, which keeps
+recall@10 high. IVF_SQ trains in about a second per 50k rows where IVF_PQ took about a minute
+(bench/query.py), at 4x the index size of 64-way PQ.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 class LanceStoreConfig:
     uri: str  # LanceDB folder (local path or s3://bucket/prefix/lancedb)
     index_min_rows: int = 100_000  # build the ANN index once a table has this many rows
-    index_type: str = "IVF_PQ"  # IVF_PQ (compact) or IVF_HNSW_SQ (higher recall, more memory)
+    index_type: str = "IVF_SQ"  # IVF_SQ (fast build) | IVF_PQ (compact) | IVF_HNSW_SQ
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
     nprobes: int = 32  # IVF partitions probed per query
     refine_factor: int = 20  # re-rank k * refine_factor candidates on full vectors
@@ -119,12 +121,13 @@ class LanceStore:
             return False
         dim = table.schema.field("vector").type.list_size
         log.info("building %s index on %s (%d rows, dim %d)", self.config.index_type, name, n, dim)
+        pq = {"num_sub_vectors": _sub_vectors(dim)} if self.config.index_type == "IVF_PQ" else {}
         table.create_index(
             metric=self.config.metric,
             vector_column_name="vector",
             index_type=self.config.index_type,
             num_partitions=_partitions(n),
-            num_sub_vectors=_sub_vectors(dim),
+            **pq,
         )
         return True
 
@@ -157,7 +160,7 @@ def _partitions(n: int) -> int:
 
 
 def _sub_vectors(dim: int) -> int:
-    """PQ sub-vectors: about 4 dims each (accurate; refine re-ranks), dividing `dim` exactly as Lance requires."""
+    """PQ sub-vectors: ~4 dims each (accurate; refine re-ranks), dividing `dim` exactly."""
     for width in (4, 8, 2, 1):
         if dim % width == 0:
             return max(1, dim // width)

@@ -328,7 +328,9 @@ class _Renderer:
             self._pan_cache[i] = self._wide_texture(shot)
         tex = self._pan_cache[i]
         w = self.cfg.width
-        x0 = int(shot.params["speed"] * t) % (tex.shape[1] - w)
+        span = tex.shape[1] - w
+        x0 = int(abs(shot.params["speed"] * t)) % (2 * span)
+        x0 = x0 if x0 <= span else 2 * span - x0  # sweep back and forth, never jump
         return tex[:, x0 : x0 + w]
 
     def _wide_texture(self, shot: ShotSpec) -> np.ndarray:

@@ -100,7 +100,11 @@ class TitleWindows:
         ids = list(self.titles)
         self.train_ids, self.val_ids = split_titles(ids, val_fraction, val_titles)
         if not self.train_ids:
-            raise InputError(source, f"no training titles left after holding out {self.val_ids}")
+            raise InputError(
+                source,
+                f"{len(ids)} title(s): none left for training after holding out {self.val_ids} "
+                "for validation (use val_fraction 0 / --val-fraction 0 to train on all)",
+            )
         if val_titles is not None and len(self.val_ids) != len(set(val_titles)):
             missing = sorted(set(val_titles) - set(ids))
             raise InputError(source, f"held-out titles not in the table: {missing[:5]}")

@@ -2,7 +2,12 @@
 
 import warnings
 
-from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, DynamicPartitionsDefinition
+from dagster import (
+    AssetKey,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+)
 
 warnings.filterwarnings("ignore")
 

@@ -144,6 +144,9 @@ def test_mediafm_sql_and_similar_cli(tmp_path):
     out = subprocess.run([*run, "similar-titles", "--root", str(tmp_path), "--title", "b", "-k",
                           "1"], capture_output=True, text=True, check=True)  # fmt: skip
     assert out.stdout.splitlines()[1].split()[0] in {"a", "c"}
+    piped = subprocess.run([*run, "sql", "--root", str(tmp_path)], input="SELECT 40 +\n2 AS x;\n",
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert piped.stdout.split() == ["x", "42"]
     bad = subprocess.run([*run, "similar", "--root", str(tmp_path), "--title", "zzz"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "zzz" in bad.stderr

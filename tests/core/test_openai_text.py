@@ -60,7 +60,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 def server(monkeypatch):
     FakeOpenAI.requests, FakeOpenAI.plan, FakeOpenAI.width_override = [], [], None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
@@ -74,19 +74,20 @@ def encoder(base_url, **kw):
 
 
 def test_batches_order_dimensions_and_model(server):
-    texts = ["alpha", "", "beta", "gamma", "delta", "  "]
+    texts = ["alpha", "", "beta", "gamma", "alpha", "delta", "  "]
     out = encoder(server).encode(texts)
-    assert out.shape == (6, 768) and out.dtype == np.float32
+    assert out.shape == (7, 768) and out.dtype == np.float32
     sent = [t for r in FakeOpenAI.requests for t in r["input"]]
-    assert sent == ["alpha", "beta", "gamma", "delta"]  # empty strings never sent
+    assert sent == ["alpha", "beta", "gamma", "delta"]  # empty and repeated strings not sent
     assert [len(r["input"]) for r in FakeOpenAI.requests] == [2, 2]
     for r in FakeOpenAI.requests:
         assert r["path"] == "/v1/embeddings"
         assert r["model"] == "text-embedding-3-large" and r["dimensions"] == 768
         assert r["auth"] == f"Bearer {KEY}"
     np.testing.assert_allclose(out[2], fake_embedding("beta", 768), atol=1e-6)
-    np.testing.assert_allclose(out[4], fake_embedding("delta", 768), atol=1e-6)
-    assert np.all(out[[1, 5]] == 0)
+    np.testing.assert_allclose(out[5], fake_embedding("delta", 768), atol=1e-6)
+    np.testing.assert_array_equal(out[4], out[0])
+    assert np.all(out[[1, 6]] == 0)
 
 
 def test_retries_on_429_and_500_then_succeeds(server, caplog):

@@ -144,7 +144,7 @@ def test_encode_title_writes_every_table(tmp_path, encoders):
                                                            ("text", 384)]  # fmt: skip
     assert layout.slots[0].random_init is True and layout.slots[2].random_init is False
     enc_meta = json.loads(pq.read_schema(res.files["video"]).metadata[b"mediafm.encoder"])
-    assert enc_meta["random_init"] is True
+    assert enc_meta == encoders.video.info.to_dict() and enc_meta["random_init"] is True
     assert {"open", "frames", "video", "audio", "text", "fusion", "write"} <= set(res.timings)
 
 

@@ -281,3 +281,18 @@ def test_cuda_request_without_gpu_is_one_line_error(tmp_path, capsys, monkeypatc
                    "--device", "cuda"])
     assert rc == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_single_title_with_validation_is_an_input_error():
+    with pytest.raises(InputError, match="none left for training"):
+        TitleWindows(make_titles(1), None, window=12, val_fraction=0.1)
+    assert TitleWindows(make_titles(1), None, window=12, val_fraction=0.0).val_ids == []
+
+
+def test_checkpoint_swap_interrupted_between_renames_recovers(tmp_path):
+    fused = make_titles()
+    out = pretrain(tiny_cfg(steps=2, checkpoint_every=0), fused, None, tmp_path / "ck")
+    version = json.loads((out / "config.json").read_text())["model_version"]
+    os.replace(out, tmp_path / ".ck.old-12345")  # killed after moving the old folder aside
+    model, meta = load_checkpoint(tmp_path / "ck")
+    assert meta["model_version"] == version == weights_version(model.state_dict())
