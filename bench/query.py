@@ -1,10 +1,11 @@
 """Vector search and SQL over a large shot_embeddings table: LanceDB (ANN) and DuckDB's
 lance_vector_search against an exact numpy scan, with recall@10, plus one aggregate SQL query.
 
-Data: N synthetic shots of N/700 titles (each title a random unit centre, shots = centre + noise,
-unit-normed: shots of a title cluster like real ones), dim D, float32. Queries: existing shots
-plus noise. Index: IVF_SQ (cosine; --index IVF_PQ to compare) as `LanceStore.maybe_index` builds
-it; search with nprobes/refine_factor as configured below.
+Data: N synthetic shots of N/700 titles (each title a random centre; shots = centre + noise,
+unit-normed, cosine ~0.8 to their centre: shots of a title cluster like real ones), dim D, float32.
+Queries: existing shots plus noise of norm ~0.5 (a near-duplicate of a stored shot). Index: IVF_SQ
+(cosine; --index IVF_PQ to compare) as `LanceStore.maybe_index` builds it; search with nprobes and
+refine_factor as given.
 
     .venv/bin/python bench/query.py                 # 1,000,000 rows x 256 dims (~1 GB vectors)
     .venv/bin/python bench/query.py --rows 100000   # quick
@@ -86,7 +87,8 @@ def main() -> None:
 
     rng = np.random.default_rng(1)
     picks = rng.choice(args.rows, args.queries, replace=False)
-    queries = vectors[picks] + 0.3 * rng.normal(size=(args.queries, args.dim)).astype(np.float32)
+    noise = rng.normal(size=(args.queries, args.dim)).astype(np.float32)
+    queries = vectors[picks] + 0.5 * noise / np.sqrt(args.dim)  # noise norm ~0.5 of a unit shot
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
 
     def key(t, s):

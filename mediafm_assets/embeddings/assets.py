@@ -5,7 +5,6 @@ assets `video_embeddings`, `audio_embeddings`, `text_embeddings`. Encoders load 
 (`EncoderResource`), and model-heavy assets batch up to TITLES_PER_RUN titles per backfill run.
 """
 
-
 import json
 import tempfile
 import time

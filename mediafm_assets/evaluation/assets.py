@@ -9,7 +9,6 @@ Scores go to <root>/probes/probe_scores.parquet (the `probe_scores` SQL view); f
 weights per task, fitted on the contextual features of all clips, to <root>/probes/weights/.
 """
 
-
 import os
 import time
 

@@ -4,7 +4,6 @@ Both call `mediafm_core.media`; a corrupt or incomplete title raises `TitleError
 its own partition. Values are `{title_id: pyarrow.Table}` (see io_manager.py).
 """
 
-
 import time
 
 import pyarrow as pa

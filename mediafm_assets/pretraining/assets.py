@@ -5,7 +5,6 @@ under <root>/checkpoints/<run id>; `checkpoints/LATEST` then points at it, which
 title's contextual embeddings stale (automation re-embeds them).
 """
 
-
 import json
 import os
 import sys

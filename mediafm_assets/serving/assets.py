@@ -8,7 +8,6 @@ condition re-embeds them. `title_embeddings` pools a title's shots into one vect
 title-to-title similarity.
 """
 
-
 import time
 
 import numpy as np

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+# Keys of mediafm_core.media.shots.DETECTORS (kept here so parsing imports nothing heavy).
+DETECTOR_NAMES = ("mediafm", "pyscenedetect-adaptive", "pyscenedetect-content", "transnetv2")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `shots` and `synth-media` to the `mediafm` parser."""
@@ -14,9 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("title_dir", help="title folder <landing>/<title_id>/")
     p.add_argument("--out", required=True, help="shots Parquet file to write")
     p.add_argument(
-        "--detector",
-        default="mediafm",
-        help="mediafm (default), pyscenedetect-adaptive, pyscenedetect-content, transnetv2",
+        "--detector", default="mediafm", choices=DETECTOR_NAMES, help="shot boundary detector"
     )
     p.add_argument("--min-shot-s", type=float, default=0.4, help="shortest shot in seconds")
     p.add_argument(
@@ -49,13 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _shots(args: argparse.Namespace) -> int:
-    from mediafm_core.media.shots import DETECTORS, detect_shots, write_shots
+    from mediafm_core.media.shots import detect_shots, write_shots
     from mediafm_core.media.titles import open_title
 
-    if args.detector not in DETECTORS:
-        raise SystemExit(
-            f"mediafm shots: unknown detector {args.detector!r}; choose from {', '.join(DETECTORS)}"
-        )
     title = open_title(args.title_dir, args.landing_root)
     table = detect_shots(title, args.detector, args.min_shot_s, args.max_shot_s)
     write_shots(table, args.out)
@@ -64,23 +61,21 @@ def _shots(args: argparse.Namespace) -> int:
 
 
 def _synth_media(args: argparse.Namespace) -> int:
+    from mediafm_core.errors import InputError
     from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        raise SystemExit(
-            f"mediafm synth-media: --size must look like 160x90, got {args.size!r}"
-        ) from None
+        raise InputError("--size", f"must look like 160x90, got {args.size!r}") from None
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise InputError("--size", f"needs even sides of at least 16 pixels, got {args.size}")
+    if args.titles < 1 or args.seconds <= 0 or args.fps < 1:
+        raise InputError("synth-media", "--titles, --seconds and --fps must be positive")
     cfg = SynthMediaConfig(
-        n_titles=args.titles,
-        seconds=args.seconds,
-        seed=args.seed,
-        width=width,
-        height=height,
-        fps=args.fps,
-        speech=args.speech,
-    )
+        n_titles=args.titles, seconds=args.seconds, seed=args.seed, width=width, height=height,
+        fps=args.fps, speech=args.speech,
+    )  # fmt: skip
     dirs = write_synthetic_titles(args.out_dir, cfg)
     for d in dirs:
         print(d)

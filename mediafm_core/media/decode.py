@@ -53,12 +53,25 @@ def _open(title: Title) -> Any:
 def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
     """Every frame of the video stream as (N, height, width, 3) uint8 RGB (area-averaged).
 
-    Memory: width * height * 3 bytes per frame (3.9 kB at 48x27, ~0.7 GB for a 2 h film).
+    Memory: width * height * 3 bytes per frame (3.9 kB at 48x27, ~0.7 GB for a 2 h film); shot
+    detection streams `iter_small` chunks instead.
+    """
+    chunks = list(iter_small(title, width, height))
+    return np.concatenate(chunks) if chunks else np.zeros((0, height, width, 3), np.uint8)
+
+
+def iter_small(
+    title: Title, width: int = 48, height: int = 27, chunk: int = 2048
+) -> Iterator[np.ndarray]:
+    """Decode every frame once, yielding (<=chunk, height, width, 3) uint8 RGB arrays in order.
+
+    Raises TitleError on decoder failure or when the stream ends well short of its frame count.
     """
     import av
     from av.video.reformatter import VideoReformatter
 
-    frames: list[np.ndarray] = []
+    n = 0
+    buf: list[np.ndarray] = []
     with _open(title) as container:
         stream = container.streams.video[0]
         stream.thread_type = _thread_type(title)
@@ -70,14 +83,18 @@ def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
                 small = scaler.reformat(
                     frame, width=width, height=height, format="rgb24", interpolation="AREA"
                 )
-                frames.append(small.to_ndarray())
+                buf.append(small.to_ndarray())
+                n += 1
+                if len(buf) == chunk:
+                    yield np.stack(buf)
+                    buf = []
         except av.FFmpegError as exc:
             raise TitleError(
-                title.title_id,
-                f"corrupt or truncated: decoding failed at frame {len(frames)} ({exc})",
+                title.title_id, f"corrupt or truncated: decoding failed at frame {n} ({exc})"
             ) from exc
-    _check_complete(title, len(frames))
-    return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
+    _check_complete(title, n)
+    if buf:
+        yield np.stack(buf)
 
 
 def _thread_type(title: Title) -> str:

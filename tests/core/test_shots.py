@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mediafm_core.cli import main
+from mediafm_core.media.decode import decode_small
 from mediafm_core.media.shots import (
     FastDetector,
     PySceneDetectDetector,
@@ -33,7 +34,9 @@ def title_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def detected(title_dir):
-    return detect_transitions(open_title(title_dir))
+    found, n = detect_transitions(open_title(title_dir))
+    assert n == read_truth(title_dir)["n_frames"]
+    return found
 
 
 def _static(n: int, colour) -> np.ndarray:
@@ -86,6 +89,14 @@ def test_fast_pan_is_not_a_cut():
     wide = (wide + np.roll(wide, 1, 1) + np.roll(wide, 2, 1)) / 3  # some smoothness
     frames = np.stack([wide[:, 8 * k : 8 * k + 48] for k in range(60)]).astype(np.uint8)
     assert FastDetector().detect(frames, 25.0) == []
+
+
+def test_chunked_detection_matches_one_pass(title_dir, detected):
+    """Small chunks with overlap find exactly what one pass over all frames finds."""
+    title = open_title(title_dir)
+    whole = FastDetector().detect(decode_small(title), title.fps)
+    chunked, _ = detect_transitions(title, chunk=100, overlap=40)
+    assert chunked == whole == detected
 
 
 def test_detect_shots_table_covers_the_title(title_dir):
@@ -156,6 +167,13 @@ def test_cli_writes_shots(title_dir, tmp_path, capsys):
         <= 50
     )
     assert "shots" in capsys.readouterr().out
+
+
+def test_cli_detector_choices_match_the_registry():
+    from mediafm_core.cli.media_commands import DETECTOR_NAMES
+    from mediafm_core.media.shots import DETECTORS
+
+    assert set(DETECTOR_NAMES) == set(DETECTORS)
 
 
 def test_cli_bad_title_exits_2_with_one_line(tmp_path, capsys):
