@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -79,9 +78,9 @@ def score(dets: list[Transition], truths: list[Transition]) -> dict[str, list[in
     return counts
 
 
-def f1(c: list[int]) -> float:
+def f1(c: list[int]) -> str:
     tp, fp, fn = c
-    return 2 * tp / max(1, 2 * tp + fp + fn)
+    return "n/a" if tp + fp + fn == 0 else f"{2 * tp / (2 * tp + fp + fn):.3f}"
 
 
 def pyscenedetect_native(path: Path, kind: str) -> list[Transition]:
@@ -161,8 +160,8 @@ def run(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|")
     for name, t in totals.items():
         print(
-            f"| {name} | {f1(t['cut']):.3f} | {'/'.join(map(str, t['cut']))} | "
-            f"{f1(t['gradual']):.3f} | {'/'.join(map(str, t['gradual']))} | "
+            f"| {name} | {f1(t['cut'])} | {'/'.join(map(str, t['cut']))} | "
+            f"{f1(t['gradual'])} | {'/'.join(map(str, t['gradual']))} | "
             f"{n_frames / t['s'][1]:.0f} | {n_frames / t['s'][0]:.0f} |"
         )
 

@@ -124,6 +124,7 @@ def summary(root: Path, newest: str) -> None:
 def main() -> int:
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)  # core INFO lines would drown the summary
+    logging.getLogger("dagster.automation_condition_tester").disabled = True
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch

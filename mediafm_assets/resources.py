@@ -84,6 +84,20 @@ class TextEncoderResource(ConfigurableResource):
             kind=self.kind, model=self.model, dimensions=self.dimensions, base_url=self.base_url
         )
 
+    def key(self) -> tuple:
+        return (self.kind, self.model, self.dimensions, self.base_url)
+
+    def load(self):
+        """The text encoder alone (title metadata needs no video/audio models); reuses the one
+        inside a loaded `Encoders` bundle when there is one."""
+        for key, bundle in _ENCODERS.items():
+            if key[3:] == self.key():
+                return bundle.text
+        if self.key() not in _TEXT:
+            _TEXT.clear()
+            _TEXT[self.key()] = self.build()
+        return _TEXT[self.key()]
+
     def build(self):
         from mediafm_core.encoders.text import OpenAITextEncoder, make_text_encoder
 
@@ -105,8 +119,7 @@ class EncoderResource(ConfigurableResource):
 
     def load(self, text: TextEncoderResource):
         """The loaded `Encoders` bundle, cached for the process (several titles, one load)."""
-        key = (self.profile, self.device, self.frames_per_shot, text.kind, text.model,
-               text.dimensions, text.base_url)
+        key = (self.profile, self.device, self.frames_per_shot, *text.key())
         if key not in _ENCODERS:
             _ENCODERS.clear()  # one bundle at a time: models are large
             _ENCODERS[key] = _load_encoders(self.profile, self.device, self.frames_per_shot, text)
@@ -114,6 +127,7 @@ class EncoderResource(ConfigurableResource):
 
 
 _ENCODERS: dict[tuple, object] = {}  # process-wide cache of the loaded Encoders bundle
+_TEXT: dict[tuple, object] = {}  # process-wide cache of a text encoder loaded on its own
 
 
 def _load_encoders(profile: str, device: str, frames_per_shot: int, text: TextEncoderResource):
@@ -127,7 +141,7 @@ def _load_encoders(profile: str, device: str, frames_per_shot: int, text: TextEn
     p = dataclasses.replace(p, text=dataclasses.replace(text.config(), device=p.text.device))
     if frames_per_shot:
         p = dataclasses.replace(p, frames_per_shot=frames_per_shot)
-    return Encoders(p, VideoEncoder(p.video), AudioEncoder(p.audio), text.build())
+    return Encoders(p, VideoEncoder(p.video), AudioEncoder(p.audio), text.load())
 
 
 class TrainerLauncherResource(ConfigurableResource):

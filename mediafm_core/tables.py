@@ -137,6 +137,7 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artefacts are meant to be shared
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -133,21 +133,19 @@ def unimodal_embeddings(
 def title_metadata_embedding(
     context: AssetExecutionContext,
     storage: StorageResource,
-    encoders: EncoderResource,
     text_encoder: TextEncoderResource,
 ):
     from mediafm_core.media.titles import open_title
     from mediafm_core.pipeline import global_text
 
-    enc = encoders.load(text_encoder)
+    text = text_encoder.load()
     out = {}
     for tid in context.partition_keys:
         meta = open_title(tid, storage.landing_root()).metadata
-        glob = enc.text.encode([global_text(meta)])  # (1, D_text)
-        out[tid] = vector_table(tid, glob, with_shots=False, encoder=enc.text.info.to_dict())
+        glob = text.encode([global_text(meta)])  # (1, D_text)
+        out[tid] = vector_table(tid, glob, with_shots=False, encoder=text.info.to_dict())
     return Output(
-        out,
-        metadata={"titles": len(out), "width": enc.text.info.dim, "encoder": enc.text.info.name},
+        out, metadata={"titles": len(out), "width": text.info.dim, "encoder": text.info.name}
     )
 
 

@@ -92,3 +92,21 @@ def test_truncated_payload_is_a_title_error(tmp_path):
     )
     with pytest.raises(TitleError, match="'cut_short'.*(corrupt or )?truncated"):
         extract_shot_inputs(title, table)
+
+
+def test_one_frame_shots_cover_the_audio_exactly(tone):
+    spans = [(k, k + 1) for k in range(tone.n_frames)]  # every frame its own shot
+    items = extract_shot_inputs(tone, shots_table(tone.title_id, spans, tone.fps), 2, 8)
+    assert len(items) == tone.n_frames == 50
+    assert sum(len(x.audio) for x in items) == round(tone.n_frames / tone.fps * AUDIO_RATE)
+    joined = np.concatenate([x.audio for x in items])
+    whole = extract_shot_inputs(tone, shots_table(tone.title_id, [(0, 50)], tone.fps), 1, 8)
+    np.testing.assert_array_equal(joined, whole[0].audio)
+
+
+def test_shot_past_the_last_frame_repeats_the_last_picture(tone):
+    table = shots_table(tone.title_id, [(0, 40), (40, 80)], tone.fps)  # video has 50 frames
+    last = extract_shot_inputs(tone, table, frames_per_shot=4, size=16)[1]
+    assert last.frames.shape == (4, 16, 16, 3)
+    assert np.array_equal(last.frames[-1], last.frames[-2])  # slots past the end repeat
+    assert len(last.audio) == round(80 / 25 * AUDIO_RATE) - round(40 / 25 * AUDIO_RATE)
