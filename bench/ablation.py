@@ -46,9 +46,16 @@ def _train(args: dict) -> dict:
 
 def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, dict]:
     jobs = {
-        opt: dict(size=a.size, optimizer=opt, steps=a.steps, batch_size=a.batch_size, seed=a.seed,
-                  fused=str(data / "fused.parquet"), globals=str(data / "globals.parquet"),
-                  out=str(work / f"ckpt_{opt}"))  # fmt: skip
+        opt: dict(
+            size=a.size,
+            optimizer=opt,
+            steps=a.steps,
+            batch_size=a.batch_size,
+            seed=a.seed,
+            fused=str(data / "fused.parquet"),
+            globals=str(data / "globals.parquet"),
+            out=str(work / f"ckpt_{opt}"),
+        )  # fmt: skip
         for opt in ("muon", "adamw")
     }
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
@@ -61,8 +68,10 @@ def _loss_table(metrics: dict[str, dict]) -> str:
     lines = [
         "| optimiser | steps | train loss | val loss |",
         "|---|---|---|---|",
-        *(f"| {o} | {r['steps']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} |"
-          for o, r in metrics.items()),  # fmt: skip
+        *(
+            f"| {o} | {r['steps']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} |"
+            for o, r in metrics.items()
+        ),  # fmt: skip
         f"| baseline: title mean shot | - | - | {m['baseline_mean_shot']:.4f} |",
         f"| baseline: nearest neighbour | - | - | {m['baseline_neighbour']:.4f} |",
     ]
@@ -115,8 +124,13 @@ def main() -> int:
     )
     table = {**rows, **{name: r["contextual"] for name, r in extra.items()}}
     table[f"contextual [{DEFAULT_REPRESENTATION}]"] = table.pop("contextual")
-    order = ["video_only", "fused", f"contextual [{DEFAULT_REPRESENTATION}]", "clip_alone",
-             *[k for k in table if k.startswith("contextual [") and DEFAULT_REPRESENTATION not in k]]
+    order = [
+        "video_only",
+        "fused",
+        f"contextual [{DEFAULT_REPRESENTATION}]",
+        "clip_alone",
+        *[k for k in table if k.startswith("contextual [") and DEFAULT_REPRESENTATION not in k],
+    ]
     table = {k: table[k] for k in order if k in table}
     print(f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
           f"steps={a.steps}, folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip

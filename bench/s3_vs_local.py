@@ -8,9 +8,10 @@ latency, so the S3 column shows the client-side cost (requests, (de)serialisatio
 of the media) and is a lower bound for real S3 (add ~10-30 ms per request in-region).
 
 Setup (not timed): per root, two short titles ingested and a small encoder trained, so a
-checkpoint exists; encoders are loaded once in this process (warm worker). Timed: the upload of the
-title to the landing zone, the sensor tick that finds it, and each step of its run (Dagster's step
-stats). One thread for torch/BLAS.
+checkpoint exists; encoders are loaded once in this process (warm worker); one more title per root
+warms both paths up. Timed, local and S3 interleaved: the upload of the title to the landing zone,
+the sensor tick that finds it, and each step of its run (Dagster's step stats). One thread for
+torch/BLAS. Run it from the repo root (it imports this checkout).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/s3_vs_local.py                 # 1 x 60 s title
     OMP_NUM_THREADS=1 .venv/bin/python bench/s3_vs_local.py --seconds 120 --repeats 2
@@ -21,12 +22,14 @@ import logging
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout, not whatever is installed
 TRAIN = {"ops": {"encoder_checkpoint": {"config": {"size": "small", "steps": 30,
                                                    "device": "cpu"}}}}  # fmt: skip
 
@@ -123,13 +126,18 @@ def main() -> None:
     from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
 
     titles = write_synthetic_titles(work / "titles", SynthMediaConfig(
-        n_titles=args.repeats, seconds=args.seconds, seed=42))  # fmt: skip
+        n_titles=args.repeats + 1, seconds=args.seconds, seed=42))  # fmt: skip
     roots = {"local": str(work / "storage"), "s3": "s3://mediafm-bench/storage"}
-    results: dict[str, list[dict]] = {}
-    for name, root in roots.items():
-        defs, instance = prepare(root, work, work / f"home-{name}")
-        results[name] = [measure(defs, instance, t, f"{root}/landing") for t in titles]
-        instance.dispose()
+    setups = {name: prepare(root, work, work / f"home-{name}") for name, root in roots.items()}
+    results: dict[str, list[dict]] = {name: [] for name in roots}
+    for i, title in enumerate(titles):  # title 0 warms both paths up and is not counted
+        for name, root in roots.items():  # interleaved: drift hits both columns alike
+            defs, instance = setups[name]
+            os.environ["DAGSTER_HOME"] = str(work / f"home-{name}")
+            os.environ["MEDIAFM_LANDING"] = f"{root}/landing"
+            timing = measure(defs, instance, title, f"{root}/landing")
+            if i > 0:
+                results[name].append(timing)
     rows = list(dict.fromkeys(k for r in results.values() for m in r for k in m))
     print(f"\nOne {args.seconds:.0f} s title, cold start (median of {args.repeats}); "
           f"S3 = moto server at {endpoint}; torch threads 1\n")

@@ -26,7 +26,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 REPRESENTATIONS = ("output", "hidden", "concat")
-# Chosen from bench/ablation.py probe results (see its docstring and the README).
+# Measured with bench/ablation.py (seed 0, small model, 300 Muon steps, 10 folds; macro AP / micro
+# AP / AP): hidden - ad 0.662, tone 0.502, genre 0.643, retrieval 0.615; output - 0.674, 0.500,
+# 0.666, 0.594; concat - 0.661, 0.499, 0.645, 0.611. Differences are within one fold-std; hidden is
+# best on the context-dependent tone and retrieval and is what the probes see by default.
 DEFAULT_REPRESENTATION = "hidden"
 
 

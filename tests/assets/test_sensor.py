@@ -90,3 +90,16 @@ def test_invalid_folder_names_are_skipped(tmp_path):
         write_ready_marker(tmp_path / name)
     assert ready_titles(str(tmp_path)) == ["good_1"]
     assert ready_titles(str(tmp_path / "missing")) == []
+
+
+def test_object_store_landing_zone_is_listed_with_one_glob():
+    """The same listing code serves s3:// prefixes; fsspec's in-memory store stands in here."""
+    import fsspec
+
+    from mediafm_assets.ingest.landing import ready_titles
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/landing-test/t_ready/video.mp4", b"x")
+    fs.pipe("/landing-test/t_ready/metadata.json", b"{}")
+    fs.pipe("/landing-test/t_copying/video.mp4", b"x")
+    assert ready_titles("memory://landing-test") == ["t_ready"]

@@ -230,3 +230,26 @@ def test_the_image_entry_module_imports_in_a_fresh_interpreter():
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip().splitlines()[-1]) >= 11
+
+
+def test_gpu_runs_ask_the_launchers_for_a_gpu_and_training_is_one_at_a_time():
+    """The run tags the K8s and ECS launchers read, parsed by dagster-k8s itself."""
+    import json
+
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    from mediafm_assets.definitions import defs
+
+    for job in ("cold_start", "retrain_encoder"):
+        tags = defs.resolve_job_def(job).tags
+        k8s = get_user_defined_k8s_config(tags)
+        assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        assert k8s.pod_spec_config["node_selector"] == {"mediafm/pool": "gpu"}
+        ecs = json.loads(tags["ecs/run_task_kwargs"])
+        assert ecs["capacityProviderStrategy"][0]["capacityProvider"] == "mediafm-gpu"
+    retrain = defs.resolve_job_def("retrain_encoder").tags
+    limits = yaml.safe_load((INFRA / "dagster.yaml").read_text())["concurrency"]["runs"]
+    assert {"key": "mediafm/job", "value": retrain["mediafm/job"], "limit": 1} in limits[
+        "tag_concurrency_limits"]
+    reembed = defs.get_sensor_def("reembed_on_new_checkpoint")
+    assert "dagster-k8s/config" in reembed.run_tags

@@ -1,5 +1,7 @@
-"""The whole per-title graph with the storage root on S3, end to end, through a real Dagster
-instance: landing zone `s3://<bucket>/landing`, storage root `s3://<bucket>/root`.
+"""The whole graph with the storage root on S3, end to end, through a real Dagster instance:
+landing zone `s3://<bucket>/landing`, storage root `s3://<bucket>/root`; arrival sensor ->
+cold-start runs -> encoder_checkpoint -> contextual + title embeddings (LanceDB on S3) ->
+linear probes, then queries reading the stored vectors back.
 
 The S3 server is moto's server mode (`moto.server.ThreadedMotoServer(ip_address="127.0.0.1",
 port=0)`, see conftest.py), the S3-compatible emulator available here: real HTTP on loopback, so
@@ -65,10 +67,13 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
 
     s3 = S3Resource().get_client()  # endpoint + credentials from the environment
     staging = tmp_path / "staging"
-    titles = write_tiny_titles(staging, 3, seconds=4.0, seed=5)
-    for tid in titles[:2]:
+    titles = write_tiny_titles(staging, 4, seconds=4.0, seed=5)
+    ready = titles[:3]
+    for tid in ready:
         upload_title(s3, staging / tid, bucket, "landing")
-    upload_title(s3, staging / titles[2], bucket, "landing", ready=False)  # still copying
+    upload_title(s3, staging / titles[3], bucket, "landing", ready=False)  # still copying
+    for labels in sorted((staging / "labels").glob("clips_*.parquet")):  # probe labels
+        s3.upload_file(str(labels), bucket, f"landing/labels/{labels.name}")
     root, landing = f"s3://{bucket}/root", f"s3://{bucket}/landing"
     monkeypatch.setenv("MEDIAFM_LANDING", landing)
     monkeypatch.setenv("MEDIAFM_TRAINER", "in_process")  # Pipes + torchrun: test_pipes_torchrun
@@ -77,37 +82,52 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
     instance = local_instance
 
     tick = lr.tick_sensor(defs, instance)  # lists the S3 landing prefix
-    assert sorted(r.partition_key for r in tick.run_requests) == titles[:2]
+    assert sorted(r.partition_key for r in tick.run_requests) == ready
     for request in tick.run_requests:
         outcome = lr.execute_request(defs, instance, request)
         assert outcome.success, outcome.error
     ckpt = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN)
     assert ckpt.success, ckpt.error
-    serve = lr.materialize_titles(defs, instance, SERVING, titles[:2])
+    serve = lr.materialize_titles(defs, instance, SERVING, ready)
     assert serve.success, serve.error
+    probes = lr.materialize_unpartitioned(defs, instance, "linear_probes")
+    assert probes.success, probes.error
 
     stored = keys(s3, bucket, "root/")
     for asset in ("titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
                   "fused_shots", "contextual_embeddings"):  # fmt: skip
-        for tid in titles[:2]:
+        for tid in ready:
             assert f"root/artefacts/{asset}/{tid}.parquet" in stored, (asset, tid)
     version = s3.get_object(Bucket=bucket, Key="root/checkpoints/LATEST")["Body"].read().decode()
     assert any(k.startswith(f"root/checkpoints/{version}/") and k.endswith(".safetensors")
                for k in stored)  # fmt: skip
     assert any(k.startswith("root/lancedb/shot_embeddings.lance/_versions/") for k in stored)
+    assert "root/probes/probe_scores.parquet" in stored
+    assert len([k for k in stored if k.startswith("root/probes/weights/")]) == 5
     assert not (tmp_path / "s3:").exists() and not Path("s3:").exists()
 
     shots = instance.get_latest_materialization_events([AssetKey("shots")])
     assert shots  # recorded
     store = LanceStore(f"{root}/lancedb")  # LanceDB on S3 via storage_options from the env
-    n_shots = {t: store.count_rows("shot_embeddings", [t]) for t in titles[:2]}
-    artefact = {t: _parquet_rows(f"{bucket}/root/artefacts/shots/{t}.parquet") for t in titles[:2]}
+    n_shots = {t: store.count_rows("shot_embeddings", [t]) for t in ready}
+    artefact = {t: _parquet_rows(f"{bucket}/root/artefacts/shots/{t}.parquet") for t in ready}
     assert n_shots == artefact and min(n_shots.values()) > 0
-    assert store.count_rows("title_embeddings") == 2
+    assert store.count_rows("title_embeddings") == 3
     hits = similar_shots(store, titles[0], k=3)  # whole title 0 as the clip: its shots left out
-    assert hits.num_rows == min(3, n_shots[titles[1]])
-    assert set(hits["title_id"].to_pylist()) == {titles[1]}
+    assert hits.num_rows == min(3, n_shots[titles[1]] + n_shots[titles[2]])
+    assert titles[0] not in set(hits["title_id"].to_pylist())
     assert set(hits["model_version"].to_pylist()) == {_model_version(store)}
+
+    from mediafm_core.storage.sql import open_session
+
+    monkeypatch.delenv("AWS_ALLOW_HTTP", raising=False)  # open_session sets it; undone after
+    con, missing = open_session(root)  # the analyst's DuckDB session on the S3 root
+    assert missing == []
+    for view in ("shots", "shot_embeddings"):
+        assert dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall()) \
+            == n_shots, view
+    assert con.sql("SELECT count(*) FROM titles").fetchone() == (3,)
+    assert con.sql("SELECT count(*) FROM probe_scores").fetchone()[0] > 0
 
     again = lr.tick_sensor(defs, instance)  # the half-copied title is still not picked up
     assert again.run_requests == []
