@@ -28,11 +28,16 @@ demo: $(STAMP)
 	$(PY) -m mediafm_assets.demo
 
 ui: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(VENV)/bin/dagster dev -h 127.0.0.1 -w workspace.yaml
+	mkdir -p .demo/dagster_home && cp -n dagster.yaml .demo/dagster_home/ || true
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.demo/dagster_home} $(VENV)/bin/dagster dev -h 127.0.0.1 -w workspace.yaml
 
 bench: $(STAMP)
 	$(PY) bench/ablation.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/shots.py
+	$(PY) bench/encode_title.py
+	$(PY) bench/query.py
+	$(PY) bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) .demo .dagster_home .pytest_cache .ruff_cache
