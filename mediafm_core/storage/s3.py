@@ -299,6 +299,8 @@ def local_landing_root(landing: str, title_ids, settings: S3Settings | None = No
 
     kind = os.path.join("landing", hashlib.sha1(landing.rstrip("/").encode()).hexdigest()[:16])
     for title_id in title_ids:
+        if not title_id or "/" in title_id or title_id.startswith("."):
+            raise InputError(f"title {title_id!r}", "is not a valid title id (landing zone escape)")
         local_copy(f"{landing.rstrip('/')}/{title_id}", kind, settings, name=title_id)
     return cache_dir(kind)
 

@@ -229,3 +229,15 @@ def test_s3_settings_come_from_the_environment_without_leaking_secrets(s3_env):
     aws = S3Settings.from_env({"AWS_DEFAULT_REGION": "eu-west-1"})
     assert aws.endpoint_url is None and not aws.allow_http and aws.region == "eu-west-1"
     assert "aws_endpoint" not in aws.lance_storage_options()
+
+
+def test_a_title_id_cannot_escape_the_local_landing_copy(s3_env, tmp_path, monkeypatch):
+    from mediafm_core.errors import InputError
+    from mediafm_core.storage.s3 import local_landing_root
+
+    monkeypatch.setenv("MEDIAFM_CACHE", str(tmp_path / "cache"))
+    assert local_landing_root("/data/landing", ["t1"]) == "/data/landing"  # local: as is
+    for bad in ("../outside", "a/b", ".hidden"):
+        with pytest.raises(InputError, match="not a valid title id"):
+            local_landing_root("s3://bucket/landing", [bad])
+    assert not (tmp_path / "outside").exists()
