@@ -34,11 +34,23 @@ TRAIN = {"ops": {"encoder_checkpoint": {"config": {"size": "small", "steps": 30,
                                                    "device": "cpu"}}}}  # fmt: skip
 
 
+class RequestCounter(logging.Handler):
+    """Counts the S3 server's access-log lines: one per HTTP request it served."""
+
+    count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        RequestCounter.count += 1
+
+
 def start_s3() -> str:
     """moto's S3 server on loopback; the AWS_* environment points every client at it."""
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    access_log = logging.getLogger("werkzeug")
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False  # counted, not printed
+    access_log.addHandler(RequestCounter())
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -101,10 +113,12 @@ def measure(defs, instance, title_dir: Path, landing: str) -> dict[str, float]:
     tick = lr.tick_sensor(defs, instance)
     t2 = time.perf_counter()
     (request,) = tick.run_requests
+    before = RequestCounter.count
     outcome = lr.execute_request(defs, instance, request, quiet=True)
     assert outcome.success, outcome.error
     return {"land (upload/copy)": t1 - t0, "sensor tick": t2 - t1, **outcome.step_seconds,
-            "run total": outcome.seconds}  # fmt: skip
+            "run total": outcome.seconds,
+            "S3 requests in the run (count)": float(RequestCounter.count - before)}  # fmt: skip
 
 
 def main() -> None:

@@ -116,7 +116,7 @@ def test_one_process_is_a_plain_launch_without_torchrun():
 
 
 class CapturingK8sClient:
-    """Stands in for the cluster: records what `PipesK8sClient.run` was given, then stops."""
+    """Stands in for `PipesK8sClient` (no cluster here): records what `run` was given, stops."""
 
     calls: list = []
 
@@ -125,21 +125,18 @@ class CapturingK8sClient:
         raise RuntimeError("no cluster here: pod captured")
 
 
-def test_k8s_launcher_builds_a_gpu_pod_for_the_trainer(instance, bucket, tmp_path):
-    from dagster_k8s import PipesK8sClient
+def test_k8s_launcher_builds_a_gpu_pod_for_the_trainer(instance, bucket, monkeypatch):
     from dagster_k8s.pipes import build_pod_body
 
     from mediafm_assets import local_runner as lr
+    from mediafm_assets.pretraining import k8s
     from mediafm_assets.resources import TrainerLauncherResource
 
-    class Client(PipesK8sClient):
-        def run(self, *, context, **kwargs):
-            return CapturingK8sClient().run(context=context, **kwargs)
-
+    monkeypatch.setattr(k8s, "PipesK8sClient", CapturingK8sClient)
     root = f"s3://{bucket}/root"
     write_inputs(root)
     trainer = TrainerLauncherResource(mode="k8s", nproc_per_node=4, image="registry/mediafm:cuda")
-    defs = definitions(root, trainer=trainer, pipes_k8s_client=Client())
+    defs = definitions(root, trainer=trainer)
     CapturingK8sClient.calls.clear()
     run = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TRAIN)
     assert not run.success and "no cluster here" in run.error
