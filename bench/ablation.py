@@ -25,6 +25,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 log = logging.getLogger("bench.ablation")
+ROWS_ALL = ("video_only", "fused", "contextual", "clip_alone")  # mediafm_core.evaluation.ROWS
 
 
 def _train(args: dict) -> dict:
@@ -38,7 +39,8 @@ def _train(args: dict) -> dict:
     cfg = TrainConfig(
         size=args["size"], optimizer=args["optimizer"], steps=args["steps"],
         batch_size=args["batch_size"], device="cpu", eval_every=0, checkpoint_every=0,
-        log_every=25, warmup=args["steps"] // 10, seed=args["seed"],
+        log_every=25, warmup=args["steps"] // 10, seed=args["seed"], lr=args["lr"],
+        muon_lr=args["muon_lr"], corruption=args["corruption"],
     )  # fmt: skip
     out = pretrain(cfg, args["fused"], args["globals"], args["out"])
     return json.loads((Path(out) / "metrics.json").read_text())
@@ -52,6 +54,9 @@ def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, d
             steps=a.steps,
             batch_size=a.batch_size,
             seed=a.seed,
+            lr=a.lr,
+            muon_lr=a.muon_lr,
+            corruption=a.corruption,
             fused=str(data / "fused.parquet"),
             globals=str(data / "globals.parquet"),
             out=str(work / f"ckpt_{opt}"),
@@ -86,6 +91,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--size", default="small")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
+    p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
+    p.add_argument("--corruption", choices=("mask", "bert"), default="mask",
+                   help="MSM input corruption (TrainConfig.corruption)")  # fmt: skip
+    p.add_argument("--rows", nargs="+", default=list(ROWS_ALL), choices=ROWS_ALL,
+                   help="feature rows of the main table (fewer = faster)")  # fmt: skip
+    p.add_argument("--no-extra", action="store_true",
+                   help="skip the other representations and the AdamW contextual row")  # fmt: skip
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--representations", nargs="+", default=["hidden", "output", "concat"])
     p.add_argument("--work", help="working folder (default: a temporary one)")
@@ -115,15 +128,17 @@ def main() -> int:
     bench = load_benchmark(data)
     muon, _ = load_checkpoint(work / "ckpt_muon")
     adamw, _ = load_checkpoint(work / "ckpt_adamw")
-    rows = run_ablation(bench, muon, a.folds, DEFAULT_REPRESENTATION)
+    rows = run_ablation(bench, muon, a.folds, DEFAULT_REPRESENTATION, rows=tuple(a.rows))
     extra = {}
-    for rep in (r for r in a.representations if r != DEFAULT_REPRESENTATION):
+    for rep in (r for r in a.representations if r != DEFAULT_REPRESENTATION and not a.no_extra):
         extra[f"contextual [{rep}]"] = run_ablation(bench, muon, a.folds, rep, rows=("contextual",))
-    extra["contextual [adamw]"] = run_ablation(
-        bench, adamw, a.folds, DEFAULT_REPRESENTATION, rows=("contextual",)
-    )
+    if not a.no_extra:
+        extra["contextual [adamw]"] = run_ablation(
+            bench, adamw, a.folds, DEFAULT_REPRESENTATION, rows=("contextual",)
+        )
     table = {**rows, **{name: r["contextual"] for name, r in extra.items()}}
-    table[f"contextual [{DEFAULT_REPRESENTATION}]"] = table.pop("contextual")
+    if "contextual" in table:
+        table[f"contextual [{DEFAULT_REPRESENTATION}]"] = table.pop("contextual")
     order = [
         "video_only",
         "fused",
@@ -133,7 +148,8 @@ def main() -> int:
     ]
     table = {k: table[k] for k in order if k in table}
     print(f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
-          f"steps={a.steps}, folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
+          f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
+          f"folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
     print(format_table(table))
     print("\n## Pre-training (masked-shot cosine distance, held-out titles)\n")
     print(_loss_table(metrics))

@@ -24,6 +24,11 @@ class TrainConfig:
     weight_decay: float = 0.01  # decoupled decay on matrices (Muon body + AdamW projections)
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     mask_ratio: float = 0.2  # fraction of real shots replaced by [MASK]
+    # MSM input corruption of the selected shots: "mask" (all -> [MASK], loss there only) |
+    # "bert" (80 % [MASK], 10 % a random other real shot, 10 % unchanged; loss on all selected,
+    # so outputs at unmasked-looking positions are trained too). Validation always uses "mask".
+    corruption: str = "mask"
+    unmasked_weight: float = 0.0  # weight of an auxiliary loss at unselected real shots (0 = off)
     # --- data
     window: int = 512  # longest training window in shots (long titles: random offset)
     seed: int = 0  # seeds init, window sampling and masks (same seed -> same weights on CPU)
@@ -49,6 +54,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.corruption not in ("mask", "bert"):
+            raise ValueError(f"corruption must be 'mask' or 'bert', got {self.corruption!r}")
+        if self.unmasked_weight < 0:
+            raise ValueError(f"unmasked_weight must be >= 0, got {self.unmasked_weight}")
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
 

@@ -163,3 +163,40 @@ class TitleWindows:
             self.collate([w for _, w in chunk], [t for t, _ in chunk], mask_ratio, gen)
             for chunk in (items[i : i + batch_size] for i in range(0, len(items), batch_size))
         ]
+
+
+def corrupt_inputs(
+    shots: torch.Tensor,  # (B, T, D) original fused vectors
+    shot_mask: torch.Tensor,  # (B, T) bool, True = real shot
+    selected: torch.Tensor,  # (B, T) bool, MSM positions (real shots only)
+    generator: torch.Generator,
+    p_mask: float = 0.8,
+    p_random: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's 80/10/10 corruption of the selected shots -> (inputs (B, T, D), [MASK] at (B, T)).
+
+    Each selected shot independently becomes `[MASK]` (p_mask), a random other real shot of the
+    batch (p_random; the analogue of BERT's random vocabulary token), or stays unchanged. With the
+    loss on every selected position the encoder cannot tell a kept shot from an unselected one, so
+    its outputs at ordinary, visible positions are trained to be contextual predictions too - the
+    frozen features the probes read. Random draws come from `generator` (CPU), so a step stays a
+    function of (seed, step, rank).
+    """
+    B, T, D = shots.shape
+    u = torch.rand(B, T, generator=generator).to(selected.device)
+    to_mask = selected & (u < p_mask)
+    to_random = selected & (u >= p_mask) & (u < p_mask + p_random)
+    inputs = shots.clone()
+    flat_real = shot_mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat indices of real shots
+    n_real = flat_real.numel()
+    dst = to_random.reshape(-1).nonzero().squeeze(1)  # (R,) flat indices to replace
+    if dst.numel() and n_real > 1:
+        # rank of each destination among the real shots, then a uniform draw over the others
+        rank = torch.searchsorted(flat_real, dst)
+        draw = torch.randint(n_real - 1, (dst.numel(),), generator=generator).to(dst.device)
+        src = flat_real[draw + (draw >= rank).long()]
+        flat = inputs.view(B * T, D)
+        flat[dst] = shots.reshape(B * T, D)[src]
+    elif dst.numel():
+        to_mask = to_mask | to_random  # a single real shot: nothing else to swap in
+    return inputs, to_mask

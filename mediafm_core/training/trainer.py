@@ -26,7 +26,14 @@ from mediafm_core.optim.muon import CombinedOptimizer, build_optimizer
 from mediafm_core.tables import VectorTable
 from mediafm_core.training import checkpoint as ckpt
 from mediafm_core.training.config import TrainConfig
-from mediafm_core.training.data import Batch, TitleWindows, load_fused, load_globals, step_generator
+from mediafm_core.training.data import (
+    Batch,
+    TitleWindows,
+    corrupt_inputs,
+    load_fused,
+    load_globals,
+    step_generator,
+)
 from mediafm_core.training.ddp import DistInfo, all_mean, barrier, init_distributed, shutdown
 
 log = logging.getLogger(__name__)
@@ -189,21 +196,38 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    def _forward_loss(self, model, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean masked cosine distance, number of masked positions)."""
+    def _forward_loss(
+        self,
+        model,
+        b: Batch,
+        inputs: torch.Tensor | None = None,  # (B, T, D) corrupted shots; None = b.shots
+        mask_in: torch.Tensor | None = None,  # (B, T) [MASK] positions; None = b.mask
+        unmasked_weight: float = 0.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean cosine distance at the MSM positions b.mask, number of them), plus
+        `unmasked_weight` x the mean distance at the other real shots when that is > 0."""
+        x = b.shots if inputs is None else inputs
+        m_in = b.mask if mask_in is None else mask_in
         with self._autocast():
-            out = model(b.shots, b.shot_mask, b.globals_, b.has_global, mask_positions=b.mask)
+            out = model(x, b.shot_mask, b.globals_, b.has_global, mask_positions=m_in)
         d = cosine_distance(out.pred, b.shots)  # (B, T) float32
         n = b.mask.sum()
-        return (d * b.mask).sum() / n.clamp(min=1), n
+        loss = (d * b.mask).sum() / n.clamp(min=1)
+        if unmasked_weight > 0:
+            rest = b.shot_mask & ~b.mask  # (B, T)
+            loss = loss + unmasked_weight * (d * rest).sum() / rest.sum().clamp(min=1)
+        return loss, n
 
     def train_step(self) -> float:
         cfg = self.cfg
         gen = step_generator(cfg.seed, self.step, self.dist.rank)
         b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen).to(self.device)
         self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
+        inputs = mask_in = None
+        if cfg.corruption == "bert":  # extra draws only in this mode: "mask" runs are unchanged
+            inputs, mask_in = corrupt_inputs(b.shots, b.shot_mask, b.mask, gen)
         self.model.train()
-        loss, _ = self._forward_loss(self.step_model, b)
+        loss, _ = self._forward_loss(self.step_model, b, inputs, mask_in, cfg.unmasked_weight)
         self.shots_seen += b.n_tokens
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
