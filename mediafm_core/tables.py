@@ -85,7 +85,9 @@ def read_table(path: str | os.PathLike, required: tuple[str, ...] = ()) -> pa.Ta
     try:
         table = pq.read_table(p)
     except Exception as exc:  # pyarrow raises several types for unreadable files
-        raise InputError(p, f"not a readable Parquet file ({exc.__class__.__name__}: {exc})")
+        raise InputError(
+            p, f"not a readable Parquet file ({exc.__class__.__name__}: {exc})"
+        ) from exc
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise InputError(p, f"missing column(s) {', '.join(missing)}; has {table.column_names}")
