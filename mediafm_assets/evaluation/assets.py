@@ -12,7 +12,6 @@ weights per task, fitted on the contextual features of all clips, to <root>/prob
 import os
 import time
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,33 +38,14 @@ def label_table(storage: StorageResource, task: str) -> pa.Table | None:
     return None
 
 
-def map_to_shots(table: pa.Table, shots: dict) -> pa.Table:
-    """Replace shot_start/shot_end by the detected shots overlapping [start_s, end_s) most.
-
-    A detected shot belongs to the clip when more than half of it lies inside the span; a clip
-    always keeps at least the shot holding its midpoint."""
-    if "start_s" not in table.column_names:
-        return table
-    starts, ends = [], []
-    for tid, a, b in zip(table["title_id"].to_pylist(), table["start_s"].to_pylist(),
-                         table["end_s"].to_pylist()):  # fmt: skip
-        s = shots[tid]["start_s"].to_numpy()
-        e = shots[tid]["end_s"].to_numpy()
-        inside = np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None) > 0.5 * (e - s)
-        idx = np.flatnonzero(inside)
-        if len(idx) == 0:
-            idx = np.flatnonzero((s <= (a + b) / 2) & (e > (a + b) / 2))[:1]
-        starts.append(int(idx.min()) if len(idx) else 0)
-        ends.append(int(idx.max()) + 1 if len(idx) else 1)
-    table = table.set_column(table.schema.get_field_index("shot_start"), "shot_start",
-                             pa.array(starts, pa.int64()))  # fmt: skip
-    return table.set_column(table.schema.get_field_index("shot_end"), "shot_end",
-                            pa.array(ends, pa.int64()))  # fmt: skip
-
-
 def load_clips(storage: StorageResource, shots: dict) -> tuple[dict, dict]:
     """task -> Clips of the titles in `shots` (mapped onto detected shots); task -> left out."""
-    from mediafm_core.probes.tasks import TASKS, clips_from_columns, task_spec
+    from mediafm_core.probes.tasks import (
+        TASKS,
+        clips_from_columns,
+        map_clips_to_shots,
+        task_spec,
+    )
 
     clips, dropped = {}, {}
     for task in TASKS:
@@ -74,7 +54,7 @@ def load_clips(storage: StorageResource, shots: dict) -> tuple[dict, dict]:
             continue
         keep = pc.is_in(table["title_id"], pa.array(sorted(shots), pa.string()))
         dropped[task] = table.num_rows - int(pc.sum(keep).as_py() or 0)
-        table = map_to_shots(table.filter(keep), shots)
+        table = map_clips_to_shots(table.filter(keep), shots)
         if table.num_rows:
             cols = ["title_id", "shot_start", "shot_end", task_spec(task).column]
             clips[task] = clips_from_columns(task, {c: table[c].to_pylist() for c in cols}, task)
@@ -93,34 +73,16 @@ def scores_table(results: dict, version: str) -> pa.Table:
 
 def save_probe_weights(folder: str, data, model, clips: dict) -> list[str]:
     """Fit each task's final probe on all clips' contextual features; save as .npz."""
-    from sklearn.linear_model import LogisticRegression, Ridge
-
     from mediafm_core.inference import clip_vectors, embed_titles
-    from mediafm_core.probes.tasks import task_spec
+    from mediafm_core.probes.linear import fit_final_probe
 
     os.makedirs(folder, exist_ok=True)
     per_title = embed_titles(model, data.fused, data.globals_)
     written = []
     for task, c in clips.items():
         X = clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
-        mu, sd = X.mean(0), X.std(0) + 1e-6
-        Xs = (X - mu) / sd
-        kind = task_spec(task).kind
-        Y = c.y if c.y.ndim == 2 else c.y[:, None]
-        coef, bias = [], []
-        for j in range(Y.shape[1]):
-            y = Y[:, j]
-            if kind == "ranking":
-                m = Ridge(alpha=10.0).fit(Xs, y)
-            elif len(np.unique(y)) < 2:
-                coef.append(np.zeros(X.shape[1])), bias.append(0.0)
-                continue
-            else:
-                m = LogisticRegression(C=0.1, max_iter=500).fit(Xs, y.astype(int))
-            coef.append(np.ravel(m.coef_)), bias.append(float(np.ravel(m.intercept_)[0]))
         path = os.path.join(folder, f"{task}.npz")
-        np.savez(path, coef=np.stack(coef), bias=np.array(bias), mean=mu, std=sd,
-                 labels=np.array(c.label_names or [task]))  # fmt: skip
+        fit_final_probe(X, c).save(path)
         written.append(path)
     return written
 

@@ -12,6 +12,7 @@ left out of that fold's macro average and counted, never scored as zero.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -213,3 +214,51 @@ def run_probe(
     arr = np.array(scores) if scores else np.array([np.nan])
     return ProbeResult(clips.task, spec.metric, float(arr.mean()), float(arr.std()),
                        [float(v) for v in scores], len(clips), skipped)  # fmt: skip
+
+
+@dataclass
+class FittedProbe:
+    """A task's final probe, fitted on every clip: scores = ((x - mean) / std) @ coef.T + bias."""
+
+    task: str
+    reg: float  # regularisation chosen by the grouped inner CV
+    mean: np.ndarray  # (D,) standardisation
+    std: np.ndarray  # (D,)
+    coef: np.ndarray  # (C, D) one row per label (1 row for binary and ranking)
+    bias: np.ndarray  # (C,)
+    labels: list[str]
+
+    def save(self, path: str | os.PathLike) -> None:
+        np.savez(path, coef=self.coef, bias=self.bias, mean=self.mean, std=self.std,
+                 reg=self.reg, labels=np.array(self.labels or [self.task]))  # fmt: skip
+
+
+def fit_final_probe(features: np.ndarray, clips: Clips, seed: int = 0) -> FittedProbe:
+    """Fit the deployable probe of `clips.task` on all clips, regularisation from the inner CV.
+
+    Ranking probes are fitted within title (features and scores de-meaned per title), as in
+    `run_probe`; labels with a single class get a zero row (they rank nothing)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    spec = task_spec(clips.task)
+    X = np.asarray(features, dtype=np.float64)
+    groups = clips.title_ids
+    if spec.kind == "ranking":
+        X = demean_within(X, groups)
+    reg = _pick_regularisation(spec.kind, spec.metric, X, clips.y, groups, seed)
+    mean, std = X.mean(0), X.std(0)
+    std[std < 1e-8] = 1.0
+    Xs = (X - mean) / std
+    if spec.kind == "ranking":
+        m = Ridge(alpha=reg).fit(Xs, demean_within(clips.y, groups))
+        coef, bias = np.atleast_2d(m.coef_), np.atleast_1d(m.intercept_)
+    else:
+        Y = clips.y if clips.y.ndim == 2 else clips.y[:, None]
+        coef, bias = np.zeros((Y.shape[1], X.shape[1])), np.zeros(Y.shape[1])
+        for j in range(Y.shape[1]):
+            if 0 < Y[:, j].sum() < len(Y):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    m = LogisticRegression(C=reg, max_iter=300, tol=1e-3).fit(Xs, Y[:, j])
+                coef[j], bias[j] = m.coef_[0], m.intercept_[0]
+    return FittedProbe(clips.task, float(reg), mean, std, coef, bias, list(clips.label_names))

@@ -121,3 +121,31 @@ def vectors_by_title(table, source: str) -> dict[str, np.ndarray]:
         if not np.array_equal(table.shot_index[s : s + len(v)], np.arange(len(v))):
             raise InputError(source, f"title {tid!r}: shot_index is not 0..{len(v) - 1}")
     return out
+
+
+def map_clips_to_shots(table, shots: dict):
+    """Re-express clips given as time spans (start_s, end_s) in a title's detected shots.
+
+    Labels written against ground-truth shots carry their time span; a detected shot belongs to
+    the clip when more than half of it lies inside the span, and a clip always keeps at least the
+    shot holding its midpoint. `table` is a pyarrow Table in the clips contract; `shots` maps
+    title_id -> shots table (start_s, end_s). Tables without start_s come back unchanged."""
+    import pyarrow as pa
+
+    if "start_s" not in table.column_names:
+        return table
+    starts, ends = [], []
+    spans = zip(table["title_id"].to_pylist(), table["start_s"].to_pylist(),
+                table["end_s"].to_pylist())  # fmt: skip
+    for tid, a, b in spans:
+        s = np.asarray(shots[tid]["start_s"].to_numpy(), dtype=np.float64)
+        e = np.asarray(shots[tid]["end_s"].to_numpy(), dtype=np.float64)
+        idx = np.flatnonzero(np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None) > 0.5 * (e - s))
+        if len(idx) == 0:
+            idx = np.flatnonzero((s <= (a + b) / 2) & (e > (a + b) / 2))[:1]
+        starts.append(int(idx.min()) if len(idx) else 0)
+        ends.append(int(idx.max()) + 1 if len(idx) else 1)
+    for name, values in (("shot_start", starts), ("shot_end", ends)):
+        column = pa.array(values, pa.int64())
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table

@@ -135,3 +135,39 @@ def test_clip_features_are_span_means_and_bad_spans_fail():
         clips_from_columns(
             "retrieval", {"title_id": ["t0"], "shot_start": [3], "shot_end": [3], "label": [True]}
         )
+
+
+def test_final_probe_recovers_a_planted_direction_and_saves():
+    import tempfile
+
+    from mediafm_core.probes.linear import fit_final_probe
+    from mediafm_core.probes.tasks import Clips
+
+    rng = np.random.default_rng(3)
+    n, d = 240, 8
+    X = rng.normal(size=(n, d))
+    y = (X[:, 2] > 0).astype(np.int64)
+    titles = np.array([f"t{i % 12}" for i in range(n)], dtype=object)
+    clips = Clips("retrieval", titles, np.zeros(n, np.int64), np.ones(n, np.int64), y, [])
+    probe = fit_final_probe(X, clips)
+    assert probe.coef.shape == (1, d)
+    assert int(np.argmax(np.abs(probe.coef[0]))) == 2
+    scores = ((X - probe.mean) / probe.std) @ probe.coef.T + probe.bias
+    assert ((scores[:, 0] > 0) == y.astype(bool)).mean() > 0.9
+    with tempfile.TemporaryDirectory() as tmp:
+        probe.save(f"{tmp}/retrieval.npz")
+        saved = np.load(f"{tmp}/retrieval.npz")
+        assert np.allclose(saved["coef"], probe.coef)
+
+
+def test_clips_given_in_seconds_map_onto_detected_shots():
+    import pyarrow as pa
+
+    from mediafm_core.probes.tasks import map_clips_to_shots
+
+    shots = {"t": pa.table({"start_s": [0.0, 2.0, 4.0, 6.0], "end_s": [2.0, 4.0, 6.0, 8.0]})}
+    clips = pa.table({"title_id": ["t", "t"], "shot_start": [0, 0], "shot_end": [1, 1],
+                      "start_s": [1.9, 5.0], "end_s": [6.1, 5.5]})  # fmt: skip
+    out = map_clips_to_shots(clips, shots)
+    assert out["shot_start"].to_pylist() == [1, 2]
+    assert out["shot_end"].to_pylist() == [3, 3]
