@@ -124,7 +124,10 @@ def summary(root: Path, newest: str) -> None:
 def main() -> int:
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.ERROR)  # core INFO lines would drown the summary
-    logging.getLogger("dagster.automation_condition_tester").disabled = True
+    # Dagster's automation evaluator logs at DEBUG through the root handler; a handler filter
+    # survives the logging.config calls dagster makes (which re-enable disabled loggers).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda r: not r.name.startswith("dagster.automation_condition_tester"))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
