@@ -41,6 +41,7 @@ def _train(args: dict) -> dict:
         batch_size=args["batch_size"], device="cpu", eval_every=0, checkpoint_every=0,
         log_every=25, warmup=args["steps"] // 10, seed=args["seed"], lr=args["lr"],
         muon_lr=args["muon_lr"], corruption=args["corruption"],
+        unmasked_weight=args["unmasked_weight"],
     )  # fmt: skip
     out = pretrain(cfg, args["fused"], args["globals"], args["out"])
     return json.loads((Path(out) / "metrics.json").read_text())
@@ -57,6 +58,7 @@ def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, d
             lr=a.lr,
             muon_lr=a.muon_lr,
             corruption=a.corruption,
+            unmasked_weight=a.unmasked_weight,
             fused=str(data / "fused.parquet"),
             globals=str(data / "globals.parquet"),
             out=str(work / f"ckpt_{opt}"),
@@ -91,10 +93,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--size", default="small")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate")
     p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
     p.add_argument("--corruption", choices=("mask", "bert"), default="mask",
                    help="MSM input corruption (TrainConfig.corruption)")  # fmt: skip
+    p.add_argument("--unmasked-weight", type=float, default=0.3,
+                   help="loss weight at unmasked shots (TrainConfig.unmasked_weight)")  # fmt: skip
     p.add_argument("--rows", nargs="+", default=list(ROWS_ALL), choices=ROWS_ALL,
                    help="feature rows of the main table (fewer = faster)")  # fmt: skip
     p.add_argument("--no-extra", action="store_true",
@@ -149,6 +153,7 @@ def main() -> int:
     table = {k: table[k] for k in order if k in table}
     print(f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
           f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
+          f"unmasked_weight={a.unmasked_weight}, "
           f"folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
     print(format_table(table))
     print("\n## Pre-training (masked-shot cosine distance, held-out titles)\n")
