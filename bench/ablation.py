@@ -10,6 +10,12 @@ the AdamW encoder's contextual row. Prints markdown tables.
 
 Never part of the tests. Expected shape (seed): contextual > fused on tone, popularity, retrieval;
 fused > video-only on tone; Muon ends with a lower validation loss than AdamW.
+
+Training defaults (measured on seed 0, confirmed on seed 7, generator untouched): AdamW lr 3e-3
+(1e-3 left the small model under-trained in 300 steps) and `--unmasked-weight 0.3`, an auxiliary
+loss at the unmasked shots: with MSM alone nothing trains the outputs at visible shots, which are
+the frozen features. `--corruption bert` (80/10/10) was measured too and made no difference.
+Fast exploration: `--folds 5 --rows fused contextual --no-extra`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mediafm_core.model.msm import sample_mask
@@ -67,3 +68,63 @@ def test_deterministic_and_mask_mode_is_the_default():
         assert "corruption" in str(exc)
     else:
         raise AssertionError("unknown corruption accepted")
+
+
+def _tiny_trainer(tmp_path, **over):
+    import numpy as np
+
+    from mediafm_core.tables import VectorTable
+    from mediafm_core.training.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    ids, idx, vecs = [], [], []
+    for t in range(6):
+        n = int(rng.integers(8, 20))
+        vecs.append(rng.normal(size=(n, 8)) + rng.normal(size=8))
+        ids += [f"t{t}"] * n
+        idx += list(range(n))
+    table = VectorTable(
+        np.array(ids, dtype=object), np.array(idx), np.concatenate(vecs).astype(np.float32), {}
+    )
+    base = dict(size="tiny", steps=2, batch_size=3, window=12, warmup=1, eval_every=0,
+                checkpoint_every=0, log_every=1, val_fraction=0.34, seed=0)  # fmt: skip
+    return Trainer(TrainConfig(**{**base, **over}), table, None, tmp_path / "ck")
+
+
+def test_unmasked_weight_adds_the_visible_shot_loss_and_val_ignores_it(tmp_path):
+    from mediafm_core.model.msm import cosine_distance
+
+    tr = _tiny_trainer(tmp_path, unmasked_weight=0.3)
+    b = tr.val[0]
+    tr.model.eval()
+    with torch.no_grad():
+        out = tr.model(b.shots, b.shot_mask, b.globals_, b.has_global, mask_positions=b.mask)
+        d = cosine_distance(out.pred, b.shots)
+        rest = b.shot_mask & ~b.mask
+        masked = float((d * b.mask).sum() / b.mask.sum())
+        visible = float((d * rest).sum() / rest.sum())
+        total, n = tr._forward_loss(tr.model, b, unmasked_weight=0.3)
+        plain, _ = tr._forward_loss(tr.model, b)
+    assert int(n) == int(b.mask.sum())
+    assert float(total) == pytest.approx(masked + 0.3 * visible, rel=1e-5)
+    assert float(plain) == pytest.approx(masked, rel=1e-5)
+    # validation is the seed's masked-only loss whatever the training weight (comparable runs)
+    ref = _tiny_trainer(tmp_path, unmasked_weight=0.0)
+    assert tr.evaluate() == pytest.approx(ref.evaluate(), rel=1e-6)
+
+
+def test_bert_corruption_trains_and_is_recorded(tmp_path):
+    import json
+
+    tr = _tiny_trainer(tmp_path, corruption="bert", unmasked_weight=0.0)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    out = tr.fit()
+    cfg = json.loads((out / "config.json").read_text())["train"]
+    assert cfg["corruption"] == "bert" and cfg["unmasked_weight"] == 0.0
+    after = tr.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # same seed, same corruption -> same weights (draws come from the step generator)
+    again = _tiny_trainer(tmp_path / "b", corruption="bert", unmasked_weight=0.0)
+    again.fit()
+    for k, v in again.model.state_dict().items():
+        assert torch.equal(v, after[k]), k
