@@ -79,7 +79,7 @@ def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, d
 def _loss_table(metrics: dict[str, dict]) -> str:
     m = metrics["muon"]
     lines = [
-        "| optimiser | steps | train loss | val loss |",
+        "| optimiser | steps | train objective (MSM + aux) | val loss (MSM) |",
         "|---|---|---|---|",
         *(
             f"| {o} | {r['steps']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} |"

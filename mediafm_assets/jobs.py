@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import json
+
 from dagster import AssetKey, AssetSelection, define_asset_job
 
 from mediafm_assets.partitions import titles_partitions
+
+# Run tags of GPU-bound runs (embedding, training). Each run launcher reads its own and ignores
+# the rest (the local default launcher ignores all): K8sRunLauncher puts the run pod on the `gpu`
+# node pool with one GPU; EcsRunLauncher places the task on the GPU capacity provider with one GPU
+# (infra/helm/values.yaml, infra/ecs/dagster.yaml).
+GPU_RUN_TAGS = {
+    "dagster-k8s/config": json.dumps({
+        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+        "pod_spec_config": {
+            "node_selector": {"mediafm/pool": "gpu"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                             "effect": "NoSchedule"}],
+        },
+    }),
+    "ecs/run_task_kwargs": json.dumps(
+        {"capacityProviderStrategy": [{"capacityProvider": "mediafm-gpu"}]}),
+    "ecs/container_overrides": json.dumps(
+        [{"name": "run", "resourceRequirements": [{"type": "GPU", "value": "1"}]}]),
+}  # fmt: skip
 
 # Per-title chain up to the inputs of the encoder; runs for any title, trained model or not.
 INGEST_CHAIN = (
@@ -31,5 +52,5 @@ cold_start_job = define_asset_job(
     partitions_def=titles_partitions,
     description="One new title: ingest, encode, fuse and (with a checkpoint) embed in context and "
     "write to LanceDB. Launched by title_arrival_sensor, one run per title.",
-    tags={"mediafm/kind": "cold_start"},
+    tags={"mediafm/kind": "cold_start", **GPU_RUN_TAGS},
 )

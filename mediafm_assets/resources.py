@@ -28,6 +28,21 @@ class StorageResource(ConfigurableResource):
     def landing_root(self) -> str:
         return self.landing or self.layout().landing
 
+    def local_landing(self, title_ids) -> str:
+        """A local landing root holding these titles: the landing zone itself when it is a
+        folder; for s3:// a cache folder the titles are downloaded to once (decoders need files)."""
+        from mediafm_core.storage.s3 import local_landing_root
+
+        return local_landing_root(self.landing_root(), list(title_ids))
+
+    def setup_for_execution(self, context) -> None:
+        """Fail at the first step with ONE clear error when an s3:// root or landing zone is
+        unusable (endpoint down, wrong credentials, missing bucket); nothing is written first."""
+        from mediafm_core.storage.s3 import check_storage_root
+
+        for uri in dict.fromkeys([self.root, self.landing_root()]):
+            check_storage_root(uri)
+
     def checkpoint_dir(self, model_version: str) -> str:
         return f"{self.layout().checkpoints}/{model_version}"
 
@@ -145,19 +160,32 @@ def _load_encoders(profile: str, device: str, frames_per_shot: int, text: TextEn
 
 
 class TrainerLauncherResource(ConfigurableResource):
-    """How `encoder_checkpoint` runs the trainer: Pipes subprocess (default) or in process.
+    """How `encoder_checkpoint` runs the trainer: Pipes subprocess (default), in process, or a
+    Kubernetes GPU pod through Pipes (`k8s`).
 
     `pipes` launches `mediafm_assets/pretraining/pipes_trainer.py`; with `nproc_per_node` > 1 (or
     0 = one per visible GPU, when there are several) it runs under `torchrun --nproc-per-node N`.
+    `k8s` submits the same command in a pod of `image` asking for `nproc_per_node` GPUs
+    (`PipesK8sClient`, pretraining/k8s.py); the storage root must then be s3://.
     """
 
-    mode: str = Field(default="pipes", description="pipes | in_process")
+    mode: str = Field(default="pipes", description="pipes | in_process | k8s")
     nproc_per_node: int = Field(default=0, description="0 = number of GPUs (1 without GPUs)")
     python: str = Field(default="", description="Interpreter for the trainer; empty = this one")
+    image: str = Field(default="", description="k8s: trainer image (infra/Dockerfile, cuda)")
+    namespace: str = Field(default="", description="k8s: namespace; empty = the current one")
+    gpu_resource: str = Field(default="nvidia.com/gpu", description="k8s: GPU resource name")
+    node_selector: dict[str, str] = Field(default={"mediafm/pool": "gpu"},
+                                          description="k8s: nodes of the GPU pool")  # fmt: skip
+    env_secret: str = Field(default="mediafm-env", description="k8s: Secret with the env")
+    cpu: str = Field(default="8", description="k8s: CPU request of the trainer pod")
+    memory: str = Field(default="64Gi", description="k8s: memory request and limit")
 
     def processes(self) -> int:
         if self.nproc_per_node > 0:
             return self.nproc_per_node
+        if self.mode == "k8s":  # the pod's GPUs cannot be counted from here
+            return 1
         import torch
 
         return max(1, torch.cuda.device_count())
@@ -179,7 +207,11 @@ def build_resources(root: str | None = None, deployment: str | None = None) -> d
         "lancedb": LanceDBResource(uri=StorageLayout(root).lancedb),
         "encoders": EncoderResource(profile=os.environ.get("MEDIAFM_ENCODER_PROFILE", "offline")),
         "text_encoder": text,
-        "trainer": TrainerLauncherResource(mode=os.environ.get("MEDIAFM_TRAINER", "pipes")),
+        "trainer": TrainerLauncherResource(
+            mode=os.environ.get("MEDIAFM_TRAINER", "pipes"),
+            nproc_per_node=int(os.environ.get("MEDIAFM_TRAIN_GPUS") or 0),
+            image=os.environ.get("MEDIAFM_TRAINER_IMAGE", ""),
+        ),
         "pipes_subprocess_client": PipesSubprocessClient(),
         "io_manager": TitleParquetIOManagerFactory(root=root),
     }

@@ -56,7 +56,8 @@ def encode_unimodal(storage: StorageResource, enc, title_id: str, shots: pa.Tabl
     from mediafm_core.pipeline import encode_title
 
     with tempfile.TemporaryDirectory(prefix=f"encode-{title_id}-") as tmp:
-        res = encode_title(title_id, shots, tmp, encoders=enc, landing_root=storage.landing_root())
+        landing = storage.local_landing([title_id])  # s3://: a local copy of the title
+        res = encode_title(title_id, shots, tmp, encoders=enc, landing_root=landing)
         tables = {m: pq.read_table(res.files[m]) for m in MODALITIES}
     return tables, {k: round(v, 3) for k, v in res.timings.items()}
 
@@ -141,7 +142,7 @@ def title_metadata_embedding(
     text = text_encoder.load()
     out = {}
     for tid in context.partition_keys:
-        meta = open_title(tid, storage.landing_root()).metadata
+        meta = open_title(tid, storage.local_landing([tid])).metadata  # s3://: a local copy
         glob = text.encode([global_text(meta)])  # (1, D_text)
         out[tid] = vector_table(tid, glob, with_shots=False, encoder=text.info.to_dict())
     return Output(

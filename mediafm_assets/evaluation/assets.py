@@ -9,7 +9,6 @@ Scores go to <root>/probes/probe_scores.parquet (the `probe_scores` SQL view); f
 weights per task, fitted on the contextual features of all clips, to <root>/probes/weights/.
 """
 
-import os
 import time
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, AssetIn, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
+from upath import UPath
 
 from mediafm_assets.partitions import ALLOW_MISSING, OWNERS
 from mediafm_assets.resources import StorageResource
@@ -30,11 +30,12 @@ class ProbeConfig(Config):
 
 
 def label_table(storage: StorageResource, task: str) -> pa.Table | None:
-    """clips_<task> rows from <root>/labels, else from <landing>/labels."""
-    for path in (storage.layout().clips(task),
-                 os.path.join(storage.landing_root(), "labels", f"clips_{task}.parquet")):
-        if os.path.exists(path):
-            return pq.read_table(path)
+    """clips_<task> rows from <root>/labels, else from <landing>/labels (folder or s3://)."""
+    for path in (UPath(storage.layout().clips(task)),
+                 UPath(storage.landing_root()) / "labels" / f"clips_{task}.parquet"):
+        if path.exists():
+            with path.open("rb") as f:
+                return pq.read_table(f)
     return None
 
 
@@ -76,14 +77,15 @@ def save_probe_weights(folder: str, data, model, clips: dict) -> list[str]:
     from mediafm_core.inference import clip_vectors, embed_titles
     from mediafm_core.probes.linear import fit_final_probe
 
-    os.makedirs(folder, exist_ok=True)
+    UPath(folder).mkdir(parents=True, exist_ok=True)
     per_title = embed_titles(model, data.fused, data.globals_)
     written = []
     for task, c in clips.items():
         X = clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
-        path = os.path.join(folder, f"{task}.npz")
-        fit_final_probe(X, c).save(path)
-        written.append(path)
+        path = UPath(folder) / f"{task}.npz"
+        with path.open("wb") as f:  # a folder or s3://
+            fit_final_probe(X, c).save(f)
+        written.append(str(path))
     return written
 
 
@@ -128,9 +130,10 @@ def linear_probes(
     folds = max(2, min(config.folds, len(titles)))  # grouped by title: <= #titles
     results = run_ablation(data, model, folds=folds, seed=config.seed)
     layout = storage.layout()
-    os.makedirs(layout.probes, exist_ok=True)
-    pq.write_table(scores_table(results, version), layout.probe_scores)
-    weights = save_probe_weights(os.path.join(layout.probes, "weights"), data, model, clips)
+    UPath(layout.probes).mkdir(parents=True, exist_ok=True)
+    with UPath(layout.probe_scores).open("wb") as f:  # a folder or s3://
+        pq.write_table(scores_table(results, version), f)
+    weights = save_probe_weights(f"{layout.probes}/weights", data, model, clips)
     return MaterializeResult(
         metadata={
             "ablation": MetadataValue.md(format_table(results)),

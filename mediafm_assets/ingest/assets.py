@@ -36,7 +36,8 @@ def open_titles(storage: StorageResource, title_ids: list[str]) -> dict:
     """title_id -> opened, validated Title from the landing zone."""
     from mediafm_core.media.titles import open_title
 
-    return {tid: open_title(tid, storage.landing_root()) for tid in title_ids}
+    landing = storage.local_landing(title_ids)  # s3:// titles are copied to local files once
+    return {tid: open_title(tid, landing) for tid in title_ids}
 
 
 @asset(

@@ -63,14 +63,21 @@ def concat_inputs(tables: dict, column: str) -> pa.Table:
 
 
 def stage_inputs(storage: StorageResource, run_id: str, fused: dict, globals_: dict) -> dict:
-    """Write the trainer's inputs under checkpoints/.inputs/<run_id>/ and return their paths."""
-    folder = os.path.join(storage.layout().checkpoints, ".inputs", run_id)
-    os.makedirs(folder, exist_ok=True)
-    paths = {"fused": os.path.join(folder, "fused.parquet")}
-    pq.write_table(concat_inputs(fused, "fused"), paths["fused"])
+    """Write the trainer's inputs under checkpoints/.inputs/<run_id>/ (a folder or s3://; the
+    trainer copies remote inputs to local files) and return their paths."""
+    from upath import UPath
+
+    folder = UPath(storage.layout().checkpoints) / ".inputs" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {"fused": concat_inputs(fused, "fused")}
     if globals_:
-        paths["globals"] = os.path.join(folder, "globals.parquet")
-        pq.write_table(concat_inputs(globals_, "vector"), paths["globals"])
+        tables["globals"] = concat_inputs(globals_, "vector")
+    paths = {}
+    for name, table in tables.items():
+        path = folder / f"{name}.parquet"
+        with path.open("wb") as f:
+            pq.write_table(table, f)
+        paths[name] = str(path) if path.protocol not in ("", "file", "local") else path.path
     return paths
 
 
@@ -135,6 +142,10 @@ def encoder_checkpoint(
     spec = {**inputs, "out_dir": out_dir, "train": config.train_config()}
     if trainer.mode == "in_process":
         meta = run_in_process(context, spec)
+    elif trainer.mode == "k8s":
+        from mediafm_assets.pretraining.k8s import run_with_k8s
+
+        meta = run_with_k8s(context, trainer, spec)  # dagster-k8s imported only here
     else:
         meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
     storage.set_current(f"run-{run}")

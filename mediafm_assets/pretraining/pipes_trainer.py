@@ -26,9 +26,17 @@ def curve_markdown(curve: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def train(extras: dict, report=None) -> tuple[str, list[dict]]:
-    """Run pre-training; `report(step, metrics)` gets each progress point. Returns (dir, curve)."""
-    from mediafm_core.training import TrainConfig, pretrain
+def train(extras: dict, report=None, summary: dict | None = None) -> tuple[str, list[dict]]:
+    """Run pre-training; `report(step, metrics)` gets each progress point. Returns (dir, curve):
+    the LOCAL checkpoint folder. With an s3:// storage root the inputs are copied to local files
+    first and rank 0 uploads the finished checkpoint folder to `out_dir` (mediafm_core/storage/s3).
+    Under torchrun, `summary["rank_weights"]` receives every rank's weights_version (rank order):
+    DDP promises identical weights, and the run reports whether they are.
+    """
+    from mediafm_core.storage.s3 import is_s3, local_file, local_work_dir, upload_folder
+    from mediafm_core.training import TrainConfig
+    from mediafm_core.training.checkpoint import weights_version
+    from mediafm_core.training.trainer import Trainer
 
     curve: list[dict] = []
 
@@ -39,8 +47,51 @@ def train(extras: dict, report=None) -> tuple[str, list[dict]]:
             report(step, metrics)
 
     cfg = TrainConfig.from_dict(extras["train"])
-    out = pretrain(cfg, extras["fused"], extras.get("globals"), extras["out_dir"], callback)
+    fused = local_file(extras["fused"], "train-inputs")
+    globals_ = local_file(extras["globals"], "train-inputs") if extras.get("globals") else None
+    remote = is_s3(extras["out_dir"])
+    out_dir = local_work_dir(extras["out_dir"], "train-out") if remote else extras["out_dir"]
+    group = _join_process_group(cfg.device)  # kept open after fit() for the weights check
+    try:
+        trainer = Trainer(cfg, fused, globals_, out_dir, callback)
+        out = trainer.fit()
+        versions = _gather(weights_version(trainer.model.state_dict()), group)
+    finally:
+        if group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if summary is not None:
+        summary["rank_weights"] = versions
+    if remote and int(os.environ.get("RANK", "0")) == 0:
+        upload_folder(str(out), extras["out_dir"])
     return str(out), curve
+
+
+def _join_process_group(device: str) -> bool:
+    """Under torchrun (WORLD_SIZE > 1) join the process group here, so it outlives the Trainer
+    (which then does not own it); nccl for CUDA, gloo on CPU. False outside torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    cuda = device != "cpu" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return True
+
+
+def _gather(value: str, group: bool) -> list[str]:
+    """Every rank's `value`, in rank order (just this one outside torchrun)."""
+    if not group:
+        return [value]
+    import torch.distributed as dist
+
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return [str(v) for v in out]
 
 
 def main() -> None:
@@ -56,15 +107,19 @@ def main() -> None:
             pipes.log.info(f"step {step} train_loss {m.get('train_loss'):.4f}"
                            + (f" val_loss {m['val_loss']:.4f}" if m.get("val_loss") else ""))
 
-        out_dir, curve = train(extras, report)
+        summary: dict = {}
+        out_dir, curve = train(extras, report, summary)
         with open(os.path.join(out_dir, "metrics.json")) as f:
             metrics = json.load(f)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+        ranks = summary.get("rank_weights", [])
         pipes.report_asset_materialization(
             metadata={
                 "loss_curve": {"raw_value": curve_markdown(curve), "type": "md"},
-                "checkpoint_dir": {"raw_value": out_dir, "type": "path"},
+                "checkpoint_dir": {"raw_value": extras["out_dir"], "type": "path"},
                 "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+                "rank_weights": {"raw_value": ranks, "type": "json"},
+                "ranks_agree": len(set(ranks)) == 1,
                 **scalars,
             }
         )

@@ -2,10 +2,13 @@
 
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 
+from mediafm_assets.jobs import GPU_RUN_TAGS
+
 retrain_job = define_asset_job(
     "retrain_encoder",
     selection=AssetSelection.assets("encoder_checkpoint"),
     description="Re-train the encoder on every title; contextual embeddings then re-embed.",
+    tags={"mediafm/job": "pretrain", **GPU_RUN_TAGS},  # one at a time: dagster.yaml concurrency
 )
 
 retrain_schedule = ScheduleDefinition(

@@ -49,8 +49,10 @@ def load_current_model(storage: StorageResource):
                          "materialise encoder_checkpoint first")  # fmt: skip
     path = storage.checkpoint_dir(name)
     if path not in _MODELS:
+        from mediafm_core.storage.s3 import local_copy
+
         _MODELS.clear()
-        _MODELS[path] = load_checkpoint(path)
+        _MODELS[path] = load_checkpoint(local_copy(path, "checkpoints"))  # s3: cached copy
     model, meta = _MODELS[path]
     return model, meta, meta.get("model_version", name)
 

@@ -7,11 +7,14 @@ every title partition, so every title is requested again (batched by the backfil
 
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
 
+from mediafm_assets.jobs import GPU_RUN_TAGS
+
 reembed_sensor = AutomationConditionSensorDefinition(
     "reembed_on_new_checkpoint",
     target=AssetSelection.assets("contextual_embeddings", "title_embeddings"),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
+    run_tags=GPU_RUN_TAGS,  # re-embedding runs go to the GPU pool (K8s / ECS launchers)
     description="Requests contextual + title embeddings for every title that is stale "
     "(new checkpoint, or re-ingested inputs).",
 )

@@ -58,7 +58,11 @@ class LanceStore:
         if self._db is None:
             import lancedb
 
-            self._db = lancedb.connect(self.config.uri)
+            from mediafm_core.storage.s3 import storage_options_for
+
+            # s3://: endpoint, allow_http, credentials from the environment (storage/s3.py)
+            opts = storage_options_for(self.config.uri)
+            self._db = lancedb.connect(self.config.uri, storage_options=opts or None)
         return self._db
 
     def has_table(self, name: str) -> bool:

@@ -78,16 +78,40 @@ def _exists(path: str) -> bool:
     return p.is_file() or (p.is_dir() and any(p.iterdir()))
 
 
+def _s3_parquet_view(con, name: str, path: str, select: str) -> str:
+    """For an s3:// root: Parquet is read through pyarrow's S3 filesystem (DuckDB's httpfs
+    extension is not bundled offline) and registered as an Arrow dataset; Lance tables are read
+    by the lance extension itself (it takes AWS_* from the environment). Returns the SELECT."""
+    if "read_parquet(" not in select and not path.endswith(".parquet"):
+        return select  # a .lance table
+    import pyarrow.dataset as ds
+
+    from mediafm_core.storage.s3 import arrow_filesystem
+
+    bucket_key = path.split("://", 1)[1]
+    con.register(f"_{name}_arrow", ds.dataset(bucket_key, filesystem=arrow_filesystem(),
+                                              format="parquet"))  # fmt: skip
+    return f"SELECT * FROM _{name}_arrow"
+
+
 def open_session(root: str):
     """Connection with the storage root's views; returns (connection, missing view names)."""
     layout = StorageLayout(root)
     con = connect()
     missing = []
+    remote = is_remote(root)
+    if remote:
+        from mediafm_core.storage.s3 import S3Settings
+
+        if S3Settings.from_env().allow_http:  # the lance extension refuses plain HTTP otherwise
+            os.environ.setdefault("AWS_ALLOW_HTTP", "true")
     for name, (path, select) in view_sources(layout).items():
         if not _exists(path):
             missing.append(name)
             continue
         try:
+            if remote:
+                select = _s3_parquet_view(con, name, path, select)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
         except Exception as exc:  # duckdb raises IOException/BinderException for bad sources
             log.warning("view %s left out: %s", name, exc)
