@@ -39,6 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument(
+        "--unmasked-weight",
+        type=float,
+        default=0.3,
+        help="weight of the reconstruction loss at unmasked shots (0 = masked-only MSM)",
+    )
+    p.add_argument(
+        "--corruption",
+        choices=("mask", "bert"),
+        default="mask",
+        help="selected shots -> [MASK] (mask) or BERT's 80/10/10 mask/random/keep (bert)",
+    )
     p.set_defaults(func=run_pretrain)
 
 
@@ -67,6 +79,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every,
             log_every=args.log_every,
             resume=args.resume,
+            unmasked_weight=args.unmasked_weight,
+            corruption=args.corruption,
         )
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc
