@@ -78,7 +78,7 @@ def _progress(label: str):
     return report
 
 
-def _features(data: BenchmarkData, model, representation, device, batch_size, rows):
+def ablation_features(data: BenchmarkData, model, representation, device, batch_size, rows):
     """row -> task -> (N, F) clip features for the requested rows that apply."""
     from mediafm_core.inference import clip_vectors, embed_clips_alone, embed_titles
 
@@ -115,12 +115,13 @@ def run_ablation(
     batch_size: int = 8,
     seed: int = 0,
     rows: tuple[str, ...] = ROWS,  # a subset of ROWS to run
+    features: dict | None = None,  # precomputed ablation_features(...), to reuse them elsewhere
 ) -> dict[str, dict[str, ProbeResult]]:
     """row -> task -> ProbeResult, rows in ROWS order (those requested that apply)."""
     from mediafm_core.inference import DEFAULT_REPRESENTATION
 
     rep = representation or DEFAULT_REPRESENTATION
-    feats = _features(data, model, rep, device, batch_size, rows)
+    feats = features or ablation_features(data, model, rep, device, batch_size, rows)
     results: dict[str, dict[str, ProbeResult]] = {}
     for row in (r for r in ROWS if r in feats):
         results[row] = {}

@@ -72,19 +72,17 @@ def scores_table(results: dict, version: str) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def save_probe_weights(folder: str, data, model, clips: dict) -> list[str]:
-    """Fit each task's final probe on all clips' contextual features; save as .npz."""
-    from mediafm_core.inference import clip_vectors, embed_titles
+def save_probe_weights(folder: str, contextual: dict, clips: dict) -> list[str]:
+    """Fit each task's final probe on the clips' contextual features (task -> (N, F), the ones
+    the ablation already computed); save as .npz under `folder` (a folder or s3://)."""
     from mediafm_core.probes.linear import fit_final_probe
 
     UPath(folder).mkdir(parents=True, exist_ok=True)
-    per_title = embed_titles(model, data.fused, data.globals_)
     written = []
     for task, c in clips.items():
-        X = clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
         path = UPath(folder) / f"{task}.npz"
-        with path.open("wb") as f:  # a folder or s3://
-            fit_final_probe(X, c).save(f)
+        with path.open("wb") as f:
+            fit_final_probe(contextual[task], c).save(f)
         written.append(str(path))
     return written
 
@@ -113,7 +111,15 @@ def linear_probes(
     shots: dict,
 ) -> MaterializeResult:
     from mediafm_core.errors import InputError
-    from mediafm_core.evaluation import BenchmarkData, format_table, results_json, run_ablation
+    from mediafm_core.evaluation import (
+        ROWS,
+        BenchmarkData,
+        ablation_features,
+        format_table,
+        results_json,
+        run_ablation,
+    )
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
 
     t0 = time.perf_counter()
     titles = set(fused_shots)
@@ -128,12 +134,13 @@ def linear_probes(
     )
     model, _, version = load_current_model(storage)
     folds = max(2, min(config.folds, len(titles)))  # grouped by title: <= #titles
-    results = run_ablation(data, model, folds=folds, seed=config.seed)
+    feats = ablation_features(data, model, DEFAULT_REPRESENTATION, "cpu", 8, ROWS)
+    results = run_ablation(data, model, folds=folds, seed=config.seed, features=feats)
     layout = storage.layout()
     UPath(layout.probes).mkdir(parents=True, exist_ok=True)
     with UPath(layout.probe_scores).open("wb") as f:  # a folder or s3://
         pq.write_table(scores_table(results, version), f)
-    weights = save_probe_weights(f"{layout.probes}/weights", data, model, clips)
+    weights = save_probe_weights(f"{layout.probes}/weights", feats["contextual"], clips)
     return MaterializeResult(
         metadata={
             "ablation": MetadataValue.md(format_table(results)),
