@@ -10,6 +10,10 @@ stop well short of the frame count their container announces (truncated payload)
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +28,14 @@ log = logging.getLogger(__name__)
 AUDIO_RATE = 16_000  # Hz, the audio encoders' input rate
 # A stream that decodes to fewer than this share of its announced frames is called truncated.
 MIN_DECODED_SHARE = 0.9
-THREADED_MIN_PIXELS = 0  # frame-threaded decode at every size (see _thread_type)
+# Parallel decode segments (see _segmented_frames): about 4 per worker, each between these bounds
+# in seconds of video (the keyframe interval is the real lower bound).
+SEGMENT_S = (4.0, 60.0)
+# Threads decoding segments of one title; MEDIAFM_DECODE_WORKERS overrides (1 = serial).
+DECODE_WORKERS = int(os.environ.get("MEDIAFM_DECODE_WORKERS", min(os.cpu_count() or 1, 4)))
+# FFmpeg frame threading from this picture size up (see _thread_type); MEDIAFM_THREADED_MIN_PIXELS
+# overrides it.
+THREADED_MIN_PIXELS = int(os.environ.get("MEDIAFM_THREADED_MIN_PIXELS", 320 * 180))
 
 
 @dataclass
@@ -61,48 +72,239 @@ def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
 
 
 def iter_small(
-    title: Title, width: int = 48, height: int = 27, chunk: int = 2048
+    title: Title, width: int = 48, height: int = 27, chunk: int = 2048, workers: int | None = None
 ) -> Iterator[np.ndarray]:
     """Decode every frame once, yielding (<=chunk, height, width, 3) uint8 RGB arrays in order.
 
-    Raises TitleError on decoder failure or when the stream ends well short of its frame count.
+    Titles longer than two segments (SEGMENT_S) are cut at keyframes and the segments decoded
+    by `workers` threads (default DECODE_WORKERS), see `_segmented_frames`; shorter titles, or
+    streams without seekable keyframes, decode serially. Raises TitleError on decoder failure or
+    when the stream ends well short of its frame count.
     """
-    import av
-    from av.video.reformatter import VideoReformatter
-
+    workers = DECODE_WORKERS if workers is None else max(1, workers)
+    starts = _segment_starts(title, _segment_seconds(title, workers)) if workers > 1 else []
+    if starts:
+        frames = _segmented_frames(title, width, height, starts, workers)
+    else:
+        frames = _serial_frames(title, width, height)
     n = 0
     buf: list[np.ndarray] = []
-    with _open(title) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = _thread_type(title)
-        # Deblocking is invisible at 48x27; skipping it speeds H.264 decoding up by ~10 %.
-        stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "fast"}
-        scaler = VideoReformatter()  # one cached swscale context (per-frame setup is costly)
-        try:
-            for frame in container.decode(stream):
-                small = scaler.reformat(
-                    frame, width=width, height=height, format="rgb24", interpolation="AREA"
-                )
-                buf.append(small.to_ndarray())
-                n += 1
-                if len(buf) == chunk:
-                    yield np.stack(buf)
-                    buf = []
-        except av.FFmpegError as exc:
-            raise TitleError(
-                title.title_id, f"corrupt or truncated: decoding failed at frame {n} ({exc})"
-            ) from exc
+    for small in frames:
+        buf.append(small)
+        n += 1
+        if len(buf) == chunk:
+            yield np.stack(buf)
+            buf = []
     _check_complete(title, n)
     if buf:
         yield np.stack(buf)
 
 
+def _configure(stream: Any, thread_type: str) -> None:
+    stream.thread_type = thread_type
+    # Deblocking is invisible at 48x27; skipping it speeds H.264 decoding up by ~10 %.
+    stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "fast"}
+
+
+def _small(scaler: Any, frame: Any, width: int, height: int) -> np.ndarray:
+    # threads=1: swscale's default slice threading costs ~70 us of set-up per call, 5x the
+    # conversion itself at these sizes (PyAV 18 passes threads=0, "auto", to sws_scale_frame).
+    from av.video.reformatter import Interpolation
+
+    return scaler.reformat(
+        frame, width=width, height=height, format="rgb24", interpolation=Interpolation.AREA,
+        threads=1,
+    ).to_ndarray()  # fmt: skip
+
+
+def _serial_frames(title: Title, width: int, height: int) -> Iterator[np.ndarray]:
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    n = 0
+    with _open(title) as container:
+        stream = container.streams.video[0]
+        _configure(stream, _thread_type(title))
+        scaler = VideoReformatter()  # one cached swscale context
+        try:
+            for frame in container.decode(stream):
+                yield _small(scaler, frame, width, height)
+                n += 1
+        except av.FFmpegError as exc:
+            raise TitleError(
+                title.title_id, f"corrupt or truncated: decoding failed at frame {n} ({exc})"
+            ) from exc
+
+
+def _segment_seconds(title: Title, workers: int) -> float:
+    lo, hi = SEGMENT_S
+    return min(hi, max(lo, title.duration_s / (4 * workers)))
+
+
+def _segment_starts(title: Title, seconds: float) -> list[int]:
+    """Presentation timestamps of keyframes about every `seconds`, in order.
+
+    Found by seeking (the container's index), so nothing is decoded. Empty when the title is
+    shorter than two segments or the stream has no usable keyframe index.
+    """
+    import av
+
+    if title.duration_s < 2 * seconds:
+        return []
+    starts: list[int] = []
+    with _open(title) as container:
+        stream = container.streams.video[0]
+        if stream.time_base is None:
+            return []
+        tb, t0 = float(stream.time_base), stream.start_time or 0
+        for t in np.arange(seconds, title.duration_s - seconds / 2, seconds):
+            try:
+                container.seek(t0 + int(t / tb), stream=stream, backward=True, any_frame=False)
+                packet = next(iter(container.demux(stream)), None)
+            except av.FFmpegError:
+                return []
+            if packet is None or packet.pts is None or not packet.is_keyframe:
+                continue
+            if packet.pts > (starts[-1] if starts else t0):
+                starts.append(int(packet.pts))
+    return starts
+
+
+def _decode_range(
+    title: Title, width: int, height: int, lo: int | None, hi: int | None, seek_to: int | None
+) -> tuple[list[np.ndarray], int | None, Exception | None]:
+    """Frames with lo <= pts < hi (None: open end), decoding from the keyframe at `seek_to`
+    (None: the start). Returns (frames, pts of the first frame kept, decoder error or None)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    frames: list[np.ndarray] = []
+    first = None
+    with _open(title) as container:
+        stream = container.streams.video[0]
+        _configure(stream, "NONE")  # the segments are the parallelism
+        if seek_to is not None:
+            container.seek(seek_to, stream=stream, backward=True, any_frame=False)
+        scaler = VideoReformatter()
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts
+                if pts is None:
+                    return frames, first, TitleError(title.title_id, "a frame has no timestamp")
+                if lo is not None and pts < lo:
+                    continue
+                if hi is not None and pts >= hi:
+                    break
+                if first is None:
+                    first = pts
+                frames.append(_small(scaler, frame, width, height))
+        except av.FFmpegError as exc:
+            return frames, first, exc
+    return frames, first, None
+
+
+def _segmented_frames(
+    title: Title, width: int, height: int, starts: list[int], workers: int
+) -> Iterator[np.ndarray]:
+    """Decode [start_i, start_i+1) pts ranges in parallel threads; yield frames in order.
+
+    Exact by construction: frames are counted, never derived from timestamps; FFmpeg outputs
+    frames in presentation order, so the decoder of segment i stops at the first frame of
+    segment i+1 after emitting every earlier frame (open-GOP leading pictures included). A
+    segment whose first frame is not its keyframe (a decoder that drops pictures after a seek)
+    is decoded again from the previous boundary. Memory: at most workers + 1 segments of small
+    frames. FFmpeg and swscale run without the GIL, so the threads use separate cores.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds: list[int | None] = [None, *starts, None]
+    ranges = list(zip(bounds[:-1], bounds[1:]))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="mediafm-decode")
+    pending: deque = deque()
+
+    def submit(i: int) -> None:
+        if i < len(ranges):
+            lo, hi = ranges[i]
+            pending.append(pool.submit(_decode_range, title, width, height, lo, hi, lo))
+
+    try:
+        for i in range(workers + 1):
+            submit(i)
+        n = 0
+        for i, (lo, hi) in enumerate(ranges):
+            frames, first, exc = pending.popleft().result()
+            submit(i + workers + 1)
+            if exc is None and lo is not None and first != lo:
+                log.debug("%s: segment %d starts at pts %s, not %s; re-decoding from the "
+                          "previous boundary", title.title_id, i, first, lo)  # fmt: skip
+                frames, first, exc = _decode_range(title, width, height, lo, hi, ranges[i - 1][0])
+            yield from frames
+            n += len(frames)
+            if isinstance(exc, TitleError):
+                raise exc
+            if exc is not None:
+                raise TitleError(
+                    title.title_id, f"corrupt or truncated: decoding failed at frame {n} ({exc})"
+                ) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _thread_type(title: Title) -> str:
-    """FFmpeg frame threading. Measured on 2 cores (bench/shots.py, 4 x 60 s at 160x90, quiet
-    machine): threaded 7513 frames/s wall against 4752 on one thread, with no loss per CPU-second,
-    so it is on at every size; raise THREADED_MIN_PIXELS where CPU time matters more than
-    latency."""
+    """FFmpeg frame threading for pictures of THREADED_MIN_PIXELS and up.
+
+    Measured on 2 cores (one 48x27 decode of a synthetic title, swscale on one thread): at
+    640x360 threaded decoding runs 2000 frames/s wall against 1480 on one thread; at 160x90 it
+    gains nothing in wall time (10.4k against 10.8k) and costs 30 % more CPU, which the detector
+    running beside the decoder (`prefetch`) then lacks.
+    """
     return "AUTO" if title.width * title.height >= THREADED_MIN_PIXELS else "NONE"
+
+
+def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run `items` in a background thread, up to `depth` items ahead of the consumer.
+
+    FFmpeg and numpy release the GIL, so decoding the next chunk overlaps with analysing this
+    one. Exceptions (a TitleError from the decoder) are raised in the consumer, in order; a
+    consumer that stops early stops the producer at its next item.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put((item, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put((None, exc))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's `with` blocks (the open container) end here
+        q.put((done, None))
+
+    worker = threading.Thread(target=produce, name="mediafm-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def _check_complete(title: Title, n_decoded: int) -> None:
@@ -252,10 +454,8 @@ def _square(frame: Any, size: int, scaler: Any = None) -> np.ndarray:
     w, h = frame.width, frame.height
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if scaler is None:
-        img = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="AREA")
-    else:
-        img = scaler.reformat(frame, width=nw, height=nh, format="rgb24", interpolation="AREA")
+    kw = {"width": nw, "height": nh, "format": "rgb24", "interpolation": "AREA", "threads": 1}
+    img = frame.reformat(**kw) if scaler is None else scaler.reformat(frame, **kw)
     img = img.to_ndarray()
     y0, x0 = (nh - size) // 2, (nw - size) // 2
     return np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])

@@ -427,7 +427,8 @@ def shots_table(title_id: str, spans: list[tuple[int, int]], fps: float) -> Any:
     })  # fmt: skip
 
 
-CHUNK_FRAMES = 2048  # frames decoded and analysed at a time (~8 MB at 48x27)
+CHUNK_FRAMES = 1024  # frames analysed at a time (~4 MB at 48x27)
+DECODE_FRAMES = 256  # frames the decoder hands over at a time, so detection overlaps decoding
 OVERLAP_FRAMES = 128  # context each side of a chunk; transitions are kept by their boundary
 
 
@@ -439,16 +440,19 @@ def detect_transitions(
 ) -> tuple[list[Transition], int]:
     """Decode the title once at 48x27 in chunks and run one detector over overlapping windows.
 
+    The decoder runs in a background thread a few hundred frames ahead (`prefetch`), so decoding
+    and detection overlap.
+
     Memory stays bounded for feature-length titles: each window is `chunk + 2 * overlap`
     frames, and a transition is kept by the window whose central part holds its boundary.
     Returns the transitions (global frame indices) and the number of decoded frames.
     """
-    from mediafm_core.media.decode import iter_small
+    from mediafm_core.media.decode import iter_small, prefetch
 
     det = get_detector(detector) if isinstance(detector, str) else detector
     found: list[Transition] = []
     buf, g0, n = np.zeros((0, DECODE_SIZE[1], DECODE_SIZE[0], 3), np.uint8), 0, 0
-    for part in iter_small(title, *DECODE_SIZE, chunk=chunk):
+    for part in prefetch(iter_small(title, *DECODE_SIZE, chunk=DECODE_FRAMES)):
         buf = np.concatenate([buf, part])
         n += len(part)
         if len(buf) >= chunk + 2 * overlap:

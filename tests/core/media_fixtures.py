@@ -62,15 +62,20 @@ def write_mp4(
     faststart: bool = False,
     n_frames: int | None = None,
     audio_seconds: float | None = None,
+    x264_params: str | None = None,
 ) -> Path:
-    """A plain MP4 with a grey ramp video and/or a 440 Hz tone (for broken-stream cases)."""
+    """A plain MP4 with a grey ramp video and/or a 440 Hz tone (for broken-stream cases).
+
+    `x264_params` sets the encoder's GOP structure, e.g. "keyint=10:bframes=3:open-gop=1".
+    """
     import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     opts = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=opts) as out:
-        vs = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"}) if video else None
+        x264 = {"preset": "ultrafast"} | ({"x264-params": x264_params} if x264_params else {})
+        vs = out.add_stream("libx264", rate=fps, options=x264) if video else None
         if vs is not None:
             vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
         aus = out.add_stream("aac", rate=16000, layout="mono") if audio else None

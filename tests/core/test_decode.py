@@ -110,3 +110,60 @@ def test_shot_past_the_last_frame_repeats_the_last_picture(tone):
     assert last.frames.shape == (4, 16, 16, 3)
     assert np.array_equal(last.frames[-1], last.frames[-2])  # slots past the end repeat
     assert len(last.audio) == round(80 / 25 * AUDIO_RATE) - round(40 / 25 * AUDIO_RATE)
+
+
+@pytest.mark.parametrize(
+    "gop",
+    [
+        "keyint=10:min-keyint=10:scenecut=0:bframes=3",  # closed GOPs with B-frames
+        "keyint=10:min-keyint=10:scenecut=0:bframes=3:open-gop=1",  # leading pictures
+    ],
+)
+def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop):
+    """Keyframe segments decoded by two threads give the serial decode, frame for frame."""
+    import mediafm_core.media.decode as decode
+
+    title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params=gop))
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    starts = decode._segment_starts(title, 0.5)
+    assert len(starts) >= 4 and starts == sorted(set(starts))
+    serial = np.concatenate(list(decode.iter_small(title, workers=1)))
+    parallel = np.concatenate(list(decode.iter_small(title, 48, 27, chunk=7, workers=2)))
+    assert serial.shape == parallel.shape == (100, 27, 48, 3)
+    np.testing.assert_array_equal(serial, parallel)
+
+
+def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypatch):
+    """A segment whose decode does not start at its keyframe is redone from the boundary before."""
+    import mediafm_core.media.decode as decode
+
+    title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    serial = np.concatenate(list(decode.iter_small(title, workers=1)))
+    real, calls, victim = decode._decode_range, [], decode._segment_starts(title, 0.5)[0]
+
+    def lossy(title, w, h, lo, hi, seek_to):
+        calls.append((lo, seek_to))
+        frames, first, exc = real(title, w, h, lo, hi, seek_to)
+        if lo == seek_to == victim:  # segment 1, decoded from its own keyframe, loses it
+            return frames[1:], first + 1, exc
+        return frames, first, exc
+
+    monkeypatch.setattr(decode, "_decode_range", lossy)
+    parallel = np.concatenate(list(decode.iter_small(title, workers=2)))
+    np.testing.assert_array_equal(serial, parallel)
+    redo = [c for c in calls if c[0] is not None and c[1] != c[0]]
+    assert redo == [(victim, None)]  # segment 1 again, from the start of the file
+
+
+def test_truncated_payload_fails_the_segmented_decode_too(tmp_path, monkeypatch):
+    import mediafm_core.media.decode as decode
+
+    tdir = write_plain_title(tmp_path, "cut_short", seconds=4.0, faststart=True,
+                             x264_params="keyint=10")  # fmt: skip
+    truncate(tdir / "video.mp4", 0.5)
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    title = open_title(tdir)
+    assert decode._segment_starts(title, 0.5)
+    with pytest.raises(TitleError, match="'cut_short'.*truncated"):
+        list(decode.iter_small(title, workers=2))
