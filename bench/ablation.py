@@ -30,6 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from mediafm_core.training.config import TrainConfig
+
 log = logging.getLogger("bench.ablation")
 ROWS_ALL = ("video_only", "fused", "contextual", "clip_alone")  # mediafm_core.evaluation.ROWS
 
@@ -47,7 +49,7 @@ def _train(args: dict) -> dict:
         batch_size=args["batch_size"], device="cpu", eval_every=0, checkpoint_every=0,
         log_every=25, warmup=args["steps"] // 10, seed=args["seed"], lr=args["lr"],
         muon_lr=args["muon_lr"], corruption=args["corruption"],
-        unmasked_weight=args["unmasked_weight"],
+        unmasked_weight=args["unmasked_weight"], mask_span=args["mask_span"],
     )  # fmt: skip
     out = pretrain(cfg, args["fused"], args["globals"], args["out"])
     return json.loads((Path(out) / "metrics.json").read_text())
@@ -65,6 +67,7 @@ def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, d
             muon_lr=a.muon_lr,
             corruption=a.corruption,
             unmasked_weight=a.unmasked_weight,
+            mask_span=a.mask_span,
             fused=str(data / "fused.parquet"),
             globals=str(data / "globals.parquet"),
             out=str(work / f"ckpt_{opt}"),
@@ -105,6 +108,8 @@ def main() -> int:
                    help="MSM input corruption (TrainConfig.corruption)")  # fmt: skip
     p.add_argument("--unmasked-weight", type=float, default=0.3,
                    help="loss weight at unmasked shots (TrainConfig.unmasked_weight)")  # fmt: skip
+    p.add_argument("--mask-span", type=int, default=TrainConfig.mask_span,
+                   help="training masks cover runs of this many shots")  # fmt: skip
     p.add_argument("--rows", nargs="+", default=list(ROWS_ALL), choices=ROWS_ALL,
                    help="feature rows of the main table (fewer = faster)")  # fmt: skip
     p.add_argument("--no-extra", action="store_true",
@@ -159,7 +164,7 @@ def main() -> int:
     table = {k: table[k] for k in order if k in table}
     print(f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
           f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
-          f"unmasked_weight={a.unmasked_weight}, "
+          f"unmasked_weight={a.unmasked_weight}, mask_span={a.mask_span}, "
           f"folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
     print(format_table(table))
     print("\n## Pre-training (masked-shot cosine distance, held-out titles)\n")

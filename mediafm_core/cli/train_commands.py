@@ -10,6 +10,8 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` to the `mediafm` parser."""
+    from mediafm_core.training.config import TrainConfig  # dataclasses only
+
     p = sub.add_parser(
         "pretrain",
         help="pre-train the shot encoder with Masked Shot Modelling",
@@ -51,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="mask",
         help="selected shots -> [MASK] (mask) or BERT's 80/10/10 mask/random/keep (bert)",
     )
+    p.add_argument(
+        "--mask-span",
+        type=int,
+        default=TrainConfig.mask_span,
+        help="mask runs of this many consecutive shots when training (1 = single shots)",
+    )
     p.set_defaults(func=run_pretrain)
 
 
@@ -81,6 +89,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             resume=args.resume,
             unmasked_weight=args.unmasked_weight,
             corruption=args.corruption,
+            mask_span=args.mask_span,
         )
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc

@@ -19,8 +19,16 @@ def sample_mask(
     shot_mask: torch.Tensor,  # (B, T) bool, True = real shot
     ratio: float = MASK_RATIO,
     generator: torch.Generator | None = None,
+    span: int = 1,
 ) -> torch.Tensor:
-    """(B, T) bool: round(ratio * n_real) real shots per row (at least one), chosen uniformly."""
+    """(B, T) bool: round(ratio * n_real) real shots per row (at least one), chosen uniformly.
+
+    span > 1 masks runs of `span` consecutive shots instead (the row is tiled into blocks of
+    `span` at a random offset and round(ratio * n_real / span) blocks are drawn), so a masked
+    shot cannot simply be copied from the shot beside it.
+    """
+    if span > 1:
+        return _sample_span_mask(shot_mask, ratio, generator, span)
     B, T = shot_mask.shape
     scores = torch.rand(B, T, generator=generator, device=shot_mask.device)
     scores = scores.masked_fill(~shot_mask, 2.0)  # padding sorts last, never chosen
@@ -29,6 +37,25 @@ def sample_mask(
     n_mask = torch.minimum(n_mask, n_real)
     ranks = scores.argsort(dim=1).argsort(dim=1)  # rank of each position within its row
     return (ranks < n_mask.unsqueeze(1)) & shot_mask
+
+
+def _sample_span_mask(
+    shot_mask: torch.Tensor, ratio: float, generator: torch.Generator | None, span: int
+) -> torch.Tensor:
+    B, T = shot_mask.shape
+    dev = shot_mask.device
+    offset = torch.randint(0, span, (B, 1), generator=generator, device=dev)
+    block = (torch.arange(T, device=dev)[None, :] + offset) // span  # (B, T) block of each shot
+    n_blocks = (T + span - 1) // span + 1
+    real = torch.zeros(B, n_blocks, device=dev).scatter_reduce(
+        1, block, shot_mask.float(), reduce="amax"
+    )  # (B, n_blocks) 1 where the block holds a real shot
+    scores = torch.rand(B, n_blocks, generator=generator, device=dev).masked_fill(real == 0, 2.0)
+    n_real = shot_mask.sum(dim=1)
+    n_pick = torch.clamp((n_real.float() * ratio / span).round().long(), min=1)
+    n_pick = torch.minimum(n_pick, real.sum(dim=1).long())
+    picked = scores.argsort(dim=1).argsort(dim=1) < n_pick.unsqueeze(1)  # (B, n_blocks)
+    return torch.gather(picked, 1, block) & shot_mask
 
 
 def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,9 @@ class TrainConfig:
     weight_decay: float = 0.01  # decoupled decay on matrices (Muon body + AdamW projections)
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
     mask_ratio: float = 0.2  # fraction of real shots replaced by [MASK]
+    # Training masks cover runs of this many consecutive shots (1 = single shots, the seed's MSM).
+    # Validation always masks single shots, so val losses stay comparable with the baselines.
+    mask_span: int = 1
     # MSM input corruption of the selected shots: "mask" (all -> [MASK], loss there only) |
     # "bert" (80 % [MASK], 10 % a random other real shot, 10 % unchanged; loss on all selected,
     # so outputs at unmasked-looking positions are trained too). Validation always uses "mask".
@@ -62,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"corruption must be 'mask' or 'bert', got {self.corruption!r}")
         if self.unmasked_weight < 0:
             raise ValueError(f"unmasked_weight must be >= 0, got {self.unmasked_weight}")
+        if self.mask_span < 1:
+            raise ValueError(f"mask_span must be >= 1, got {self.mask_span}")
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
 

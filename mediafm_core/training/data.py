@@ -115,6 +115,7 @@ class TitleWindows:
         title_ids: list[str],
         mask_ratio: float,
         generator: torch.Generator,
+        mask_span: int = 1,
     ) -> Batch:
         """Pad windows to the longest, attach globals, draw MSM masks with `generator`."""
         B, T = len(windows), max(len(w) for w in windows)
@@ -132,10 +133,12 @@ class TitleWindows:
                     g[i], h[i] = self.globals[t], True
             g, h = torch.from_numpy(g), torch.from_numpy(h)
         sm = torch.from_numpy(shot_mask)
-        mask = sample_mask(sm, mask_ratio, generator=generator)
+        mask = sample_mask(sm, mask_ratio, generator=generator, span=mask_span)
         return Batch(torch.from_numpy(shots), sm, g, h, mask)
 
-    def train_batch(self, batch_size: int, mask_ratio: float, generator: torch.Generator) -> Batch:
+    def train_batch(
+        self, batch_size: int, mask_ratio: float, generator: torch.Generator, mask_span: int = 1
+    ) -> Batch:
         """Titles drawn uniformly with replacement; a long title gives a window at a random
         offset."""
         picks = torch.randint(len(self.train_ids), (batch_size,), generator=generator).tolist()
@@ -147,7 +150,7 @@ class TitleWindows:
                 off = int(torch.randint(len(x) - self.window + 1, (1,), generator=generator))
                 x = x[off : off + self.window]
             windows.append(x)
-        return self.collate(windows, ids, mask_ratio, generator)
+        return self.collate(windows, ids, mask_ratio, generator, mask_span)
 
     def val_batches(self, batch_size: int, mask_ratio: float, seed: int) -> list[Batch]:
         """Every held-out title cut into near-equal consecutive windows (no 1-shot tail window);

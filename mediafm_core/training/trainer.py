@@ -221,7 +221,8 @@ class Trainer:
     def train_step(self) -> float:
         cfg = self.cfg
         gen = step_generator(cfg.seed, self.step, self.dist.rank)
-        b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen).to(self.device)
+        b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen, cfg.mask_span)
+        b = b.to(self.device)
         self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
         inputs = mask_in = None
         if cfg.corruption == "bert":  # extra draws only in this mode: "mask" runs are unchanged

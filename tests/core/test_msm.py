@@ -29,6 +29,38 @@ def test_sample_mask_ratio_and_only_real_shots():
     assert not torch.equal(m, other)
 
 
+def _runs(row: torch.Tensor) -> list[int]:
+    """Lengths of the runs of True in a 1-D bool tensor."""
+    out, n = [], 0
+    for v in row.tolist() + [False]:
+        if v:
+            n += 1
+        elif n:
+            out, n = out + [n], 0
+    return out
+
+
+def test_span_masks_cover_runs_of_shots_at_the_ratio():
+    lengths = [200, 120, 37, 9]
+    shot_mask = torch.zeros(len(lengths), 200, dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        shot_mask[i, :n] = True
+    gen = torch.Generator().manual_seed(3)
+    mask = sample_mask(shot_mask, 0.2, generator=gen, span=4)
+    assert not (mask & ~shot_mask).any()
+    for i, n in enumerate(lengths):
+        expect = max(1, round(n * 0.2 / 4))  # blocks drawn
+        runs = _runs(mask[i])
+        # adjacent blocks merge into longer runs; only a block cut by the end of the title is short
+        assert sum(runs) <= 4 * expect and sum(runs) >= 4 * expect - 3
+        assert all(r >= 4 or (r < 4 and mask[i, n - 1]) for r in runs)
+    again = sample_mask(shot_mask, 0.2, generator=torch.Generator().manual_seed(3), span=4)
+    assert torch.equal(mask, again)
+    single = sample_mask(shot_mask, 0.2, generator=torch.Generator().manual_seed(3))
+    mean_run = lambda m: sum(map(sum, map(_runs, m))) / sum(map(len, map(_runs, m)))  # noqa: E731
+    assert mean_run(single) < 1.6 and mean_run(mask[:2]) >= 4
+
+
 def test_msm_loss_counts_masked_positions_only():
     torch.manual_seed(0)
     target = torch.randn(2, 5, 8)
