@@ -3,9 +3,10 @@
 The arrival sensor adds keys to `titles_partitions`. Model-heavy assets run up to
 `TITLES_PER_RUN` titles per run (one model load for many titles); cheap validation steps
 (`titles`, `shots`) run one title per run, so a corrupt title fails alone and early.
+`per_title_asset` is `@asset` with these per-title settings filled in.
 """
 
-from dagster import BackfillPolicy, DynamicPartitionsDefinition
+from dagster import BackfillPolicy, DynamicPartitionsDefinition, asset
 
 titles_partitions = DynamicPartitionsDefinition(name="titles")
 
@@ -16,3 +17,17 @@ GPU_POOL = "gpu"  # concurrency pool of GPU-bound steps (limit set in dagster.ya
 OWNERS = ["team:mediafm"]
 # Unpartitioned consumers of all titles (training, probes) skip titles whose steps failed.
 ALLOW_MISSING = {"allow_missing_partitions": True}
+
+
+def per_title_asset(
+    *, group_name: str, backfill_policy: BackfillPolicy = batched_backfill, **kwargs
+):
+    """`@asset` partitioned by title: `titles_partitions`, `backfill_policy` (batches of
+    TITLES_PER_RUN unless given), `group_name` and `OWNERS`; other arguments go to `@asset`."""
+    return asset(
+        partitions_def=titles_partitions,
+        backfill_policy=backfill_policy,
+        group_name=group_name,
+        owners=OWNERS,
+        **kwargs,
+    )

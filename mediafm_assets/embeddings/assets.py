@@ -17,11 +17,16 @@ from dagster import (
     AssetOut,
     MetadataValue,
     Output,
-    asset,
     multi_asset,
 )
 
-from mediafm_assets.partitions import GPU_POOL, OWNERS, batched_backfill, titles_partitions
+from mediafm_assets.partitions import (
+    GPU_POOL,
+    OWNERS,
+    batched_backfill,
+    per_title_asset,
+    titles_partitions,
+)
 from mediafm_assets.resources import EncoderResource, StorageResource, TextEncoderResource
 from mediafm_assets.vector_checks import (
     finite_check,
@@ -121,11 +126,8 @@ def unimodal_embeddings(
         yield finite_check(f"{m}_embeddings", tables[m])
 
 
-@asset(
-    partitions_def=titles_partitions,
-    backfill_policy=batched_backfill,
+@per_title_asset(
     group_name="embeddings",
-    owners=OWNERS,
     kinds={"pytorch", "parquet"},
     deps=["titles"],
     description="The title's metadata (synopsis + tags) embedded with the text encoder: the "
@@ -150,11 +152,8 @@ def title_metadata_embedding(
     )
 
 
-@asset(
-    partitions_def=titles_partitions,
-    backfill_policy=batched_backfill,
+@per_title_asset(
     group_name="embeddings",
-    owners=OWNERS,
     kinds={"numpy", "parquet"},
     ins={m: AssetIn(f"{m}_embeddings") for m in MODALITIES},
     check_specs=[

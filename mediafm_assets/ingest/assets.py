@@ -7,9 +7,9 @@ its own partition. Values are `{title_id: pyarrow.Table}` (see io_manager.py).
 import time
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
-from mediafm_assets.partitions import OWNERS, per_title_backfill, titles_partitions
+from mediafm_assets.partitions import per_title_asset, per_title_backfill
 from mediafm_assets.resources import EncoderResource, StorageResource
 
 
@@ -40,11 +40,9 @@ def open_titles(storage: StorageResource, title_ids: list[str]) -> dict:
     return {tid: open_title(tid, landing) for tid in title_ids}
 
 
-@asset(
-    partitions_def=titles_partitions,
-    backfill_policy=per_title_backfill,
+@per_title_asset(
     group_name="ingest",
-    owners=OWNERS,
+    backfill_policy=per_title_backfill,
     kinds={"python", "video"},
     description="A landed title: metadata.json fields plus the media probe (duration, fps, size).",
 )
@@ -69,11 +67,9 @@ def to_arrow(table) -> pa.Table:
     return table.to_arrow() if hasattr(table, "to_arrow") else table
 
 
-@asset(
-    partitions_def=titles_partitions,
-    backfill_policy=per_title_backfill,
+@per_title_asset(
     group_name="ingest",
-    owners=OWNERS,
+    backfill_policy=per_title_backfill,
     kinds={"python", "video"},
     deps=[titles],
     description="Shot boundaries of each title (start/end frame and seconds), in order.",

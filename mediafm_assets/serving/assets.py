@@ -20,10 +20,9 @@ from dagster import (
     AutomationCondition,
     MetadataValue,
     Output,
-    asset,
 )
 
-from mediafm_assets.partitions import GPU_POOL, OWNERS, batched_backfill, titles_partitions
+from mediafm_assets.partitions import GPU_POOL, per_title_asset
 from mediafm_assets.resources import LanceDBResource, StorageResource
 from mediafm_assets.vector_checks import (
     finite_check,
@@ -96,19 +95,16 @@ def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
     )  # fmt: skip
 
 
-@asset(
+@per_title_asset(
+    group_name="serving",
     ins={
         "fused_shots": AssetIn(),
         "title_metadata_embedding": AssetIn(),
         "shots": AssetIn(),
     },
     deps=["encoder_checkpoint"],
-    partitions_def=titles_partitions,
-    backfill_policy=batched_backfill,
     pool=GPU_POOL,
     automation_condition=AutomationCondition.eager(),
-    group_name="serving",
-    owners=OWNERS,
     kinds={"pytorch", "lancedb"},
     check_specs=[
         spec("contextual_embeddings", "rows_match_shots", "One vector per shot"),
@@ -174,13 +170,10 @@ def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
     })  # fmt: skip
 
 
-@asset(
-    ins={"contextual_embeddings": AssetIn(), "titles": AssetIn()},
-    partitions_def=titles_partitions,
-    backfill_policy=batched_backfill,
-    automation_condition=AutomationCondition.eager(),
+@per_title_asset(
     group_name="serving",
-    owners=OWNERS,
+    ins={"contextual_embeddings": AssetIn(), "titles": AssetIn()},
+    automation_condition=AutomationCondition.eager(),
     kinds={"numpy", "lancedb"},
     check_specs=[spec("title_embeddings", "lancedb_rows_match", "One LanceDB row per title")],
     description="One vector per title (mean of its contextual shot vectors, unit-normed) with "

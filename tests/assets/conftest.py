@@ -1,29 +1,12 @@
-"""Fixtures for the code-location tests: a real Dagster instance in a temp DAGSTER_HOME (with our
-dagster.yaml) and tiny synthetic landing-zone titles written with PyAV."""
+"""Helpers of the code-location tests: tiny synthetic landing-zone titles written with PyAV. The
+`instance` fixture (a real Dagster instance in a temp DAGSTER_HOME) is in tests/conftest.py."""
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
-
-
-@pytest.fixture
-def instance(tmp_path, monkeypatch):
-    """A persistent (SQLite) DagsterInstance configured by the repo's dagster.yaml."""
-    from dagster import DagsterInstance
-
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as inst:
-        yield inst
 
 
 def write_ready_marker(title_dir: Path, name: str = "A title") -> None:

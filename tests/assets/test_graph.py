@@ -9,7 +9,8 @@ import warnings
 import pytest
 from dagster import AssetKey, DagsterEventType, evaluate_automation_conditions
 
-from tests.assets.conftest import ROOT, write_corrupt_title, write_tiny_titles
+from tests.assets.conftest import write_corrupt_title, write_tiny_titles
+from tests.conftest import make_dagster_home
 
 warnings.filterwarnings("ignore")
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
@@ -19,17 +20,13 @@ CORRUPT = "zz_corrupt"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    import shutil
-
     from dagster import DagsterInstance
 
     from mediafm_assets import local_runner as lr
     from mediafm_assets.definitions import build_definitions
 
     base = tmp_path_factory.mktemp("graph")
-    home = base / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home)
+    home = make_dagster_home(base)
     old = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     landing = base / "storage" / "landing"

@@ -9,19 +9,9 @@ from mediafm_core.encoders.base import Encoder, resolve_device
 from mediafm_core.encoders.profiles import EncoderProfile, get_profile, offline_profile
 from mediafm_core.encoders.text import SentenceTransformerTextEncoder, TextEncoderConfig
 from mediafm_core.encoders.video import VideoEncoder, VideoEncoderConfig
+from tests.core.tiny_encoders import TINY_VIT, TINY_W2V
 
 torch.set_num_threads(1)
-
-TINY_VIT = dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16)
-TINY_W2V = dict(
-    hidden_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=64,
-    conv_dim=(16,) * 7,
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=4,
-)
 
 
 def tiny_video(seed=0, batch_size=4):

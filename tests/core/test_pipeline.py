@@ -17,6 +17,7 @@ from mediafm_core.errors import TitleError
 from mediafm_core.fusion import FusionLayout
 from mediafm_core.pipeline import encode_title
 from mediafm_core.tables import read_vectors
+from tests.core.tiny_encoders import TINY_VIT, tiny_w2v
 
 torch.set_num_threads(1)
 
@@ -84,20 +85,10 @@ def shots_table(title_id="t1", bounds=((0, 12), (12, 24), (24, 36))):
 
 @pytest.fixture(scope="module")
 def encoders():
-    vit = dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16)
-    w2v = dict(
-        hidden_size=24,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=48,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
     profile = EncoderProfile(
         name="tiny",
-        video=VideoEncoderConfig(vision_cfg=vit),
-        audio=AudioEncoderConfig(arch=w2v),
+        video=VideoEncoderConfig(vision_cfg=TINY_VIT),
+        audio=AudioEncoderConfig(arch=tiny_w2v(24)),  # 24 wide: audio != video (32) in layouts
         frames_per_shot=2,
         frame_size=32,
     )

@@ -10,11 +10,10 @@
 """
 
 import json
-import shutil
 
 import numpy as np
 import pytest
-from dagster import DagsterInstance, Definitions, load_assets_from_modules
+from dagster import Definitions, load_assets_from_modules
 
 from tests.infra.conftest import ROOT
 
@@ -52,16 +51,12 @@ def write_inputs(root: str) -> None:
 
 
 @pytest.fixture
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def instance(instance, tmp_path, monkeypatch):
+    """The SQLite instance of tests/conftest.py with the partitions of TITLES."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the trainer processes import this checkout
     monkeypatch.setenv("MEDIAFM_CACHE", str(tmp_path / "cache"))
-    with DagsterInstance.get() as inst:
-        inst.add_dynamic_partitions("titles", TITLES)
-        yield inst
+    instance.add_dynamic_partitions("titles", TITLES)
+    return instance
 
 
 def definitions(root: str, **resources) -> Definitions:

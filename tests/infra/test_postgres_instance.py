@@ -5,11 +5,10 @@ environment fills it in, pointing at a real PostgreSQL server on 127.0.0.1 and a
 the records are then read back with plain SQL from Postgres itself.
 """
 
-import shutil
-
 import pytest
 from dagster import AssetKey, DagsterInstance, RunRequest
 
+from tests.conftest import make_dagster_home
 from tests.infra.conftest import ROOT, write_tiny_titles
 
 SELECTION = [AssetKey("titles"), AssetKey("shots")]
@@ -18,9 +17,7 @@ SELECTION = [AssetKey("titles"), AssetKey("shots")]
 @pytest.fixture
 def pg_instance(tmp_path, monkeypatch, pg_database, bucket):
     """DagsterInstance from infra/dagster.yaml, env pointing at the test Postgres database."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "infra" / "dagster.yaml", home / "dagster.yaml")
+    home = make_dagster_home(tmp_path, ROOT / "infra" / "dagster.yaml")
     env = {
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_HOST": pg_database["host"],

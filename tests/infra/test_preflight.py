@@ -1,11 +1,11 @@
 """infra/preflight.py, the container's start-up check: a deployment with Postgres down (or a
 missing bucket) gets one clear line and exit code 2 before anything runs; a healthy one exit 0."""
 
-import shutil
 import socket
 import subprocess
 import sys
 
+from tests.conftest import make_dagster_home
 from tests.infra.conftest import ROOT
 
 
@@ -18,9 +18,7 @@ def deployment_env(tmp_path, s3_env, bucket, pg: dict) -> dict:
     """The environment of a deployment using infra/dagster.yaml (as in .env.example)."""
     import os
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "infra" / "dagster.yaml", home / "dagster.yaml")
+    home = make_dagster_home(tmp_path, ROOT / "infra" / "dagster.yaml")
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

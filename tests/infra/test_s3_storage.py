@@ -18,9 +18,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 
-from tests.infra.conftest import ROOT, write_tiny_titles
+from tests.infra.conftest import write_tiny_titles
 
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
     "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
@@ -44,17 +44,11 @@ def keys(client, bucket: str, prefix: str) -> list[str]:
 
 
 @pytest.fixture
-def local_instance(tmp_path, monkeypatch):
-    """A SQLite instance (the repo's dagster.yaml): this test is about the storage root."""
-    import shutil
-
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def local_instance(instance, tmp_path, monkeypatch):
+    """The SQLite instance of tests/conftest.py (the repo's dagster.yaml): this test is about
+    the storage root."""
     monkeypatch.setenv("MEDIAFM_CACHE", str(tmp_path / "cache"))
-    with DagsterInstance.get() as instance:
-        yield instance
+    return instance
 
 
 def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypatch):
