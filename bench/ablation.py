@@ -124,7 +124,13 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    from mediafm_core.evaluation import format_table, load_benchmark, results_json, run_ablation
+    from mediafm_core.evaluation import (
+        format_paired,
+        format_table,
+        load_benchmark,
+        results_json,
+        run_ablation,
+    )
     from mediafm_core.inference import DEFAULT_REPRESENTATION
     from mediafm_core.synthetic.narrative import NarrativeConfig, generate, write
     from mediafm_core.training.checkpoint import load_checkpoint
@@ -167,6 +173,9 @@ def main() -> int:
           f"unmasked_weight={a.unmasked_weight}, mask_span={a.mask_span}, "
           f"folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
     print(format_table(table))
+    if "fused" in table:
+        print("\n## Differences from fused, paired over the same folds: mean (t, folds won)\n")
+        print(format_paired(table))
     print("\n## Pre-training (masked-shot cosine distance, held-out titles)\n")
     print(_loss_table(metrics))
     print(f"\ntotal {time.time() - t0:.0f} s (pre-training {t_train:.0f} s); work folder {work}")

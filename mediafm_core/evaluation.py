@@ -144,5 +144,46 @@ def format_table(results: dict[str, dict[str, ProbeResult]]) -> str:
     return "\n".join(lines)
 
 
+def paired_differences(
+    results: dict[str, dict[str, ProbeResult]], base: str = "fused"
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each row minus `base`, paired over the outer folds (every row uses the same title folds).
+
+    Per row and task: mean difference, its t statistic (mean / (sd / sqrt(k))), and the number
+    of folds the row wins. The fold std of a single row mixes in how hard each fold is; the
+    paired difference removes that, so it says whether a gain is real.
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for row, per_task in results.items():
+        if row == base:
+            continue
+        out[row] = {}
+        for task, r in per_task.items():
+            a, b = np.array(r.folds), np.array(results[base][task].folds)
+            if len(a) != len(b) or len(a) < 2:  # folds left out differently: not paired
+                continue
+            d = a - b
+            sd = d.std(ddof=1)
+            t = float(d.mean() / (sd / np.sqrt(len(d)))) if sd > 0 else float("inf")
+            out[row][task] = {"diff": float(d.mean()), "t": t, "wins": int((d > 0).sum()),
+                              "folds": len(d)}  # fmt: skip
+    return out
+
+
+def format_paired(results: dict[str, dict[str, ProbeResult]], base: str = "fused") -> str:
+    """Markdown table of `paired_differences`: "+0.032 (t 6.8, 10/10)" per row and task."""
+    diffs = paired_differences(results, base)
+    tasks = list(results[base])
+    lines = [f"| minus {base}, paired over folds | " + " | ".join(tasks) + " |",
+             "|---|" + "---|" * len(tasks)]  # fmt: skip
+    for row, per_task in diffs.items():
+        cells = [
+            f"{v['diff']:+.3f} (t {v['t']:+.1f}, {v['wins']}/{v['folds']})" if v else "n/a"
+            for v in (per_task.get(t) for t in tasks)
+        ]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def results_json(results: dict[str, dict[str, ProbeResult]]) -> dict:
     return {row: {t: r.to_dict() for t, r in per.items()} for row, per in results.items()}

@@ -161,7 +161,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mediafm_core.evaluation import format_table, load_benchmark, results_json, run_ablation
+    from mediafm_core.evaluation import (
+        format_paired,
+        format_table,
+        load_benchmark,
+        results_json,
+        run_ablation,
+    )
 
     data = load_benchmark(args.data_dir)
     model = None
@@ -177,4 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results_json(results), indent=2) + "\n")
     print(format_table(results))
+    if "fused" in results and len(results) > 1:
+        print("\ndifferences from fused, paired over the same folds: mean (t, folds won)")
+        print(format_paired(results))
     return 0

@@ -82,10 +82,16 @@ def test_probe_on_fused_column(data, capsys):
 def test_evaluate_prints_the_ablation_table(data, ckpt, capsys):
     rc = main(["evaluate", str(data), "--checkpoint", str(ckpt), "--folds", "2"])
     assert rc == 0
-    table = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().out.strip()
+    table, paired = out.split("\n\n")
+    table = table.splitlines()
     assert table[0].startswith("| features | ad_relevancy (macro_ap) | popularity (kendall_tau)")
     assert [r.split("|")[1].strip() for r in table[2:]] == [
         "video_only", "fused", "contextual", "clip_alone"]  # fmt: skip
+    paired = paired.splitlines()
+    assert paired[1].startswith("| minus fused, paired over folds | ad_relevancy |")
+    assert [r.split("|")[1].strip() for r in paired[3:]] == [
+        "video_only", "contextual", "clip_alone"]  # fmt: skip
 
 
 def _bad_files(tmp_path):

@@ -171,3 +171,25 @@ def test_clips_given_in_seconds_map_onto_detected_shots():
     out = map_clips_to_shots(clips, shots)
     assert out["shot_start"].to_pylist() == [1, 2]
     assert out["shot_end"].to_pylist() == [3, 3]
+
+
+def test_paired_differences_pair_folds_and_count_wins():
+    from mediafm_core.evaluation import format_paired, paired_differences
+    from mediafm_core.probes.linear import ProbeResult
+
+    def res(folds):
+        return {"tone": ProbeResult("tone", "micro_ap", float(np.mean(folds)),
+                                    float(np.std(folds)), list(folds), 10, {})}  # fmt: skip
+
+    hard_easy = np.array([0.3, 0.7, 0.4, 0.8])  # fold difficulty varies a lot
+    table = {"fused": res(hard_easy), "ctx": res(hard_easy + [0.02, 0.03, 0.01, 0.02]),
+             "worse": res(hard_easy - [0.01, -0.01, 0.0, 0.0])}  # fmt: skip
+    d = paired_differences(table)
+    assert d["ctx"]["tone"]["wins"] == 4 and d["ctx"]["tone"]["folds"] == 4
+    assert np.isclose(d["ctx"]["tone"]["diff"], 0.02)
+    diffs = np.array([0.02, 0.03, 0.01, 0.02])
+    assert np.isclose(d["ctx"]["tone"]["t"], 0.02 / (diffs.std(ddof=1) / 2))
+    assert d["worse"]["tone"]["wins"] == 1 and np.isclose(d["worse"]["tone"]["diff"], 0.0)
+    assert "fused" not in d
+    lines = format_paired(table).splitlines()
+    assert lines[2] == "| ctx | +0.020 (t +4.9, 4/4) |"
