@@ -1,10 +1,11 @@
 """Decoding with PyAV: small frames for shot detection, and per-shot model inputs in one pass.
 
-Both readers run FFmpeg's frame-threaded decoder (`thread_type="AUTO"`)
-and let one cached swscale context shrink each picture as it leaves the decoder, so nothing
-full-size is kept. Decoder failures, and files that
-stop well short of the frame count their container announces (truncated payload), become a
-`TitleError` naming the title.
+`iter_small` (shot detection) cuts titles longer than two segments at keyframes and decodes the
+segments in parallel threads, one single-threaded decoder each; `iter_shot_inputs` (encoders)
+demuxes video and audio in one pass with FFmpeg's frame threading for larger pictures. Both let one
+cached swscale context, run on one thread, shrink each picture as it leaves the decoder, so nothing
+full-size is kept. Decoder failures, and files that stop well short of the frame count their
+container announces (truncated payload), become a `TitleError` naming the title.
 """
 
 from __future__ import annotations
@@ -251,12 +252,13 @@ def _segmented_frames(
 
 
 def _thread_type(title: Title) -> str:
-    """FFmpeg frame threading for pictures of THREADED_MIN_PIXELS and up.
+    """FFmpeg frame threading for pictures of THREADED_MIN_PIXELS and up (serial decodes).
 
     Measured on 2 cores (one 48x27 decode of a synthetic title, swscale on one thread): at
     640x360 threaded decoding runs 2000 frames/s wall against 1480 on one thread; at 160x90 it
     gains nothing in wall time (10.4k against 10.8k) and costs 30 % more CPU, which the detector
-    running beside the decoder (`prefetch`) then lacks.
+    running beside the decoder (`prefetch`) then lacks. Segmented decodes (`_segmented_frames`)
+    always run single-threaded decoders: the segments are the parallelism.
     """
     return "AUTO" if title.width * title.height >= THREADED_MIN_PIXELS else "NONE"
 
