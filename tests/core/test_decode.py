@@ -167,3 +167,39 @@ def test_truncated_payload_fails_the_segmented_decode_too(tmp_path, monkeypatch)
     assert decode._segment_starts(title, 0.5)
     with pytest.raises(TitleError, match="'cut_short'.*truncated"):
         list(decode.iter_small(title, workers=2))
+
+
+def test_prefetch_keeps_order_raises_in_the_consumer_and_stops_early():
+    import threading
+
+    from mediafm_core.media.decode import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise TitleError("t9", "corrupt or truncated: boom")
+
+    got = []
+    with pytest.raises(TitleError, match="'t9'.*boom"):
+        for x in prefetch(failing()):
+            got.append(x)
+    assert got == [1]
+
+    produced, closed = [], threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                produced.append(i)
+                yield i
+                i += 1
+        finally:
+            closed.set()  # the producer's generator is closed (its `with` blocks end)
+
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()
+    assert closed.wait(5) and len(produced) <= 3 + 2 + 2  # stopped within depth + in-flight
+    assert not any(t.name == "mediafm-decode" for t in threading.enumerate())
