@@ -176,6 +176,9 @@ def main() -> int:
     if "fused" in table:
         print("\n## Differences from fused, paired over the same folds: mean (t, folds won)\n")
         print(format_paired(table))
+    if "clip_alone" in table:
+        print("\n## What context adds: contextual minus the encoder run on the clip alone\n")
+        print(format_paired(table, "clip_alone", prefix="contextual"))
     print("\n## Pre-training (masked-shot cosine distance, held-out titles)\n")
     print(_loss_table(metrics))
     print(f"\ntotal {time.time() - t0:.0f} s (pre-training {t_train:.0f} s); work folder {work}")

@@ -170,13 +170,18 @@ def paired_differences(
     return out
 
 
-def format_paired(results: dict[str, dict[str, ProbeResult]], base: str = "fused") -> str:
-    """Markdown table of `paired_differences`: "+0.032 (t 6.8, 10/10)" per row and task."""
+def format_paired(
+    results: dict[str, dict[str, ProbeResult]], base: str = "fused", prefix: str = ""
+) -> str:
+    """Markdown table of `paired_differences` for the rows starting with `prefix`:
+    "+0.032 (t +6.8, 10/10)" per row and task."""
     diffs = paired_differences(results, base)
     tasks = list(results[base])
     lines = [f"| minus {base}, paired over folds | " + " | ".join(tasks) + " |",
              "|---|" + "---|" * len(tasks)]  # fmt: skip
     for row, per_task in diffs.items():
+        if not row.startswith(prefix):
+            continue
         cells = [
             f"{v['diff']:+.3f} (t {v['t']:+.1f}, {v['wins']}/{v['folds']})" if v else "n/a"
             for v in (per_task.get(t) for t in tasks)

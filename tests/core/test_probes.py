@@ -193,3 +193,6 @@ def test_paired_differences_pair_folds_and_count_wins():
     assert "fused" not in d
     lines = format_paired(table).splitlines()
     assert lines[2] == "| ctx | +0.020 (t +4.9, 4/4) |"
+    only_ctx = format_paired(table, base="worse", prefix="ctx").splitlines()
+    assert only_ctx[0].startswith("| minus worse,")
+    assert [r.split("|")[1].strip() for r in only_ctx[2:]] == ["ctx"]
