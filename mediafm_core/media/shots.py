@@ -451,15 +451,19 @@ def detect_transitions(
 
     det = get_detector(detector) if isinstance(detector, str) else detector
     found: list[Transition] = []
-    buf, g0, n = np.zeros((0, DECODE_SIZE[1], DECODE_SIZE[0], 3), np.uint8), 0, 0
+    parts: list[np.ndarray] = []  # decoded frames not yet in a window (joined once per window)
+    held, g0, n = 0, 0, 0
     for part in prefetch(iter_small(title, *DECODE_SIZE, chunk=DECODE_FRAMES)):
-        buf = np.concatenate([buf, part])
+        parts.append(part)
+        held += len(part)
         n += len(part)
-        if len(buf) >= chunk + 2 * overlap:
+        if held >= chunk + 2 * overlap:
+            buf = np.concatenate(parts)
             lo = g0 + (overlap if g0 > 0 else 0)
             found += _window(det, buf, g0, title.fps, lo, g0 + len(buf) - overlap)
-            buf, g0 = buf[-2 * overlap :], g0 + len(buf) - 2 * overlap
-    if len(buf):
+            parts, held, g0 = [buf[-2 * overlap :]], 2 * overlap, g0 + len(buf) - 2 * overlap
+    if held:
+        buf = np.concatenate(parts)
         found += _window(det, buf, g0, title.fps, g0 + (overlap if g0 > 0 else 0), n + 1)
     return found, n
 
