@@ -119,10 +119,12 @@ def test_shot_past_the_last_frame_repeats_the_last_picture(tone):
         "keyint=10:min-keyint=10:scenecut=0:bframes=3:open-gop=1",  # leading pictures
     ],
 )
-def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop):
-    """Keyframe segments decoded by two threads give the serial decode, frame for frame."""
+@pytest.mark.parametrize("processes", [True, False], ids=["processes", "threads"])
+def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop, processes):
+    """Keyframe segments decoded by two workers give the serial decode, frame for frame."""
     import mediafm_core.media.decode as decode
 
+    monkeypatch.setattr(decode, "DECODE_PROCESSES", processes)
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params=gop))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
     starts = decode._segment_starts(title, 0.5)
@@ -139,15 +141,16 @@ def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypat
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "DECODE_PROCESSES", False)  # the patched function stays in-process
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
     real, calls, victim = decode._decode_range, [], decode._segment_starts(title, 0.5)[0]
 
     def lossy(title, w, h, lo, hi, seek_to):
         calls.append((lo, seek_to))
-        frames, first, exc = real(title, w, h, lo, hi, seek_to)
+        frames, first, problem = real(title, w, h, lo, hi, seek_to)
         if lo == seek_to == victim:  # segment 1, decoded from its own keyframe, loses it
-            return frames[1:], first + 1, exc
-        return frames, first, exc
+            return frames[1:], first + 1, problem
+        return frames, first, problem
 
     monkeypatch.setattr(decode, "_decode_range", lossy)
     parallel = np.concatenate(list(decode.iter_small(title, workers=2)))
@@ -203,3 +206,20 @@ def test_prefetch_keeps_order_raises_in_the_consumer_and_stops_early():
     it.close()
     assert closed.wait(5) and len(produced) <= 3 + 2 + 2  # stopped within depth + in-flight
     assert not any(t.name == "mediafm-decode" for t in threading.enumerate())
+
+
+def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypatch):
+    import mediafm_core.media.decode as decode
+
+    title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
+    serial = np.concatenate(list(decode.iter_small(title, workers=1)))
+    pool = decode._process_pool(3)
+    pool.submit(int, 0).result()  # start the worker processes
+    for proc in list(pool._processes.values()):
+        proc.kill()
+        proc.join()
+    parallel = np.concatenate(list(decode.iter_small(title, workers=3)))
+    np.testing.assert_array_equal(serial, parallel)
+    assert decode._POOLS.get(3) is not pool  # the broken pool was dropped
