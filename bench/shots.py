@@ -1,6 +1,6 @@
 """Shot boundary detectors side by side on synthetic titles with ground truth.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/shots.py [--titles 4] [--seconds 60] [--seed 100] \
+    OMP_NUM_THREADS=1 .venv/bin/python bench/shots.py [--titles 4] [--seconds 60] [--seed 100]
         [--repeat 3] [--size 160x90] [--detectors mediafm,pyscenedetect-adaptive,...]
 
 Writes synthetic titles (mediafm_core.synthetic.media) into a temp folder, decodes each once at
