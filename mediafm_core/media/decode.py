@@ -252,8 +252,14 @@ def _segmented_frames(
 
     bounds: list[int | None] = [None, *starts, None]
     ranges = list(zip(bounds[:-1], bounds[1:]))
-    threads = None if DECODE_PROCESSES else ThreadPoolExecutor(workers, "mediafm-decode")
-    pool = threads or _process_pool(workers)
+    pool = threads = None
+    if DECODE_PROCESSES:
+        try:
+            pool = _process_pool(workers)
+        except (OSError, NotImplementedError) as exc:  # no semaphores / shared memory here
+            log.warning("decode worker processes unavailable (%s); using threads", exc)
+    if pool is None:
+        pool = threads = ThreadPoolExecutor(workers, "mediafm-decode")
     pending: deque = deque()
 
     def submit(i: int) -> None:

@@ -209,17 +209,36 @@ def test_prefetch_keeps_order_raises_in_the_consumer_and_stops_early():
 
 
 def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypatch):
+    """A pool whose worker died (BrokenProcessPool from submit or from a result): the segments
+    are decoded in-process and the broken pool is dropped. The pool is a stand-in: killing a
+    real worker can hang CPython 3.11's ProcessPoolExecutor at interpreter exit."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
     import mediafm_core.media.decode as decode
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
-    pool = decode._process_pool(3)
-    pool.submit(int, 0).result()  # start the worker processes
-    for proc in list(pool._processes.values()):
-        proc.kill()
-        proc.join()
-    parallel = np.concatenate(list(decode.iter_small(title, workers=3)))
+
+    class DyingPool:
+        submitted = 0
+
+        def submit(self, fn, *args):
+            self.submitted += 1
+            if self.submitted > 3:  # the pool is broken by now: submit refuses
+                raise BrokenProcessPool("a child process terminated abruptly")
+            fut = Future()
+            if self.submitted == 2:  # this segment's worker died
+                fut.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            else:
+                fut.set_result(fn(*args))
+            return fut
+
+    pool, dropped = DyingPool(), []
+    monkeypatch.setattr(decode, "_process_pool", lambda workers: pool)
+    monkeypatch.setattr(decode, "_drop_process_pool", dropped.append)
+    parallel = np.concatenate(list(decode.iter_small(title, workers=2)))
     np.testing.assert_array_equal(serial, parallel)
-    assert decode._POOLS.get(3) is not pool  # the broken pool was dropped
+    assert pool.submitted > 3 and dropped and set(dropped) == {2}
