@@ -36,6 +36,9 @@ SEGMENT_S = (4.0, 60.0)
 DECODE_WORKERS = int(os.environ.get("MEDIAFM_DECODE_WORKERS", min(os.cpu_count() or 1, 4)))
 # Segments decode in worker processes (1) or threads (0); MEDIAFM_DECODE_PROCESSES overrides.
 DECODE_PROCESSES = os.environ.get("MEDIAFM_DECODE_PROCESSES", "1") != "0"
+# Starting the worker processes costs ~0.3 s (about 4000 frames of decoding at 160x90) and they
+# save ~20 %, so titles shorter than this use threads unless the processes are already running.
+PROCESS_MIN_FRAMES = 20_000
 # FFmpeg frame threading from this picture size up (see _thread_type); MEDIAFM_THREADED_MIN_PIXELS
 # overrides it.
 THREADED_MIN_PIXELS = int(os.environ.get("MEDIAFM_THREADED_MIN_PIXELS", 320 * 180))
@@ -242,10 +245,10 @@ def _segmented_frames(
     segment i+1 after emitting every earlier frame (open-GOP leading pictures included). A
     segment whose first frame is not its keyframe (a decoder that drops pictures after a seek)
     is decoded again from the previous boundary. Memory: at most workers + 1 segments of small
-    frames. Segments decode in worker processes (DECODE_PROCESSES; a persistent pool): PyAV's
-    per-frame Python work holds the GIL, and measured on 2 cores, processes decode 17.6k
-    frames/s where threads decode 14.5k (160x90). With DECODE_PROCESSES off, or if the pool
-    breaks, threads (or this thread) do the work.
+    frames. Segments decode in worker processes (DECODE_PROCESSES; a persistent pool) for titles
+    of PROCESS_MIN_FRAMES and up, or once the pool runs: PyAV's per-frame Python work holds the
+    GIL, and measured on 2 cores, processes decode 17.6k frames/s where threads decode 14.5k
+    (160x90). Otherwise threads do the work, and this thread does if the pool breaks.
     """
     from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -253,7 +256,7 @@ def _segmented_frames(
     bounds: list[int | None] = [None, *starts, None]
     ranges = list(zip(bounds[:-1], bounds[1:]))
     pool = threads = None
-    if DECODE_PROCESSES:
+    if DECODE_PROCESSES and (title.n_frames >= PROCESS_MIN_FRAMES or workers in _POOLS):
         try:
             pool = _process_pool(workers)
         except (OSError, NotImplementedError) as exc:  # no semaphores / shared memory here

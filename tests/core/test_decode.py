@@ -125,6 +125,7 @@ def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop, processes):
     import mediafm_core.media.decode as decode
 
     monkeypatch.setattr(decode, "DECODE_PROCESSES", processes)
+    monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)  # a 4 s title: processes if enabled
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params=gop))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
     starts = decode._segment_starts(title, 0.5)
@@ -220,6 +221,7 @@ def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypa
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
+    monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
 
     class DyingPool:
@@ -242,3 +244,17 @@ def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypa
     parallel = np.concatenate(list(decode.iter_small(title, workers=2)))
     np.testing.assert_array_equal(serial, parallel)
     assert pool.submitted > 3 and dropped and set(dropped) == {2}
+
+
+def test_short_titles_decode_segments_in_threads_unless_the_pool_runs(tmp_path, monkeypatch):
+    import mediafm_core.media.decode as decode
+
+    title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
+    monkeypatch.setattr(decode, "_POOLS", {})
+    asked = []
+    monkeypatch.setattr(decode, "_process_pool", lambda workers: asked.append(workers))
+    assert title.n_frames < decode.PROCESS_MIN_FRAMES
+    assert sum(map(len, decode.iter_small(title, workers=2))) == 100
+    assert asked == []  # 100 frames: not worth starting worker processes
