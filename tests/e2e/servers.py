@@ -1,6 +1,7 @@
 """Start Dagster processes for tests from Python: `subprocess.Popen` with default signal handling
 (a shell's background job inherits an ignored SIGINT and then ignores SIGTERM), stopped by PID."""
 
+import contextlib
 import json
 import os
 import signal
@@ -62,3 +63,26 @@ def wait_http(port: int, path: str, proc: subprocess.Popen, log: Path, timeout: 
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"no answer on port {port} in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def dagster_webserver(tmp_path: Path, nux_seen: bool = False):
+    """dagster-webserver on a free loopback port over a temp DAGSTER_HOME (the repo's
+    dagster.yaml) and workspace.yaml; yields (port, proc, log) once /server_info answers.
+    `nux_seen` marks the first-visit "Join the Dagster community" dialog as seen."""
+    from tests.conftest import make_dagster_home
+
+    home = make_dagster_home(tmp_path)
+    if nux_seen:
+        (home / ".nux").mkdir()
+        (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    port = free_port()
+    log = tmp_path / "webserver.log"
+    env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(tmp_path / "storage")}
+    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+                  "-w", str(REPO / "workspace.yaml")], env, log)  # fmt: skip
+    try:
+        wait_http(port, "/server_info", proc, log, timeout=120)
+        yield port, proc, log
+    finally:
+        stop(proc)

@@ -2,13 +2,12 @@
 served by `dagster-webserver` on loopback, and the lineage graph it draws holds the same assets,
 groups, kinds and edges that the webserver's GraphQL API reports for our code location."""
 
-import shutil
 import time
 
 import pytest
 
 from tests.e2e.browser import CHROMIUM, LineageGraph, dump_dom, screenshot
-from tests.e2e.servers import BIN, REPO, free_port, graphql, start, stop, wait_http
+from tests.e2e.servers import dagster_webserver, graphql
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName kinds dependencyKeys { path } } }"
 GROUP = "serving"  # the group page drawn in full: contextual_embeddings and title_embeddings
@@ -45,21 +44,8 @@ def webserver(tmp_path_factory):
     not cover the graph in screenshots."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (see .ci/run)")
-    tmp_path = tmp_path_factory.mktemp("webserver")
-    home = tmp_path / "dagster_home"
-    (home / ".nux").mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home)
-    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
-    port = free_port()
-    log = tmp_path / "webserver.log"
-    env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(tmp_path / "storage")}
-    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                  "-w", str(REPO / "workspace.yaml")], env, log)  # fmt: skip
-    try:
-        wait_http(port, "/server_info", proc, log, timeout=120)
+    with dagster_webserver(tmp_path_factory.mktemp("webserver"), nux_seen=True) as (port, _, _):
         yield f"http://127.0.0.1:{port}", port
-    finally:
-        stop(proc)
 
 
 def test_asset_group_page_draws_our_assets_with_their_lineage(webserver, tmp_path):

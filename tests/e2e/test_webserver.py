@@ -1,8 +1,6 @@
 """dagster-webserver on loopback serves our code location; its GraphQL API lists our assets."""
 
-import shutil
-
-from tests.e2e.servers import BIN, REPO, free_port, graphql, start, stop, wait_http
+from tests.e2e.servers import dagster_webserver, graphql, wait_http
 
 EXPECTED = {
     "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
@@ -12,16 +10,7 @@ EXPECTED = {
 
 
 def test_webserver_answers_and_graphql_lists_our_assets(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home)
-    port = free_port()
-    log = tmp_path / "webserver.log"
-    env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(tmp_path / "storage")}
-    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                  "-w", str(REPO / "workspace.yaml")], env, log)  # fmt: skip
-    try:
-        wait_http(port, "/server_info", proc, log, timeout=120)
+    with dagster_webserver(tmp_path) as (port, proc, log):
         page = wait_http(port, "/asset-groups", proc, log, timeout=30)
         assert "<html" in page.lower()
         data = graphql(port, "{ assetNodes { assetKey { path } groupName isPartitioned } }")
@@ -34,6 +23,4 @@ def test_webserver_answers_and_graphql_lists_our_assets(tmp_path):
                           '{ ... on Sensors { results { name } } } }')  # fmt: skip
         names = {s["name"] for s in sensors["data"]["sensorsOrError"]["results"]}
         assert {"title_arrival_sensor", "reembed_on_new_checkpoint"} <= names
-    finally:
-        stop(proc)
     assert proc.returncode is not None
