@@ -30,10 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from mediafm_core.training.config import TrainConfig
+from mediafm_core.evaluation import ROWS as ROWS_ALL
+from mediafm_core.training.config import CORRUPTIONS, TrainConfig
 
 log = logging.getLogger("bench.ablation")
-ROWS_ALL = ("video_only", "fused", "contextual", "clip_alone")  # mediafm_core.evaluation.ROWS
 
 
 def _train(args: dict) -> dict:
@@ -104,9 +104,9 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate")
     p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
-    p.add_argument("--corruption", choices=("mask", "bert"), default="mask",
+    p.add_argument("--corruption", choices=CORRUPTIONS, default=TrainConfig.corruption,
                    help="MSM input corruption (TrainConfig.corruption)")  # fmt: skip
-    p.add_argument("--unmasked-weight", type=float, default=0.3,
+    p.add_argument("--unmasked-weight", type=float, default=TrainConfig.unmasked_weight,
                    help="loss weight at unmasked shots (TrainConfig.unmasked_weight)")  # fmt: skip
     p.add_argument("--mask-span", type=int, default=TrainConfig.mask_span,
                    help="training masks cover runs of this many shots")  # fmt: skip

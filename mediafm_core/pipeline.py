@@ -177,10 +177,11 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
             else:
                 done = True
         n += len(batch)
+        if not batch:
+            break
         for m, enc in encoders.items():
-            if batch:
-                with _timed(timings, m):
-                    out[m].append(enc.encode([getattr(b, _INPUT[m]) for b in batch]))
+            with _timed(timings, m):
+                out[m].append(enc.encode([getattr(b, _INPUT[m]) for b in batch]))
     if n != table.num_rows:
         raise TitleError(
             title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
@@ -269,6 +270,8 @@ def encode_modality(
     its own asset; `fuse_tables` joins them. `shots` is ignored for "globals"."""
     from mediafm_core.media.titles import open_title
 
+    if modality not in ("globals", "text", *_INPUT):
+        raise ValueError(f"unknown modality {modality!r}; use video, audio, text or globals")
     t0 = time.perf_counter()
     title = open_title(title_dir, landing_root)
     flags: dict = {}
@@ -303,4 +306,3 @@ def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
             return out[modality], {}
     except ValueError as exc:
         raise TitleError(title.title_id, str(exc)) from exc
-    raise ValueError(f"unknown modality {modality!r}; use video, audio, text or globals")

@@ -10,7 +10,7 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` to the `mediafm` parser."""
-    from mediafm_core.training.config import TrainConfig  # dataclasses only
+    from mediafm_core.training.config import CORRUPTIONS, TrainConfig  # dataclasses only
 
     p = sub.add_parser(
         "pretrain",
@@ -44,13 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--unmasked-weight",
         type=float,
-        default=0.3,
+        default=TrainConfig.unmasked_weight,
         help="weight of the reconstruction loss at unmasked shots (0 = masked-only MSM)",
     )
     p.add_argument(
         "--corruption",
-        choices=("mask", "bert"),
-        default="mask",
+        choices=CORRUPTIONS,
+        default=TrainConfig.corruption,
         help="selected shots -> [MASK] (mask) or BERT's 80/10/10 mask/random/keep (bert)",
     )
     p.add_argument(

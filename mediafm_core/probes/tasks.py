@@ -137,9 +137,13 @@ def map_clips_to_shots(table, shots: dict):
     starts, ends = [], []
     spans = zip(table["title_id"].to_pylist(), table["start_s"].to_pylist(),
                 table["end_s"].to_pylist())  # fmt: skip
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # title_id -> (start_s, end_s)
     for tid, a, b in spans:
-        s = np.asarray(shots[tid]["start_s"].to_numpy(), dtype=np.float64)
-        e = np.asarray(shots[tid]["end_s"].to_numpy(), dtype=np.float64)
+        if tid not in bounds:
+            bounds[tid] = tuple(
+                np.asarray(shots[tid][c].to_numpy(), dtype=np.float64) for c in ("start_s", "end_s")
+            )
+        s, e = bounds[tid]
         idx = np.flatnonzero(np.clip(np.minimum(e, b) - np.maximum(s, a), 0, None) > 0.5 * (e - s))
         if len(idx) == 0:
             idx = np.flatnonzero((s <= (a + b) / 2) & (e > (a + b) / 2))[:1]

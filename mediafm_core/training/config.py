@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+CORRUPTIONS = ("mask", "bert")  # TrainConfig.corruption choices
+
 
 @dataclass
 class TrainConfig:
@@ -61,7 +63,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.corruption not in ("mask", "bert"):
+        if self.corruption not in CORRUPTIONS:
             raise ValueError(f"corruption must be 'mask' or 'bert', got {self.corruption!r}")
         if self.unmasked_weight < 0:
             raise ValueError(f"unmasked_weight must be >= 0, got {self.unmasked_weight}")

@@ -222,6 +222,7 @@ class Trainer:
         cfg = self.cfg
         gen = step_generator(cfg.seed, self.step, self.dist.rank)
         b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen, cfg.mask_span)
+        self.shots_seen += b.n_tokens  # counted on the CPU batch: no device sync per step
         b = b.to(self.device)
         self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
         inputs = mask_in = None
@@ -229,7 +230,6 @@ class Trainer:
             inputs, mask_in = corrupt_inputs(b.shots, b.shot_mask, b.mask, gen)
         self.model.train()
         loss, _ = self._forward_loss(self.step_model, b, inputs, mask_in, cfg.unmasked_weight)
-        self.shots_seen += b.n_tokens
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -321,6 +321,7 @@ class Trainer:
         if self.dist.is_main:
             lr = self.opt.param_groups[0]["lr"]
             elapsed = time.perf_counter() - t0
+            rate = self.shots_seen / max(elapsed, 1e-9)
             log.info(
                 "step %d/%d train_loss %.4f%s lr %.2e %.0f shots/s/rank (%.1f s)",
                 self.step,
@@ -328,7 +329,7 @@ class Trainer:
                 mean_loss,
                 f" val_loss {self.last_val:.4f}" if eval_now and self.last_val is not None else "",
                 lr,
-                self.shots_seen / max(elapsed, 1e-9),
+                rate,
                 elapsed,
             )
             if self.callback is not None:
@@ -338,7 +339,7 @@ class Trainer:
                         **point,
                         "lr": lr,
                         "checkpoint": ckpt_now,
-                        "shots_per_s": self.shots_seen / max(elapsed, 1e-9),
+                        "shots_per_s": rate,
                         **{f"baseline_{k}": v for k, v in self.baselines.items()},
                     },
                 )
