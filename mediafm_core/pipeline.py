@@ -114,6 +114,12 @@ def _vector_table(cols: dict, vec_name: str, vectors: np.ndarray, meta: dict, **
     return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
 
 
+def _encode_texts(title, starts: np.ndarray, ends: np.ndarray, encoder) -> tuple:
+    """(text vectors, has_text bool array) of a title's shots from its subtitles."""
+    texts = shot_texts(title, starts, ends)
+    return encoder.encode(texts), np.array([bool(t) for t in texts], dtype=bool)
+
+
 def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: str) -> dict:
     """In-memory tables of the contracts; each carries the layout and its encoder identity."""
     keys = {
@@ -222,9 +228,8 @@ def encode_title(
     starts, ends = table["start_s"].to_numpy(), table["end_s"].to_numpy()
     try:
         with _timed(timings, "text"):  # subtitles first: a malformed file fails fast
-            texts = shot_texts(title, starts, ends)
-            has_text = np.array([bool(t) for t in texts])
-            vectors = {"text": enc.text.encode(texts)}
+            text_vectors, has_text = _encode_texts(title, starts, ends, enc.text)
+            vectors = {"text": text_vectors}
             glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
         media = {"video": enc.video, "audio": enc.audio}
         size = enc.profile.frame_size
@@ -298,9 +303,9 @@ def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
     """-> (vectors, extra columns) of one shot modality; input errors name the title."""
     try:
         if modality == "text":
-            texts = shot_texts(title, table["start_s"].to_numpy(), table["end_s"].to_numpy())
-            flag = pa.array([bool(t) for t in texts], pa.bool_())
-            return encoder.encode(texts), {"has_text": flag}
+            starts, ends = table["start_s"].to_numpy(), table["end_s"].to_numpy()
+            vectors, has_text = _encode_texts(title, starts, ends, encoder)
+            return vectors, {"has_text": pa.array(has_text, pa.bool_())}
         if modality in _INPUT:
             out = _encode_shot_media(title, table, {modality: encoder}, n_frames, size, chunk, {})
             return out[modality], {}
