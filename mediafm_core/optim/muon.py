@@ -97,7 +97,8 @@ def muon_update(
 
 
 class Muon(torch.optim.Muon):
-    """`torch.optim.Muon` with the Newton-Schulz dtype chosen per device (fp32 CPU, bf16 CUDA).
+    """`torch.optim.Muon` with the Newton-Schulz dtype chosen per device: bf16 on CUDA and on
+    CPUs with AMX, fp32 elsewhere.
 
     `ns_dtype` forces a dtype for every parameter (None = follow each parameter's device).
     """
