@@ -62,13 +62,13 @@ def start_s3() -> str:
 
 def land(title_dir: Path, landing: str) -> None:
     """Copy a title folder into the landing zone, metadata.json last (as an upload would)."""
-    from dagster_aws.s3 import S3Resource
+    from mediafm_core.storage.s3 import boto3_client, is_s3, split_uri
 
     files = sorted(p for p in title_dir.rglob("*") if p.is_file() and p.name != "metadata.json")
     files.append(title_dir / "metadata.json")
-    if landing.startswith("s3://"):
-        client = S3Resource().get_client()
-        bucket, prefix = landing[5:].split("/", 1)
+    if is_s3(landing):
+        client = boto3_client()
+        bucket, prefix = split_uri(landing)
         for p in files:
             key = f"{prefix}/{title_dir.name}/{p.relative_to(title_dir).as_posix()}"
             client.upload_file(str(p), bucket, key)

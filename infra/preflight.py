@@ -51,7 +51,7 @@ def check_postgres(config: dict) -> str | None:
     from dagster_postgres.utils import pg_url_from_config
 
     url = pg_url_from_config(storage)
-    scheme, rest = url.split("://", 1)
+    _, rest = url.split("://", 1)
     where = rest.rsplit("@", 1)[-1]  # host:port/db, no credentials
     try:
         psycopg2.connect(f"postgresql://{rest}", connect_timeout=CONNECT_TIMEOUT_S).close()

@@ -143,8 +143,9 @@ def title_metadata_embedding(
 
     text = text_encoder.load()
     out = {}
+    landing = storage.local_landing(context.partition_keys)  # s3:// titles copied locally once
     for tid in context.partition_keys:
-        meta = open_title(tid, storage.local_landing([tid])).metadata  # s3://: a local copy
+        meta = open_title(tid, landing).metadata
         glob = text.encode([global_text(meta)])  # (1, D_text)
         out[tid] = vector_table(tid, glob, with_shots=False, encoder=text.info.to_dict())
     return Output(

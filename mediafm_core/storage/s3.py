@@ -18,8 +18,11 @@ writes anything (so nothing stored is touched). Secrets never appear in errors o
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -107,6 +110,11 @@ class S3Settings:
         if self.session_token:
             out["aws_session_token"] = self.session_token
         return out
+
+
+def _digest(uri: str) -> str:
+    """Short stable name of a URI for cache folders (trailing slashes ignored)."""
+    return hashlib.sha1(uri.rstrip("/").encode()).hexdigest()[:16]
 
 
 def is_s3(uri: str) -> bool:
@@ -250,8 +258,6 @@ def upload_folder(folder: str, uri: str, settings: S3Settings | None = None) -> 
 
 def cache_dir(kind: str) -> str:
     """Local cache folder for copies of S3 objects ($MEDIAFM_CACHE or the temp dir)."""
-    import tempfile
-
     base = os.environ.get("MEDIAFM_CACHE") or os.path.join(tempfile.gettempdir(), "mediafm-cache")
     path = os.path.join(base, kind)
     os.makedirs(path, exist_ok=True)
@@ -264,13 +270,9 @@ def local_copy(uri: str, kind: str, settings: S3Settings | None = None,
     `uri` is returned unchanged. For immutable things only: landed titles (their ready marker is
     written last) and checkpoints (one folder per model_version). The copy lands in a temp folder
     first and is renamed into place, so a half-finished download is never reused."""
-    import hashlib
-    import shutil
-    import tempfile
-
     if not is_s3(uri):
         return uri
-    name = name or hashlib.sha1(uri.rstrip("/").encode()).hexdigest()[:16]
+    name = name or _digest(uri)
     final = os.path.join(cache_dir(kind), name)
     if os.path.isdir(final):
         return final
@@ -295,9 +297,7 @@ def local_landing_root(landing: str, title_ids, settings: S3Settings | None = No
     so the landing-zone escape checks hold)."""
     if not is_s3(landing):
         return landing
-    import hashlib
-
-    kind = os.path.join("landing", hashlib.sha1(landing.rstrip("/").encode()).hexdigest()[:16])
+    kind = os.path.join("landing", _digest(landing))
     for title_id in title_ids:
         if not title_id or "/" in title_id or title_id.startswith("."):
             raise InputError(f"title {title_id!r}", "is not a valid title id (landing zone escape)")
@@ -308,12 +308,10 @@ def local_landing_root(landing: str, title_ids, settings: S3Settings | None = No
 def local_file(uri: str, kind: str, settings: S3Settings | None = None) -> str:
     """A local path for one object: `uri` itself when local, else a fresh download into the
     cache (torch and the trainer read local files)."""
-    import hashlib
-
     if not is_s3(uri):
         return uri
     bucket, key = split_uri(uri)
-    folder = os.path.join(cache_dir(kind), hashlib.sha1(uri.encode()).hexdigest()[:16])
+    folder = os.path.join(cache_dir(kind), _digest(uri))
     os.makedirs(folder, exist_ok=True)
     local = os.path.join(folder, os.path.basename(key))
     tmp = f"{local}.partial-{os.getpid()}"
@@ -325,6 +323,4 @@ def local_file(uri: str, kind: str, settings: S3Settings | None = None) -> str:
 def local_work_dir(uri: str, kind: str) -> str:
     """A local folder standing in for a remote output folder while it is written (the same path
     for every process on the machine, so torchrun ranks agree); uploaded when complete."""
-    import hashlib
-
-    return os.path.join(cache_dir(kind), hashlib.sha1(uri.rstrip("/").encode()).hexdigest()[:16])
+    return os.path.join(cache_dir(kind), _digest(uri))

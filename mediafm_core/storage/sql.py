@@ -18,6 +18,7 @@ from SQL: `SELECT * FROM lance_vector_search('<root>/lancedb/shot_embeddings.lan
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -78,18 +79,17 @@ def _exists(path: str) -> bool:
     return p.is_file() or (p.is_dir() and any(p.iterdir()))
 
 
-def _s3_parquet_view(con, name: str, path: str, select: str) -> str:
+def _s3_parquet_view(con, name: str, path: str, select: str, filesystem) -> str:
     """For an s3:// root: Parquet is read through pyarrow's S3 filesystem (DuckDB's httpfs
     extension is not bundled offline) and registered as an Arrow dataset; Lance tables are read
-    by the lance extension itself (it takes AWS_* from the environment). Returns the SELECT."""
-    if "read_parquet(" not in select and not path.endswith(".parquet"):
-        return select  # a .lance table
+    by the lance extension itself (it takes AWS_* from the environment). `filesystem` returns
+    the session's `pyarrow.fs.S3FileSystem` (built once). Returns the SELECT."""
+    if path.endswith(".lance"):
+        return select  # a .lance table (every other view source is Parquet)
     import pyarrow.dataset as ds
 
-    from mediafm_core.storage.s3 import arrow_filesystem
-
     bucket_key = path.split("://", 1)[1]
-    con.register(f"_{name}_arrow", ds.dataset(bucket_key, filesystem=arrow_filesystem(),
+    con.register(f"_{name}_arrow", ds.dataset(bucket_key, filesystem=filesystem(),
                                               format="parquet"))  # fmt: skip
     return f"SELECT * FROM _{name}_arrow"
 
@@ -100,9 +100,11 @@ def open_session(root: str):
     con = connect()
     missing = []
     remote = is_remote(root)
+    filesystem = None
     if remote:
-        from mediafm_core.storage.s3 import S3Settings
+        from mediafm_core.storage.s3 import S3Settings, arrow_filesystem
 
+        filesystem = functools.cache(arrow_filesystem)  # built once, at the first Parquet view
         if S3Settings.from_env().allow_http:  # the lance extension refuses plain HTTP otherwise
             os.environ.setdefault("AWS_ALLOW_HTTP", "true")
     for name, (path, select) in view_sources(layout).items():
@@ -111,11 +113,11 @@ def open_session(root: str):
             continue
         try:
             if remote:
-                select = _s3_parquet_view(con, name, path, select)
+                select = _s3_parquet_view(con, name, path, select, filesystem)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {select}")
         except Exception as exc:  # duckdb raises IOException/BinderException for bad sources
             log.warning("view %s left out: %s", name, exc)
             missing.append(name)
-    root_uri = root if is_remote(root) else os.path.abspath(root)
+    root_uri = root if remote else os.path.abspath(root)
     con.execute(f"SET VARIABLE mediafm_root = '{root_uri}'")  # getvariable('mediafm_root') in SQL
     return con, missing

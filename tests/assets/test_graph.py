@@ -48,9 +48,8 @@ def world(tmp_path_factory):
         os.environ["DAGSTER_HOME"] = old
 
 
-def latest(instance, asset, partition=None):
-    ev = instance.get_latest_materialization_event(AssetKey(asset)) if partition is None else \
-        next(iter(instance.get_latest_materialization_events([AssetKey(asset)]).values()))
+def latest(instance, asset):
+    ev = instance.get_latest_materialization_event(AssetKey(asset))
     return ev.asset_materialization.metadata
 
 
@@ -79,9 +78,8 @@ def test_shot_counts_agree_from_shots_to_lancedb(world):
     assert missing == []
     rows = dict(con.sql("SELECT title_id, count(*) FROM shots GROUP BY 1").fetchall())
     assert set(rows) == set(world["good"])
-    for view in ("shot_embeddings",):
-        got = dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall())
-        assert got == rows
+    got = dict(con.sql("SELECT title_id, count(*) FROM shot_embeddings GROUP BY 1").fetchall())
+    assert got == rows
     for asset in ("video_embeddings", "audio_embeddings", "text_embeddings", "fused_shots"):
         path = world["root"] / "artefacts" / asset
         got = dict(con.sql(f"SELECT title_id, count(*) FROM '{path}/*.parquet' GROUP BY 1")

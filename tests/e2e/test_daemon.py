@@ -2,11 +2,11 @@
 title, adds its partition and launches exactly one cold-start run through the run queue, which
 succeeds in its own process."""
 
-import shutil
 import time
 import warnings
 
 from tests.assets.conftest import write_tiny_titles
+from tests.conftest import make_dagster_home
 from tests.e2e.servers import BIN, REPO, start, stop
 
 warnings.filterwarnings("ignore")
@@ -29,9 +29,7 @@ def wait_for_runs(instance, n: int, proc, log, timeout: float):
 def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, monkeypatch):
     from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home)
+    home = make_dagster_home(tmp_path)
     root = tmp_path / "storage"
     (tid,) = write_tiny_titles(root / "landing", 1, seconds=4.0, seed=3)
     env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(root), "OMP_NUM_THREADS": "1"}

@@ -22,7 +22,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.assets.conftest import write_tiny_titles  # noqa: F401  (re-exported for tests/infra)
+from tests.conftest import ROOT
+
 PG_SCRIPT = ROOT / "infra" / "ci" / "test-postgres.sh"
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
@@ -143,10 +145,3 @@ def bucket(s3_env):
     boto3_client().create_bucket(Bucket=name)
     return name
 
-
-def write_tiny_titles(landing: Path, n: int, seconds: float = 5.0, seed: int = 0) -> list[str]:
-    """n synthetic titles (real MP4 + subtitles + metadata.json + clip labels); their ids."""
-    from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
-
-    cfg = SynthMediaConfig(n_titles=n, seconds=seconds, seed=seed, speech="bursts")
-    return [p.name for p in write_synthetic_titles(landing, cfg)]

@@ -1,11 +1,11 @@
 """infra/preflight.py, the container's start-up check: a deployment with Postgres down (or a
 missing bucket) gets one clear line and exit code 2 before anything runs; a healthy one exit 0."""
 
-import socket
 import subprocess
 import sys
 
 from tests.conftest import make_dagster_home
+from tests.e2e.servers import free_port as closed_port  # a port nobody listens on
 from tests.infra.conftest import ROOT
 
 
@@ -30,15 +30,9 @@ def deployment_env(tmp_path, s3_env, bucket, pg: dict) -> dict:
     }  # fmt: skip
 
 
-def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 def test_postgres_down_and_a_missing_bucket_are_one_line_each(tmp_path, s3_env, bucket):
-    pg = {"host": "127.0.0.1", "port": closed_port(), "user": "dagster", "password": "s3cret-pw",
-          "db": "dagster"}  # fmt: skip
+    pg = {"host": "127.0.0.1", "port": str(closed_port()), "user": "dagster",
+          "password": "s3cret-pw", "db": "dagster"}  # fmt: skip
     env = deployment_env(tmp_path, s3_env, bucket, pg)
     env["MEDIAFM_ROOT"] = "s3://no-such-root-bucket/root"
     proc = run_preflight(env)

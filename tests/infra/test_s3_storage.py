@@ -14,12 +14,12 @@ unreachable endpoint) each give one clear error before anything is written.
 """
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 from dagster import AssetKey
 
+from tests.e2e.servers import free_port
 from tests.infra.conftest import write_tiny_titles
 
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
@@ -143,12 +143,6 @@ def _model_version(store) -> str:
 
 
 # ------------------------------------------------------------------ bad configuration
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_missing_bucket_is_one_clear_error(s3_env):
     from mediafm_core.errors import InputError
     from mediafm_core.storage.s3 import check_storage_root
@@ -177,7 +171,7 @@ def test_unreachable_endpoint_is_one_clear_error(s3_env, monkeypatch):
     from mediafm_core.errors import InputError
     from mediafm_core.storage.s3 import check_storage_root
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(InputError) as err:
         check_storage_root("s3://any-bucket/root", timeout_s=2)
     assert "cannot reach the S3 endpoint http://127.0.0.1:" in str(err.value)
