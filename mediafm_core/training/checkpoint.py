@@ -62,14 +62,20 @@ def save_checkpoint(
     config: dict,  # MediaFMConfig + train config + dims, written to config.json
     metrics: dict,
     trainer_state: dict | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> str:
-    """Write the folder atomically; returns the model_version."""
+    """Write the folder atomically; returns the model_version.
+
+    `weights` (a state dict) is what `model.safetensors` holds when given - the trainer passes the
+    best-validation weights there and keeps the last weights in `trainer_state` for `--resume`.
+    """
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     _recover(out)
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    src = model.state_dict() if weights is None else weights
+    state = {k: v.detach().to("cpu").contiguous() for k, v in src.items()}
     version = weights_version(state)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

@@ -15,6 +15,7 @@ class TrainConfig:
     layers: int | None = None  # override the size's layer count
     hidden: int | None = None  # override the size's width
     heads: int | None = None  # override the size's attention heads
+    dropout: float | None = None  # override the model's dropout (attention and residual branches)
     # --- optimisation
     optimizer: str = "muon"  # muon (Muon on body matrices + AdamW) | adamw (AdamW everywhere)
     steps: int = 1000  # optimiser steps in total (a resumed run continues up to this)
@@ -50,6 +51,9 @@ class TrainConfig:
     eval_every: int = 200  # validate every N steps (and at the end); 0 = only at the end
     checkpoint_every: int = 200  # write a resumable checkpoint every N steps; 0 = only at the end
     log_every: int = 10  # log a progress line (and call the callback) every N steps
+    keep_best: bool = True  # model.safetensors = the weights with the lowest validation MSM
+    patience: int = 0  # stop after this many evaluations without a new best; 0 = never
+    min_delta: float = 0.0  # a new best must beat the old by more than this (cosine distance)
     resume: bool = False  # continue from the checkpoint in out_dir if it has trainer state
     extra: dict = field(default_factory=dict)  # free-form notes stored in config.json
 

@@ -66,7 +66,8 @@ def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
 def model_config(cfg: TrainConfig, fused_dim: int, global_dim: int) -> MediaFMConfig:
     try:
         return config_for(
-            cfg.size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads
+            cfg.size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
+            dropout=cfg.dropout,
         )
     except ValueError as exc:
         raise InputError("model config", str(exc)) from exc
@@ -116,6 +117,14 @@ class Trainer:
         self.train_losses: list[float] = []  # since the last log line (this rank)
         self.shots_seen = 0  # real shots trained on by this rank in this process
         self.last_train: float | None = None
+        # Checkpoint selection (issue 9): model.safetensors holds the weights of the evaluation
+        # with the lowest validation MSM; training stops after `patience` evaluations without a
+        # new best. The last weights travel in trainer_state.pt so --resume continues exactly.
+        self.best_val: float | None = None
+        self.best_step: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_evals = 0
+        self.stopped_early = False
         if cfg.resume:
             self._resume()
         self.step_model = self.model
@@ -145,6 +154,9 @@ class Trainer:
             "val_loss": self.last_val,
             "baseline_mean_shot": self.baselines.get("mean_shot"),
             "baseline_neighbour": self.baselines.get("neighbour"),
+            "best_step": self.best_step,
+            "best_val_loss": self.best_val,
+            "stopped_early": self.stopped_early,
             "n_train_titles": len(self.data.train_ids),
             "n_val_titles": len(self.data.val_ids),
             "world_size": self.dist.world_size,
@@ -167,13 +179,18 @@ class Trainer:
             )
         from safetensors.torch import load_file
 
-        self.model.load_state_dict(load_file(str(self.out_dir / ckpt.WEIGHTS), device="cpu"))
+        best = load_file(str(self.out_dir / ckpt.WEIGHTS), device="cpu")
+        self.model.load_state_dict(state.get("model", best))
         self.opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_cpu"])
         self.step = int(state["step"])
         m = meta["metrics"]
         self.curve = list(m.get("curve", []))
         self.last_train, self.last_val = m.get("train_loss"), m.get("val_loss")
+        self.best_val, self.best_step = m.get("best_val_loss"), m.get("best_step")
+        self.best_state = best if self.best_step is not None else None
+        self.bad_evals = int(state.get("bad_evals", 0))
+        self.stopped_early = bool(m.get("stopped_early", False))
         log.info("resumed from %s at step %d", self.out_dir, self.step)
 
     def save(self) -> None:
@@ -184,9 +201,14 @@ class Trainer:
                 "optimizer": self.opt.state_dict(),
                 "optimizer_kind": self.cfg.optimizer,
                 "rng_cpu": torch.get_rng_state(),
+                "bad_evals": self.bad_evals,
             }
+            weights = None
+            if self.cfg.keep_best and self.best_state is not None:
+                state["model"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                weights = self.best_state
             ckpt.save_checkpoint(
-                self.out_dir, self.model, self._config_json(), self._metrics(), state
+                self.out_dir, self.model, self._config_json(), self._metrics(), state, weights
             )
         barrier(self.dist)
 
@@ -288,7 +310,7 @@ class Trainer:
             )
         t0 = time.perf_counter()
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and not self.stopped_early:
                 self.train_losses.append(self.train_step())
                 self._after_step(t0)  # the last step always evaluates and checkpoints
             if not (self.out_dir / ckpt.WEIGHTS).exists():
@@ -296,6 +318,22 @@ class Trainer:
         finally:
             shutdown(self.dist)
         return self.out_dir
+
+    def _select(self, val: float | None) -> None:
+        """Keep the weights of the lowest validation MSM so far (rank 0)."""
+        if val is None:
+            return
+        if self.best_val is None or val < self.best_val - self.cfg.min_delta:
+            self.best_val, self.best_step, self.bad_evals = val, self.step, 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in
+                               self.model.state_dict().items()}  # fmt: skip
+        else:
+            self.bad_evals += 1
+
+    def _broadcast_stop(self, stop: bool) -> bool:
+        """Rank 0's early-stopping decision, the same on every rank."""
+        (flag,) = all_mean([1.0 if (stop and self.dist.is_main) else 0.0], self.dist, self.device)
+        return flag * self.dist.world_size > 0.5
 
     def _after_step(self, t0: float) -> None:
         cfg = self.cfg
@@ -312,6 +350,10 @@ class Trainer:
         if eval_now and self.dist.is_main:
             self.last_val = self.evaluate()
             point["val_loss"] = self.last_val
+            self._select(self.last_val)
+        if eval_now and self.cfg.patience > 0:
+            self.stopped_early = self._broadcast_stop(self.bad_evals >= self.cfg.patience)
+            ckpt_now = ckpt_now or self.stopped_early
         if eval_now:
             self.curve.append(
                 {"step": self.step, "train_loss": mean_loss, "val_loss": self.last_val}
