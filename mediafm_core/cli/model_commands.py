@@ -31,6 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="video, audio, text widths (default 64 64 64)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the whole benchmark")
+    p.add_argument(
+        "--family",
+        choices=("narrative", "drift", "recurring"),
+        default="narrative",
+        help="generative story (synthetic/families.py): discrete scenes with a title arc "
+        "(narrative), continuously drifting state (drift), or sets shared across the catalogue "
+        "and revisited within a title (recurring)",
+    )
+    p.add_argument("--min-shots", type=int, default=60, help="shortest title (default 60)")
+    p.add_argument("--max-shots", type=int, default=700, help="longest title (default 700)")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=1.0,
+        help="per-shot view noise: 0.5 easy, 1.0 default, 3.0 one shot barely identifies its "
+        "surroundings",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("embed", help="contextual shot embeddings of whole titles")
@@ -70,12 +87,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from mediafm_core.errors import InputError
-    from mediafm_core.synthetic.narrative import NarrativeConfig, generate, write
+    from mediafm_core.synthetic.families import FamilyConfig, generate
+    from mediafm_core.synthetic.narrative import write
 
     if args.titles < 1 or min(args.dims) < 1:
         raise InputError("arguments", "--titles and --dims must be positive")
-    cfg = NarrativeConfig(n_titles=args.titles, dims=tuple(args.dims), seed=args.seed)
-    log.info("generating %d titles (dims %s, seed %d)", cfg.n_titles, cfg.dims, cfg.seed)
+    try:
+        cfg = FamilyConfig(family=args.family, n_titles=args.titles, dims=tuple(args.dims),
+                           seed=args.seed, min_shots=args.min_shots, max_shots=args.max_shots,
+                           view_noise=args.noise)  # fmt: skip
+    except ValueError as exc:
+        raise InputError("arguments", str(exc)) from exc
+    log.info("generating %d %s titles (dims %s, seed %d)", cfg.n_titles, cfg.family, cfg.dims,
+             cfg.seed)  # fmt: skip
     paths = write(generate(cfg), args.out_dir)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
     return 0

@@ -23,19 +23,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--globals", help="globals.parquet (title_id, vector): title metadata vectors")
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--optimizer", choices=("muon", "adamw"), default="muon")
-    p.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
-    p.add_argument("--size", default="small", help="named size: tiny|small|base|large")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=TrainConfig.steps,
+        help="optimiser steps (upper bound with --patience)",
+    )
+    p.add_argument(
+        "--size",
+        default=TrainConfig.size,
+        help="named size: tiny|small|base|large (README: which when)",
+    )
     p.add_argument("--layers", type=int, help="override the size's layer count")
     p.add_argument("--hidden", type=int, help="override the size's width")
     p.add_argument("--heads", type=int, help="override the size's attention heads")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per step (per rank)")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
-    p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
-    p.add_argument("--warmup", type=int, default=100, help="warm-up steps (<= steps/5)")
-    p.add_argument("--window", type=int, default=512, help="training window in shots")
+    p.add_argument(
+        "--batch-size", type=int, default=TrainConfig.batch_size, help="windows per step (per rank)"
+    )
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="AdamW peak learning rate")
+    p.add_argument(
+        "--muon-lr", type=float, default=TrainConfig.muon_lr, help="Muon peak learning rate"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=TrainConfig.warmup, help="warm-up steps (<= steps/5)"
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=TrainConfig.window,
+        help="training window in shots (random crops of longer titles)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.1, help="titles held out (by id)")
-    p.add_argument("--eval-every", type=int, default=200, help="validate every N steps")
-    p.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument(
+        "--eval-every", type=int, default=TrainConfig.eval_every, help="validate every N steps"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=TrainConfig.checkpoint_every,
+        help="checkpoint every N steps",
+    )
     p.add_argument("--log-every", type=int, default=10, help="progress line every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -58,6 +85,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=TrainConfig.mask_span,
         help="mask runs of this many consecutive shots when training (1 = single shots)",
+    )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=TrainConfig.dropout,
+        help="dropout on attention and residual branches (default: the recipe's)",
+    )
+    p.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    p.add_argument(
+        "--mask-ratio",
+        type=float,
+        default=TrainConfig.mask_ratio,
+        help="share of shots masked for MSM (seed: 0.2)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=TrainConfig.patience,
+        help="stop after N evaluations without a better validation MSM (0 = never)",
+    )
+    p.add_argument(
+        "--last",
+        action="store_true",
+        help="keep the last weights, not those of the best validation MSM",
     )
     p.set_defaults(func=run_pretrain)
 
@@ -90,6 +141,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
             unmasked_weight=args.unmasked_weight,
             corruption=args.corruption,
             mask_span=args.mask_span,
+            dropout=args.dropout,
+            weight_decay=args.weight_decay,
+            mask_ratio=args.mask_ratio,
+            patience=args.patience,
+            keep_best=not args.last,
         )
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc
@@ -106,6 +162,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
             "val_loss",
             "baseline_mean_shot",
             "baseline_neighbour",
+            "best_step",
+            "best_val_loss",
+            "stopped_early",
             "model_version",
         )
     }

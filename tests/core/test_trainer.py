@@ -296,3 +296,83 @@ def test_checkpoint_swap_interrupted_between_renames_recovers(tmp_path):
     os.replace(out, tmp_path / ".ck.old-12345")  # killed after moving the old folder aside
     model, meta = load_checkpoint(tmp_path / "ck")
     assert meta["model_version"] == version == weights_version(model.state_dict())
+
+
+def _scripted_val(monkeypatch, losses):
+    """Trainer.evaluate returns `losses` in turn and snapshots the weights it was asked about,
+    so a test knows exactly which weights the best evaluation saw."""
+    seen: dict[int, dict] = {}
+    it = iter(losses)
+
+    def evaluate(self):
+        seen[self.step] = weights(self.model)
+        return next(it)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    return seen
+
+
+def test_best_validation_weights_are_kept_and_early_stopping_ends_the_run(tmp_path, monkeypatch):
+    seen = _scripted_val(monkeypatch, [0.9, 0.5, 0.6, 0.55, 0.7, 0.8])
+    cfg = tiny_cfg(steps=24, eval_every=2, checkpoint_every=0, patience=3)
+    tr = Trainer(cfg, make_titles(), None, tmp_path / "ck")
+    tr.fit()
+    m = json.loads((tmp_path / "ck" / "metrics.json").read_text())
+    # evaluations at steps 2, 4, 6, 8, 10: best at 4, then 3 without a better one -> stop at 10
+    assert (m["best_step"], m["best_val_loss"], m["steps"]) == (4, 0.5, 10)
+    assert m["stopped_early"] is True and m["val_loss"] == 0.7
+    model, _ = load_checkpoint(tmp_path / "ck")
+    assert_same_weights(weights(model), seen[4])
+    with pytest.raises(AssertionError):
+        assert_same_weights(weights(model), seen[10])  # the last weights are not what is served
+
+
+def test_last_flag_keeps_the_last_weights(tmp_path, monkeypatch):
+    seen = _scripted_val(monkeypatch, [0.5, 0.9])
+    pretrain(tiny_cfg(steps=4, eval_every=2, checkpoint_every=0, keep_best=False),
+             make_titles(), None, tmp_path / "ck")  # fmt: skip
+    model, meta = load_checkpoint(tmp_path / "ck")
+    assert meta["metrics"]["best_step"] == 2
+    assert_same_weights(weights(model), seen[4])
+
+
+def test_resume_continues_from_the_last_weights_not_the_best(tmp_path, monkeypatch):
+    """Killed after a checkpoint whose best is older: resuming must reach the uninterrupted
+    run's weights and the same best step (the best and last weights both travel)."""
+    cfg = tiny_cfg(steps=8, eval_every=2, checkpoint_every=2)
+    _scripted_val(monkeypatch, [0.5, 0.9, 0.8, 0.7])
+    full = Trainer(cfg, make_titles(), None, tmp_path / "full")
+    full.fit()
+    _scripted_val(monkeypatch, [0.5, 0.9])
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_4(step, _metrics):
+        if step == 4:  # called after the step-4 checkpoint is on disk
+            raise Killed
+
+    with pytest.raises(Killed):
+        Trainer(cfg, make_titles(), None, tmp_path / "part", callback=kill_at_4).fit()
+    _scripted_val(monkeypatch, [0.8, 0.7])
+    resumed = Trainer(TrainConfig(**{**cfg.to_dict(), "resume": True}), make_titles(), None,
+                      tmp_path / "part")  # fmt: skip
+    assert resumed.step == 4 and resumed.best_step == 2
+    resumed.fit()
+    assert_same_weights(weights(resumed.model), weights(full.model))
+    a, _ = load_checkpoint(tmp_path / "full")
+    b, meta = load_checkpoint(tmp_path / "part")
+    assert_same_weights(weights(a), weights(b))
+    assert meta["metrics"]["best_step"] == 2
+
+
+def test_real_validation_selects_a_checkpoint_no_worse_than_the_last(tmp_path):
+    """Unscripted: the saved weights score the recorded best validation loss, <= the last."""
+    cfg = tiny_cfg(steps=40, eval_every=4, checkpoint_every=0, lr=3e-2, optimizer="adamw")
+    tr = Trainer(cfg, make_titles(16), None, tmp_path / "ck")
+    tr.fit()
+    m = json.loads((tmp_path / "ck" / "metrics.json").read_text())
+    assert m["best_val_loss"] == min(p["val_loss"] for p in m["curve"]) <= m["val_loss"]
+    model, _ = load_checkpoint(tmp_path / "ck")
+    tr.model.load_state_dict(model.state_dict())
+    assert tr.evaluate() == pytest.approx(m["best_val_loss"], abs=1e-6)
