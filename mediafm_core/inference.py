@@ -25,7 +25,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-REPRESENTATIONS = ("output", "hidden", "concat")
+REPRESENTATIONS = ("output", "hidden", "concat", "masked")
+MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Measured with bench/ablation.py at its defaults (seed 0, small model, 300 Muon steps with the
 # auxiliary loss at unmasked shots, TrainConfig.unmasked_weight=0.3; 10 folds) - ad / popularity /
 # tone / genre / retrieval: hidden 0.676 / 0.619 / 0.531 / 0.603 / 0.674; output 0.689 / 0.622 /
@@ -86,15 +87,33 @@ def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], re
         kw = dict(device=device)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.device(device).type
                                   == "cuda")  # fmt: skip
+        args = dict(
+            shots=torch.from_numpy(shots).to(**kw),  # (B, T, D)
+            shot_mask=torch.from_numpy(mask).to(**kw),  # (B, T)
+            globals_=torch.from_numpy(g).to(**kw) if g_dim > 0 and has_g.any() else None,
+            has_global=torch.from_numpy(has_g).to(**kw),
+        )
         with autocast:
-            out = model(
-                torch.from_numpy(shots).to(**kw),  # (B, T, D)
-                shot_mask=torch.from_numpy(mask).to(**kw),  # (B, T)
-                globals_=torch.from_numpy(g).to(**kw) if g_dim > 0 and has_g.any() else None,
-                has_global=torch.from_numpy(has_g).to(**kw),
-            )
-        rep = _select(out, representation).float().cpu().numpy()  # (B, T, R)
+            if representation == "masked":
+                rep = _masked_predictions(model, args, T)
+            else:
+                rep = _select(model(**args), representation)
+        rep = rep.float().cpu().numpy()  # (B, T, R)
     return [rep[i, : len(s)] for i, s in enumerate(seqs)]
+
+
+def _masked_predictions(model, args: dict, T: int):
+    """(B, T, D) each shot's MSM prediction: in pass p every shot with index % 5 == p is replaced
+    by [MASK] and predicted from the rest of the sequence, as in pre-training (20 % masked)."""
+    import torch
+
+    idx = torch.arange(T, device=args["shots"].device)
+    rep = None
+    for phase in range(MASKED_PHASES):
+        at = (idx % MASKED_PHASES == phase)[None, :].expand(args["shots"].shape[0], T)  # (B, T)
+        pred = model(**args, mask_positions=at).pred  # (B, T, D)
+        rep = torch.where(at[..., None], pred, pred.new_zeros(()) if rep is None else rep)
+    return rep
 
 
 def embed_titles(

@@ -14,7 +14,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
-REPRESENTATION_CHOICES = ("output", "hidden", "concat")
+REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -111,3 +111,26 @@ def test_clip_vectors_and_clip_alone_ablation(model):
 def test_unknown_representation_is_refused(model):
     with pytest.raises(ValueError, match="representation"):
         embed_titles(model, _titles([3]), representation="cls")
+
+
+def test_masked_representation_is_each_shots_msm_prediction(model):
+    """`masked`: shot i's vector is the output projection with i (and every 5th shot beside it)
+    replaced by [MASK] - so it does not depend on shot i's own input at all."""
+    import torch
+
+    titles = _titles([23])
+    x = titles["t0"]
+    emb = embed_titles(model, titles, representation="masked")["t0"]
+    assert emb.shape == (23, D)
+    for i in (0, 7, 22):
+        at = torch.zeros(1, 23, dtype=torch.bool)
+        at[0, np.arange(23) % 5 == i % 5] = True
+        with torch.inference_mode():
+            pred = model(torch.from_numpy(x)[None], mask_positions=at).pred[0, i].numpy()
+        np.testing.assert_allclose(emb[i], pred, atol=1e-5)
+    other = x.copy()
+    other[7] += 5.0  # shot 7's own input is never seen where it is predicted
+    np.testing.assert_allclose(embed_titles(model, {"t0": other}, representation="masked")["t0"][7],
+                               emb[7], atol=1e-5)  # fmt: skip
+    assert not np.allclose(embed_titles(model, {"t0": other}, representation="output")["t0"][7],
+                           embed_titles(model, titles, representation="output")["t0"][7])  # fmt: skip
