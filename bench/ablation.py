@@ -16,6 +16,12 @@ Training defaults (measured on seed 0, confirmed on seed 7, generator untouched)
 loss at the unmasked shots: with MSM alone nothing trains the outputs at visible shots, which are
 the frozen features. `--corruption bert` (80/10/10) was measured too and made no difference.
 Fast exploration: `--folds 5 --rows fused contextual --no-extra`.
+
+The suite (issue 9; bench/suite.py): every family, seed and setting, Muon and AdamW, paired
+differences per cell, with the recipe's defaults (TrainConfig) unless `--set key=value` overrides:
+
+    .venv/bin/python bench/ablation.py --suite [--roles confirm] [--cells 0 2] \
+        [--size small] [--steps 3000] [--folds 5] [--set window=128 ...] [--json out.json]
 """
 
 from __future__ import annotations
@@ -119,7 +125,15 @@ def main() -> int:
     p.add_argument("--work", help="working folder (default: a temporary one)")
     p.add_argument("--json", help="write all results here")
     p.add_argument("--reuse", action="store_true", help="reuse data and checkpoints in --work")
+    p.add_argument("--suite", action="store_true", help="run the benchmark suite (bench/suite.py)")
+    p.add_argument("--roles", nargs="+", default=["tune", "confirm"], help="suite cells by role")
+    p.add_argument("--cells", nargs="+", type=int, help="suite cells by index (default: all)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="suite: TrainConfig overrides of the recipe's defaults")  # fmt: skip
+    p.add_argument("--representation", default=None, help="suite: contextual representation")
     a = p.parse_args()
+    if a.suite:
+        return run_suite(a, p)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     import torch
 
@@ -185,6 +199,43 @@ def main() -> int:
     if a.json:
         Path(a.json).write_text(json.dumps({"probes": results_json(table), "pretrain": metrics},
                                            indent=2, default=str))  # fmt: skip
+    return 0
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import suite  # bench/suite.py
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    train = {"size": a.size, "steps": a.steps, **{k: _value(v) for k, v in
+                                                  (kv.split("=", 1) for kv in a.set)}}  # fmt: skip
+    cells = [c for i, c in enumerate(suite.SUITE)
+             if c.role in a.roles and (a.cells is None or i in a.cells)]  # fmt: skip
+    work = Path(a.work or tempfile.mkdtemp(prefix="mediafm_suite_"))
+    print(f"## Suite: recipe = TrainConfig defaults + {train}, folds={a.folds}, "
+          f"representation={a.representation or 'default'}\n")  # fmt: skip
+    results = []
+    for cell in cells:
+        t0 = time.time()
+        res = suite.run_cell(cell, work, train, a.folds, a.representation)
+        results.append(res)
+        print(suite.format_cell(res) + f"\n\n({time.time() - t0:.0f} s)\n", flush=True)
+        if a.json:
+            Path(a.json).write_text(json.dumps(suite.to_json(results), indent=1, default=str))
+    print("## Summary: contextual (Muon) minus fused, paired over folds\n")
+    print(suite.summary(results))
     return 0
 
 

@@ -125,6 +125,7 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.bad_evals = 0
         self.stopped_early = False
+        self.elapsed_before = 0.0  # training seconds before a resume
         if cfg.resume:
             self._resume()
         self.step_model = self.model
@@ -191,6 +192,7 @@ class Trainer:
         self.best_state = best if self.best_step is not None else None
         self.bad_evals = int(state.get("bad_evals", 0))
         self.stopped_early = bool(m.get("stopped_early", False))
+        self.elapsed_before = float(self.curve[-1].get("elapsed_s", 0.0)) if self.curve else 0.0
         log.info("resumed from %s at step %d", self.out_dir, self.step)
 
     def save(self) -> None:
@@ -354,10 +356,10 @@ class Trainer:
         if eval_now and self.cfg.patience > 0:
             self.stopped_early = self._broadcast_stop(self.bad_evals >= self.cfg.patience)
             ckpt_now = ckpt_now or self.stopped_early
-        if eval_now:
-            self.curve.append(
-                {"step": self.step, "train_loss": mean_loss, "val_loss": self.last_val}
-            )
+        if eval_now:  # elapsed_s: training wall clock of this process (equal-time comparisons)
+            self.curve.append({"step": self.step, "train_loss": mean_loss,
+                               "val_loss": self.last_val,
+                               "elapsed_s": round(self.elapsed_before + time.perf_counter() - t0, 3)})  # fmt: skip
         if ckpt_now:
             self.save()
         if self.dist.is_main:
