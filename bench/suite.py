@@ -128,7 +128,7 @@ def format_cell(res: dict) -> str:
             eq = best_within(x["curve"], t_eq)
             base = f"{x['baseline_mean_shot']:.4f} / {x['baseline_neighbour']:.4f}"
             lines.append(f"| {o} | {x['best_val_loss']:.4f} ({x['best_step']}) | "
-                         f"{x['val_loss']:.4f} | {eq:.4f} | {x['wall_s']:.0f} | {base} |")  # fmt: skip
+                         f"{x['val_loss']:.4f} | {eq:.4f} | {x['wall_s']:.0f} | {base} |")
     return "\n".join(lines)
 
 
