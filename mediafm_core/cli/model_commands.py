@@ -14,7 +14,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
-REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked")
+REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked", "output+masked")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--representation",
         choices=REPRESENTATION_CHOICES,
         default=None,
-        help="output projection, last hidden state, or both (default: hidden)",
+        help="output projection, last hidden state, both (concat), each shot's MSM prediction "
+        "(masked), or output and MSM prediction side by side (output+masked, the default)",
     )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")

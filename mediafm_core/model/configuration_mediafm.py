@@ -49,19 +49,33 @@ class MediaFMConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Named sizes: (layers, hidden, heads). fused_dim/global_dim always come from the data.
+# Named sizes: (layers, hidden, heads). fused_dim/global_dim always come from the data. Which to
+# use when (README "Model sizes"): the capacity should follow the catalogue, not the hardware -
+# a 240-title catalogue (~50k shots) overfits a 4 x 256 body within a few hundred steps.
 SIZES: dict[str, dict] = {
     "tiny": dict(layers=2, hidden=64, heads=4),  # unit tests
-    "small": dict(layers=4, hidden=256, heads=4),  # CPU pre-training on the synthetic benchmark
-    "base": dict(layers=12, hidden=768, heads=12),  # BERT-base shape, GPU pre-training
+    "small": dict(layers=2, hidden=128, heads=4),  # CPU; catalogues up to ~2k titles / 0.5M shots
+    "medium": dict(layers=4, hidden=256, heads=4),  # CPU or one GPU; up to ~20k titles / 5M shots
+    "base": dict(layers=12, hidden=768, heads=12),  # BERT-base shape, GPUs; 100k-title catalogues
     "large": dict(layers=24, hidden=1024, heads=16),
 }
+# size="auto" picks by the number of training shots: (upper bound, size), first that fits.
+AUTO_SIZES: tuple[tuple[float, str], ...] = (
+    (5e5, "small"),
+    (5e6, "medium"),
+    (float("inf"), "base"),
+)
+
+
+def auto_size(n_shots: int) -> str:
+    """The named size for a catalogue of `n_shots` training shots (AUTO_SIZES)."""
+    return next(name for bound, name in AUTO_SIZES if n_shots < bound)
 
 
 def config_for(size: str, fused_dim: int, global_dim: int = 0, **overrides) -> MediaFMConfig:
     """A config of a named size for data of the given widths; `overrides` win."""
     if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; known: {', '.join(SIZES)}")
+        raise ValueError(f"unknown size {size!r}; known: auto, {', '.join(SIZES)}")
     fields = {**SIZES[size], "fused_dim": fused_dim, "global_dim": global_dim}
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return MediaFMConfig(**fields)

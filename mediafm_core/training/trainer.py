@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from mediafm_core.errors import InputError
-from mediafm_core.model.configuration_mediafm import MediaFMConfig, config_for
+from mediafm_core.model.configuration_mediafm import MediaFMConfig, auto_size, config_for
 from mediafm_core.model.modeling_mediafm import MediaFMEncoder
 from mediafm_core.model.msm import baseline_losses, cosine_distance
 from mediafm_core.optim.muon import CombinedOptimizer, build_optimizer
@@ -63,10 +63,14 @@ def resolve_device(name: str, info: DistInfo | None = None) -> torch.device:
     return torch.device(name)
 
 
-def model_config(cfg: TrainConfig, fused_dim: int, global_dim: int) -> MediaFMConfig:
+def model_config(
+    cfg: TrainConfig, fused_dim: int, global_dim: int, n_shots: int = 0
+) -> MediaFMConfig:
+    """The model config of `cfg`; size "auto" picks by the training shots (auto_size)."""
+    size = auto_size(n_shots) if cfg.size == "auto" else cfg.size
     try:
         return config_for(
-            cfg.size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
+            size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
             dropout=cfg.dropout,
         )
     except ValueError as exc:
@@ -99,7 +103,8 @@ class Trainer:
         self.device = resolve_device(cfg.device, self.dist)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self.model_cfg = model_config(cfg, self.data.fused_dim, self.data.global_dim)
+        n_train = sum(len(self.data.titles[t]) for t in self.data.train_ids)
+        self.model_cfg = model_config(cfg, self.data.fused_dim, self.data.global_dim, n_train)
         torch.manual_seed(cfg.seed)  # init is identical on every rank
         self.model = MediaFMEncoder(self.model_cfg).to(self.device)
         self.opt: CombinedOptimizer = build_optimizer(
@@ -357,9 +362,9 @@ class Trainer:
             self.stopped_early = self._broadcast_stop(self.bad_evals >= self.cfg.patience)
             ckpt_now = ckpt_now or self.stopped_early
         if eval_now:  # elapsed_s: training wall clock of this process (equal-time comparisons)
+            elapsed = round(self.elapsed_before + time.perf_counter() - t0, 3)
             self.curve.append({"step": self.step, "train_loss": mean_loss,
-                               "val_loss": self.last_val,
-                               "elapsed_s": round(self.elapsed_before + time.perf_counter() - t0, 3)})  # fmt: skip
+                               "val_loss": self.last_val, "elapsed_s": elapsed})  # fmt: skip
         if ckpt_now:
             self.save()
         if self.dist.is_main:

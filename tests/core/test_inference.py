@@ -132,5 +132,10 @@ def test_masked_representation_is_each_shots_msm_prediction(model):
     other[7] += 5.0  # shot 7's own input is never seen where it is predicted
     np.testing.assert_allclose(embed_titles(model, {"t0": other}, representation="masked")["t0"][7],
                                emb[7], atol=1e-5)  # fmt: skip
-    assert not np.allclose(embed_titles(model, {"t0": other}, representation="output")["t0"][7],
-                           embed_titles(model, titles, representation="output")["t0"][7])  # fmt: skip
+    out_other = embed_titles(model, {"t0": other}, representation="output")["t0"][7]
+    assert not np.allclose(out_other, embed_titles(model, titles, representation="output")["t0"][7])
+    both = embed_titles(model, titles, representation="output+masked")["t0"]
+    assert both.shape == (23, 2 * D)
+    np.testing.assert_allclose(both[:, D:], emb, atol=1e-5)
+    np.testing.assert_allclose(both[:, :D], embed_titles(model, titles, representation="output")[
+        "t0"], atol=1e-5)  # fmt: skip
