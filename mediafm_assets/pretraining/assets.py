@@ -32,7 +32,10 @@ from mediafm_assets.resources import StorageResource, TrainerLauncherResource
 class PretrainConfig(Config):
     """Launch-time knobs; converted into `mediafm_core.training.TrainConfig` in `train_config`."""
 
-    size: str = Field(default="small", description="Model size: tiny | small | base | large")
+    size: str = Field(
+        default="auto",
+        description="Model size: auto (by catalogue shots) | tiny | small | medium | base | large",
+    )
     steps: int = Field(default=300, description="Optimiser steps")
     optimizer: str = Field(default="muon", description="muon | adamw")
     device: str = Field(default="auto", description="auto | cpu | cuda")
@@ -41,6 +44,9 @@ class PretrainConfig(Config):
     window: int = Field(default=512, description="Training window in shots")
     seed: int = Field(default=0, description="Seed of init, windows and masks")
     eval_every: int = Field(default=50, description="Validate every N steps")
+    patience: int = Field(
+        default=5, description="Stop after N validations without a better MSM (0 = never)"
+    )
     log_every: int = Field(default=10, description="Report progress every N steps")
 
     def train_config(self) -> dict:
@@ -50,6 +56,7 @@ class PretrainConfig(Config):
             size=self.size, steps=self.steps, optimizer=self.optimizer, device=self.device,
             batch_size=self.batch_size, lr=self.lr, window=self.window, seed=self.seed,
             eval_every=self.eval_every, checkpoint_every=0, log_every=self.log_every,
+            patience=self.patience,
             warmup=min(100, max(1, self.steps // 5)),
         )  # fmt: skip
         return cfg.to_dict()
