@@ -105,8 +105,8 @@ def main() -> int:
     p.add_argument("--titles", type=int, default=200)
     p.add_argument("--dims", type=int, nargs=3, default=(64, 64, 64))
     p.add_argument("--seed", type=int, default=0, help="benchmark and training seed")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--size", default="small")
+    p.add_argument("--steps", type=int, help="single run: 300; suite: TrainConfig.steps")
+    p.add_argument("--size", help="single run: small; suite: TrainConfig.size (auto)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate")
     p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
@@ -135,6 +135,7 @@ def main() -> int:
     if a.suite:
         return run_suite(a, p)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    a.size, a.steps = a.size or "small", a.steps or 300
     import torch
 
     torch.set_num_threads(1)
@@ -219,8 +220,8 @@ def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    train = {"size": a.size, "steps": a.steps, **{k: _value(v) for k, v in
-                                                  (kv.split("=", 1) for kv in a.set)}}  # fmt: skip
+    train = {k: v for k, v in (("size", a.size), ("steps", a.steps)) if v is not None}
+    train.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in a.set)})
     cells = [c for i, c in enumerate(suite.SUITE)
              if c.role in a.roles and (a.cells is None or i in a.cells)]  # fmt: skip
     work = Path(a.work or tempfile.mkdtemp(prefix="mediafm_suite_"))

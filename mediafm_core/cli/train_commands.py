@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size",
         default=TrainConfig.size,
-        help="named size: tiny|small|base|large (README: which when)",
+        help="auto (by training shots) | tiny | small | medium | base | large (README: which when)",
     )
     p.add_argument("--layers", type=int, help="override the size's layer count")
     p.add_argument("--hidden", type=int, help="override the size's width")

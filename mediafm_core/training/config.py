@@ -11,14 +11,15 @@ CORRUPTIONS = ("mask", "bert")  # TrainConfig.corruption choices
 @dataclass
 class TrainConfig:
     # --- model shape: a named size (configuration_mediafm.SIZES) plus optional overrides
-    size: str = "small"  # tiny | small | base | large
+    size: str = "auto"  # auto (by training shots, model.configuration_mediafm.AUTO_SIZES) | tiny |
+    # small | medium | base | large
     layers: int | None = None  # override the size's layer count
     hidden: int | None = None  # override the size's width
     heads: int | None = None  # override the size's attention heads
     dropout: float | None = None  # override the model's dropout (attention and residual branches)
     # --- optimisation
     optimizer: str = "muon"  # muon (Muon on body matrices + AdamW) | adamw (AdamW everywhere)
-    steps: int = 1000  # optimiser steps in total (a resumed run continues up to this)
+    steps: int = 3000  # at most this many optimiser steps (early stopping usually ends sooner)
     batch_size: int = 8  # windows per step per process (DDP: per rank)
     lr: float = 1e-3  # AdamW peak learning rate
     muon_lr: float = 0.02  # Muon peak learning rate (scale of the orthogonalised update)
@@ -48,11 +49,11 @@ class TrainConfig:
     # --- runtime
     device: str = "auto"  # auto (cuda if available) | cpu | cuda
     compile: bool = False  # torch.compile the model for the training step
-    eval_every: int = 200  # validate every N steps (and at the end); 0 = only at the end
+    eval_every: int = 100  # validate every N steps (and at the end); 0 = only at the end
     checkpoint_every: int = 200  # write a resumable checkpoint every N steps; 0 = only at the end
     log_every: int = 10  # log a progress line (and call the callback) every N steps
     keep_best: bool = True  # model.safetensors = the weights with the lowest validation MSM
-    patience: int = 0  # stop after this many evaluations without a new best; 0 = never
+    patience: int = 5  # stop after this many evaluations without a new best; 0 = never
     min_delta: float = 0.0  # a new best must beat the old by more than this (cosine distance)
     resume: bool = False  # continue from the checkpoint in out_dir if it has trainer state
     extra: dict = field(default_factory=dict)  # free-form notes stored in config.json
