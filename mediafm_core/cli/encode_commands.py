@@ -86,7 +86,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     try:
         encoders = Encoders.from_profile(build_profile(args))
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except (ValueError, OSError, ImportError) as exc:  # ImportError: a weights package missing
         raise InputError(f"profile {args.profile!r}", str(exc)) from exc
     res = encode_title(
         args.title_dir,

