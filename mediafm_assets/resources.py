@@ -125,7 +125,8 @@ class TextEncoderResource(ConfigurableResource):
 
 
 class EncoderResource(ConfigurableResource):
-    """Encoder profile (offline | offline-base | paper) and device; models load once per process."""
+    """Encoder profile (offline, the default: packaged pretrained weights | paper | test-tiny,
+    random-init, for tests) and device; models load once per process."""
 
     profile: str = Field(default="offline", description="Encoder profile name")
     device: str = Field(default="auto", description="auto | cpu | cuda")
@@ -148,15 +149,15 @@ _TEXT: dict[tuple, object] = {}  # process-wide cache of a text encoder loaded o
 def _load_encoders(profile: str, device: str, frames_per_shot: int, text: TextEncoderResource):
     import dataclasses
 
-    from mediafm_core.encoders.audio import AudioEncoder
+    from mediafm_core.encoders.audio import make_audio_encoder
     from mediafm_core.encoders.profiles import Encoders, get_profile
-    from mediafm_core.encoders.video import VideoEncoder
+    from mediafm_core.encoders.video import make_video_encoder
 
     p = get_profile(profile).with_device(None if device == "auto" else device)
     p = dataclasses.replace(p, text=dataclasses.replace(text.config(), device=p.text.device))
     if frames_per_shot:
         p = dataclasses.replace(p, frames_per_shot=frames_per_shot)
-    return Encoders(p, VideoEncoder(p.video), AudioEncoder(p.audio), text.load())
+    return Encoders(p, make_video_encoder(p.video), make_audio_encoder(p.audio), text.load())
 
 
 class TrainerLauncherResource(ConfigurableResource):

@@ -28,11 +28,31 @@ class ModalitySlot:
     encoder: str  # encoder name, e.g. "open_clip:ViT-B-32:pooled"
     weights: str  # weights identity (pretrained tag, checkpoint sha, random-init seed)
     random_init: bool  # True when the encoder weights are a seeded random init
+    package: str = ""  # distribution shipping the weights ("" when none)
+    version: str = ""  # its version
+    sha256: str = ""  # SHA-256 of the weight file
+    licence: str = ""  # licence of the weights
 
     def encoder_json(self) -> str:
         """The `mediafm.encoder` metadata of a unimodal table (EncoderInfo.to_dict's keys)."""
         info = {"modality": self.modality, "name": self.encoder, "dim": self.dim}
-        return json.dumps({**info, "weights": self.weights, "random_init": self.random_init})
+        return json.dumps({**info, "weights": self.weights, "random_init": self.random_init,
+                           **self.provenance()})  # fmt: skip
+
+    def provenance(self) -> dict[str, str]:
+        return dict(package=self.package, version=self.version, sha256=self.sha256,
+                    licence=self.licence)  # fmt: skip
+
+    @classmethod
+    def from_info(cls, modality: str, info: dict, dim: int | None = None) -> ModalitySlot:
+        """From an `EncoderInfo.to_dict()` (as stored in a unimodal table's metadata)."""
+        return cls(modality, int(info["dim"] if dim is None else dim),
+                   info.get("name") or info.get("encoder", "?"), info.get("weights", "?"),
+                   bool(info.get("random_init", False)),
+                   **{k: str(info.get(k, "")) for k in PROVENANCE_KEYS})  # fmt: skip
+
+
+PROVENANCE_KEYS = ("package", "version", "sha256", "licence")
 
 
 @dataclass(frozen=True)
@@ -66,8 +86,7 @@ class FusionLayout:
         """From {modality: EncoderInfo} in fusion order."""
         return cls(
             tuple(
-                ModalitySlot(m, int(i.dim), i.name, i.weights, bool(i.random_init))
-                for m, i in infos.items()
+                ModalitySlot.from_info(m, i.to_dict()) for m, i in infos.items()
             )
         )
 
@@ -126,10 +145,7 @@ def _slot_from_table(path, modality: str) -> ModalitySlot:
     meta = pq.read_schema(str(path)).metadata or {}
     if b"mediafm.encoder" not in meta:
         raise InputError(str(path), "no mediafm.encoder metadata (not written by mediafm?)")
-    info = json.loads(meta[b"mediafm.encoder"])
-    name = info.get("name") or info.get("encoder", "?")
-    return ModalitySlot(modality, int(info["dim"]), name, info.get("weights", "?"),
-                        bool(info.get("random_init", False)))  # fmt: skip
+    return ModalitySlot.from_info(modality, json.loads(meta[b"mediafm.encoder"]))
 
 
 def fuse_tables(paths: dict, out_path) -> FusionLayout:

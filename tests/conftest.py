@@ -12,6 +12,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# Graph, sensor and infra tests build their resources from the environment: keep them on the
+# tiny random-init test profile (the pretrained default is tested in test_pretrained_encoders.py).
+os.environ.setdefault("MEDIAFM_ENCODER_PROFILE", "test-tiny")
 
 ROOT = Path(__file__).resolve().parents[1]
 

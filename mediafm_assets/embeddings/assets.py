@@ -114,6 +114,8 @@ def unimodal_embeddings(
                 "encoder": info.name,
                 "weights": info.weights,
                 "random_init": info.random_init,
+                **{k: v for k, v in info.to_dict().items()
+                   if k in ("package", "version", "sha256", "licence") and v},
                 "profile": enc.profile.name,
                 "load_encoders_s": round(load_s, 3),
                 "stage_seconds": MetadataValue.json(timings),
@@ -193,7 +195,4 @@ def _slot(modality: str, table: pa.Table):
     from mediafm_core.fusion import ModalitySlot
 
     info = json.loads((table.schema.metadata or {}).get(b"mediafm.encoder", b"{}") or "{}")
-    dim = vectors_of(table).shape[1]
-    name = info.get("encoder") or info.get("name", "?")
-    return ModalitySlot(modality, dim, name, info.get("weights", "?"),
-                        bool(info.get("random_init", False)))  # fmt: skip
+    return ModalitySlot.from_info(modality, {"dim": 0, **info}, dim=vectors_of(table).shape[1])

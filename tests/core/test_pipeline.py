@@ -175,20 +175,21 @@ def test_rerun_is_deterministic_and_replaces_outputs(tmp_path, encoders):
     assert not any(p.name.startswith(".") for p in out.iterdir())
 
 
-def test_cli_encode_offline_profile(tmp_path, capsys):
+def test_cli_encode_test_tiny_profile(tmp_path, capsys):
     from mediafm_core.cli import main
 
     title_dir = make_title(tmp_path / "landing")
     pq.write_table(shots_table(), tmp_path / "shots.parquet")
     out = tmp_path / "out"
     args = ["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet")]
-    rc = main([*args, "--out", str(out), "--frames-per-shot", "2", "--device", "cpu", "--json"])
+    rc = main([*args, "--out", str(out), "--profile", "test-tiny", "--frames-per-shot", "2",
+               "--device", "cpu", "--json"])  # fmt: skip
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["shots"] == 3 and summary["shots_with_text"] == 2
-    assert summary["fused_dim"] == 256 + 256 + 384  # offline profile widths
+    assert summary["fused_dim"] == 32 + 32 + 384  # test-tiny profile widths
     fused = read_vectors(out / "fused.parquet", column="fused")
-    assert fused.vectors.shape == (3, 896)
+    assert fused.vectors.shape == (3, 448)
 
 
 def test_cli_encode_bad_title_exits_2_with_one_line(tmp_path, capsys):
