@@ -155,5 +155,5 @@ def to_json(results: list[dict]) -> list[dict]:
 
     return [{"cell": r["cell"].__dict__, "probes": results_json(r["table"]),
              "paired": paired_differences(r["table"]),
-             "pretrain": {o: {k: v for k, v in x.items()} for o, x in r["metrics"].items()}}
+             "pretrain": r["metrics"]}
             for r in results]  # fmt: skip

@@ -88,6 +88,18 @@ def receptive_field(conv_kernel, conv_stride) -> int:
     return rf
 
 
+def shot_windows(shots: list[np.ndarray], window: int, cap: int | None):
+    """Yield (shot index, samples) for every window of every shot (`window_spans`).
+
+    Raises ValueError naming the shot when its audio has NaN or inf samples."""
+    for i, audio in enumerate(shots):
+        a = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if not np.isfinite(a).all():
+            raise ValueError(f"shot {i}: audio has NaN or inf samples")
+        for s, length in window_spans(len(a), window, cap):
+            yield i, a[s : s + length]
+
+
 def window_spans(n: int, window: int, cap: int | None) -> list[tuple[int, int]]:
     """(start, length) of the pieces of an n-sample shot that get encoded.
 
@@ -142,16 +154,11 @@ class AudioEncoder:
     def _windows(self, shots: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
         """(shot index, normalised window) pairs; short shots padded to the receptive field."""
         out = []
-        for i, audio in enumerate(shots):
-            a = np.asarray(audio, dtype=np.float32).reshape(-1)
-            if not np.isfinite(a).all():
-                raise ValueError(f"shot {i}: audio has NaN or inf samples")
-            for s, length in window_spans(len(a), self.window, self.cap):
-                w = a[s : s + length]
-                w = (w - w.mean()) / np.sqrt(w.var() + 1e-7) if len(w) else w
-                if len(w) < self.min_samples:
-                    w = np.pad(w, (0, self.min_samples - len(w)))
-                out.append((i, w.astype(np.float32)))
+        for i, w in shot_windows(shots, self.window, self.cap):
+            w = (w - w.mean()) / np.sqrt(w.var() + 1e-7) if len(w) else w
+            if len(w) < self.min_samples:
+                w = np.pad(w, (0, self.min_samples - len(w)))
+            out.append((i, w.astype(np.float32)))
         return out
 
     def encode(self, shots: list[np.ndarray]) -> np.ndarray:

@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from mediafm_core.encoders.audio import SAMPLE_RATE, AudioEncoderConfig, window_spans
+from mediafm_core.encoders.audio import SAMPLE_RATE, AudioEncoderConfig, shot_windows
 from mediafm_core.encoders.base import EncoderInfo, PackagedWeights, as_float32_rows
 
 logger = logging.getLogger(__name__)
@@ -119,15 +119,10 @@ class WhisperAudioEncoder:
     def _windows(self, shots: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
         """(shot index, log-mel of one window) pairs."""
         out = []
-        for i, audio in enumerate(shots):
-            a = np.asarray(audio, dtype=np.float32).reshape(-1)
-            if not np.isfinite(a).all():
-                raise ValueError(f"shot {i}: audio has NaN or inf samples")
-            for s, length in window_spans(len(a), self.window, self.cap):
-                w = a[s : s + length]
-                if len(w) < MIN_SAMPLES:
-                    w = np.pad(w, (0, MIN_SAMPLES - len(w)))
-                out.append((i, log_mel(w, self.filters)))
+        for i, w in shot_windows(shots, self.window, self.cap):
+            if len(w) < MIN_SAMPLES:
+                w = np.pad(w, (0, MIN_SAMPLES - len(w)))
+            out.append((i, log_mel(w, self.filters)))
         return out
 
     def encode(self, shots: list[np.ndarray]) -> np.ndarray:
