@@ -39,49 +39,23 @@ from pathlib import Path
 from mediafm_core.evaluation import ROWS as ROWS_ALL
 from mediafm_core.training.config import CORRUPTIONS, TrainConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import suite  # noqa: E402 - bench/suite.py, a sibling script module
+
 log = logging.getLogger("bench.ablation")
 
 
-def _train(args: dict) -> dict:
-    """Runs in a child process: one pre-training run; returns its metrics.json."""
-    import torch
-
-    from mediafm_core.training import TrainConfig, pretrain
-
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    cfg = TrainConfig(
-        size=args["size"], optimizer=args["optimizer"], steps=args["steps"],
-        batch_size=args["batch_size"], device="cpu", eval_every=0, checkpoint_every=0,
-        log_every=25, warmup=args["steps"] // 10, seed=args["seed"], lr=args["lr"],
-        muon_lr=args["muon_lr"], corruption=args["corruption"],
-        unmasked_weight=args["unmasked_weight"], mask_span=args["mask_span"],
-    )  # fmt: skip
-    out = pretrain(cfg, args["fused"], args["globals"], args["out"])
-    return json.loads((Path(out) / "metrics.json").read_text())
-
-
 def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, dict]:
-    jobs = {
-        opt: dict(
-            size=a.size,
-            optimizer=opt,
-            steps=a.steps,
-            batch_size=a.batch_size,
-            seed=a.seed,
-            lr=a.lr,
-            muon_lr=a.muon_lr,
-            corruption=a.corruption,
-            unmasked_weight=a.unmasked_weight,
-            mask_span=a.mask_span,
-            fused=str(data / "fused.parquet"),
-            globals=str(data / "globals.parquet"),
-            out=str(work / f"ckpt_{opt}"),
-        )  # fmt: skip
-        for opt in ("muon", "adamw")
-    }
+    """Muon and AdamW with the same settings, in two spawned processes (suite._train)."""
+    train = dict(size=a.size, steps=a.steps, batch_size=a.batch_size, seed=a.seed, lr=a.lr,
+                 muon_lr=a.muon_lr, corruption=a.corruption, unmasked_weight=a.unmasked_weight,
+                 mask_span=a.mask_span, eval_every=0, log_every=25, warmup=a.steps // 10,
+                 patience=0)  # fmt: skip
+    jobs = {opt: {"train": {**train, "optimizer": opt}, "fused": str(data / "fused.parquet"),
+                  "globals": str(data / "globals.parquet"), "out": str(work / f"ckpt_{opt}")}
+            for opt in ("muon", "adamw")}  # fmt: skip
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-        futures = {opt: pool.submit(_train, job) for opt, job in jobs.items()}
+        futures = {opt: pool.submit(suite._train, job) for opt, job in jobs.items()}
         return {opt: f.result() for opt, f in futures.items()}
 
 
@@ -214,9 +188,6 @@ def _value(text: str):
 
 def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     import torch
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import suite  # bench/suite.py
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")

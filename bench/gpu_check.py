@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ def train_step(size: str, shots: int, batch: int, steps: int, dev: torch.device)
     g = torch.randn(batch, cfg.global_dim, device=dev)
     sm = torch.ones(batch, shots, dtype=torch.bool, device=dev)
     mask = sample_mask(sm.cpu(), 0.2).to(dev)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else _Null()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else nullcontext()
 
     def step():
         with amp:
@@ -85,14 +86,6 @@ def train_step(size: str, shots: int, batch: int, steps: int, dev: torch.device)
         "flops": flops / s,
         "params": model.num_parameters(),
     }
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def newton_schulz(dev: torch.device) -> float:
