@@ -119,3 +119,39 @@ def write_plain_title(directory: str | Path, title_id: str = "plain", **mp4) -> 
     write_mp4(tdir / "video.mp4", **mp4)
     write_metadata(tdir, {"name": title_id})
     return tdir
+
+
+def ffmpeg(*args: str) -> None:
+    """Run Debian's ffmpeg CLI quietly (the issue-11 cases are built the way users build them)."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
+
+
+def scene_video(colours: list[str], seconds: list[float], size: str = "64x36", fps: float = 25) -> str:
+    """A lavfi graph: one flat colour per scene, cut together (an input for `ffmpeg -f lavfi`)."""
+    parts = [f"color=c={c}:s={size}:r={fps}:d={d}[v{k}]" for k, (c, d) in enumerate(zip(colours, seconds))]
+    joined = "".join(f"[v{k}]" for k in range(len(colours)))
+    return ";".join(parts) + f";{joined}concat=n={len(colours)}:v=1:a=0"
+
+
+def scene_tones(freqs: list[float], seconds: list[float], rate: int = 16000) -> str:
+    """A lavfi `aevalsrc` source: a sine of freqs[k] Hz during scene k (amplitude 0.3)."""
+    expr, t0 = str(freqs[-1]), sum(seconds[:-1])
+    for f, end in zip(freqs[-2::-1], np.cumsum(seconds[:-1])[::-1]):
+        expr = f"if(lt(t,{end}),{f},{expr})"
+    return f"aevalsrc='0.3*sin(2*PI*{expr}*t)':s={rate}:d={t0 + seconds[-1]}"
+
+
+def write_ffmpeg_title(
+    directory: str | Path, title_id: str, name: str, args: list[str], subtitles: str | None = None,
+    subtitle_name: str = "subtitles.srt",
+) -> Path:
+    """A title folder `<directory>/<title_id>/` whose `name` (video.<ext>) ffmpeg writes from `args`."""
+    tdir = Path(directory) / title_id
+    tdir.mkdir(parents=True, exist_ok=True)
+    ffmpeg(*args, str(tdir / name))
+    if subtitles is not None:
+        (tdir / subtitle_name).write_text(subtitles, encoding="utf-8")
+    write_metadata(tdir, {"name": title_id})
+    return tdir
