@@ -6,6 +6,11 @@ segments in parallel worker processes, one single-threaded decoder each; `iter_s
 Both let one cached swscale context, run on one thread, shrink each picture as it leaves the
 decoder, so nothing full-size is kept. Decoder failures, and files that stop well short of the
 frame count their container announces (truncated payload), become a `TitleError` naming the title.
+
+Time comes from timestamps (issue 11): `FrameClock` keeps each decoded frame's pts, and shot
+times are those pts on the title's presentation timeline (`Title.start_s` is its 0), so variable
+frame rates and streams that do not start at zero keep pictures, audio and cues together. The
+encoders see frames as a player shows them: display-matrix rotation and pixel aspect applied.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,6 +61,44 @@ class ShotInputs:
     sample_rate: int = AUDIO_RATE
 
 
+class FrameClock:
+    """Presentation timestamps of the decoded video frames, filled in by the decoders.
+
+    `times()` gives (N + 1,) float64 seconds on the title's presentation timeline: when each of
+    the N frames appears, then when the last one ends (its duration, else the median frame
+    interval, else 1 / fps). Frames without a timestamp get the previous one plus 1 / fps; times
+    are made strictly increasing so every frame span is non-empty.
+    """
+
+    def __init__(self, title: Title):
+        self.title = title
+        self.pts: list[int | None] = []  # stream time-base units, one per decoded frame
+        self.last_duration: int | None = None  # of the last frame, time-base units
+
+    def add(self, pts: list[int | None], last_duration: int | None) -> None:
+        self.pts += pts
+        if pts:
+            self.last_duration = last_duration
+
+    def times(self) -> np.ndarray:
+        title, n = self.title, len(self.pts)
+        step = 1.0 / title.fps
+        tb = float(title.time_base) if title.time_base else None
+        t = (
+            np.array([np.nan if p is None or tb is None else p * tb for p in self.pts], np.float64)
+            - title.start_s
+        )  # (N,)
+        for i in np.flatnonzero(np.isnan(t)):  # no timestamp: one frame after the previous
+            t[i] = (t[i - 1] + step) if i else 0.0
+        gaps = np.diff(t)
+        last = (self.last_duration or 0) * (tb or 0)
+        if not last > 0:
+            last = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else step
+        t = np.append(t, t[-1] + last if n else 0.0)  # (N+1,)
+        eps = 1e-6 * np.arange(n + 1)  # strictly increasing by at least 1 us per frame
+        return np.maximum.accumulate(t - eps) + eps
+
+
 def _open(title: Title) -> Any:
     import av
 
@@ -78,21 +121,28 @@ def decode_small(title: Title, width: int = 48, height: int = 27) -> np.ndarray:
 
 
 def iter_small(
-    title: Title, width: int = 48, height: int = 27, chunk: int = 2048, workers: int | None = None
+    title: Title,
+    width: int = 48,
+    height: int = 27,
+    chunk: int = 2048,
+    workers: int | None = None,
+    clock: FrameClock | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode every frame once, yielding (<=chunk, height, width, 3) uint8 RGB arrays in order.
 
     Titles longer than two segments (SEGMENT_S) are cut at keyframes and the segments decoded
     by `workers` processes (default DECODE_WORKERS), see `_segmented_frames`; shorter titles, or
-    streams without seekable keyframes, decode serially. Raises TitleError on decoder failure or
-    when the stream ends well short of its frame count.
+    streams without seekable keyframes, decode serially. `clock` (optional) receives every
+    frame's timestamp. Raises TitleError on decoder failure or when the stream ends well short
+    of its frame count and of its duration.
     """
     workers = DECODE_WORKERS if workers is None else max(1, workers)
     starts = _segment_starts(title, _segment_seconds(title, workers)) if workers > 1 else []
+    clock = FrameClock(title) if clock is None else clock
     if starts:
-        frames = _segmented_frames(title, width, height, starts, workers)
+        frames = _segmented_frames(title, width, height, starts, workers, clock)
     else:
-        frames = _serial_frames(title, width, height)
+        frames = _serial_frames(title, width, height, clock)
     n = 0
     buf: list[np.ndarray] = []
     for small in frames:
@@ -101,9 +151,14 @@ def iter_small(
         if len(buf) == chunk:
             yield np.stack(buf)
             buf = []
-    _check_complete(title, n)
+    _check_complete(title, n, _span_s(clock))
     if buf:
         yield np.stack(buf)
+
+
+def _span_s(clock: FrameClock) -> float:
+    """Seconds of video the decoded frames cover (0 when none)."""
+    return float(np.ptp(clock.times())) if clock.pts else 0.0
 
 
 def _configure(stream: Any, thread_type: str) -> None:
@@ -123,23 +178,28 @@ def _small(scaler: Any, frame: Any, width: int, height: int) -> np.ndarray:
     ).to_ndarray()  # fmt: skip
 
 
-def _serial_frames(title: Title, width: int, height: int) -> Iterator[np.ndarray]:
+def _serial_frames(
+    title: Title, width: int, height: int, clock: FrameClock
+) -> Iterator[np.ndarray]:
     import av
     from av.video.reformatter import VideoReformatter
 
-    n = 0
+    pts: list[int | None] = []
+    frame = None
     with _open(title) as container:
         stream = container.streams.video[0]
         _configure(stream, _thread_type(title))
         scaler = VideoReformatter()  # one cached swscale context
         try:
             for frame in container.decode(stream):
+                pts.append(frame.pts)
                 yield _small(scaler, frame, width, height)
-                n += 1
         except av.FFmpegError as exc:
             raise TitleError(
-                title.title_id, f"corrupt or truncated: decoding failed at frame {n} ({exc})"
+                title.title_id, f"corrupt or truncated: decoding failed at frame {len(pts)} ({exc})"
             ) from exc
+        finally:
+            clock.add(pts, frame.duration if frame is not None else None)
 
 
 def _segment_seconds(title: Title, workers: int) -> float:
@@ -176,17 +236,30 @@ def _segment_starts(title: Title, seconds: float) -> list[int]:
     return starts
 
 
+class Segment(NamedTuple):
+    """What `_decode_range` returns: plain values, so it runs in a worker process as well."""
+
+    frames: np.ndarray  # (k, height, width, 3) uint8 RGB
+    pts: list[int]  # timestamp of each frame, stream time-base units
+    problem: str | None  # the decoder's problem, or None
+    last_duration: int | None = None  # of the last frame kept
+
+    @property
+    def first(self) -> int | None:
+        return self.pts[0] if self.pts else None
+
+
 def _decode_range(
     title: Title, width: int, height: int, lo: int | None, hi: int | None, seek_to: int | None
-) -> tuple[np.ndarray, int | None, str | None]:
+) -> Segment:
     """Frames with lo <= pts < hi (None: open end), decoding from the keyframe at `seek_to`
-    (None: the start). Returns (frames (k, height, width, 3), pts of the first frame kept, the
-    decoder's problem or None); plain values, so it runs in a worker process as well."""
+    (None: the start)."""
     import av
     from av.video.reformatter import VideoReformatter
 
     frames: list[np.ndarray] = []
-    first, problem = None, None
+    kept: list[int] = []
+    problem, duration = None, None
     with _open(title) as container:
         stream = container.streams.video[0]
         _configure(stream, "NONE")  # the segments are the parallelism
@@ -203,13 +276,13 @@ def _decode_range(
                     continue
                 if hi is not None and pts >= hi:
                     break
-                if first is None:
-                    first = pts
+                kept.append(pts)
+                duration = frame.duration
                 frames.append(_small(scaler, frame, width, height))
         except av.FFmpegError as exc:
             problem = str(exc)
     out = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
-    return out, first, problem
+    return Segment(out, kept, problem, duration)
 
 
 _POOLS: dict[int, Any] = {}
@@ -236,7 +309,7 @@ def _drop_process_pool(workers: int) -> None:
 
 
 def _segmented_frames(
-    title: Title, width: int, height: int, starts: list[int], workers: int
+    title: Title, width: int, height: int, starts: list[int], workers: int, clock: FrameClock
 ) -> Iterator[np.ndarray]:
     """Decode [start_i, start_i+1) pts ranges in parallel; yield frames in order.
 
@@ -273,7 +346,7 @@ def _segmented_frames(
             except BrokenProcessPool:
                 pending.append(None)  # decoded here when its turn comes
 
-    def result(i: int) -> tuple[np.ndarray, int | None, str | None]:
+    def result(i: int) -> Segment:
         lo, hi = ranges[i]
         fut = pending.popleft()
         try:
@@ -290,20 +363,19 @@ def _segmented_frames(
             submit(i)
         n = 0
         for i, (lo, hi) in enumerate(ranges):
-            frames, first, problem = result(i)
+            seg = result(i)
             submit(i + workers + 1)
-            if problem is None and lo is not None and first != lo:
+            if seg.problem is None and lo is not None and seg.first != lo:
                 log.debug("%s: segment %d starts at pts %s, not %s; re-decoding from the "
-                          "previous boundary", title.title_id, i, first, lo)  # fmt: skip
-                frames, first, problem = _decode_range(
-                    title, width, height, lo, hi, ranges[i - 1][0]
-                )
-            yield from frames
-            n += len(frames)
-            if problem is not None:
+                          "previous boundary", title.title_id, i, seg.first, lo)  # fmt: skip
+                seg = _decode_range(title, width, height, lo, hi, ranges[i - 1][0])
+            clock.add(seg.pts, seg.last_duration)
+            yield from seg.frames
+            n += len(seg.frames)
+            if seg.problem is not None:
                 raise TitleError(
                     title.title_id,
-                    f"corrupt or truncated: decoding failed at frame {n} ({problem})",
+                    f"corrupt or truncated: decoding failed at frame {n} ({seg.problem})",
                 )
     finally:
         for fut in pending:
@@ -371,10 +443,15 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         worker.join()
 
 
-def _check_complete(title: Title, n_decoded: int) -> None:
+def _check_complete(title: Title, n_decoded: int, span_s: float = 0.0) -> None:
+    """Refuse a stream that decodes to well under both its announced frame count and its
+    announced duration (`span_s`: seconds the decoded frames cover). Either suffices, since
+    the count of a variable-frame-rate stream without one in its container is an estimate
+    (duration x average rate) while a truncated file falls short of both."""
     if n_decoded == 0:
         raise TitleError(title.title_id, f"{title.video_path.name} decodes to zero frames")
-    if n_decoded < MIN_DECODED_SHARE * title.n_frames:
+    short_of_time = span_s < MIN_DECODED_SHARE * title.duration_s
+    if n_decoded < MIN_DECODED_SHARE * title.n_frames and short_of_time:
         raise TitleError(
             title.title_id,
             f"{title.video_path.name} is truncated: decoded {n_decoded} of {title.n_frames} frames",
@@ -406,15 +483,18 @@ def iter_shot_inputs(
 ) -> Iterator[ShotInputs]:
     """Yield ShotInputs in shot order as soon as the decode has passed each shot.
 
-    `shots` is a shots table (pyarrow, or a dict of columns). Frames are resized so the shorter
-    side is `size`, then centre-cropped to size x size. Audio is resampled to 16 kHz mono float;
-    any part of a shot not covered by audio samples is zeros, so lengths are always exact.
+    `shots` is a shots table (pyarrow, or a dict of columns): frames are picked by decoded frame
+    index (start_frame, end_frame), audio by time (start_s, end_s, on the presentation timeline,
+    see `Title.start_s`), so audio before the first picture belongs to no shot. Frames are shown
+    as a player shows them (rotation, pixel aspect; see `_square`), resized so the shorter side
+    is `size`, then centre-cropped to size x size. Audio is resampled to 16 kHz mono float; any
+    part of a shot not covered by audio samples is zeros, so lengths are always exact.
     """
     spans = _shot_spans(shots)
     if not spans:
         return
-    pending = _FramePicker(spans, frames_per_shot, size)
-    audio = _AudioCollector()
+    pending = _FramePicker(spans, frames_per_shot, size, title.sample_aspect)
+    audio = _AudioCollector(title.start_s)
     next_shot = 0
     for kind, item in _demux(title):
         if kind == "video":
@@ -431,7 +511,7 @@ def iter_shot_inputs(
             if next_shot < len(spans):
                 audio.drop_before(min(s[3] for s in spans[next_shot:]))
     audio.flush()
-    _check_complete(title, pending.n_seen)
+    _check_complete(title, pending.n_seen, pending.span_s())
     for k in range(next_shot, len(spans)):
         yield _shot_inputs(spans[k], pending, audio, k)
 
@@ -470,8 +550,10 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
 class _FramePicker:
     """Keeps only the frames some shot samples, resized and cropped as they arrive."""
 
-    def __init__(self, spans: list[tuple], n: int, size: int):
-        self.size, self.n_seen = size, 0
+    def __init__(self, spans: list[tuple], n: int, size: int, sample_aspect: float = 1.0):
+        self.size, self.n_seen, self.sample_aspect = size, 0, sample_aspect
+        self.first_s: float | None = None  # stream time of the first decoded frame
+        self.end_s: float | None = None  # stream time at which the last decoded frame ends
         self.want: dict[int, list[tuple[int, int]]] = {}
         self.ends = [int(s[2]) for s in spans]
         self.out = [np.zeros((n, size, size, 3), np.uint8) for _ in spans]
@@ -492,12 +574,21 @@ class _FramePicker:
     def add(self, frame: Any) -> None:
         idx = self.n_seen
         self.n_seen += 1
+        t = frame.time
+        if t is not None:
+            if self.first_s is None:
+                self.first_s = t
+            self.end_s = t + float((frame.duration or 0) * (frame.time_base or 0))
         if idx in self.want:
-            img = _square(frame, self.size, self._scaler())
+            img = _square(frame, self.size, self._scaler(), self.sample_aspect)
             for k, slot in self.want.pop(idx):
                 self.out[k][slot] = img
                 self.last[k] = slot
             self.latest = img
+
+    def span_s(self) -> float:
+        """Seconds of video the decoded frames cover (0 without timestamps)."""
+        return 0.0 if self.first_s is None else max(0.0, self.end_s - self.first_s)
 
     def ready(self, k: int) -> bool:
         return self.n_seen >= self.ends[k]
@@ -513,15 +604,24 @@ class _FramePicker:
         return frames
 
 
-def _square(frame: Any, size: int, scaler: Any = None) -> np.ndarray:
-    """Resize so the shorter side is `size`, centre-crop to (size, size, 3) uint8 RGB."""
-    w, h = frame.width, frame.height
+def _square(frame: Any, size: int, scaler: Any = None, sample_aspect: float = 1.0) -> np.ndarray:
+    """The picture as a player shows it, resized so the shorter side is `size` and centre-cropped
+    to (size, size, 3) uint8 RGB.
+
+    Shown as a player shows it (issue 11, cases 4-5): stored pixels `sample_aspect` (SAR) wide
+    are resampled to square ones, then the display matrix's rotation (`frame.rotation`, degrees
+    counter-clockwise, as ffprobe reports it) is applied, as ffmpeg's autorotate does.
+    """
+    w, h = frame.width * sample_aspect, frame.height  # stored orientation, square pixels
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
     kw = {"width": nw, "height": nh, "format": "rgb24", "interpolation": "AREA", "threads": 1}
     img = frame.reformat(**kw) if scaler is None else scaler.reformat(frame, **kw)
-    img = img.to_ndarray()
-    y0, x0 = (nh - size) // 2, (nw - size) // 2
+    img = img.to_ndarray()  # (nh, nw, 3)
+    turns = round((frame.rotation or 0) / 90) % 4
+    if turns:
+        img = np.rot90(img, turns)  # counter-clockwise quarter turns
+    y0, x0 = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
     return np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])
 
 
@@ -532,19 +632,21 @@ class _AudioCollector:
     by the longest shot plus the demuxer's audio/video interleaving distance.
     """
 
-    def __init__(self):
+    def __init__(self, origin_s: float = 0.0):
         import av
 
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
         self.chunks: list[np.ndarray] = []
         self.n = 0  # samples received in total
         self.base = 0  # sample index (from the first sample) of chunks[0][0]
-        self.offset_s: float | None = None  # stream time of the first resampled sample
+        self.origin_s = origin_s  # stream time of the presentation timeline's 0 (Title.start_s)
+        self.offset_s: float | None = None  # timeline time of the first resampled sample
         self.done = False
 
     def add(self, frame: Any) -> None:
         if self.offset_s is None:
-            self.offset_s = float(frame.time) if frame.time is not None else 0.0
+            t = float(frame.time) if frame.time is not None else self.origin_s
+            self.offset_s = t - self.origin_s
         for out in self.resampler.resample(frame):
             self._append(out.to_ndarray().reshape(-1))
 

@@ -413,18 +413,35 @@ def shots_from_transitions(
     return spans
 
 
-def shots_table(title_id: str, spans: list[tuple[int, int]], fps: float) -> Any:
-    """The shots contract table: title_id, shot_index, start_frame, end_frame, start_s, end_s."""
+def shots_table(
+    title_id: str, spans: list[tuple[int, int]], fps: float, times: np.ndarray | None = None
+) -> Any:
+    """The shots contract table: title_id, shot_index, start_frame, end_frame, start_s, end_s.
+
+    `times` ((N + 1,) seconds, `FrameClock.times()`): when each decoded frame appears on the
+    presentation timeline, then when the last one ends; a shot runs from its first frame's time
+    to the next shot's. Without it (tests, constant-rate titles starting at 0), frame / fps.
+    """
     import pyarrow as pa
 
     starts = np.array([s for s, _ in spans], np.int64)
     ends = np.array([e for _, e in spans], np.int64)
+    if times is None:
+        start_s, end_s = starts / fps, ends / fps
+    else:
+        start_s, end_s = _frame_times(times, starts, fps), _frame_times(times, ends, fps)
     return pa.table({
         "title_id": pa.array([title_id] * len(spans), pa.string()),
         "shot_index": pa.array(np.arange(len(spans), dtype=np.int64)),
         "start_frame": pa.array(starts), "end_frame": pa.array(ends),
-        "start_s": pa.array(starts / fps), "end_s": pa.array(ends / fps),
+        "start_s": pa.array(start_s), "end_s": pa.array(end_s),
     })  # fmt: skip
+
+
+def _frame_times(times: np.ndarray, idx: np.ndarray, fps: float) -> np.ndarray:
+    """times[idx]; indices past the end continue at 1 / fps after the last entry."""
+    last = len(times) - 1
+    return np.where(idx <= last, times[np.minimum(idx, last)], times[last] + (idx - last) / fps)
 
 
 CHUNK_FRAMES = 1024  # frames analysed at a time (~4 MB at 48x27)
@@ -437,6 +454,7 @@ def detect_transitions(
     detector: str | Detector = "mediafm",
     chunk: int = CHUNK_FRAMES,
     overlap: int = OVERLAP_FRAMES,
+    clock: Any = None,
 ) -> tuple[list[Transition], int]:
     """Decode the title once at 48x27 in chunks and run one detector over overlapping windows.
 
@@ -445,7 +463,8 @@ def detect_transitions(
 
     Memory stays bounded for feature-length titles: each window is `chunk + 2 * overlap`
     frames, and a transition is kept by the window whose central part holds its boundary.
-    Returns the transitions (global frame indices) and the number of decoded frames.
+    Returns the transitions (global frame indices) and the number of decoded frames; `clock`
+    (a `decode.FrameClock`) receives the frames' timestamps.
     """
     from mediafm_core.media.decode import iter_small, prefetch
 
@@ -453,7 +472,7 @@ def detect_transitions(
     found: list[Transition] = []
     parts: list[np.ndarray] = []  # decoded frames not yet in a window (joined once per window)
     held, g0, n = 0, 0, 0
-    for part in prefetch(iter_small(title, *DECODE_SIZE, chunk=DECODE_FRAMES)):
+    for part in prefetch(iter_small(title, *DECODE_SIZE, chunk=DECODE_FRAMES, clock=clock)):
         parts.append(part)
         held += len(part)
         n += len(part)
@@ -484,15 +503,19 @@ def detect_shots(
     min_shot_s: float = 0.4,
     max_shot_s: float = 30.0,
 ) -> Any:
-    """Shots of a title as a pyarrow Table (shots contract), frames half-open [start, end)."""
+    """Shots of a title as a pyarrow Table (shots contract), frames half-open [start, end),
+    times from the decoded frames' timestamps on the presentation timeline (issue 11)."""
+    from mediafm_core.media.decode import FrameClock
+
     det = get_detector(detector) if isinstance(detector, str) else detector
-    transitions, n_frames = detect_transitions(title, det)
+    clock = FrameClock(title)
+    transitions, n_frames = detect_transitions(title, det, clock=clock)
     spans = shots_from_transitions(transitions, n_frames, title.fps, min_shot_s, max_shot_s)
     log.info(
         "%s: %d transitions -> %d shots (%s)", title.title_id, len(transitions), len(spans),
         det.name,
     )  # fmt: skip
-    return shots_table(title.title_id, spans, title.fps)
+    return shots_table(title.title_id, spans, title.fps, clock.times())
 
 
 def write_shots(table: Any, path: str | os.PathLike) -> Path:

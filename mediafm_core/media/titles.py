@@ -69,6 +69,12 @@ class Title:
     height: int  # coded picture height in pixels
     has_audio: bool  # always True for an opened title (no-audio titles are refused)
     audio_sample_rate: int  # native sample rate of the audio stream in Hz
+    # The presentation timeline every modality is cut on: a stream time t (seconds) is at
+    # t - start_s on it, start_s being the container's start time (the earliest stream's first
+    # timestamp), which players and ffmpeg show as 0. Shot times and subtitle cues are on it.
+    start_s: float = 0.0
+    time_base: Fraction | None = None  # of the video stream's timestamps
+    sample_aspect: float = 1.0  # width / height of one stored pixel (SAR); 1 = square pixels
 
     def error(self, problem: str) -> TitleError:
         """A TitleError for this title (for decoders and detectors that find problems later)."""
@@ -254,21 +260,65 @@ def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]
     first = next(iter(container.decode(vs)), None)
     if first is None or duration_s <= 0:
         raise TitleError(title_id, f"{video.name} has a zero-length video stream (no frames)")
-    n_frames = int(vs.frames) if vs.frames else max(1, round(duration_s * fps))
+    n_frames = int(vs.frames) if vs.frames else _tag_frames(vs, duration_s * fps)
+    sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio
     return dict(
         duration_s=duration_s, fps=fps, n_frames=n_frames,
         width=int(vs.codec_context.width), height=int(vs.codec_context.height),
         has_audio=True, audio_sample_rate=int(aus.codec_context.sample_rate or aus.rate or 0),
+        start_s=_start_s(container, vs), time_base=Fraction(vs.time_base) if vs.time_base else None,
+        sample_aspect=float(sar) if sar and sar > 0 else 1.0,
     )  # fmt: skip
 
 
+def _start_s(container: Any, vs: Any) -> float:
+    """The presentation timeline's origin in stream seconds: the container's start time (what
+    ffmpeg subtracts by default and players show as 0), else the video stream's."""
+    if container.start_time is not None:
+        return container.start_time / 1_000_000
+    if vs.start_time is not None and vs.time_base:
+        return float(vs.start_time * Fraction(vs.time_base))
+    return 0.0
+
+
 def _duration_s(container: Any, vs: Any) -> float:
-    """Stream duration when the container records it, else the container's duration."""
+    """Length of the video stream in seconds (issue 11, case 3: not the container's, which is
+    the longest stream's). In order: the stream's duration (MP4, MPEG-TS); the Matroska/WebM
+    DURATION tag, the stream's end time (written by ffmpeg and mkvmerge), less its start; else
+    the container's duration, an upper bound: a file without either whose audio outlasts its
+    video is still called truncated."""
     if vs.duration and vs.time_base:
         return float(vs.duration * Fraction(vs.time_base))
+    end = _tag_seconds(vs.metadata, "DURATION")
+    if end is not None:
+        start = vs.start_time * Fraction(vs.time_base) if vs.start_time and vs.time_base else 0
+        return max(0.0, end - float(start))
     if container.duration:
         return container.duration / 1_000_000
     return 0.0
+
+
+def _tag(metadata: dict, key: str) -> str | None:
+    """A stream tag by name, case-insensitively, with or without a language suffix
+    ("DURATION-eng": mkvmerge's statistics tags)."""
+    for k, v in (metadata or {}).items():
+        if k.upper() == key or k.upper().startswith(key + "-"):
+            return v
+    return None
+
+
+def _tag_seconds(metadata: dict, key: str) -> float | None:
+    """An "HH:MM:SS.fffffffff" tag in seconds; None when absent or unreadable."""
+    m = re.fullmatch(r"\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*", _tag(metadata, key) or "")
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+
+def _tag_frames(vs: Any, estimate: float) -> int:
+    """mkvmerge's NUMBER_OF_FRAMES tag, else `estimate` (duration x average rate), at least 1."""
+    value = _tag(vs.metadata, "NUMBER_OF_FRAMES")
+    if value is not None and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, round(estimate))
 
 
 def _short(exc: BaseException) -> str:

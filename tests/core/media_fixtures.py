@@ -128,9 +128,14 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
 
 
-def scene_video(colours: list[str], seconds: list[float], size: str = "64x36", fps: float = 25) -> str:
+def scene_video(
+    colours: list[str], seconds: list[float], size: str = "64x36", fps: float = 25
+) -> str:
     """A lavfi graph: one flat colour per scene, cut together (an input for `ffmpeg -f lavfi`)."""
-    parts = [f"color=c={c}:s={size}:r={fps}:d={d}[v{k}]" for k, (c, d) in enumerate(zip(colours, seconds))]
+    parts = [
+        f"color=c={c}:s={size}:r={fps}:d={d}[v{k}]"
+        for k, (c, d) in enumerate(zip(colours, seconds))
+    ]
     joined = "".join(f"[v{k}]" for k in range(len(colours)))
     return ";".join(parts) + f";{joined}concat=n={len(colours)}:v=1:a=0"
 
@@ -144,10 +149,15 @@ def scene_tones(freqs: list[float], seconds: list[float], rate: int = 16000) -> 
 
 
 def write_ffmpeg_title(
-    directory: str | Path, title_id: str, name: str, args: list[str], subtitles: str | None = None,
+    directory: str | Path,
+    title_id: str,
+    name: str,
+    args: list[str],
+    subtitles: str | None = None,
     subtitle_name: str = "subtitles.srt",
 ) -> Path:
-    """A title folder `<directory>/<title_id>/` whose `name` (video.<ext>) ffmpeg writes from `args`."""
+    """A title folder `<directory>/<title_id>/` holding `name` (video.<ext>) written by ffmpeg
+    from `args`, optional subtitles and a minimal metadata.json."""
     tdir = Path(directory) / title_id
     tdir.mkdir(parents=True, exist_ok=True)
     ffmpeg(*args, str(tdir / name))

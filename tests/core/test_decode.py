@@ -148,10 +148,10 @@ def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypat
 
     def lossy(title, w, h, lo, hi, seek_to):
         calls.append((lo, seek_to))
-        frames, first, problem = real(title, w, h, lo, hi, seek_to)
+        seg = real(title, w, h, lo, hi, seek_to)
         if lo == seek_to == victim:  # segment 1, decoded from its own keyframe, loses it
-            return frames[1:], first + 1, problem
-        return frames, first, problem
+            return seg._replace(frames=seg.frames[1:], pts=seg.pts[1:])
+        return seg
 
     monkeypatch.setattr(decode, "_decode_range", lossy)
     parallel = np.concatenate(list(decode.iter_small(title, workers=2)))
