@@ -2,12 +2,21 @@
 
 Encodings: UTF-8 (with or without BOM), UTF-16/32 with BOM, UTF-16 without BOM (detected from
 its NUL bytes) and cp1252 (the usual legacy Windows encoding, tried last and logged). Anything
-else is refused with an error naming the title. Malformed files (bad timestamps, broken cue
-blocks, a .vtt without the WEBVTT header) raise `TitleError` as well.
+else is refused with an error naming the title.
 
-Cleaning strips WebVTT cue tags (<i>, <b>, <c.x>, <v Speaker>, inline timestamps), ASS/SSA
-override tags ({\\an8}), HTML entities, dialogue dashes ("- ") and upper-case speaker labels
-("JOHN:", ">> ANNA:", "[NARRATOR]:").
+What the specs recover is recovered (issue 11, case 8), and only what no parser could read is
+refused: CRLF or CR line ends and blank lines before the first cue are accepted; WebVTT follows
+the W3C parsing algorithm (webvtt-py's non-strict parser: a timing line starts a new cue block
+even without an empty line before it, e.g. after a separator line holding a space; a cue block
+whose timings cannot be read is dropped, with a warning); SRT separator lines holding only
+spaces count as empty, as in FFmpeg's SubRip reader. Refused: a .vtt without the WEBVTT header,
+an .srt whose first cue cannot be read, a file with cue blocks but none readable, cues that end
+before they start.
+
+Cleaning drops ruby annotations (<rt>, <rp>: the reading printed above the text), strips WebVTT
+cue tags (<i>, <b>, <c.x>, <v Speaker>, inline timestamps), ASS/SSA override tags ({\\an8}),
+HTML entities, dialogue dashes ("- ") and upper-case speaker labels ("JOHN:", ">> ANNA:",
+"[NARRATOR]:").
 """
 
 from __future__ import annotations
@@ -29,6 +38,11 @@ logger = logging.getLogger(__name__)
 SUBTITLE_SUFFIXES = (".vtt", ".srt")
 
 _TAG = re.compile(r"<[^>\n]*>")
+# A ruby annotation (<rt>) or fallback parenthesis (<rp>) with its content, up to its end tag or,
+# as HTML allows, the next <rt>/<rp> or the end of the <ruby>.
+_RUBY_TEXT = re.compile(
+    r"<(rt|rp)\b[^>]*>.*?(?:</\1\s*>|(?=<(?:rt|rp)\b|</ruby\s*>)|$)", re.IGNORECASE | re.DOTALL
+)
 _ASS = re.compile(r"\{\\[^}\n]*\}")
 _DASH = re.compile(r"^\s*(?:>>+|[-\u2013\u2014])\s*")
 _SPEAKER = re.compile(r"^\s*(?:[A-Z][A-Z0-9 .'\-]{0,30}|\[[^\]\n]{1,30}\]|\([^)\n]{1,30}\))\s*:\s+")
@@ -84,7 +98,7 @@ def _decode(raw: bytes, encoding: str, title_id: str) -> str:
 def clean_cue_text(raw: str) -> str:
     """Strip markup, dialogue dashes and speaker labels; one line of plain text."""
     lines = []
-    for line in raw.splitlines():
+    for line in _RUBY_TEXT.sub("", raw).splitlines():
         line = html.unescape(_ASS.sub("", _TAG.sub("", line)))
         line = _DASH.sub("", line)
         line = _SPEAKER.sub("", line)
@@ -99,14 +113,14 @@ def parse_subtitles(text: str, fmt: str, title_id: str) -> list[Cue]:
     import webvtt
     from webvtt.errors import MalformedCaptionError, MalformedFileError
 
-    text = text.lstrip("\ufeff")
+    text = _normalise(text, fmt)
     if not text.strip():
         raise TitleError(title_id, f"subtitle file ({fmt}) is empty")
     try:
-        strict = {"strict": True} if fmt == "vtt" else {}
-        captions = webvtt.from_buffer(io.StringIO(text), format=fmt, **strict).captions
+        captions = webvtt.from_buffer(io.StringIO(text), format=fmt).captions
     except (MalformedFileError, MalformedCaptionError, ValueError, IndexError) as exc:
         raise TitleError(title_id, f"malformed {fmt} subtitles: {exc}") from None
+    _check_dropped(text, len(captions), fmt, title_id)
     cues = []
     for c in captions:
         start = c.start_time.in_milliseconds() / 1000.0
@@ -120,6 +134,31 @@ def parse_subtitles(text: str, fmt: str, title_id: str) -> list[Cue]:
         if cleaned:
             cues.append(Cue(start, end, cleaned))
     return sorted(cues, key=lambda q: (q.start_s, q.end_s))
+
+
+def _normalise(text: str, fmt: str) -> str:
+    """Text as the parsers expect it: no BOM, LF line ends, no blank lines before the first cue
+    (SRT: separator lines of spaces emptied, a missing first index supplied)."""
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if fmt == "srt":
+        lines = [line if line.strip() else "" for line in lines]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if fmt == "srt" and lines and "-->" in lines[0]:
+        lines.insert(0, "1")  # a first cue without its index
+    return "\n".join(lines)
+
+
+def _check_dropped(text: str, n_captions: int, fmt: str, title_id: str) -> None:
+    """Warn about cue blocks the parser dropped; refuse a file whose cue blocks all failed."""
+    timings = [line for line in text.split("\n") if "-->" in line]
+    dropped = len(timings) - n_captions
+    if timings and n_captions == 0:
+        raise TitleError(
+            title_id, f"malformed {fmt} subtitles: no readable cue (first: {timings[0]!r})"
+        )
+    if dropped > 0:
+        logger.warning("title %r: %d unreadable %s cue block(s) dropped", title_id, dropped, fmt)
 
 
 def read_subtitles(path: str | Path, title_id: str) -> list[Cue]:

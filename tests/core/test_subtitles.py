@@ -120,3 +120,61 @@ def test_cues_assigned_by_overlap():
 
 def test_no_cues_gives_empty_text_everywhere():
     assert assign_cues_to_shots([], [0.0, 1.0], [1.0, 2.0]) == ["", ""]
+
+
+# -- issue 11, case 8: what the specs recover is recovered -------------------------------------
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("subtitles.srt", b"\n1\n00:00:00,500 --> 00:00:02,000\nHello there\n"),  # printf case
+        ("subtitles.srt", codecs.BOM_UTF8 + b"\n\n1\n00:00:00,500 --> 00:00:02,000\nHello there\n"),
+        ("subtitles.srt", b"\r\n1\r\n00:00:00,500 --> 00:00:02,000\r\nHello there\r\n"),
+        ("subtitles.srt", b"00:00:00,500 --> 00:00:02,000\nHello there\n"),  # no first index
+    ],
+    ids=["leading-blank-line", "bom-and-blank-lines", "crlf-and-blank-line", "no-index"],
+)
+def test_srt_with_blank_lines_before_the_first_cue_parses(tmp_path, name, data):
+    assert read_subtitles(write(tmp_path, name, data), "t1") == [Cue(0.5, 2.0, "Hello there")]
+
+
+@pytest.mark.parametrize(
+    "separator", [" ", "\t", "   ", None], ids=["space", "tab", "spaces", "no-separator"]
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_cue_blocks_split_as_the_webvtt_parsing_algorithm_splits_them(tmp_path, separator, newline):
+    """A timing line starts a new cue block even when the line before is not empty (W3C WebVTT
+    "collect a WebVTT block"); SRT separator lines of spaces count as empty (FFmpeg)."""
+    sep = [] if separator is None else [separator]
+    vtt = ["WEBVTT", "", "00:00:00.500 --> 00:00:02.000", "Hello", *sep,
+           "00:00:02.500 --> 00:00:04.000", "World", ""]  # fmt: skip
+    cues = read_subtitles(write(tmp_path, "subtitles.vtt", newline.join(vtt).encode()), "t1")
+    assert cues == [Cue(0.5, 2.0, "Hello"), Cue(2.5, 4.0, "World")]
+    srt = ["1", "00:00:00,500 --> 00:00:02,000", "Hello", separator or "",
+           "2", "00:00:02,500 --> 00:00:04,000", "World", ""]  # fmt: skip
+    cues = read_subtitles(write(tmp_path, "subtitles.srt", newline.join(srt).encode()), "t1")
+    assert cues == [Cue(0.5, 2.0, "Hello"), Cue(2.5, 4.0, "World")]
+
+
+def test_unreadable_cue_block_is_dropped_and_the_rest_kept(tmp_path, caplog):
+    vtt = ("WEBVTT\n\n00:00:xx.500 --> 00:00:02.000\nlost\n\n"
+           "00:00:02.500 --> 00:00:04.000\nkept\n")  # fmt: skip
+    assert read_subtitles(write(tmp_path, "subtitles.vtt", vtt.encode()), "t1") == [
+        Cue(2.5, 4.0, "kept")
+    ]
+    assert "1 unreadable vtt cue block(s) dropped" in caplog.text and "'t1'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("<ruby>漢字<rt>かんじ</rt></ruby>を読む", "漢字を読む"),
+        ("<ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>を読む", "漢字を読む"),
+        ("<ruby>漢<rt>かん<rt>じ</ruby>字を読む", "漢字を読む"),  # HTML: </rt> is optional
+        ("<ruby><i>東京</i><RT class='r'>とうきょう</RT></ruby>へ", "東京へ"),
+    ],
+    ids=["rt", "rp-fallback", "rt-without-end-tag", "upper-case-with-class"],
+)
+def test_ruby_annotations_are_dropped(tmp_path, raw, clean):
+    assert clean_cue_text(raw) == clean
+    vtt = f"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n{raw}\n"
+    assert read_subtitles(write(tmp_path, "subtitles.vtt", vtt.encode()), "t1")[0].text == clean
