@@ -98,14 +98,43 @@ def global_text(metadata) -> str:
     return "\n".join(parts) or (getattr(metadata, "name", "") or "").strip()
 
 
-def shot_texts(title, starts: np.ndarray, ends: np.ndarray) -> list[str]:
-    """Per-shot timed text from the title's subtitles ("" everywhere when it has none)."""
-    from mediafm_core.media.subtitles import assign_cues_to_shots, read_subtitles
+def read_cues(title) -> list:
+    """The title's cleaned subtitle cues ([] without subtitles); TitleError when malformed."""
+    from mediafm_core.media.subtitles import read_subtitles
 
     path = getattr(title, "subtitles_path", None)
-    if path is None:
-        return ["" for _ in range(len(starts))]
-    return assign_cues_to_shots(read_subtitles(path, title.title_id), starts, ends)
+    return [] if path is None else read_subtitles(path, title.title_id)
+
+
+def shot_texts(title, starts: np.ndarray, ends: np.ndarray, cues: list | None = None) -> list[str]:
+    """Per-shot timed text from the title's subtitles ("" everywhere when it has none).
+
+    `starts`, `ends`: (S,) shot times in seconds on the presentation timeline (the shots table's
+    start_s, end_s), the clock subtitle cues are timed on. `cues`: already read cues (else the
+    title's file is read)."""
+    from mediafm_core.media.subtitles import assign_cues_to_shots
+
+    return assign_cues_to_shots(read_cues(title) if cues is None else cues, starts, ends)
+
+
+@dataclass
+class TitleInputs:
+    """A title's inputs, opened and checked before any model loads, so a bad title (media,
+    shots or subtitles) fails in milliseconds rather than after the encoders' loading (issue 11,
+    case 8)."""
+
+    title: object  # media.titles.Title
+    shots: pa.Table  # the title's rows of the shots table, sorted by shot_index
+    cues: list  # media.subtitles.Cue, [] without subtitles
+
+
+def read_title_inputs(title_dir, shots, landing_root=None) -> TitleInputs:
+    """Open the title, select its shots and parse its subtitles; raises TitleError."""
+    from mediafm_core.media.titles import open_title
+
+    title = open_title(title_dir, landing_root)
+    table = load_shots(shots, title.title_id)
+    return TitleInputs(title, table, read_cues(title))
 
 
 def _vector_table(cols: dict, vec_name: str, vectors: np.ndarray, meta: dict, **after) -> pa.Table:
@@ -114,9 +143,9 @@ def _vector_table(cols: dict, vec_name: str, vectors: np.ndarray, meta: dict, **
     return table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
 
 
-def _encode_texts(title, starts: np.ndarray, ends: np.ndarray, encoder) -> tuple:
+def _encode_texts(title, starts: np.ndarray, ends: np.ndarray, encoder, cues=None) -> tuple:
     """(text vectors, has_text bool array) of a title's shots from its subtitles."""
-    texts = shot_texts(title, starts, ends)
+    texts = shot_texts(title, starts, ends, cues)
     return encoder.encode(texts), np.array([bool(t) for t in texts], dtype=bool)
 
 
@@ -208,27 +237,29 @@ def encode_title(
     device: str | None = None,
     landing_root=None,
     shot_chunk: int = 64,
+    inputs: TitleInputs | None = None,
 ) -> EncodeResult:
     """Encode one title into out_dir/{video,audio,text,fused,globals}.parquet.
 
     `shots` is a shots Parquet path or table (rows of other titles are ignored); `encoders` an
-    `Encoders` bundle to reuse (else one is loaded from `profile`); `shot_chunk` shots are
-    decoded and encoded at a time."""
+    `Encoders` bundle to reuse (else one is loaded from `profile`, after the title, its shots
+    and its subtitles were read and checked); `inputs` the title already read by
+    `read_title_inputs` (then `title_dir`, `shots` and `landing_root` are not read again);
+    `shot_chunk` shots are decoded and encoded at a time."""
     from mediafm_core.encoders.profiles import Encoders
-    from mediafm_core.media.titles import open_title
 
     timings: dict[str, float] = {}
+    with _timed(timings, "open"):  # before the models: a bad title fails in milliseconds
+        inputs = inputs or read_title_inputs(title_dir, shots, landing_root)
     with _timed(timings, "load_encoders"):
         enc = encoders or Encoders.from_profile(profile, device=device)
-    with _timed(timings, "open"):
-        title = open_title(title_dir, landing_root)
-        table = load_shots(shots, title.title_id)
+    title, table = inputs.title, inputs.shots
     n = table.num_rows
     n_frames = frames_per_shot or enc.profile.frames_per_shot
     starts, ends = table["start_s"].to_numpy(), table["end_s"].to_numpy()
     try:
-        with _timed(timings, "text"):  # subtitles first: a malformed file fails fast
-            text_vectors, has_text = _encode_texts(title, starts, ends, enc.text)
+        with _timed(timings, "text"):
+            text_vectors, has_text = _encode_texts(title, starts, ends, enc.text, inputs.cues)
             vectors = {"text": text_vectors}
             glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
         media = {"video": enc.video, "audio": enc.audio}

@@ -43,8 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-checkpoint", default=None,
                    help="local checkpoint file of the profile's video model")  # fmt: skip
     p.add_argument("--video-model", default=None, help="open_clip model name, e.g. ViT-B-32")
-    p.add_argument("--audio-model", default=None,
-                   help="wav2vec2 hub id or folder; offline profile: a CTranslate2 Whisper folder")
+    p.add_argument(
+        "--audio-model",
+        default=None,
+        help="wav2vec2 hub id or folder; offline profile: a CTranslate2 Whisper folder",
+    )
     p.add_argument(
         "--audio-max-seconds",
         type=float,
@@ -82,8 +85,10 @@ def build_profile(args: argparse.Namespace):
 def run_encode(args: argparse.Namespace) -> int:
     from mediafm_core.encoders.profiles import Encoders
     from mediafm_core.errors import InputError
-    from mediafm_core.pipeline import encode_title
+    from mediafm_core.pipeline import encode_title, read_title_inputs
 
+    # The title, its shots and its subtitles first: their errors come before the models load.
+    inputs = read_title_inputs(args.title_dir, args.shots, args.landing_root)
     try:
         encoders = Encoders.from_profile(build_profile(args))
     except (ValueError, OSError, ImportError) as exc:  # ImportError: a weights package missing
@@ -95,6 +100,7 @@ def run_encode(args: argparse.Namespace) -> int:
         encoders=encoders,
         frames_per_shot=args.frames_per_shot,
         landing_root=args.landing_root,
+        inputs=inputs,
     )
     summary = {
         "title_id": res.title_id,

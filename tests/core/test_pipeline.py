@@ -290,3 +290,33 @@ def test_one_shot_title_and_chunked_decoding(tmp_path, encoders):
     for m in ("video", "audio"):
         np.testing.assert_allclose(read_vectors(chunked.files[m]).vectors,
                                    read_vectors(whole.files[m]).vectors, atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("via", ["cli", "library"])
+def test_subtitle_errors_come_before_the_encoders_load(tmp_path, monkeypatch, capsys, via):
+    """Issue 11 case 8: a malformed subtitle file fails the title before any model loads (the
+    offline profile takes 7-12 s to load)."""
+    from mediafm_core.cli import main
+
+    bad = "WEBVTT\n\n00:00:xx.000 --> 00:00:01.000\nno readable cue\n"
+    title_dir = make_title(tmp_path / "landing", subtitles=bad)
+    pq.write_table(shots_table(), tmp_path / "shots.parquet")
+    loaded = []
+
+    def from_profile(*args, **kwargs):
+        loaded.append(args)
+        raise RuntimeError("encoders loaded before the title's subtitles were checked")
+
+    monkeypatch.setattr(Encoders, "from_profile", from_profile)
+    if via == "cli":
+        rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"),
+                   "--out", str(tmp_path / "out"), "--profile", "test-tiny"])  # fmt: skip
+        assert rc == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("mediafm encode: error: title 't1': malformed vtt subtitles")
+    else:
+        with pytest.raises(TitleError, match="'t1'.*malformed vtt"):
+            encode_title(title_dir, tmp_path / "shots.parquet", tmp_path / "out",
+                         profile="test-tiny")  # fmt: skip
+    assert loaded == []
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
