@@ -12,11 +12,12 @@ import subprocess
 import numpy as np
 import pytest
 
+from mediafm_core.cli import main
 from mediafm_core.errors import TitleError
 from mediafm_core.media.decode import AUDIO_RATE, decode_small, extract_shot_inputs
 from mediafm_core.media.shots import detect_shots
 from mediafm_core.media.titles import open_title
-from mediafm_core.pipeline import shot_texts
+from mediafm_core.pipeline import load_shots, shot_texts
 from tests.core.media_fixtures import ffmpeg, scene_tones, scene_video, truncate, write_ffmpeg_title
 
 X264 = ["-c:v", "libx264", "-preset", "ultrafast"]
@@ -123,8 +124,11 @@ def test_mp4_video_starting_after_the_audio(tmp_path, offset):
         *X264, *AAC, "-fps_mode", "passthrough",
     ]  # fmt: skip
     cues = srt_ab((offset + 0.3, offset + 1.7), (offset + 2.3, offset + 3.7))
-    title = open_title(write_ffmpeg_title(tmp_path, "late", "video.mp4", args, cues))
-    shots = detect_shots(title)
+    tdir = write_ffmpeg_title(tmp_path, "late", "video.mp4", args, cues)
+    # `mediafm shots` writes the table the encoders read: both sides on one clock
+    assert main(["shots", str(tdir), "--out", str(tmp_path / "shots.parquet")]) == 0
+    title = open_title(tdir)
+    shots = load_shots(tmp_path / "shots.parquet", "late")
     assert shots["start_s"][0].as_py() == pytest.approx(offset, abs=0.04)  # ffmpeg: whole frames
     check_scenes(title, shots, [440, 880], ["Scene A", "Scene B"])
     first = extract_shot_inputs(title, shots, 1, 16)[0].audio
