@@ -35,18 +35,19 @@ def make_titles(root: Path, seconds: float, n: int, seed: int, shot_s) -> list[P
 
 def detect(title_dir: Path):
     """-> (title, shots table, {decode, shots} seconds)."""
-    from mediafm_core.media.decode import decode_small
+    from mediafm_core.media.decode import FrameClock, decode_small
     from mediafm_core.media.shots import DECODE_SIZE, get_detector, shots_from_transitions
     from mediafm_core.media.shots import shots_table as make_table
     from mediafm_core.media.titles import open_title
 
     title = open_title(title_dir)
+    clock = FrameClock(title)  # shot times from the frames' timestamps, as `mediafm shots`
     t0 = time.perf_counter()
-    frames = decode_small(title, *DECODE_SIZE)
+    frames = decode_small(title, *DECODE_SIZE, clock=clock)
     t1 = time.perf_counter()
     det = get_detector("mediafm")
     spans = shots_from_transitions(det.detect(frames, title.fps), len(frames), title.fps, 0.4, 30.0)
-    table = make_table(title.title_id, spans, title.fps)
+    table = make_table(title.title_id, spans, title.fps, clock.times())
     t2 = time.perf_counter()
     return title, table, {"decode": t1 - t0, "shots": t2 - t1}
 

@@ -258,3 +258,25 @@ def test_short_titles_decode_segments_in_threads_unless_the_pool_runs(tmp_path, 
     assert title.n_frames < decode.PROCESS_MIN_FRAMES
     assert sum(map(len, decode.iter_small(title, workers=2))) == 100
     assert asked == []  # 100 frames: not worth starting worker processes
+
+
+def test_frame_clock_fills_missing_timestamps_and_keeps_times_increasing(tone):
+    """Times on the presentation timeline (stream time - Title.start_s); a frame without pts
+    comes 1 / fps after the one before; repeated pts still give non-empty frame spans."""
+    import dataclasses
+    from fractions import Fraction
+
+    from mediafm_core.media.decode import FrameClock
+
+    title = dataclasses.replace(tone, start_s=1.0, time_base=Fraction(1, 100))  # 25 fps
+    clock = FrameClock(title)
+    clock.add([100, None, 110], None)
+    clock.add([110, 130], 5)  # the last frame lasts 5 ticks
+    t = clock.times()
+    assert t[:3] == pytest.approx([0.0, 0.04, 0.1], abs=1e-5)
+    assert t[3] == pytest.approx(0.1, abs=1e-5) and t[3] > t[2]
+    assert t[4:] == pytest.approx([0.3, 0.35], abs=1e-5)
+    assert np.all(np.diff(t) > 0)
+    clock = FrameClock(title)
+    clock.add([100, 104, 108], None)  # no duration: the median interval
+    assert clock.times()[-1] == pytest.approx(0.12, abs=1e-5)
