@@ -258,9 +258,11 @@ def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]
         raise TitleError(title_id, f"{video.name} has no usable frame rate")
     duration_s = _duration_s(container, vs)
     first = next(iter(container.decode(vs)), None)
+    n_frames = int(vs.frames) if vs.frames else _tag_frames(vs, duration_s * fps)
+    if first is not None and duration_s <= 0:  # no length announced (Matroska to a pipe)
+        duration_s, n_frames = _scan_video(container, vs)
     if first is None or duration_s <= 0:
         raise TitleError(title_id, f"{video.name} has a zero-length video stream (no frames)")
-    n_frames = int(vs.frames) if vs.frames else _tag_frames(vs, duration_s * fps)
     sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio
     return dict(
         duration_s=duration_s, fps=fps, n_frames=n_frames,
@@ -296,6 +298,24 @@ def _duration_s(container: Any, vs: Any) -> float:
     if container.duration:
         return container.duration / 1_000_000
     return 0.0
+
+
+def _scan_video(container: Any, vs: Any) -> tuple[float, int]:
+    """(seconds, frames) of the video stream from its packets, read without decoding: for files
+    whose container announces no length at all (Matroska written to a pipe has neither a segment
+    duration nor DURATION tags). Nothing announced, so such a file is never called truncated."""
+    container.seek(0)
+    n, lo, hi = 0, None, None
+    for packet in container.demux(vs):
+        if packet.size == 0:
+            continue  # the demuxer's end-of-stream packet
+        n += 1
+        if packet.pts is not None:
+            lo = packet.pts if lo is None else min(lo, packet.pts)
+            end = packet.pts + (packet.duration or 0)
+            hi = end if hi is None else max(hi, end)
+    seconds = float((hi - lo) * Fraction(vs.time_base)) if n and lo is not None else 0.0
+    return seconds, n
 
 
 def _tag(metadata: dict, key: str) -> str | None:

@@ -158,6 +158,26 @@ def test_matroska_audio_longer_than_video_is_not_truncated(tmp_path, video_s, au
     check_scenes(title, shots, [440, 880], ["", ""])
 
 
+def test_matroska_written_to_a_pipe_is_measured_from_its_packets(tmp_path):
+    """`ffmpeg ... -f matroska -`: no segment duration, no DURATION tags (4 s video, 4.5 s
+    audio); the video's length comes from its packets."""
+    tdir = tmp_path / "piped"
+    tdir.mkdir()
+    args = [
+        "ffmpeg", "-v", "error", "-nostdin",
+        "-f", "lavfi", "-i", scene_video(["red", "blue"], [2, 2]),
+        "-f", "lavfi", "-i", scene_tones([440, 880], [2, 2.5]), *X264, *AAC, "-f", "matroska", "-",
+    ]  # fmt: skip
+    with open(tdir / "video.mkv", "wb") as out:
+        subprocess.run(args, stdout=out, check=True)
+    (tdir / "metadata.json").write_text('{"name": "piped"}')
+    title = open_title(tdir)
+    assert (title.n_frames, title.duration_s) == (100, pytest.approx(4.0, abs=0.05))
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 50]
+    check_scenes(title, shots, [440, 880], ["", ""])
+
+
 def test_truncated_matroska_is_still_refused(tmp_path):
     args = [
         "-f", "lavfi", "-i", scene_video(["red", "blue"], [4, 4]),
