@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +29,10 @@ import pyarrow as pa
 from mediafm_core.errors import InputError, TitleError
 from mediafm_core.fusion import LAYOUT_KEY, FusionLayout, fuse
 from mediafm_core.tables import read_table, vector_array, write_table_atomic
+
+if TYPE_CHECKING:
+    from mediafm_core.media.subtitles import Cue
+    from mediafm_core.media.titles import Title
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +128,9 @@ class TitleInputs:
     shots or subtitles) fails in milliseconds rather than after the encoders' loading (issue 11,
     case 8)."""
 
-    title: object  # media.titles.Title
+    title: Title  # opened and probed
     shots: pa.Table  # the title's rows of the shots table, sorted by shot_index
-    cues: list  # media.subtitles.Cue, [] without subtitles
+    cues: list[Cue]  # cleaned subtitle cues, [] without subtitles
 
 
 def read_title_inputs(title_dir, shots, landing_root=None) -> TitleInputs:
