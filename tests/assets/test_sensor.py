@@ -31,17 +31,19 @@ def test_new_titles_get_one_run_each_and_half_copied_folders_wait(tmp_path, inst
     first = tick_sensor(defs, instance)
     assert sorted(first.added_partitions) == ["t_a", "t_b"]
     assert sorted(r.partition_key for r in first.run_requests) == ["t_a", "t_b"]
-    assert {r.run_key for r in first.run_requests} == {"cold-start:t_a", "cold-start:t_b"}
+    assert sorted(r.run_key.rsplit(":", 1)[0] for r in first.run_requests) == [
+        "cold-start:t_a:1", "cold-start:t_b:1"]  # then the fingerprint
     assert sorted(instance.get_dynamic_partitions("titles")) == ["t_a", "t_b"]
     # No checkpoint yet: the cold start stops at fused_shots (automation embeds later).
     selection = set(first.run_requests[0].asset_selection)
     assert AssetKey("fused_shots") in selection
     assert AssetKey("contextual_embeddings") not in selection
-    assert json.loads(first.cursor) == {"known": 2, "last": "t_b"}
+    cursor = json.loads(first.cursor)
+    assert (cursor["known"], cursor["last"], sorted(cursor["titles"])) == (2, "t_b", ["t_a", "t_b"])
 
     again = tick_sensor(defs, instance, cursor=first.cursor)
     assert again.run_requests == [] and again.added_partitions == []
-    assert "no new ready titles" in again.skip_reason
+    assert "no new or changed ready titles" in again.skip_reason
 
     write_ready_marker(landing / "t_half")  # the upload finished
     third = tick_sensor(defs, instance, cursor=first.cursor)
@@ -83,7 +85,7 @@ def test_a_burst_of_200_titles_is_neither_missed_nor_doubled(tmp_path, instance)
 
 
 def test_invalid_folder_names_are_skipped(tmp_path):
-    from mediafm_assets.ingest.landing import ready_titles
+    from mediafm_core.storage.landing import ready_titles
 
     for name in ("good_1", ".hidden", "has space"):
         (tmp_path / name).mkdir()
@@ -96,7 +98,7 @@ def test_object_store_landing_zone_is_listed_with_one_glob():
     """The same listing code serves s3:// prefixes; fsspec's in-memory store stands in here."""
     import fsspec
 
-    from mediafm_assets.ingest.landing import ready_titles
+    from mediafm_core.storage.landing import ready_titles
 
     fs = fsspec.filesystem("memory")
     fs.pipe("/landing-test/t_ready/video.mp4", b"x")
