@@ -38,6 +38,7 @@ def test_new_titles_get_one_run_each_and_half_copied_folders_wait(tmp_path, inst
     selection = set(first.run_requests[0].asset_selection)
     assert AssetKey("fused_shots") in selection
     assert AssetKey("contextual_embeddings") not in selection
+    assert first.run_requests[0].tags["mediafm/kind"] == "cold_start"  # GPU run tags too
     cursor = json.loads(first.cursor)
     assert (cursor["known"], cursor["last"], sorted(cursor["titles"])) == (2, "t_b", ["t_a", "t_b"])
 
