@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from dagster import (
     AssetKey,
     DagsterInstance,
-    DeleteDynamicPartitionsRequest,
     Definitions,
+    DeleteDynamicPartitionsRequest,
     RunRequest,
     RunsFilter,
     build_sensor_context,

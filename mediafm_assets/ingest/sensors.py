@@ -33,14 +33,13 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     sensor,
 )
 
-from mediafm_core.storage.landing import scan_landing
 from mediafm_assets.jobs import COLD_START_TAGS, cold_start_selection, cold_start_targets
 from mediafm_assets.partitions import titles_partitions
 from mediafm_assets.resources import StorageResource
+from mediafm_core.storage.landing import scan_landing
 
 MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
 

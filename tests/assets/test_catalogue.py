@@ -49,7 +49,8 @@ def cat(tmp_path_factory):
     with DagsterInstance.get() as instance:
         tick = lr.tick_sensor(defs, instance)
         assert all(lr.execute_request(defs, instance, r).success for r in tick.run_requests)
-        assert lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN).success
+        ckpt = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN)
+        assert ckpt.success
         assert lr.materialize_titles(defs, instance, SERVE, ids).success
         yield dict(root=root, landing=root / "landing", ids=ids, defs=defs, instance=instance,
                    cursor=tick.cursor, base=base)  # fmt: skip
@@ -77,7 +78,8 @@ def snapshot(root, title_ids) -> dict:
 
 
 def assert_close(a: dict, b: dict, atol: float = 1e-5) -> None:
-    """Same tables, titles and keys; vectors equal to float32 noise (a re-embed in another batch)."""
+    """Same tables, titles and keys; vectors equal up to float32 noise (re-embedded in a batch of
+    another size)."""
     import numpy as np
 
     assert a.keys() == b.keys()

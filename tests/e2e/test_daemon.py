@@ -29,9 +29,8 @@ def wait_for_runs(instance, n: int, proc, log, timeout: float):
 
 
 def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, monkeypatch):
-    from dagster import AssetKey, DagsterInstance, DagsterRunStatus
-
     import pyarrow.parquet as pq
+    from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
     home = make_dagster_home(tmp_path)
     root = tmp_path / "storage"
