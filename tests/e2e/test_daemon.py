@@ -73,3 +73,55 @@ def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, mon
         assert pq.read_table(shots).num_rows == new_shots  # the third run kept it
         assert instance.get_dynamic_partitions("titles") == [tid]
         assert instance.get_materialized_partitions(AssetKey("fused_shots")) == {tid}
+
+
+def test_daemon_retires_a_title_whose_folder_vanished(tmp_path, monkeypatch):
+    """A `titles` partition with rows in both LanceDB tables and Parquet artefacts, whose landing
+    folder is gone: the daemon's retirement sensor (grace 0 s here) removes the rows, moves the
+    artefacts to retired/ and deletes the partition; the other title keeps everything."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from dagster import DagsterInstance
+
+    from mediafm_core.storage.lance_store import LanceStore
+    from mediafm_core.tables import vector_array
+
+    home = make_dagster_home(tmp_path)
+    root = tmp_path / "storage"
+    (root / "landing" / "kept").mkdir(parents=True)
+    (root / "landing" / "kept" / "metadata.json").write_text('{"name": "Kept"}')
+    store = LanceStore(str(root / "lancedb"))
+    vec = np.eye(4, 8, dtype=np.float32)
+    for tid in ("gone", "kept"):
+        store.replace_titles("shot_embeddings", pa.table({
+            "title_id": [tid] * 4, "shot_index": np.arange(4), "start_s": np.arange(4.0),
+            "end_s": np.arange(4.0) + 1, "vector": vector_array(vec), "model_version": ["m"] * 4}))
+        store.replace_titles("title_embeddings", pa.table({
+            "title_id": [tid], "vector": vector_array(vec[:1]), "model_version": ["m"],
+            "name": [tid], "genres": [[]], "tags": [[]], "n_shots": [4]}))
+        (root / "artefacts" / "shots").mkdir(parents=True, exist_ok=True)
+        shots = root / "artefacts" / "shots" / f"{tid}.parquet"
+        pq.write_table(pa.table({"title_id": [tid]}), shots)
+    env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(root), "OMP_NUM_THREADS": "1",
+           "MEDIAFM_RETIRE_AFTER_S": "0"}  # fmt: skip
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    log = tmp_path / "daemon.log"
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("titles", ["gone", "kept"])
+        proc = start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+                     env, log)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while instance.get_dynamic_partitions("titles") != ["kept"]:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(2)
+        finally:
+            stop(proc)
+    assert (store.count_rows("shot_embeddings", ["gone"]), store.count_rows("title_embeddings",
+            ["gone"])) == (0, 0)  # fmt: skip
+    assert (store.count_rows("shot_embeddings", ["kept"]), store.count_rows("title_embeddings",
+            ["kept"])) == (4, 1)  # fmt: skip
+    assert not (root / "artefacts" / "shots" / "gone.parquet").exists()
+    assert (root / "retired" / "gone" / "shots.parquet").exists()
+    assert (root / "artefacts" / "shots" / "kept.parquet").exists()
