@@ -106,3 +106,40 @@ def test_object_store_landing_zone_is_listed_with_one_glob():
     fs.pipe("/landing-test/t_ready/metadata.json", b"{}")
     fs.pipe("/landing-test/t_copying/video.mp4", b"x")
     assert ready_titles("memory://landing-test") == ["t_ready"]
+
+
+def test_after_a_burst_one_changed_title_gets_exactly_one_run(tmp_path, instance):
+    import os
+
+    from mediafm_assets.local_runner import tick_sensor
+
+    landing = tmp_path / "storage" / "landing"
+    ids = [f"burst_{i:03d}" for i in range(200)]
+    for tid in ids:
+        (landing / tid).mkdir(parents=True)
+        (landing / tid / "video.mp4").write_bytes(b"v1")
+        write_ready_marker(landing / tid)
+    defs = _defs(tmp_path / "storage")
+    first = tick_sensor(defs, instance)
+    assert len(first.run_requests) == 200
+    (landing / "burst_042" / "video.mp4").write_bytes(b"v2, longer")  # re-landed
+    os.utime(landing / "burst_117" / "metadata.json", (1, 1))  # touched: mtime changed
+    second = tick_sensor(defs, instance, cursor=first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["burst_042", "burst_117"]
+    assert second.added_partitions == []
+    third = tick_sensor(defs, instance, cursor=second.cursor)
+    assert third.run_requests == []
+
+
+def test_settle_time_holds_a_folder_that_is_still_being_written(tmp_path, instance):
+    from mediafm_assets.definitions import build_definitions
+    from mediafm_assets.local_runner import tick_sensor
+    from mediafm_assets.resources import StorageResource
+
+    root = tmp_path / "storage"
+    (root / "landing" / "t_fresh").mkdir(parents=True)
+    write_ready_marker(root / "landing" / "t_fresh")
+    defs = build_definitions(root=str(root), resources={
+        "storage": StorageResource(root=str(root), settle_s=3600)})  # fmt: skip
+    assert tick_sensor(defs, instance).run_requests == []
+    assert tick_sensor(_defs(root), instance).run_requests[0].partition_key == "t_fresh"
