@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 
@@ -40,9 +41,9 @@ def retire_title(root: str, title_id: str, reason: str = "retired", landing: str
     """Retire `title_id` under the storage `root`; returns what was removed:
     {"title_id", "rows": {table: n}, "artefacts": [asset, ...], "already_retired": bool}.
 
-    The record keeps the title's landing-folder fingerprint (`landing`, default <root>/landing;
-    None when the folder is gone): the arrival sensor re-admits the title only when it lands
-    again with another one. Raises InputError for an invalid id, or (with `must_exist`) for a
+    The record keeps the title's landing-folder fingerprint (`landing`, default $MEDIAFM_LANDING
+    or <root>/landing; None when the folder is gone): the arrival sensor re-admits the title
+    only when it lands again with another one. Raises InputError for an invalid id, or (with `must_exist`) for a
     title the store holds nothing of."""
     if not _TITLE_ID.match(title_id or ""):
         raise InputError(f"title {title_id!r}", "is not a valid title id")
@@ -59,7 +60,8 @@ def retire_title(root: str, title_id: str, reason: str = "retired", landing: str
     if not already:
         from mediafm_core.storage.landing import scan_landing
 
-        landed = scan_landing(landing or layout.landing).get(title_id)
+        landing = landing or os.environ.get("MEDIAFM_LANDING") or layout.landing
+        landed = scan_landing(landing).get(title_id)
         fingerprint = landed.fingerprint if landed else None
         record = {"title_id": title_id, "reason": reason, "retired_at": time.time(),
                   "rows": rows, "artefacts": moved, "fingerprint": fingerprint}  # fmt: skip
