@@ -20,7 +20,9 @@ Titles whose `metadata.json` ready marker is missing (half-copied folders) are n
 `title_retirement_sensor`: a `titles` partition whose landing folder has been gone for
 `StorageResource.retire_after_s` seconds is retired (`retire_title`: rows leave both LanceDB
 tables, Parquet artefacts move to retired/) and its partition deleted; so is the partition of a
-title retired by hand (`mediafm retire`). The cursor keeps `missing_since: {id: epoch seconds}`.
+title retired by hand (`mediafm retire`). For `SWEEP_S` after a retirement each tick retires the
+title again (idempotent), so rows or artefacts that a run still in flight wrote after the
+retirement leave too. The cursor keeps `missing_since: {id: epoch seconds}`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from mediafm_assets.resources import StorageResource
 from mediafm_core.storage.landing import scan_landing
 
 MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
+SWEEP_S = 3600.0  # retired this recently: swept again each tick (runs in flight at retirement)
 
 
 def titles_to_run(seen: dict, known: set, landed: dict, retired: dict, settle_s: float) -> list:
@@ -112,7 +115,7 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
     "deletes the partitions of titles retired with `mediafm retire`.",
 )
 def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageResource):
-    from mediafm_core.storage.catalogue import retire_title, retired_titles
+    from mediafm_core.storage.catalogue import retired_titles
 
     state = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
@@ -120,14 +123,14 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
     now = time.time()
     since = {t: state.get("missing_since", {}).get(t, now) for t in sorted(known - present)}
     gone = [t for t, s in since.items() if now - s >= storage.retire_after_s]
-    for tid in list(gone):
-        try:
-            retire_title(storage.root, tid, reason="landing folder vanished",
-                         landing=storage.landing_root(), must_exist=False)  # fmt: skip
-        except Exception as exc:  # one title's failure must not block the others
-            context.log.warning(f"retiring {tid} failed: {exc}")
-            gone.remove(tid)
-    retired = sorted((set(retired_titles(storage.root)) & known) | set(gone))
+    records = retired_titles(storage.root)
+    # Titles retired by hand whose partition is still here, and recent retirements: sweep again
+    # what a run still in flight at retirement may have written since (idempotent).
+    sweep = (set(records) & known) | {t for t, r in records.items()
+                                      if now - r.get("retired_at", 0) < SWEEP_S}  # fmt: skip
+    retired = _retire(context, storage, gone, "landing folder vanished")
+    _retire(context, storage, sorted(sweep - set(gone)), "swept again after retirement")
+    retired = sorted((set(records) & known) | set(retired))
     cursor = json.dumps({"missing_since": {t: s for t, s in since.items() if t not in retired}})
     if not retired:
         waiting = len(since)
@@ -139,3 +142,19 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
         dynamic_partitions_requests=[titles_partitions.build_delete_request(retired)],
         cursor=cursor,
     )
+
+
+def _retire(context, storage: StorageResource, title_ids, reason: str) -> list[str]:
+    """`retire_title` each title; returns those that succeeded (a failure is logged and retried
+    at the next tick, and does not block the others)."""
+    from mediafm_core.storage.catalogue import retire_title
+
+    done = []
+    for tid in title_ids:
+        try:
+            retire_title(storage.root, tid, reason=reason, landing=storage.landing_root(),
+                         must_exist=False)  # fmt: skip
+            done.append(tid)
+        except Exception as exc:
+            context.log.warning(f"retiring {tid} failed: {exc}")
+    return done
