@@ -131,6 +131,7 @@ def test_metadata_before_video_is_retried_when_the_copy_completes(cat, tmp_path)
     from mediafm_assets import local_runner as lr
 
     (tid,) = write_tiny_titles(tmp_path, 1, seconds=4.0, seed=12)
+    keep = snapshot(cat["root"], cat["ids"])
     video = (tmp_path / tid / "video.mp4").read_bytes()
     folder = cat["landing"] / tid
     shutil.copytree(tmp_path / tid, folder)
@@ -139,6 +140,8 @@ def test_metadata_before_video_is_retried_when_the_copy_completes(cat, tmp_path)
     assert [r.partition_key for r in first.run_requests] == [tid]
     failed = lr.execute_request(cat["defs"], cat["instance"], first.run_requests[0])
     assert not failed.success and tid in failed.error
+    assert not list((cat["root"] / "artefacts").glob(f"*/{tid}.parquet"))  # nothing half-written
+    assert snapshot(cat["root"], cat["ids"]) == keep
     assert tick(cat).run_requests == []  # the same half copy is not retried every tick
     (folder / "video.mp4").write_bytes(video)  # the copy completes
     again = tick(cat)
@@ -229,6 +232,8 @@ def test_one_run_repairs_a_title_seeded_with_duplicates(cat):
 
     tid = cat["ids"][0]
     store = store_of(cat["root"])
+    others = [t for t in cat["ids"] if t != tid and store.count_rows("shot_embeddings", [t])]
+    keep = snapshot(cat["root"], others)
     n = store.count_rows("shot_embeddings", [tid])
     store.open("shot_embeddings").add(store.read("shot_embeddings", tid))  # 2x rows
     store.open("title_embeddings").add(store.read("title_embeddings", tid))
@@ -242,6 +247,7 @@ def test_one_run_repairs_a_title_seeded_with_duplicates(cat):
         run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
     lance = [c.passed for c in checks if c.asset_check_key.name == "lancedb_rows_match"]
     assert lance == [True, True]
+    assert snapshot(cat["root"], others) == keep
 
 
 def _fake_trainer(path, body: str) -> str:
