@@ -1,12 +1,16 @@
-"""Jobs shared across domains: the per-title cold-start job the arrival sensor launches."""
+"""What the arrival sensor launches: the per-title cold-start selection and its run tags.
+
+Cold-start runs go through Dagster's implicit asset job (the sensor's `asset_selection`), not a
+`define_asset_job`: an asset job over assets with different backfill policies (one title per run
+for `titles`/`shots`, TITLES_PER_RUN for the model-heavy assets) warns "varying BackfillPolicies"
+at every load, though a cold start is one title per run whatever the policies say (issue 12).
+"""
 
 from __future__ import annotations
 
 import json
 
-from dagster import AssetKey, AssetSelection, define_asset_job
-
-from mediafm_assets.partitions import titles_partitions
+from dagster import AssetKey, AssetSelection
 
 # Run tags of GPU-bound runs (embedding, training). Each run launcher reads its own and ignores
 # the rest (the local default launcher ignores all): K8sRunLauncher puts the run pod on the `gpu`
@@ -46,11 +50,7 @@ def cold_start_selection(has_checkpoint: bool) -> list[AssetKey]:
     return [AssetKey(n) for n in names]
 
 
-cold_start_job = define_asset_job(
-    "cold_start",
-    selection=AssetSelection.assets(*INGEST_CHAIN, *SERVING_CHAIN),
-    partitions_def=titles_partitions,
-    description="One new title: ingest, encode, fuse and (with a checkpoint) embed in context and "
-    "write to LanceDB. Launched by title_arrival_sensor, one run per title.",
-    tags={"mediafm/kind": "cold_start", **GPU_RUN_TAGS},
-)
+cold_start_targets = AssetSelection.assets(*INGEST_CHAIN, *SERVING_CHAIN)
+# Tags of every cold-start run: one new title, ingested, encoded, fused and (with a checkpoint)
+# embedded in context and written to LanceDB; GPU placement for the K8s / ECS launchers.
+COLD_START_TAGS = {"mediafm/kind": "cold_start", **GPU_RUN_TAGS}

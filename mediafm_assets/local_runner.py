@@ -15,13 +15,16 @@ from dagster import (
     AssetKey,
     DagsterInstance,
     Definitions,
+    DeleteDynamicPartitionsRequest,
     RunRequest,
+    RunsFilter,
     build_sensor_context,
     partition_loading_context,
 )
 
 from mediafm_assets.partitions import titles_partitions
 
+RUN_KEY = "dagster/run_key"  # the tag the sensor daemon dedupes run requests by
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # run_config: no step logs
 
 
@@ -31,10 +34,12 @@ def _config(run_config: dict | None, quiet: bool) -> dict:
 
 @dataclass
 class TickResult:
-    run_requests: list[RunRequest]
+    run_requests: list[RunRequest]  # without those whose run_key already has a run
     added_partitions: list[str]
     cursor: str | None
     skip_reason: str | None = None
+    deleted_partitions: list[str] = field(default_factory=list)
+    skipped_run_keys: list[str] = field(default_factory=list)  # as the daemon skips them
 
 
 @dataclass
@@ -49,31 +54,43 @@ class RunOutcome:
 
 def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None = None,
                 name: str = "title_arrival_sensor") -> TickResult:  # fmt: skip
-    """Evaluate the sensor once and commit its dynamic-partition requests to the instance."""
+    """Evaluate the sensor once, commit its dynamic-partition requests to the instance, and drop
+    run requests whose run_key already has a run (what the sensor daemon does)."""
     sensor = defs.get_sensor_def(name)
     ctx = build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
                                definitions=defs, resources=defs.resources)  # fmt: skip
     with partition_loading_context(dynamic_partitions_store=instance):
         data = sensor.evaluate_tick(ctx)
-    added = []
+    added, deleted = [], []
     for req in data.dynamic_partitions_requests or []:
         keys = list(req.partition_keys or [])
-        instance.add_dynamic_partitions(req.partitions_def_name, keys)
-        added += keys
-    skip = data.skip_message
-    return TickResult(list(data.run_requests or []), added, data.cursor, skip)
+        if isinstance(req, DeleteDynamicPartitionsRequest):
+            for key in keys:
+                instance.delete_dynamic_partition(req.partitions_def_name, key)
+            deleted += keys
+        else:
+            instance.add_dynamic_partitions(req.partitions_def_name, keys)
+            added += keys
+    requests, skipped = [], []
+    for req in data.run_requests or []:
+        if req.run_key and instance.get_runs(RunsFilter(tags={RUN_KEY: req.run_key}), limit=1):
+            skipped.append(req.run_key)
+        else:
+            requests.append(req)
+    return TickResult(requests, added, data.cursor, data.skip_message, deleted, skipped)
 
 
 def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRequest,
-                    job: str = "cold_start", run_config: dict | None = None,
+                    job: str | None = None, run_config: dict | None = None,
                     quiet: bool = False) -> RunOutcome:
-    """Execute one run request (one title) in process against the instance."""
-    job_def = defs.resolve_job_def(job)
+    """Execute one run request (one title) in process against the instance: in `job`, else in
+    the implicit asset job (where the arrival sensor's requests go)."""
+    job_def = defs.resolve_job_def(job) if job else defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
     result = job_def.execute_in_process(
         instance=instance, partition_key=request.partition_key,
         asset_selection=list(request.asset_selection or []) or None,
-        tags={**(request.tags or {}), "dagster/run_key": request.run_key or ""},
+        tags={**(request.tags or {}), RUN_KEY: request.run_key or ""},
         run_config=_config(run_config, quiet), raise_on_error=False,
     )  # fmt: skip
     return RunOutcome([request.partition_key], result.success, result.run_id,

@@ -1,65 +1,160 @@
-"""`title_arrival_sensor`: a newly landed title becomes a partition and ONE cold-start run.
+"""Landing-zone sensors: arrivals (new or changed titles) and retirements (vanished titles).
 
-Exactly once, even for bursts of hundreds of arrivals:
-1. The set of `titles` partitions in the instance is the durable record of seen titles; the sensor
-   adds new keys and requests their runs in the same `SensorResult`, committed together.
-2. Each run has `run_key = cold-start:<title_id>`, so a retried tick never launches a second run.
-3. The cursor keeps `{"known": n, "last": title_id}` for the UI and caps work per tick at
-   `MAX_TITLES_PER_TICK`; a larger burst drains over the next ticks (sorted order).
+`title_arrival_sensor`: a newly landed or changed title becomes ONE cold-start run.
+1. A title is identified by its id and fingerprinted by what landed (`landing.scan_landing`: its
+   files' names, sizes and modification times). The cursor keeps `titles: {id: [fingerprint, n]}`
+   (n = runs requested so far). A ready title gets a run when it is not a `titles` partition (new,
+   or its partition was deleted) or its fingerprint changed (re-landed video, a copy that finished
+   after metadata.json); an untouched folder gets none.
+2. Its run key is `cold-start:<id>:<n>:<fingerprint>`: a retried tick (same cursor) repeats the
+   key and the daemon launches nothing twice; a changed title or a re-added partition gets a new
+   key, so Dagster never skips it as "already completed" (issue 12). The re-run replaces the
+   title's artefacts and LanceDB rows (one commit per table, `LanceStore.replace_titles`).
+3. New partitions and run requests go out in one `SensorResult`, committed with the cursor; at most
+   `MAX_TITLES_PER_TICK` runs per tick, a larger burst drains over the next ticks (sorted order).
+4. A known partition the cursor has no fingerprint for (added by hand, or an older cursor) is
+   adopted without a run. A retired title (storage/catalogue.py) is ignored until it lands again
+   with another fingerprint.
 Titles whose `metadata.json` ready marker is missing (half-copied folders) are not touched.
+
+`title_retirement_sensor`: a `titles` partition whose landing folder has been gone for
+`StorageResource.retire_after_s` seconds is retired (`retire_title`: rows leave both LanceDB
+tables, Parquet artefacts move to retired/) and its partition deleted; so is the partition of a
+title retired by hand (`mediafm retire`). For `SWEEP_S` after a retirement each tick retires the
+title again (idempotent), so rows or artefacts that a run still in flight wrote after the
+retirement leave too. The cursor keeps `missing_since: {id: epoch seconds}`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     sensor,
 )
 
-from mediafm_assets.ingest.landing import ready_titles
-from mediafm_assets.jobs import cold_start_job, cold_start_selection
+from mediafm_assets.jobs import COLD_START_TAGS, cold_start_selection, cold_start_targets
 from mediafm_assets.partitions import titles_partitions
 from mediafm_assets.resources import StorageResource
+from mediafm_core.storage.landing import scan_landing
 
-MAX_TITLES_PER_TICK = 1000  # partitions + run requests per tick; a larger burst takes more ticks
+MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
+SWEEP_S = 3600.0  # retired this recently: swept again each tick (runs in flight at retirement)
 
 
-def new_titles(context: SensorEvaluationContext, landing: str) -> list[str]:
-    """Ready titles not yet known as partitions, sorted, at most MAX_TITLES_PER_TICK."""
-    known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
-    fresh = [t for t in ready_titles(landing) if t not in known]
-    return fresh[:MAX_TITLES_PER_TICK]
+def titles_to_run(seen: dict, known: set, landed: dict, retired: dict, settle_s: float) -> list:
+    """(title_id, fingerprint, n) of every ready title that needs a run, sorted, at most
+    MAX_TITLES_PER_TICK; adopts known partitions without a cursor entry into `seen` in place."""
+    now, out = time.time(), []
+    for tid in sorted(landed):
+        t = landed[tid]
+        if not t.ready or now - t.newest < settle_s:
+            continue
+        if tid in retired and retired[tid].get("fingerprint") == t.fingerprint:
+            continue  # retired, and not landed again since
+        prev = seen.get(tid)
+        if tid in known and prev is None:
+            seen[tid] = [t.fingerprint, 0]  # adopt: no record of what its run saw
+            continue
+        if tid in known and prev[0] == t.fingerprint:
+            continue
+        out.append((tid, t.fingerprint, (prev[1] if prev else 0) + 1))
+        if len(out) >= MAX_TITLES_PER_TICK:
+            break
+    return out
 
 
 @sensor(
-    job=cold_start_job,
+    asset_selection=cold_start_targets,
     minimum_interval_seconds=10,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Adds a `titles` partition and requests one cold-start run per newly landed title "
-    "(ready marker: metadata.json).",
+    description="Adds a `titles` partition and requests one cold-start run per newly landed or "
+    "changed title (ready marker: metadata.json; fingerprint: files' names, sizes, mtimes).",
 )
 def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResource):
-    fresh = new_titles(context, storage.landing_root())
-    if not fresh:
-        return SkipReason(f"no new ready titles in {storage.landing_root()}")
-    selection = cold_start_selection(storage.has_checkpoint())
-    known = len(context.instance.get_dynamic_partitions(titles_partitions.name)) + len(fresh)
+    from mediafm_core.storage.catalogue import readmit_title, retired_titles
+
+    state = json.loads(context.cursor) if context.cursor else {}
+    seen: dict = state.get("titles", {})
+    known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
+    retired = retired_titles(storage.root)
+    todo = titles_to_run(seen, known, scan_landing(storage.landing_root()), retired,
+                         storage.settle_s)  # fmt: skip
+    selection = cold_start_selection(storage.has_checkpoint()) if todo else []
+    requests, fresh = [], []
+    for tid, fingerprint, n in todo:
+        if tid in retired:
+            readmit_title(storage.root, tid)  # landed again: it is a title once more
+        seen[tid] = [fingerprint, n]
+        fresh += [tid] if tid not in known else []
+        requests.append(RunRequest(
+            run_key=f"cold-start:{tid}:{n}:{fingerprint}", partition_key=tid,
+            asset_selection=selection,
+            tags={**COLD_START_TAGS, "mediafm/trigger": "title_arrival",
+                  "mediafm/fingerprint": fingerprint},
+        ))  # fmt: skip
+    cursor = json.dumps({"known": len(known) + len(fresh),
+                         "last": todo[-1][0] if todo else state.get("last"), "titles": seen})
+    if not requests:
+        skip = f"no new or changed ready titles in {storage.landing_root()}"
+        return SensorResult(skip_reason=skip, cursor=cursor)
+    adds = [titles_partitions.build_add_request(fresh)] if fresh else []
+    return SensorResult(run_requests=requests, dynamic_partitions_requests=adds, cursor=cursor)
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Retires titles whose landing folder has been gone for the grace period "
+    "(rows leave LanceDB, artefacts move to retired/) and deletes their partitions; also "
+    "deletes the partitions of titles retired with `mediafm retire`.",
+)
+def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageResource):
+    from mediafm_core.storage.catalogue import retired_titles
+
+    state = json.loads(context.cursor) if context.cursor else {}
+    known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
+    present = set(scan_landing(storage.landing_root()))
+    now = time.time()
+    since = {t: state.get("missing_since", {}).get(t, now) for t in sorted(known - present)}
+    gone = [t for t, s in since.items() if now - s >= storage.retire_after_s]
+    records = retired_titles(storage.root)
+    # Titles retired by hand whose partition is still here, and recent retirements: sweep again
+    # what a run still in flight at retirement may have written since (idempotent).
+    sweep = (set(records) & known) | {t for t, r in records.items()
+                                      if now - r.get("retired_at", 0) < SWEEP_S}  # fmt: skip
+    retired = _retire(context, storage, gone, "landing folder vanished")
+    _retire(context, storage, sorted(sweep - set(gone)), "swept again after retirement")
+    retired = sorted((set(records) & known) | set(retired))
+    cursor = json.dumps({"missing_since": {t: s for t, s in since.items() if t not in retired}})
+    if not retired:
+        waiting = len(since)
+        return SensorResult(skip_reason=f"nothing to retire ({waiting} titles missing, within "
+                                        f"the {storage.retire_after_s:g} s grace period)",
+                            cursor=cursor)  # fmt: skip
+    context.log.info(f"retired titles: {retired}")
     return SensorResult(
-        run_requests=[
-            RunRequest(
-                run_key=f"cold-start:{tid}",
-                partition_key=tid,
-                asset_selection=selection,
-                tags={"mediafm/trigger": "title_arrival"},
-            )
-            for tid in fresh
-        ],
-        dynamic_partitions_requests=[titles_partitions.build_add_request(fresh)],
-        cursor=json.dumps({"known": known, "last": fresh[-1]}),
+        dynamic_partitions_requests=[titles_partitions.build_delete_request(retired)],
+        cursor=cursor,
     )
+
+
+def _retire(context, storage: StorageResource, title_ids, reason: str) -> list[str]:
+    """`retire_title` each title; returns those that succeeded (a failure is logged and retried
+    at the next tick, and does not block the others)."""
+    from mediafm_core.storage.catalogue import retire_title
+
+    done = []
+    for tid in title_ids:
+        try:
+            retire_title(storage.root, tid, reason=reason, landing=storage.landing_root(),
+                         must_exist=False)  # fmt: skip
+            done.append(tid)
+        except Exception as exc:
+            context.log.warning(f"retiring {tid} failed: {exc}")
+    return done

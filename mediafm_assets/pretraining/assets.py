@@ -3,6 +3,11 @@ every title's fused shots. A GPU op run out of process through Dagster Pipes (or
 tests and tiny runs: `TrainerLauncherResource.mode`). The checkpoint folder is written atomically
 under <root>/checkpoints/<run id>; `checkpoints/LATEST` then points at it, which makes every
 title's contextual embeddings stale (automation re-embeds them).
+
+LATEST moves only after the new folder is verified (`verify_checkpoint`: the trainer reported its
+metrics, and the safetensors weights load into the model its config.json describes): a trainer
+that exits 0 without a checkpoint fails the step and the current model keeps serving. A trainer
+that fails puts its last stderr lines into the step's failure message (stderr_tail.py; issue 12).
 """
 
 import json
@@ -17,6 +22,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     PipesSubprocessClient,
@@ -114,11 +120,43 @@ def run_in_process(context, spec: dict) -> dict:
 
 
 def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:
-    """Launch the trainer through Pipes; its reported metadata comes back with the result."""
+    """Launch the trainer through Pipes (under stderr_tail); its reported metadata comes back with
+    the result. A failed trainer raises `Failure` carrying its last stderr lines."""
+    import tempfile
+
+    from dagster._core.errors import DagsterPipesExecutionError
+
     cmd = trainer_command(trainer)
     env = {**os.environ, SPEC_ENV: json.dumps(spec)}
-    result = client.run(command=cmd, context=context, env=env).get_materialize_result()
-    return dict(result.metadata or {}) | {"command": " ".join(cmd[1:])}
+    with tempfile.TemporaryDirectory(prefix="mediafm-trainer-") as tmp:
+        tail = os.path.join(tmp, "stderr_tail.txt")
+        wrapped = [sys.executable, "-m", "mediafm_assets.pretraining.stderr_tail", tail, "--", *cmd]
+        try:
+            invocation = client.run(command=wrapped, context=context, env=env)
+        except DagsterPipesExecutionError as exc:
+            last = open(tail).read().strip() if os.path.exists(tail) else ""
+            raise Failure(
+                description=f"trainer failed ({exc}); its last stderr lines:\n{last or '(none)'}",
+                metadata={"command": " ".join(cmd), "stderr_tail": MetadataValue.text(last)},
+            ) from exc
+    reported = invocation.get_materialize_result().metadata or {}
+    return dict(reported) | {"command": " ".join(cmd[1:])}
+
+
+def verify_checkpoint(out_dir: str, meta: dict) -> None:
+    """Raise `Failure` unless the trainer reported its metrics and `out_dir` holds a checkpoint
+    whose safetensors weights load into the model its config.json describes."""
+    if "loss_curve" not in meta:
+        raise Failure(description=f"the trainer exited without reporting its metrics over Pipes; "
+                      f"checkpoints/LATEST not moved to {out_dir}")  # fmt: skip
+    from mediafm_core.storage.s3 import local_copy
+    from mediafm_core.training.checkpoint import load_checkpoint
+
+    try:
+        load_checkpoint(local_copy(out_dir, "checkpoints"))
+    except Exception as exc:  # missing folder, config or weights; shapes that do not match
+        raise Failure(description=f"the trainer wrote no loadable checkpoint at {out_dir} "
+                      f"({exc}); checkpoints/LATEST not moved") from exc  # fmt: skip
 
 
 @asset(
@@ -155,6 +193,7 @@ def encoder_checkpoint(
         meta = run_with_k8s(context, trainer, spec)  # dagster-k8s imported only here
     else:
         meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
+    verify_checkpoint(out_dir, meta)
     storage.set_current(f"run-{run}")
     n_shots = sum(t.num_rows for t in fused_shots.values())
     dim = int(np.asarray(next(iter(fused_shots.values()))["fused"][0].as_py()).shape[0])

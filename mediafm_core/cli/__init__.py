@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "mediafm_core.cli.media_commands",
     "mediafm_core.cli.encode_commands",
     "mediafm_core.cli.store_commands",
+    "mediafm_core.cli.catalogue_commands",
     "mediafm_core.cli.train_commands",
 )
 

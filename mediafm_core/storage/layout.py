@@ -7,6 +7,7 @@
 <root>/checkpoints/<model_version>/   encoder checkpoints (safetensors + JSON)
 <root>/probes/probe_scores.parquet    the ablation table; probes/weights/ holds probe weights
 <root>/lancedb/                       LanceDB tables shot_embeddings, title_embeddings
+<root>/retired/<title_id>/            a retired title: RETIRED.json + its moved Parquet artefacts
 ```
 The root defaults to `$MEDIAFM_ROOT`, else `./.demo/storage`.
 """
@@ -64,6 +65,10 @@ class StorageLayout:
     @property
     def probes(self) -> str:
         return join(self.root, "probes")
+
+    @property
+    def retired(self) -> str:
+        return join(self.root, "retired")
 
     def artefact(self, asset: str, title_id: str | None = None) -> str:
         """Parquet path of a per-title artefact, or the asset's folder when title_id is None."""

@@ -6,7 +6,6 @@ import warnings
 from pathlib import Path
 
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
 
 
 def write_ready_marker(title_dir: Path, name: str = "A title") -> None:

@@ -27,7 +27,6 @@ from tests.conftest import ROOT
 
 PG_SCRIPT = ROOT / "infra" / "ci" / "test-postgres.sh"
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
 S3_CREDS = {"AWS_ACCESS_KEY_ID": "mediafm-test", "AWS_SECRET_ACCESS_KEY": "mediafm-test-secret",
             "AWS_REGION": "us-east-1"}  # fmt: skip
 

@@ -239,9 +239,9 @@ def test_gpu_runs_ask_the_launchers_for_a_gpu_and_training_is_one_at_a_time():
     from dagster_k8s.job import get_user_defined_k8s_config
 
     from mediafm_assets.definitions import defs
+    from mediafm_assets.jobs import COLD_START_TAGS
 
-    for job in ("cold_start", "retrain_encoder"):
-        tags = defs.resolve_job_def(job).tags
+    for tags in (COLD_START_TAGS, defs.resolve_job_def("retrain_encoder").tags):
         k8s = get_user_defined_k8s_config(tags)
         assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert k8s.pod_spec_config["node_selector"] == {"mediafm/pool": "gpu"}

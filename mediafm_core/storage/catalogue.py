@@ -1,0 +1,108 @@
+"""Retiring a title: it leaves every table and every answer (DESIGN.md "A catalogue that changes").
+
+`retire_title` removes the title's rows from LanceDB `shot_embeddings` and `title_embeddings`
+(one delete commit per table, under the table's write lock), moves its Parquet artefacts out of
+`artefacts/` (where the SQL views read) to `retired/<title_id>/<asset>.parquet`, and writes
+`retired/<title_id>/RETIRED.json` last, as the record that retirement finished. Nothing is
+destroyed that a mistaken retirement would need: the Parquet files and the landing folder stay.
+Re-running is safe (every step is idempotent). The Dagster partition is deleted by
+`title_retirement_sensor` (mediafm_assets/ingest/sensors.py), which reads these records; the
+arrival sensor ignores a retired title until it lands again with other content (issue 12).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+
+from mediafm_core.errors import InputError
+from mediafm_core.storage.layout import StorageLayout
+from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
+
+log = logging.getLogger(__name__)
+
+RETIRED_MARKER = "RETIRED.json"
+_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")  # same rule as media.titles
+
+
+def _upath(uri: str):
+    from upath import UPath
+
+    from mediafm_core.storage.s3 import S3Settings, is_s3
+
+    return UPath(uri, **S3Settings.from_env().fsspec_options()) if is_s3(uri) else UPath(uri)
+
+
+def retire_title(root: str, title_id: str, reason: str = "retired", landing: str | None = None,
+                 must_exist: bool = True) -> dict:  # fmt: skip
+    """Retire `title_id` under the storage `root`; returns what was removed:
+    {"title_id", "rows": {table: n}, "artefacts": [asset, ...], "already_retired": bool}.
+
+    The record keeps the title's landing-folder fingerprint (`landing`, default $MEDIAFM_LANDING
+    or <root>/landing; None when the folder is gone): the arrival sensor re-admits the title
+    only when it lands again with another one. Raises InputError for an invalid id, or (with
+    `must_exist`) for a title the store holds nothing of."""
+    if not _TITLE_ID.match(title_id or ""):
+        raise InputError(f"title {title_id!r}", "is not a valid title id")
+    from mediafm_core.storage.lance_store import LanceStore
+
+    layout = StorageLayout(root)
+    marker = _upath(layout.retired) / title_id / RETIRED_MARKER
+    store = LanceStore(layout.lancedb)
+    rows = {t: store.delete_titles(t, [title_id]) for t in (SHOT_EMBEDDINGS, TITLE_EMBEDDINGS)}
+    moved = _move_artefacts(layout, title_id)
+    already = marker.exists()
+    if must_exist and not already and not moved and not any(rows.values()):
+        raise InputError(f"title {title_id!r}", f"is not in the store under {root}")
+    if not already:
+        from mediafm_core.storage.landing import scan_landing
+
+        landing = landing or os.environ.get("MEDIAFM_LANDING") or layout.landing
+        landed = scan_landing(landing).get(title_id)
+        fingerprint = landed.fingerprint if landed else None
+        record = {"title_id": title_id, "reason": reason, "retired_at": time.time(),
+                  "rows": rows, "artefacts": moved, "fingerprint": fingerprint}  # fmt: skip
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(record))
+    log.info("retired %s (%s): rows %s, artefacts %s", title_id, reason, rows, moved)
+    return {"title_id": title_id, "rows": rows, "artefacts": moved, "already_retired": already}
+
+
+def _move_artefacts(layout: StorageLayout, title_id: str) -> list[str]:
+    """Move artefacts/<asset>/<title_id>.parquet to retired/<title_id>/<asset>.parquet."""
+    base = _upath(layout.artefacts)
+    if not base.exists():
+        return []
+    moved = []
+    for src in sorted(base.glob(f"*/{title_id}.parquet")):
+        asset = src.parent.name
+        dst = _upath(layout.retired) / title_id / f"{asset}.parquet"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dst)
+        moved.append(asset)
+    return moved
+
+
+def retired_titles(root: str) -> dict[str, dict]:
+    """title_id -> its RETIRED.json record, for every retired title (one listing)."""
+    base = _upath(StorageLayout(root).retired)
+    if not base.exists():
+        return {}
+    out = {}
+    for marker in base.glob(f"*/{RETIRED_MARKER}"):
+        try:
+            out[marker.parent.name] = json.loads(marker.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("unreadable retirement record %s: %s", marker, exc)
+    return out
+
+
+def readmit_title(root: str, title_id: str) -> None:
+    """Forget a retirement (the title landed again): its RETIRED.json goes; the moved Parquet
+    files stay beside it until the new run writes fresh artefacts."""
+    marker = _upath(StorageLayout(root).retired) / title_id / RETIRED_MARKER
+    if marker.exists():
+        marker.unlink()

@@ -1,0 +1,86 @@
+"""Listing the landing zone (local folder or S3 prefix): which titles are there, which are ready,
+and a fingerprint of what landed.
+
+One recursive listing per tick (`fs.find`: a single paginated listing call on S3, however many
+titles are waiting) gives every file's name, size and modification time. A title's fingerprint is
+a hash of its files' (relative name, size, mtime) list, so a re-landed video, a finished copy or
+a new subtitle file changes it; an untouched folder keeps it (issue 12). Folders without the
+`metadata.json` ready marker (still being copied) are listed but not ready; folder names that
+cannot be title ids are skipped with a warning. Used by the arrival and retirement sensors
+(mediafm_assets/ingest/sensors.py) and by `mediafm retire` (storage/catalogue.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+
+from mediafm_core.storage.layout import is_remote
+
+log = logging.getLogger(__name__)
+
+READY_MARKER = "metadata.json"
+_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")  # same rule as media.titles
+
+
+@dataclass(frozen=True)
+class LandedTitle:
+    title_id: str
+    ready: bool  # metadata.json is present
+    fingerprint: str  # 16 hex digits of sha256 over the sorted (name, size, mtime) of its files
+    newest: float  # newest file modification time, seconds since the epoch (0 if unknown)
+
+
+def _filesystem(landing: str):
+    import fsspec
+
+    if is_remote(landing):
+        protocol = landing.split("://", 1)[0]
+        return fsspec.filesystem(protocol), landing.split("://", 1)[1]
+    return fsspec.filesystem("file"), landing
+
+
+def _mtime(info: dict) -> float:
+    """Modification time of an fsspec listing entry: local `mtime`, S3 `LastModified`, memory
+    `created` (a datetime or seconds)."""
+    value = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def scan_landing(landing: str) -> dict[str, LandedTitle]:
+    """Every valid title folder under `landing` (ready or not), with its fingerprint."""
+    fs, base = _filesystem(landing)
+    if not fs.exists(base):
+        return {}
+    fs.invalidate_cache()  # S3 listings are cached by s3fs; every tick must see new objects
+    base = fs._strip_protocol(base).rstrip("/")
+    files: dict[str, list[tuple]] = {}
+    for path, info in fs.find(base, withdirs=True, detail=True).items():
+        path = fs._strip_protocol(path).rstrip("/")
+        if path == base:
+            continue
+        rel = path[len(base) + 1:].split("/")
+        if len(rel) == 1:  # a title folder itself (or a stray file in the landing root)
+            if info.get("type") == "directory":
+                files.setdefault(rel[0], [])
+            continue
+        if info.get("type") != "directory":
+            files.setdefault(rel[0], []).append(("/".join(rel[1:]), info.get("size"), _mtime(info)))
+    out = {}
+    for title_id, entries in files.items():
+        if not _TITLE_ID.match(title_id):
+            log.warning("landing folder %r is not a valid title id; skipped", title_id)
+            continue
+        entries.sort()
+        digest = hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
+        ready = any(name == READY_MARKER for name, _, _ in entries)
+        newest = max((m for _, _, m in entries), default=0.0)
+        out[title_id] = LandedTitle(title_id, ready, digest, newest)
+    return out
+
+
+def ready_titles(landing: str) -> list[str]:
+    """Sorted ids of the titles whose `metadata.json` ready marker exists."""
+    return sorted(t for t, landed in scan_landing(landing).items() if landed.ready)
