@@ -18,9 +18,9 @@ an intermediate stage beside the last one is the usual remedy for the last layer
 *where* a picture was taken (Babenko & Lempitsky 2015; Razavian et al. 2016, "mid-level
 features"). Measured on the music video's shots (`bench/real_footage.py`, setting mAP / copy
 recall@1): head only 0.689 / 0.927, stage 3 only 0.839 / 0.752, both 0.803 / 0.942; the
-random-init profile 0.706 / 0.438 and a colour histogram 0.811 / 0.971. The stage was chosen on that one
-video, so treat the figure as tuned; the head half keeps the ImageNet semantics that copy
-detection and the classification check rely on.
+random-init profile 0.706 / 0.438 and a colour histogram 0.811 / 0.971. The stage was chosen
+on that one video, so treat the figure as tuned; the head half keeps the ImageNet semantics that
+copy detection and the classification check rely on.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class EfficientNetLiteVideoEncoder:
         self.model = build_efficientnet_lite0(path).eval().to(self.device)
         prov = {} if self.cfg.checkpoint else PackagedWeights(PACKAGE, path, LICENCE).provenance()
         ident = f"{prov['package']}=={prov['version']}" if prov else f"local:{path}"
-        dim = int(self.model.num_features) + self.model.blocks[MID_STAGE][-1].conv_pwl.out_channels
+        mid = self.model.blocks[MID_STAGE][-1].conv_pwl.out_channels  # 80
+        dim = int(self.model.num_features) + mid
         self.info = EncoderInfo("video", f"timm:{TIMM_ARCH}:imagenet", dim, ident, False, **prov)
 
     def frame_tensor(self, frames: np.ndarray):
@@ -114,8 +115,9 @@ class EfficientNetLiteVideoEncoder:
         with torch.inference_mode():
             for i in range(0, len(frames), self.cfg.batch_size):
                 head, mid = self._stages(self.frame_tensor(frames[i : i + self.cfg.batch_size]))
-                h = torch.cat([F.normalize(head, dim=1), F.normalize(mid, dim=1)], 1) if both else head
-                out.append(h.float().cpu().numpy())
+                if both:
+                    head = torch.cat([F.normalize(head, dim=1), F.normalize(mid, dim=1)], 1)
+                out.append(head.float().cpu().numpy())
         width = self.info.dim if both else int(self.model.num_features)
         return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
