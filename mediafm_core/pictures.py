@@ -143,15 +143,17 @@ def probe_chart(results: dict) -> bytes:
     for ax, task in zip(axes, tasks):
         cells = [_cell(results[r][task]) for r in rows if task in results[r]]
         names = [r for r in rows if task in results[r]]
-        means = [c["mean"] for c in cells]
-        ax.bar(range(len(cells)), means, yerr=[c["std"] for c in cells], capsize=3,
-               color=[ROW_COLOURS.get(r, "#8172b2") for r in names])  # fmt: skip
+        means = np.array([c["mean"] for c in cells], float)  # NaN: the probe had no score
+        stds = np.nan_to_num(np.array([c["std"] for c in cells], float))
+        ok = np.isfinite(means)
+        ax.bar(np.flatnonzero(ok), means[ok], yerr=stds[ok], capsize=3,
+               color=[ROW_COLOURS.get(r, "#8172b2") for r, k in zip(names, ok) if k])  # fmt: skip
         ax.set_xticks([])
         ax.set_title(f"{task} ({cells[0]['metric']})", fontsize=8)
-        lo = min(m - c["std"] for m, c in zip(means, cells))
-        hi = max(m + c["std"] for m, c in zip(means, cells))
-        pad = max(0.02, 0.15 * (hi - lo))
-        ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+        if ok.any():
+            lo, hi = float((means - stds)[ok].min()), float((means + stds)[ok].max())
+            pad = max(0.02, 0.15 * (hi - lo))
+            ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
