@@ -88,7 +88,8 @@ def shot_map_metadata(tid: str, table: pa.Table) -> dict:
     t0 = time.perf_counter()
     png = shot_map(vectors_of(table), table["start_s"].to_numpy(), table["thumbnail"].to_pylist())
     return {
-        "shot_map": MetadataValue.md(markdown_image(png, f"{tid} shots, PCA of contextual vectors")),
+        "shot_map": MetadataValue.md(markdown_image(png, f"{tid} shots, PCA of contextual "
+                                                    "vectors")),
         "shot_map_title": tid,
         "shot_map_bytes": len(png),
         "pictures_seconds": round(time.perf_counter() - t0, 3),
