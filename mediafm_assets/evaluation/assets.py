@@ -63,10 +63,11 @@ def load_clips(storage: StorageResource, shots: dict) -> tuple[dict, dict]:
 
 
 def scores_table(results: dict, version: str) -> pa.Table:
-    """Long format: one row per (features, task)."""
+    """Long format: one row per (features, task); `folds` holds the per-fold scores (the
+    folds are the same for every row, so differences between rows can be paired)."""
     rows = [
         {"features": row, "task": task, "metric": r.metric, "mean": r.mean, "std": r.std,
-         "n_clips": r.n_clips, "model_version": version}
+         "n_clips": r.n_clips, "model_version": version, "folds": [float(f) for f in r.folds]}
         for row, per in results.items() for task, r in per.items()
     ]  # fmt: skip
     return pa.Table.from_pylist(rows)
