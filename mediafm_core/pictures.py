@@ -1,7 +1,7 @@
 """Pictures of what the numbers say (issue 13): a title's contact sheet, the pre-training loss
 curve, the probe ablation per task, and a 2-D map of a title's contextual shot vectors.
 
-Each function returns encoded image bytes (PNG for plots, JPEG for sheets of thumbnails) kept to
+Each function returns encoded image bytes (PNG for plots, WebP for sheets of thumbnails) kept to
 tens of kB, and `markdown_image` wraps them the way Dagster's docs embed plots in metadata: a
 Markdown image with a base64 data URL (`MetadataValue.md`). matplotlib runs on its Agg backend
 (no display) and is imported only inside the plotting functions.
@@ -17,7 +17,8 @@ from mediafm_core.media.thumbnails import data_url, open_thumbnail
 
 SHEET_COLUMNS = 8  # thumbnails per contact-sheet row
 SHEET_TILE = 112  # contact-sheet tile width, pixels
-SHEET_MAX_TILES = 48  # longer titles show this many shots, spread evenly over the title
+SHEET_MAX_TILES = 40  # longer titles show this many shots, spread evenly over the title
+SHEET_MIME = "image/webp"  # contact sheets: WebP at quality 60 (~60 kB for 40 tiles of film)
 PLOT_DPI = 80  # plots are drawn at figsize * PLOT_DPI pixels
 # Colours of the probe chart rows (ablation order) and of the loss curve lines.
 ROW_COLOURS = {"video_only": "#9e9e9e", "fused": "#4c72b0", "contextual": "#dd8452",
@@ -52,9 +53,9 @@ def _png(fig) -> bytes:
     return out.getvalue()
 
 
-def _jpeg(img, quality: int = 70) -> bytes:
+def _webp(img, quality: int = 60) -> bytes:
     out = io.BytesIO()
-    img.save(out, "JPEG", quality=quality, optimize=True)
+    img.save(out, "WEBP", quality=quality, method=4)
     return out.getvalue()
 
 
@@ -67,7 +68,7 @@ def sheet_rows(n: int, max_tiles: int = SHEET_MAX_TILES) -> np.ndarray:
 
 def contact_sheet(thumbnails: list[bytes | None], starts_s, transitions=None,
                   columns: int = SHEET_COLUMNS, tile: int = SHEET_TILE) -> bytes:  # fmt: skip
-    """JPEG of a title's shots in order: each tile is a thumbnail with its shot index and start
+    """WebP of a title's shots in order: each tile is a thumbnail with its shot index and start
     time (m:ss.s); a coloured bar on a tile's left edge marks the transition into the shot
     (red: cut, blue: gradual, when `transitions` gives each shot's kind; red otherwise).
     Shots without a thumbnail are grey. Titles with more than SHEET_MAX_TILES shots show that
@@ -97,7 +98,7 @@ def contact_sheet(thumbnails: list[bytes | None], starts_s, transitions=None,
             draw.rectangle([x + 1, y, x + 4, y + th], fill="#1f77b4" if kind == "gradual"
                            else "#d62728")  # fmt: skip
         draw.text((x + 3, y + th + 1), f"#{k} @ {_clock(float(starts_s[k]))}", fill="black")
-    return _jpeg(sheet)
+    return _webp(sheet)
 
 
 def _tile_height(thumbnails, tile: int) -> int:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SHOT_COLUMNS = ("title_id", "shot_index", "start_frame", "end_frame", "start_s", "end_s")
-# The video table's per-shot thumbnail (JPEG bytes of the middle sampled frame, issue 13).
+# The video table's per-shot thumbnail (WebP bytes of the middle sampled frame, issue 13).
 THUMBNAIL_FIELD = pa.field("thumbnail", pa.binary())
 
 
@@ -183,7 +183,7 @@ def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: st
 
 
 def with_thumbnails(table: pa.Table, thumbnails: list[bytes]) -> pa.Table:
-    """`table` plus a `thumbnail` binary column (one JPEG per shot, in shot order)."""
+    """`table` plus a `thumbnail` binary column (one WebP picture per shot, in shot order)."""
     return table.append_column(THUMBNAIL_FIELD, pa.array(thumbnails, pa.binary()))
 
 
@@ -209,7 +209,7 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
                        timings, thumbnails: list | None = None) -> dict:  # fmt: skip
     """{"video"|"audio": encoder} -> vectors, decoding shots in one pass and encoding `chunk`
     shots at a time, so a title with thousands of shots never holds all its frames in memory.
-    `thumbnails`, when given, receives each shot's JPEG thumbnail (bytes) from the same frames."""
+    `thumbnails`, when given, receives each shot's WebP thumbnail (bytes) from the same frames."""
     from mediafm_core.media.decode import iter_shot_inputs
     from mediafm_core.media.thumbnails import shot_thumbnail
     from mediafm_core.progress import progress_bar

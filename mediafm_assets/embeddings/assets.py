@@ -135,7 +135,7 @@ def unimodal_embeddings(
 def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> AssetObservation:
     """An observation of the title's `shots` partition holding its contact sheet (thumbnails in
     shot order with their start times) and what the pictures cost."""
-    from mediafm_core.pictures import contact_sheet, markdown_image
+    from mediafm_core.pictures import SHEET_MIME, contact_sheet, markdown_image
 
     t0 = time.perf_counter()
     thumbs = video["thumbnail"].to_pylist() if "thumbnail" in video.column_names else []
@@ -147,7 +147,7 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
         asset_key="shots", partition=tid,
         metadata={
             "contact_sheet": MetadataValue.md(markdown_image(sheet, f"{tid} contact sheet",
-                                                             "image/jpeg")),
+                                                             SHEET_MIME)),
             "contact_sheet_bytes": len(sheet),
             "thumbnail_bytes_per_shot": round(float(np.mean(sizes)), 1) if sizes else 0,
             "pictures_seconds": round(time.perf_counter() - t0, 3),
@@ -218,7 +218,7 @@ def fused_shots(context: AssetExecutionContext, video: dict, audio: dict, text: 
 
 
 def _thumb_bytes(tables: dict) -> float:
-    """Mean JPEG bytes of the thumbnails in `tables` (title -> video table)."""
+    """Mean bytes of the thumbnails in `tables` (title -> video table)."""
     sizes = [len(b) for t in tables.values() if "thumbnail" in t.column_names
              for b in t["thumbnail"].to_pylist() if b]  # fmt: skip
     return round(float(np.mean(sizes)), 1) if sizes else 0.0

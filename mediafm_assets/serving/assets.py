@@ -63,7 +63,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: str,
                      video: pa.Table | None = None) -> pa.Table:  # fmt: skip
     """The contextual contract: title_id, shot_index, start_s, end_s, vector, model_version,
-    and each shot's thumbnail (JPEG bytes, from `video`'s thumbnail column; null without)."""
+    and each shot's thumbnail (WebP bytes, from `video`'s thumbnail column; null without)."""
     shots = shots.sort_by("shot_index")
     n = shots.num_rows
     thumbs = pa.nulls(n, pa.binary())

@@ -31,7 +31,7 @@ def shot_embeddings_schema(dim: int) -> pa.Schema:
             pa.field("end_s", pa.float64()),  # shot end (exclusive), seconds
             pa.field("vector", vector_type(dim)),  # unit-norm contextual embedding
             pa.field("model_version", pa.string()),  # encoder checkpoint id
-            pa.field("thumbnail", pa.binary()),  # JPEG of the shot's middle frame (null: none)
+            pa.field("thumbnail", pa.binary()),  # WebP of the middle frame (null: none)
         ]
     )
 

@@ -45,7 +45,7 @@ def fill_store(root) -> LanceStore:
 def images(html: str) -> list[tuple[str, np.ndarray]]:
     """(alt, mean RGB) of every inline image, in page order."""
     out = []
-    for b64, alt in re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="([^"]*)">', html):
+    for b64, alt in re.findall(r'<img src="data:image/webp;base64,([^"]+)" alt="([^"]*)">', html):
         img = Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")
         out.append((alt, np.asarray(img).reshape(-1, 3).mean(0)))
     return out
