@@ -173,7 +173,11 @@ def summary(root: Path, newest: str, footage: str | None) -> None:
         a, b = MUSIC_VIDEO_SHOT
         print(f"\n== Shots most similar to the music video's shot [{a:g} s, {b:g} s) "
               "(real footage, pretrained encoders) ==")
-        print(similar_shots(store, footage, a, b, k=5).to_pandas().to_string(index=False))
+        found = similar_shots(store, footage, a, b, k=5)
+        print(found.to_pandas().to_string(index=False))
+        page = write_page(similar_shots_page(store, footage, a, b, found),
+                          root.parent / f"similar_{footage}.html")  # fmt: skip
+        print(f"  with thumbnails: {page}")
 
 
 def main() -> int:
@@ -220,7 +224,10 @@ def main() -> int:
     print(f"  DAGSTER_HOME={home} MEDIAFM_ROOT={root} make ui   # http://127.0.0.1:3000")
     print(f"  .venv/bin/mediafm sql --root {root}    # views: titles, shots, shot_embeddings, "
           "title_embeddings, probe_scores")
-    print(f"  .venv/bin/mediafm similar-titles --root {root} --title {newest}")
+    print(f"  .venv/bin/mediafm similar-titles --root {root} --title {newest} "
+          f"--html {base / 'similar_titles.html'}")
+    print("  In the UI, pictures sit behind [Show Markdown]: shots > Events (contact sheet), "
+          "encoder_checkpoint (loss curve), linear_probes (chart), contextual_embeddings (map).")
     return 0
 
 
