@@ -155,6 +155,10 @@ def probe_chart(results: dict) -> bytes:
             lo, hi = float((means - stds)[ok].min()), float((means + stds)[ok].max())
             pad = max(0.02, 0.15 * (hi - lo))
             ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+        else:  # too few clips with both classes in every fold (tiny catalogues)
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "no score", ha="center", va="center", transform=ax.transAxes,
+                    fontsize=8, color="#777777")  # fmt: skip
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
