@@ -211,13 +211,26 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
     shots at a time, so a title with thousands of shots never holds all its frames in memory.
     `thumbnails`, when given, receives each shot's WebP thumbnail (bytes) from the same frames."""
     from mediafm_core.media.decode import iter_shot_inputs
-    from mediafm_core.media.thumbnails import shot_thumbnail
     from mediafm_core.progress import progress_bar
 
     out: dict[str, list] = {m: [] for m in encoders}
     shots = iter_shot_inputs(title, table, n_frames, size)
+    with progress_bar(f"encode {title.title_id}", table.num_rows, unit="shot") as bar:
+        n = _encode_batches(shots, encoders, chunk, timings, thumbnails, out, bar)
+    if n != table.num_rows:
+        raise TitleError(
+            title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
+        )
+    return {m: np.concatenate(v) for m, v in out.items()}
+
+
+def _encode_batches(shots, encoders: dict, chunk: int, timings, thumbnails, out: dict,
+                    bar) -> int:  # fmt: skip
+    """Encode `chunk` shots at a time into `out` (modality -> list of arrays); returns the
+    number of shots the decoder gave."""
+    from mediafm_core.media.thumbnails import shot_thumbnail
+
     n, done = 0, False
-    bar = progress_bar(f"encode {title.title_id}", table.num_rows, unit="shot")
     while not done:
         batch = []
         with _timed(timings, "frames"):
@@ -237,12 +250,7 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
             with _timed(timings, "thumbnails"):
                 thumbnails.extend(shot_thumbnail(b.frames) for b in batch)
         bar.update(len(batch))
-    bar.close()
-    if n != table.num_rows:
-        raise TitleError(
-            title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
-        )
-    return {m: np.concatenate(v) for m, v in out.items()}
+    return n
 
 
 _INPUT = {"video": "frames", "audio": "audio"}  # ShotInputs field each encoder reads

@@ -61,8 +61,10 @@ class ProgressBar:
         self._closed = True
         if self._bar is not None:
             self._bar.close()
-        else:
+        elif self.total is None or self.done >= self.total:
             log.info("%s: done, %s", self.label, self._count())
+        else:  # closed early: the work failed or stopped
+            log.info("%s: stopped at %s", self.label, self._count())
 
     def __enter__(self) -> ProgressBar:
         return self
