@@ -55,7 +55,8 @@ def test_synth_media_logs_plain_lines_when_stderr_is_not_a_terminal(tmp_path):
 
 def test_synth_media_draws_a_tqdm_bar_on_a_terminal(tmp_path):
     err = run_cli([*SYNTH, str(tmp_path / "landing")], stderr_tty=True)
-    assert "synth-media" in err and "3/3" in err and "\r" in err  # tqdm redraws in place
+    assert "synth-media:" in err and "%|" in err and "/3 [" in err  # a tqdm bar over 3 titles
+    assert "\r" in err  # redrawn in place
     assert "mediafm_core.progress" not in err  # the bar replaces the log lines
 
 
