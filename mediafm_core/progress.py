@@ -29,7 +29,7 @@ class ProgressBar:
         self.label, self.total, self.unit = label, total, unit
         self.done, self._last, self._closed = 0, time.monotonic(), False
         self._bar = None
-        if bars_enabled():
+        if bars_enabled() and total != 0:  # total 0: a silent bar (e.g. torchrun ranks > 0)
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=label, unit=unit, leave=False, dynamic_ncols=True)
@@ -40,7 +40,7 @@ class ProgressBar:
             self._bar.update(n)
             return
         now = time.monotonic()
-        if now - self._last >= LOG_EVERY_S:
+        if self.total != 0 and now - self._last >= LOG_EVERY_S:
             self._last = now
             log.info("%s: %s", self.label, self._count())
 
@@ -59,6 +59,8 @@ class ProgressBar:
         if self._closed:
             return
         self._closed = True
+        if self.total == 0:
+            return
         if self._bar is not None:
             self._bar.close()
         elif self.total is None or self.done >= self.total:

@@ -151,7 +151,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         raise InputError("arguments", str(exc)) from exc
     from mediafm_core.progress import progress_bar
 
-    with progress_bar("pretrain", cfg.steps, unit="step") as bar:
+    rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun one bar, rank 0's
+    with progress_bar("pretrain", cfg.steps if rank0 else 0, unit="step") as bar:
         out = pretrain(cfg, args.fused, args.globals, args.out,
                        callback=lambda step, metrics: bar.set(step))  # fmt: skip
     if os.environ.get("RANK", "0") != "0":
