@@ -140,9 +140,10 @@ def print_probes(con) -> None:
     if "fused" in results and len(results) > 1:
         print("\nEach row minus fused, paired over the same folds: mean (t, folds won)")
         print(format_paired(results))
-    print(f"\n{N_TITLES} titles in {k} folds (one or two titles each): the spread is as large "
-          "as the gaps, so these rows cannot be told apart here; bench/ablation.py runs the real "
-          "comparison (hundreds of titles, paired over folds).")
+    print(f"\n{N_TITLES} titles in {k} folds (one or two titles each) cannot separate these "
+          "rows: the fold spread is as large as most gaps, and the encoder trained on the same "
+          "few titles; bench/ablation.py runs the real comparison (hundreds of titles, paired "
+          "over folds).")
 
 
 def summary(root: Path, newest: str, footage: str | None) -> None:

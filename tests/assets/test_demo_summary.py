@@ -24,5 +24,5 @@ def test_probe_table_prints_spread_paired_difference_and_a_caveat(capsys):
     assert "| fused | 0.700 ± 0.080 |" in out and "| contextual | 0.713 ± 0.080 |" in out
     # paired over the same folds: differences +0.02, -0.01, +0.03 -> mean +0.013, 2 of 3 won
     assert "| contextual | +0.013 (t +1.1, 2/3) |" in out
-    assert f"{N_TITLES} titles in 3 folds" in out and "cannot be told apart" in out
+    assert f"{N_TITLES} titles in 3 folds" in out and "cannot separate these rows" in out
     assert "bench/ablation.py" in out
