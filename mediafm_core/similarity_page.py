@@ -27,7 +27,7 @@ body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin: 20px 0 6px; }
 .row { display: flex; gap: 12px; align-items: flex-start; padding: 10px 0;
        border-top: 1px solid #ddd; }
-.meta { min-width: 260px; font-size: 13px; }
+.meta { width: 300px; flex: none; font-size: 13px; }
 .meta b { font-size: 14px; } .dist { font-family: monospace; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 4px; }
 figure { margin: 0; text-align: center; font-size: 11px; color: #555; }
