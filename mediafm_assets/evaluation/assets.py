@@ -63,10 +63,11 @@ def load_clips(storage: StorageResource, shots: dict) -> tuple[dict, dict]:
 
 
 def scores_table(results: dict, version: str) -> pa.Table:
-    """Long format: one row per (features, task)."""
+    """Long format: one row per (features, task); `folds` holds the per-fold scores (the
+    folds are the same for every row, so differences between rows can be paired)."""
     rows = [
         {"features": row, "task": task, "metric": r.metric, "mean": r.mean, "std": r.std,
-         "n_clips": r.n_clips, "model_version": version}
+         "n_clips": r.n_clips, "model_version": version, "folds": [float(f) for f in r.folds]}
         for row, per in results.items() for task, r in per.items()
     ]  # fmt: skip
     return pa.Table.from_pylist(rows)
@@ -115,11 +116,13 @@ def linear_probes(
         ROWS,
         BenchmarkData,
         ablation_features,
+        format_paired,
         format_table,
         results_json,
         run_ablation,
     )
     from mediafm_core.inference import DEFAULT_REPRESENTATION
+    from mediafm_core.pictures import markdown_image, probe_chart
 
     t0 = time.perf_counter()
     titles = set(fused_shots)
@@ -141,9 +144,15 @@ def linear_probes(
     with UPath(layout.probe_scores).open("wb") as f:  # a folder or s3://
         pq.write_table(scores_table(results, version), f)
     weights = save_probe_weights(f"{layout.probes}/weights", feats["contextual"], clips)
+    t1 = time.perf_counter()
+    chart = probe_chart(results)
     return MaterializeResult(
         metadata={
+            "ablation_chart": MetadataValue.md(markdown_image(chart, "probe scores per task")),
             "ablation": MetadataValue.md(format_table(results)),
+            "ablation_paired": MetadataValue.md(format_paired(results)),
+            "chart_bytes": len(chart),
+            "chart_seconds": round(time.perf_counter() - t1, 3),
             "results": MetadataValue.json(results_json(results)),
             "model_version": version,
             "titles": len(titles),

@@ -31,7 +31,7 @@ from dagster import (
 from pydantic import Field
 
 from mediafm_assets.partitions import ALLOW_MISSING, GPU_POOL, OWNERS
-from mediafm_assets.pretraining.pipes_trainer import SPEC_ENV, curve_markdown
+from mediafm_assets.pretraining.pipes_trainer import SPEC_ENV, curve_markdown, curve_picture
 from mediafm_assets.resources import StorageResource, TrainerLauncherResource
 
 
@@ -116,7 +116,8 @@ def run_in_process(context, spec: dict) -> dict:
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {"loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
+    return {"loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
+            "loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
 
 
 def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:

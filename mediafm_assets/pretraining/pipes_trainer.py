@@ -26,6 +26,15 @@ def curve_markdown(curve: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def curve_picture(curve: list[dict], metrics: dict) -> str:
+    """The loss curve drawn with matplotlib (train and validation MSM, the mean-shot and
+    neighbour baselines as flat lines) as a Markdown image with a base64 PNG data URL."""
+    from mediafm_core.pictures import loss_curve, markdown_image
+
+    baselines = {k: metrics.get(f"baseline_{k}") for k in ("mean_shot", "neighbour")}
+    return markdown_image(loss_curve(curve, baselines), "MSM loss curve")
+
+
 def train(extras: dict, report=None, summary: dict | None = None) -> tuple[str, list[dict]]:
     """Run pre-training; `report(step, metrics)` gets each progress point. Returns (dir, curve):
     the LOCAL checkpoint folder. With an s3:// storage root the inputs are copied to local files
@@ -115,6 +124,7 @@ def main() -> None:
         ranks = summary.get("rank_weights", [])
         pipes.report_asset_materialization(
             metadata={
+                "loss_curve_plot": {"raw_value": curve_picture(curve, metrics), "type": "md"},
                 "loss_curve": {"raw_value": curve_markdown(curve), "type": "md"},
                 "checkpoint_dir": {"raw_value": extras["out_dir"], "type": "path"},
                 "world_size": int(os.environ.get("WORLD_SIZE", "1")),

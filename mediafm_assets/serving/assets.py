@@ -60,10 +60,15 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: str) -> pa.Table:
-    """The contextual contract: title_id, shot_index, start_s, end_s, vector, model_version."""
+def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: str,
+                     video: pa.Table | None = None) -> pa.Table:  # fmt: skip
+    """The contextual contract: title_id, shot_index, start_s, end_s, vector, model_version,
+    and each shot's thumbnail (WebP bytes, from `video`'s thumbnail column; null without)."""
     shots = shots.sort_by("shot_index")
     n = shots.num_rows
+    thumbs = pa.nulls(n, pa.binary())
+    if video is not None and "thumbnail" in video.column_names and video.num_rows == n:
+        thumbs = video.sort_by("shot_index")["thumbnail"].cast(pa.binary())
     return pa.table({
         "title_id": pa.array([tid] * n, pa.string()),
         "shot_index": shots["shot_index"].cast(pa.int64()),
@@ -71,7 +76,24 @@ def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: st
         "end_s": shots["end_s"].cast(pa.float64()),
         "vector": vector_array(vectors),
         "model_version": pa.array([version] * n, pa.string()),
+        "thumbnail": thumbs,
     })  # fmt: skip
+
+
+def shot_map_metadata(tid: str, table: pa.Table) -> dict:
+    """A 2-D map of one title's shots (PCA of the contextual vectors, coloured by time, a few
+    thumbnails on it) as Markdown-image metadata, with its size and drawing time."""
+    from mediafm_core.pictures import markdown_image, shot_map
+
+    t0 = time.perf_counter()
+    png = shot_map(vectors_of(table), table["start_s"].to_numpy(), table["thumbnail"].to_pylist())
+    return {
+        "shot_map": MetadataValue.md(markdown_image(png, f"{tid} shots, PCA of contextual "
+                                                    "vectors")),
+        "shot_map_title": tid,
+        "shot_map_bytes": len(png),
+        "pictures_seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def lance_rows_check(lancedb: LanceDBResource, table: str, asset: str, expected: dict):
@@ -101,6 +123,7 @@ def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
         "fused_shots": AssetIn(),
         "title_metadata_embedding": AssetIn(),
         "shots": AssetIn(),
+        "video_embeddings": AssetIn(),  # for its thumbnail column
     },
     deps=["encoder_checkpoint"],
     pool=GPU_POOL,
@@ -123,6 +146,7 @@ def contextual_embeddings(
     fused_shots: dict,
     title_metadata_embedding: dict,
     shots: dict,
+    video_embeddings: dict,
 ):
     from mediafm_core.inference import embed_titles
 
@@ -135,7 +159,8 @@ def contextual_embeddings(
     t1 = time.perf_counter()
     vectors = embed_titles(model, fused, globs)  # {tid: (n, R)}
     embed_s = time.perf_counter() - t1
-    out = {t: contextual_table(t, shots[t], unit(v), version) for t, v in vectors.items()}
+    out = {t: contextual_table(t, shots[t], unit(v), version, video_embeddings.get(t))
+           for t, v in vectors.items()}  # fmt: skip
     t2 = time.perf_counter()
     store = lancedb.store()
     writes = {t: store.replace_titles(SHOT_EMBEDDINGS, out[t]) for t in out}
@@ -149,6 +174,7 @@ def contextual_embeddings(
         "stage_seconds": MetadataValue.json({"load_model": round(load_s, 3),
                                              "embed": round(embed_s, 3),
                                              "lancedb_write": round(time.perf_counter() - t2, 3)}),
+        **shot_map_metadata(context.partition_keys[0], out[context.partition_keys[0]]),
     })  # fmt: skip
     yield row_count_check("contextual_embeddings", out, shots)
     yield finite_check("contextual_embeddings", out)

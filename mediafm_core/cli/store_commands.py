@@ -26,13 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, default=None, help="clip start, seconds")
     p.add_argument("--end", type=float, default=None, help="clip end, seconds")
     p.add_argument("-k", type=int, default=10, help="number of results")
+    _add_html(p)
     p.set_defaults(func=run_similar)
 
     p = sub.add_parser("similar-titles", help="titles most similar to a title")
     _add_root(p)
     p.add_argument("--title", required=True, help="title id")
     p.add_argument("-k", type=int, default=10, help="number of results")
+    _add_html(p)
     p.set_defaults(func=run_similar_titles)
+
+
+def _add_html(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="OUT.html", default=None,
+                   help="also write the answer as one self-contained HTML page with thumbnails")
 
 
 def _add_root(p: argparse.ArgumentParser) -> None:
@@ -108,12 +115,25 @@ def _repl(con) -> int:
 def run_similar(args) -> int:
     from mediafm_core.storage.queries import similar_shots
 
-    _print_table(similar_shots(_store(args), args.title, args.start, args.end, k=args.k))
+    store = _store(args)
+    found = similar_shots(store, args.title, args.start, args.end, k=args.k)
+    _print_table(found)
+    if args.html:
+        from mediafm_core.similarity_page import similar_shots_page, write_page
+
+        page = similar_shots_page(store, args.title, args.start, args.end, found)
+        print(f"page: {write_page(page, args.html)}")
     return 0
 
 
 def run_similar_titles(args) -> int:
     from mediafm_core.storage.queries import similar_titles
 
-    _print_table(similar_titles(_store(args), args.title, k=args.k))
+    store = _store(args)
+    found = similar_titles(store, args.title, k=args.k)
+    _print_table(found)
+    if args.html:
+        from mediafm_core.similarity_page import similar_titles_page, write_page
+
+        print(f"page: {write_page(similar_titles_page(store, args.title, found), args.html)}")
     return 0

@@ -149,7 +149,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc
-    out = pretrain(cfg, args.fused, args.globals, args.out)
+    from mediafm_core.progress import progress_bar
+
+    rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun one bar, rank 0's
+    with progress_bar("pretrain", cfg.steps if rank0 else 0, unit="step") as bar:
+        out = pretrain(cfg, args.fused, args.globals, args.out,
+                       callback=lambda step, metrics: bar.set(step))  # fmt: skip
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())

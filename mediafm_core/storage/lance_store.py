@@ -104,6 +104,7 @@ class LanceStore:
                 f"vector width {dim} does not match the table's {have.list_size}; "
                 "re-embed every title with one checkpoint or drop the table",
             )
+        rows = _fit_columns(table, rows)
         titles = rows["title_id"].to_pylist()
         with self.write_lock(name):
             table.checkout_latest()
@@ -231,6 +232,17 @@ class LanceStore:
         if where:
             q = q.where(where, prefilter=True)
         return q.limit(k).to_arrow()
+
+
+def _fit_columns(table, rows: pa.Table) -> pa.Table:
+    """Add the nullable columns a table made before them lacks (the `thumbnail` column of issue
+    13) as all-null columns, so old stores take new rows without being rebuilt."""
+    have = set(table.schema.names)
+    new = [f for f in rows.schema if f.name not in have and f.nullable]
+    if new:
+        log.info("adding column(s) %s to %s", [f.name for f in new], table.name)
+        table.add_columns(pa.schema(new))
+    return rows
 
 
 def _partitions(n: int) -> int:

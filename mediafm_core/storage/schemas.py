@@ -31,6 +31,7 @@ def shot_embeddings_schema(dim: int) -> pa.Schema:
             pa.field("end_s", pa.float64()),  # shot end (exclusive), seconds
             pa.field("vector", vector_type(dim)),  # unit-norm contextual embedding
             pa.field("model_version", pa.string()),  # encoder checkpoint id
+            pa.field("thumbnail", pa.binary()),  # WebP of the middle frame (null: none)
         ]
     )
 
@@ -58,5 +59,13 @@ def conform(table: pa.Table, name: str) -> pa.Table:
     vec = table.schema.field("vector").type
     dim = vec.list_size if pa.types.is_fixed_size_list(vec) else len(table["vector"][0])
     schema = SCHEMAS[name](dim)
-    cols = [table[f.name].cast(f.type) for f in schema]
+    cols = [_column(table, f) for f in schema]
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _column(table: pa.Table, field: pa.Field):
+    """`table`'s column cast to `field`; all nulls when a nullable column is absent (thumbnails
+    of rows written before issue 13)."""
+    if field.name not in table.column_names and field.nullable:
+        return pa.nulls(table.num_rows, field.type)
+    return table[field.name].cast(field.type)

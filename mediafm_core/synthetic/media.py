@@ -115,14 +115,18 @@ class ShotSpec:
 
 def write_synthetic_titles(out_dir: str | Path, cfg: SynthMediaConfig) -> list[Path]:
     """Write `cfg.n_titles` titles under `out_dir` plus the clip label tables; return title dirs."""
+    from mediafm_core.progress import progress_bar
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dirs, truths = [], []
-    for i in range(cfg.n_titles):
-        title_id = f"{cfg.title_prefix}_{cfg.seed}_{i:03d}"
-        tdir, truth = write_title(out, title_id, cfg, seed=cfg.seed * 1000 + i)
-        dirs.append(tdir)
-        truths.append(truth)
+    with progress_bar("synth-media", cfg.n_titles, unit="title") as bar:
+        for i in range(cfg.n_titles):
+            title_id = f"{cfg.title_prefix}_{cfg.seed}_{i:03d}"
+            tdir, truth = write_title(out, title_id, cfg, seed=cfg.seed * 1000 + i)
+            dirs.append(tdir)
+            truths.append(truth)
+            bar.update()
     write_clip_labels(out / "labels", truths, seed=cfg.seed)
     return dirs
 

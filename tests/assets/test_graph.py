@@ -166,3 +166,43 @@ def test_a_title_landing_after_training_reaches_lancedb_in_its_cold_start_run(wo
     assert outcome.success, outcome.error
     assert lance_store(world).count_rows("shot_embeddings", ["synth_9_000"]) > 0
     assert lance_store(world).count_rows("title_embeddings", ["synth_9_000"]) == 1
+
+
+def md_picture(value: str) -> bytes:
+    """The image bytes of a Markdown data-URL picture (what the Dagster UI shows)."""
+    import base64
+    import re
+
+    match = re.fullmatch(r"!\[[^\]]*\]\(data:image/(png|webp);base64,([A-Za-z0-9+/=]+)\)", value)
+    assert match, value[:80]
+    return base64.b64decode(match.group(2))
+
+
+def test_every_stored_shot_has_its_thumbnail_and_the_ui_gets_pictures(world):
+    """Issue 13: thumbnails reach LanceDB with the vectors; `shots` gets a contact sheet per title
+    (an observation: the thumbnails exist once the encoders ran); the training, probe and
+    contextual pages carry their plots as Markdown images of tens of kB at most."""
+    import io
+
+    from PIL import Image
+
+    instance, store = world["instance"], lance_store(world)
+    for tid in world["good"]:
+        rows = store.read("shot_embeddings", tid)
+        thumbs = rows["thumbnail"].to_pylist()
+        assert thumbs and all(t and t[8:12] == b"WEBP" for t in thumbs), tid
+        assert Image.open(io.BytesIO(thumbs[0])).size == (32, 32)  # test-tiny: 32 px frames
+    seen = {}
+    for rec in instance.fetch_observations(AssetKey("shots"), limit=50).records:
+        obs = rec.event_log_entry.dagster_event.asset_observation_data.asset_observation
+        seen[obs.partition] = obs.metadata
+    assert set(world["good"]) <= set(seen)
+    sheet = md_picture(seen[world["good"][0]]["contact_sheet"].value)
+    assert len(sheet) == seen[world["good"][0]]["contact_sheet_bytes"].value < 60_000
+    ckpt, probes = latest(instance, "encoder_checkpoint"), latest(instance, "linear_probes")
+    ctx = latest(instance, "contextual_embeddings")
+    for value in (ckpt["loss_curve_plot"].value, probes["ablation_chart"].value,
+                  ctx["shot_map"].value):  # fmt: skip
+        img = Image.open(io.BytesIO(md_picture(value)))
+        assert img.width > 300 and len(md_picture(value)) < 60_000
+    assert "minus fused, paired over folds" in probes["ablation_paired"].value

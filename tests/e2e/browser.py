@@ -88,3 +88,102 @@ class LineageGraph(HTMLParser):
 
     def by_name(self) -> dict[str, GraphNode]:
         return {n.name: n for n in self.nodes}
+
+
+class DevToolsPage:
+    """One headless Chromium tab driven over the DevTools protocol (websocket-client): navigate,
+    run JavaScript (clicks, checks on images), and take screenshots. Used where a test must act
+    on the page, e.g. open Dagster's "[Show Markdown]" dialog, which `--dump-dom` cannot."""
+
+    def __init__(self, profile: Path, width: int = 1600, height: int = 1000):
+        import json
+        import time
+        import urllib.request
+
+        import websocket
+
+        profile.mkdir(parents=True, exist_ok=False)
+        flags = [f for f in FLAGS if not f.startswith(("--virtual-time-budget", "--window-size"))]
+        self.proc = subprocess.Popen(
+            [str(CHROMIUM), *flags, f"--window-size={width},{height}",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise AssertionError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            tab = next(t for t in json.loads(r.read()) if t["type"] == "page")
+        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=60,
+                                              suppress_origin=True)  # fmt: skip
+        self._id = 0
+
+    def call(self, method: str, **params) -> dict:
+        import json
+
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise AssertionError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def js(self, expression: str):
+        """The value of a JavaScript expression (awaited when it is a promise)."""
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                        awaitPromise=True)  # fmt: skip
+        if "exceptionDetails" in res:
+            raise AssertionError(f"{expression[:80]}: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def wait_for(self, expression: str, timeout: float = 45.0):
+        """Poll a JavaScript expression until it is truthy; returns its value."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.js(expression)
+            except AssertionError:
+                value = None
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"not true after {timeout} s: {expression}")
+
+    def screenshot(self, png: Path) -> Path:
+        import base64
+
+        png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot")["data"]))
+        return png
+
+    def close(self) -> None:
+        if getattr(self, "ws", None) is not None:
+            self.ws.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def __enter__(self) -> "DevToolsPage":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# JavaScript: every image on the page drawn from a data URL, as [alt, naturalWidth, naturalHeight].
+DATA_IMAGES_JS = ("[...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:'))"
+                  ".map(i => [i.alt, i.naturalWidth, i.naturalHeight])")  # fmt: skip

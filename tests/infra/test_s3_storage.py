@@ -122,6 +122,14 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
             == n_shots, view
     assert con.sql("SELECT count(*) FROM titles").fetchone() == (3,)
     assert con.sql("SELECT count(*) FROM probe_scores").fetchone()[0] > 0
+    # thumbnails live in the Lance rows on S3 as they do locally (issue 13)
+    assert con.sql("SELECT count(*) FILTER (thumbnail IS NOT NULL), "
+                   "min(octet_length(thumbnail)) > 0 FROM shot_embeddings").fetchone() \
+        == (sum(n_shots.values()), True)  # fmt: skip
+    from mediafm_core.similarity_page import similar_shots_page
+
+    page = similar_shots_page(store, titles[0], None, None, hits)
+    assert page.count("data:image/webp;base64,") == n_shots[titles[0]] + hits.num_rows
 
     again = lr.tick_sensor(defs, instance)  # the half-copied title is still not picked up
     assert again.run_requests == []
