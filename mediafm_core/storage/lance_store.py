@@ -5,25 +5,44 @@ matched rows are updated, new rows inserted, and the title's rows missing from t
 (`when_not_matched_by_source_delete` filtered to the titles being written). Readers therefore see
 either the old or the new rows of a title, never both or neither, and re-running never duplicates.
 
-An ANN index (IVF_SQ by default: 8-bit scalar quantisation, cosine) is built once a table holds
-`index_min_rows` rows; rows added later are searched exactly until `optimize()` folds them into
-the index. Searches use `nprobes` and a `refine_factor` re-rank on full vectors, which keeps
-recall@10 high. IVF_SQ trains in about a second per 50k rows where IVF_PQ took about a minute
-(bench/query.py), at 4x the index size of 64-way PQ.
+Logical tables (`shot_embeddings`, `title_embeddings`) resolve to the serving embedding space's
+tables; rows of another space (new checkpoint or width) are written beside them and the store
+switches in one step once that space holds every title (`spaces.py`, issue 12 part 5).
+
+An ANN index is built once a table holds `index_min_rows` rows, with its settings planned from
+the table's size (`index_plan`: IVF partitions ~ sqrt(rows); no index a type cannot train, e.g.
+IVF_PQ below 256 rows, whose empty index breaks DuckDB's lance_vector_search). Rows written later
+are searched exactly until `refresh_index()` folds them in (or retrains the partitions once the
+table has grown past the plan); the `ann_index` asset runs it on a schedule and the space switch
+runs it before serving. Searches probe a share of the partitions (`nprobes_for`) and re-rank
+`refine_factor` x k candidates on full vectors (bench/query.py measures recall@10 on queries from
+titles not in the table).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mediafm_core.errors import InputError
 from mediafm_core.storage.schemas import SCHEMAS, TABLE_KEYS, conform
+from mediafm_core.storage.spaces import (
+    LOGICAL_TABLES,
+    Space,
+    logical_name,
+    read_spaces,
+    serving_tables,
+    write_serving,
+)
 
 log = logging.getLogger(__name__)
+# Index statistics without the IVF centroids (MBs at scale; we read only partition counts).
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 
 @dataclass
@@ -32,7 +51,7 @@ class LanceStoreConfig:
     index_min_rows: int = 100_000  # build the ANN index once a table has this many rows
     index_type: str = "IVF_SQ"  # IVF_SQ (fast build) | IVF_PQ (compact) | IVF_HNSW_SQ
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
-    nprobes: int = 32  # IVF partitions probed per query
+    nprobes: int = 0  # IVF partitions probed per query; 0 = planned from the index (nprobes_for)
     refine_factor: int = 20  # re-rank k * refine_factor candidates on full vectors
 
 
@@ -52,6 +71,8 @@ class LanceStore:
     def __init__(self, config: LanceStoreConfig | str):
         self.config = LanceStoreConfig(config) if isinstance(config, str) else config
         self._db = None
+        self._serving: dict[str, str] | None = None  # logical -> physical, read once (refresh())
+        self._partitions_cache: dict[tuple, int] = {}
 
     @property
     def db(self):
@@ -65,23 +86,44 @@ class LanceStore:
             self._db = lancedb.connect(self.config.uri, storage_options=opts or None)
         return self._db
 
+    def refresh(self) -> None:
+        """Forget the cached serving tables (after a space switch, or to see another's)."""
+        self._serving = None
+
+    def physical(self, name: str) -> str:
+        """The table behind `name`: a logical table's serving one; other names unchanged."""
+        if name not in LOGICAL_TABLES:
+            return name
+        if self._serving is None:
+            self._serving = serving_tables(self.config.uri)
+        return self._serving[name]
+
     def has_table(self, name: str) -> bool:
-        return name in self.db.table_names()
+        return self.physical(name) in self.db.table_names()
 
     def open(self, name: str):
-        return self.db.open_table(name)
+        return self.db.open_table(self.physical(name))
 
     def _open_or_create(self, name: str, dim: int):
         if self.has_table(name):
             return self.open(name)
-        return self.db.create_table(name, schema=SCHEMAS[name](dim), exist_ok=True)
+        schema = SCHEMAS[logical_name(name)](dim)
+        return self.db.create_table(self.physical(name), schema=schema, exist_ok=True)
 
     def replace_titles(self, name: str, rows: pa.Table) -> dict:
-        """Replace the rows of every title in `rows` with `rows`, in one commit. Returns counts."""
+        """Replace the rows of every title in `rows` with `rows`, in one commit. Returns counts.
+
+        For a logical table the rows go to their embedding space's table (`route`); a write
+        that completes a new space switches the serving space (`maybe_switch`). Raises
+        `InputError` for empty rows, mixed model versions, or a width a table cannot hold.
+        """
         if rows.num_rows == 0:
             raise InputError(name, "no rows to write")
-        rows = conform(rows, name)
+        rows = conform(rows, logical_name(name))
         dim = rows.schema.field("vector").type.list_size
+        space = None
+        if name in LOGICAL_TABLES:
+            space, name = self.route(name, rows)
         table = self._open_or_create(name, dim)
         have = table.schema.field("vector").type
         if pa.types.is_fixed_size_list(have) and have.list_size != dim:
@@ -99,12 +141,76 @@ class LanceStore:
             .execute(rows)
         )
         self.maybe_index(name)
+        switched = space is not None and self.maybe_switch(space)
         return {
             "inserted": int(result.num_inserted_rows),
             "updated": int(result.num_updated_rows),
             "deleted": int(result.num_deleted_rows),
             "version": int(result.version),
+            "table": name,
+            "switched_space": switched,
         }
+
+    def route(self, name: str, rows: pa.Table) -> tuple[Space, str]:
+        """(space of `rows`, physical table to write) for a logical table. The first space a
+        store sees (or the one its existing plain tables hold) becomes the serving space."""
+        versions = sorted(set(rows["model_version"].to_pylist()))
+        if len(versions) != 1:
+            raise InputError(f"{self.config.uri}/{name}",
+                             f"rows mix model versions {versions}; write one space at a time")
+        space = Space(str(versions[0]), rows.schema.field("vector").type.list_size)
+        serving = self.serving_space()
+        if serving is None:  # first write, or a store from before spaces: adopt the plain tables
+            serving = self._plain_space() or space.with_tables(first=True)
+            write_serving(self.config.uri, serving, None)
+            self.refresh()
+        if space == serving:
+            return serving, serving.table(name)
+        return space.with_tables(first=False), space.with_tables(first=False).table(name)
+
+    def serving_space(self) -> Space | None:
+        """The serving space, read fresh from spaces.json (None before the first write)."""
+        doc = read_spaces(self.config.uri)
+        return Space.from_json(doc["serving"]) if doc.get("serving") else None
+
+    def _plain_space(self) -> Space | None:
+        """The space held by pre-existing plain `shot_embeddings` (first row's model version)."""
+        names = self.db.table_names()
+        if LOGICAL_TABLES[0] not in names:
+            return None
+        table = self.db.open_table(LOGICAL_TABLES[0])
+        head = table.to_lance().head(1, columns=["model_version"])
+        if head.num_rows == 0:
+            return None
+        width = table.schema.field("vector").type.list_size
+        return Space(str(head["model_version"][0].as_py()), width).with_tables(first=True)
+
+    def titles_in(self, table: str) -> set[str]:
+        """Distinct title ids of a physical table (empty when it does not exist)."""
+        if table not in self.db.table_names():
+            return set()
+        col = self.db.open_table(table).to_lance().to_table(columns=["title_id"])["title_id"]
+        return set(pc.unique(col).to_pylist())
+
+    def maybe_switch(self, space: Space) -> bool:
+        """Switch readers to `space` in one step when it holds every title the serving space
+        holds, in every logical table; its index is brought current first. Returns True when
+        this call switched (or the space is already serving)."""
+        serving = self.serving_space()
+        if serving is None or serving == space:
+            return serving is not None
+        for logical in LOGICAL_TABLES:
+            missing = self.titles_in(serving.table(logical)) - self.titles_in(space.table(logical))
+            if missing or space.table(logical) not in self.db.table_names():
+                log.info("space %s: %s lacks %d of the serving titles", space.id, logical,
+                         len(missing))  # fmt: skip
+                return False
+        for logical in LOGICAL_TABLES:
+            self.refresh_index(space.table(logical))
+        write_serving(self.config.uri, space, serving)
+        self.refresh()
+        log.info("switched the serving embedding space %s -> %s", serving.id, space.id)
+        return True
 
     def count_rows(self, name: str, title_ids=None) -> int:
         if not self.has_table(name):
@@ -115,25 +221,57 @@ class LanceStore:
     def has_index(self, name: str) -> bool:
         return any("vector" in idx.columns for idx in self.open(name).list_indices())
 
-    def maybe_index(self, name: str, force: bool = False) -> bool:
-        """Build the ANN index when the table is large enough; fold new rows in otherwise."""
+    def index_state(self, name: str) -> dict:
+        """{'rows', 'indexed', 'unindexed', 'index_type'} of a table (indexed = 0 without one)."""
         table = self.open(name)
         n = table.count_rows()
+        stats = table.index_stats(VECTOR_INDEX) if self.has_index(name) else None
+        if stats is None:
+            return {"rows": n, "indexed": 0, "unindexed": n, "index_type": None}
+        return {"rows": n, "indexed": int(stats.num_indexed_rows),
+                "unindexed": int(stats.num_unindexed_rows), "index_type": stats.index_type}
+
+    def maybe_index(self, name: str, force: bool = False) -> bool:
+        """Build the ANN index once the table is large enough (settings from `index_plan`);
+        True when the table has one. `force` ignores `index_min_rows`, never trainability."""
         if self.has_index(name):
             return True
-        if n < self.config.index_min_rows and not force:
-            return False
+        table = self.open(name)
+        n = table.count_rows()
         dim = table.schema.field("vector").type.list_size
-        log.info("building %s index on %s (%d rows, dim %d)", self.config.index_type, name, n, dim)
-        pq = {"num_sub_vectors": _sub_vectors(dim)} if self.config.index_type == "IVF_PQ" else {}
-        table.create_index(
-            metric=self.config.metric,
-            vector_column_name="vector",
-            index_type=self.config.index_type,
-            num_partitions=_partitions(n),
-            **pq,
-        )
+        min_rows = 0 if force else self.config.index_min_rows
+        plan = index_plan(n, dim, self.config.index_type, min_rows)
+        if plan is None:
+            return False
+        log.info("building %s index on %s (%d rows, dim %d, %d partitions)", plan.index_type,
+                 name, n, dim, plan.num_partitions)  # fmt: skip
+        self._build(table, plan, n)
         return True
+
+    def _build(self, table, plan: IndexPlan, rows: int) -> None:
+        """Train the index and record its plan in the table's config (read by search)."""
+        table.create_index(metric=self.config.metric, vector_column_name="vector",
+                           replace=True, **plan.kwargs())  # fmt: skip
+        table.to_lance().update_config({PLAN_ROWS: str(rows)})
+
+    def refresh_index(self, name: str) -> dict:
+        """Bring a table's ANN index current: build it once the table is large enough, fold
+        rows written since into it (`optimize`, which also compacts small fragments), and
+        retrain the partitions when the table has grown past twice the rows they were trained
+        on. Returns the index state before and after, and the action taken."""
+        before = self.index_state(name)
+        table = self.open(name)
+        if not self.has_index(name):
+            action = "built" if self.maybe_index(name) else "none (too small: exact search)"
+        elif before["rows"] > 2 * int(table.to_lance().config().get(PLAN_ROWS, before["rows"])):
+            dim = table.schema.field("vector").type.list_size
+            plan = index_plan(before["rows"], dim, self.config.index_type)
+            self._build(table, plan, before["rows"])  # new partitions for the grown table
+            action = "retrained"
+        else:
+            table.optimize()  # compaction + unindexed rows folded into the existing partitions
+            action = "optimized"
+        return {"action": action, "before": before, "after": self.index_state(name)}
 
     def optimize(self, name: str) -> None:
         """Compact files and add rows written since the index was built to the index."""
@@ -145,22 +283,87 @@ class LanceStore:
             raise InputError(f"{self.config.uri}/{name}", "table does not exist yet")
         where = title_filter([title_id]) if title_id is not None else None
         table = self.open(name).to_lance().to_table(filter=where)
-        keys = [(k, "ascending") for k in TABLE_KEYS[name]]
+        keys = [(k, "ascending") for k in TABLE_KEYS[logical_name(name)]]
         return table.sort_by(keys)
 
     def search(self, name: str, vector: np.ndarray, k: int = 10, where: str | None = None):
-        """Top-k rows by cosine distance (column `_distance`), ANN when indexed, else exact."""
-        q = self.open(name).search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
+        """Top-k rows by cosine distance (column `distance` = 1 - cos, the one convention of
+        the CLI and the SQL views), ANN when indexed, else exact. Raises `InputError` for k < 1."""
+        if int(k) < 1:
+            raise InputError("-k", f"must be a positive number of results, got {k}")
+        table = self.open(name)
+        q = table.search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
         if self.has_index(name):
-            q = q.nprobes(self.config.nprobes).refine_factor(self.config.refine_factor)
+            partitions = self._partitions_of(table)
+            q = q.nprobes(self.config.nprobes or nprobes_for(partitions))
+            q = q.refine_factor(self.config.refine_factor)
         if where:
             q = q.where(where, prefilter=True)
-        return q.limit(k).to_arrow()
+        out = q.limit(int(k)).to_arrow()
+        return out.rename_columns(["distance" if c == "_distance" else c for c in out.column_names])
+
+    def _partitions_of(self, table) -> int:
+        """IVF partition count of the table's vector index (cached per table version)."""
+        key = (table.name, table.version)
+        if key not in self._partitions_cache:
+            self._partitions_cache.clear()
+            self._partitions_cache[key] = _ivf_partitions(table)
+        return self._partitions_cache[key]
 
 
-def _partitions(n: int) -> int:
-    """IVF partitions: ~4096 rows each (Lance's guidance), at most 1024."""
-    return int(np.clip(n // 4096, 1, 1024))
+VECTOR_INDEX = "vector_idx"  # LanceDB's name for the index on column `vector`
+MIN_TRAIN_ROWS = 256  # below this every index type trains poorly; exact search is ~1 ms anyway
+PQ_MIN_ROWS = 256  # IVF_PQ's 8-bit codebooks need 256 rows; fewer leave an empty, broken index
+ROWS_PER_PARTITION_PQ = 256  # Lance trains at most rows/256 IVF partitions for PQ
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """ANN index settings for a table of `rows` rows of width `dim` (see `index_plan`)."""
+
+    index_type: str
+    num_partitions: int
+    num_sub_vectors: int | None  # IVF_PQ only
+
+    def kwargs(self) -> dict:
+        out = {"index_type": self.index_type, "num_partitions": self.num_partitions}
+        if self.num_sub_vectors:
+            out["num_sub_vectors"] = self.num_sub_vectors
+        return out
+
+
+def index_plan(rows: int, dim: int, index_type: str = "IVF_SQ", min_rows: int = 0):
+    """The index to build on `rows` vectors, or None when none should be built: below
+    `min_rows` (exact search is fast enough) or below what the type can train on (PQ's 256-row
+    codebooks). IVF partitions ~ sqrt(rows) (at least ~256 rows each: k-means needs them)."""
+    if rows < max(min_rows, MIN_TRAIN_ROWS):
+        return None
+    if index_type.endswith("PQ") and rows < PQ_MIN_ROWS:
+        return None
+    per = ROWS_PER_PARTITION_PQ if index_type.endswith("PQ") else MIN_TRAIN_ROWS
+    partitions = int(np.clip(round(np.sqrt(rows)), 1, max(1, rows // per)))
+    sub = _sub_vectors(dim) if index_type.endswith("PQ") else None
+    return IndexPlan(index_type, partitions, sub)
+
+
+def nprobes_for(partitions: int) -> int:
+    """IVF partitions probed per query: a share of the partitions, so recall holds as the
+    table (and its partition count) grows; bench/query.py measures it on held-out titles."""
+    return int(np.clip(round(PROBE_SHARE * partitions), MIN_PROBES, partitions))
+
+
+PROBE_SHARE = 0.05  # share of IVF partitions probed per query
+MIN_PROBES = 20
+
+
+PLAN_ROWS = "mediafm.index_trained_rows"  # table config key: rows the partitions trained on
+
+
+def _ivf_partitions(table) -> int:
+    """IVF partition count of a table's vector index as it is now (Lance's `optimize` may
+    re-partition it, so the count planned at build is not trusted)."""
+    stats = table.to_lance().stats.index_stats(VECTOR_INDEX)
+    return int(sum(ix.get("num_partitions", 0) for ix in stats.get("indices", [])) or 1)
 
 
 def _sub_vectors(dim: int) -> int:
