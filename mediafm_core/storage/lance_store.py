@@ -134,7 +134,7 @@ class LanceStore:
             )
         titles = rows["title_id"].to_pylist()
         result = (
-            table.merge_insert(TABLE_KEYS[name])
+            table.merge_insert(TABLE_KEYS[logical_name(name)])
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .when_not_matched_by_source_delete(title_filter(titles))
