@@ -203,6 +203,7 @@ def main() -> None:
     refresh_s = time.perf_counter() - t0
     ex_t, truth = exact(vectors, held)
     la_t2, la_f2 = lance_search(store, held)
+    partitions_after = store._partitions_of(store.open("shot_embeddings"))
 
     print(f"\n{args.rows:,} rows x {args.dim} dims, {args.queries} queries per kind, top-10, "
           f"{args.index} with {partitions} partitions (planned from the size), "
@@ -218,7 +219,7 @@ def main() -> None:
     print(f"\nAfter re-embedding {changed:,} rows ({args.change:.0%}; {change_s:.1f} s of "
           f"replace_titles commits): unindexed rows {state['unindexed']:,}; "
           f"refresh_index ({refreshed['action']}) {refresh_s:.1f} s -> unindexed "
-          f"{refreshed['after']['unindexed']:,}; held-out recall@10 "
+          f"{refreshed['after']['unindexed']:,}, {partitions_after} partitions; held-out recall@10 "
           f"{recall(la_f2, truth):.3f}, p50 {pct(la_t2, 50):.1f} ms\n")
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
