@@ -73,7 +73,7 @@ def near_duplicate_queries(vectors: np.ndarray, n: int, seed: int) -> np.ndarray
     picks = rng.choice(len(vectors), n, replace=False)
     noise = rng.normal(size=(n, vectors.shape[1])).astype(np.float32)
     q = vectors[picks] + 0.5 * noise / np.sqrt(vectors.shape[1])  # noise norm ~0.5
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
 
 
 def pct(xs, q):
@@ -135,8 +135,8 @@ def change_rows(store: LanceStore, vectors: np.ndarray, share: float, dim: int, 
     picked = rng.choice(n_titles, max(1, int(share * n_titles)), replace=False)
     c = centres(n_titles, dim, rng)
     t0 = time.perf_counter()
-    for start in range(0, len(picked), 20):  # 20 titles per commit, as batched runs write
-        titles = picked[start : start + 20]
+    for start in range(0, len(picked), 36):  # 36 titles per commit (batched runs)
+        titles = picked[start : start + 36]
         idx = np.concatenate([np.arange(t * SHOTS_PER_TITLE, (t + 1) * SHOTS_PER_TITLE)
                               for t in titles])  # fmt: skip
         v = shots_of(c[idx // SHOTS_PER_TITLE], rng)

@@ -421,7 +421,7 @@ def _spherical_kmeans(x: np.ndarray, k: int, seed: int, iters: int = 10) -> np.n
 
 PLAN_ROWS = "mediafm.index_trained_rows"  # table config key: rows the partitions trained on
 FOLDED_ROWS = "mediafm.index_folded_rows"  # rows folded in by optimize since that training
-RETRAIN_SHARE = 0.1  # retrain once this share of the rows was written since the training
+RETRAIN_SHARE = 0.05  # retrain once this share of the rows was written since the training
 
 
 def _ivf_partitions(table) -> int:

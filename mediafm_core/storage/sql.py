@@ -90,7 +90,8 @@ def view_sources(layout: StorageLayout) -> dict[str, tuple[str, str]]:
                            "union_by_name=true)"),
         "shots": (shots, f"SELECT * FROM read_parquet({literal(shots + '/*.parquet')}, "
                          "union_by_name=true)"),
-        "shot_embeddings": (lance[SHOT_EMBEDDINGS], f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}"),
+        "shot_embeddings": (lance[SHOT_EMBEDDINGS],
+                            f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}"),
         "title_embeddings": (lance[TITLE_EMBEDDINGS],
                              f"SELECT * FROM {literal(lance[TITLE_EMBEDDINGS])}"),
         "probe_scores": (layout.probe_scores, f"SELECT * FROM {literal(layout.probe_scores)}"),

@@ -52,12 +52,15 @@ def test_ann_index_asset_builds_then_keeps_the_index_current(tmp_path, instance)
     first = run()["index"]["shot_embeddings"]
     assert first["action"] == "built"
     assert (first["before"]["indexed"], first["after"]["unindexed"]) == (0, 0)
-    writer.replace_titles("shot_embeddings", shot_rows(0, 100, seed=1))  # 2 titles re-embedded
+    writer.replace_titles("shot_embeddings", shot_rows(0, 50, seed=1))  # a title re-embedded
     second = run()
     shots = second["index"]["shot_embeddings"]
-    assert shots["action"] == "optimized"
-    assert shots["before"]["unindexed"] == 100 and shots["after"]["unindexed"] == 0
+    assert shots["action"] == "optimized"  # 3 % of the rows: folded into the partitions
+    assert shots["before"]["unindexed"] == 50 and shots["after"]["unindexed"] == 0
     assert second["unindexed_rows_after"] == 0 and second["seconds"]["shot_embeddings"] >= 0
+    writer.replace_titles("shot_embeddings", shot_rows(10, 150, seed=2))  # 3 more: 13 %
+    third = run()["index"]["shot_embeddings"]
+    assert third["action"] == "retrained" and third["after"]["unindexed"] == 0
     assert LanceStore(uri).count_rows("shot_embeddings") == 1500  # nothing lost
 
 

@@ -117,8 +117,8 @@ def test_rows_of_two_model_versions_in_one_write_are_refused(tmp_path):
 
 def test_fused_vectors_of_another_width_name_the_titles_before_the_model_runs():
     from mediafm_core.inference import embed_titles
-    from mediafm_core.model.modeling_mediafm import MediaFMEncoder
     from mediafm_core.model.configuration_mediafm import config_for
+    from mediafm_core.model.modeling_mediafm import MediaFMEncoder
 
     model = MediaFMEncoder(config_for("tiny", fused_dim=16))
     titles = {"a": unit_rows(4, 16, 0), "b": unit_rows(3, 32, 1), "c": unit_rows(3, 32, 2)}
