@@ -223,7 +223,8 @@ def title_embeddings(
     store = lancedb.store()
     store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables(out.values()))
     serving = store.serving_space()
-    if serving is not None and serving.model_version != out[next(iter(out))]["model_version"][0]:
+    version = next(iter(out.values()))["model_version"][0].as_py()
+    if serving is not None and serving.model_version != version:
         # a cold start during a space migration: its serving-space title row, from the shots
         # `contextual_embeddings` embedded with the serving checkpoint
         have = store.titles_in(serving.table(TITLE_EMBEDDINGS))
