@@ -221,10 +221,13 @@ def title_embeddings(
 ):
     out = {t: title_row(t, contextual_embeddings[t], titles[t]) for t in context.partition_keys}
     store = lancedb.store()
-    store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables(out.values()))
+    by_space: dict[str, list] = {}  # one write per embedding space (one model version each)
+    for x in out.values():
+        by_space.setdefault(x["model_version"][0].as_py(), []).append(x)
+    for tables in by_space.values():
+        store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables(tables))
     serving = store.serving_space()
-    version = next(iter(out.values()))["model_version"][0].as_py()
-    if serving is not None and serving.model_version != version:
+    if serving is not None and serving.model_version not in by_space:
         # a cold start during a space migration: its serving-space title row, from the shots
         # `contextual_embeddings` embedded with the serving checkpoint
         have = store.titles_in(serving.table(TITLE_EMBEDDINGS))
