@@ -265,7 +265,8 @@ class LanceStore:
             table.to_lance().create_index("vector", plan.index_type, metric=self.config.metric,
                                           replace=True, ivf_centroids=centroids,
                                           target_partition_size=size, **extra)  # fmt: skip
-        self.open(table.name).to_lance().update_config({PLAN_ROWS: str(rows), FOLDED_ROWS: "0"})
+        self.db.open_table(table.name).to_lance().update_config({PLAN_ROWS: str(rows),
+                                                                FOLDED_ROWS: "0"})
 
     def refresh_index(self, name: str) -> dict:
         """Bring a table's ANN index current: build it once the table is large enough; retrain
