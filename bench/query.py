@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--refine", type=int, default=20)
+    ap.add_argument("--refine", type=int, default=LanceStoreConfig.refine_factor)
     ap.add_argument("--index", default="IVF_SQ", help="IVF_SQ | IVF_PQ | IVF_HNSW_SQ")
     ap.add_argument("--change", type=float, default=0.1, help="share of rows re-embedded")
     ap.add_argument("--dir", default=None, help="work folder (default: a temp folder, removed)")

@@ -52,7 +52,7 @@ class LanceStoreConfig:
     index_type: str = "IVF_SQ"  # IVF_SQ (fast build) | IVF_PQ (compact) | IVF_HNSW_SQ
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
     nprobes: int = 0  # IVF partitions probed per query; 0 = planned from the index (nprobes_for)
-    refine_factor: int = 20  # re-rank k * refine_factor candidates on full vectors
+    refine_factor: int = 10  # re-rank k * refine_factor candidates on full vectors
 
 
 def sql_quote(value: str) -> str:
@@ -312,8 +312,8 @@ class LanceStore:
             raise InputError("-k", f"must be a positive number of results, got {k}")
         table = self.open(name)
         q = table.search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
-        if self.has_index(name):
-            partitions = self._partitions_of(table)
+        partitions = self._partitions_of(table)
+        if partitions:
             q = q.nprobes(self.config.nprobes or nprobes_for(partitions))
             q = q.refine_factor(self.config.refine_factor)
         if where:
@@ -322,11 +322,13 @@ class LanceStore:
         return out.rename_columns(["distance" if c == "_distance" else c for c in out.column_names])
 
     def _partitions_of(self, table) -> int:
-        """IVF partition count of the table's vector index (cached per table version)."""
+        """IVF partition count of the table's vector index, 0 without one (cached per table
+        version: one manifest read per query, not three)."""
         key = (table.name, table.version)
         if key not in self._partitions_cache:
             self._partitions_cache.clear()
-            self._partitions_cache[key] = _ivf_partitions(table)
+            indexed = any("vector" in idx.columns for idx in table.list_indices())
+            self._partitions_cache[key] = _ivf_partitions(table) if indexed else 0
         return self._partitions_cache[key]
 
 
