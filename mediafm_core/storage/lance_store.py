@@ -10,13 +10,14 @@ tables; rows of another space (new checkpoint or width) are written beside them 
 switches in one step once that space holds every title (`spaces.py`, issue 12 part 5).
 
 An ANN index is built once a table holds `index_min_rows` rows, with its settings planned from
-the table's size (`index_plan`: IVF partitions ~ sqrt(rows); no index a type cannot train, e.g.
-IVF_PQ below 256 rows, whose empty index breaks DuckDB's lance_vector_search). Rows written later
-are searched exactly until `refresh_index()` folds them in (or retrains the partitions once the
-table has grown past the plan); the `ann_index` asset runs it on a schedule and the space switch
-runs it before serving. Searches probe a share of the partitions (`nprobes_for`) and re-rank
-`refine_factor` x k candidates on full vectors (bench/query.py measures recall@10 on queries from
-titles not in the table).
+the data (`index_plan`; no index a type cannot train, e.g. IVF_PQ below 256 rows, whose empty
+index breaks DuckDB's lance_vector_search). A shot table's IVF partitions are its titles
+(`title_centroids`), other tables get ~sqrt(rows) k-means partitions. Rows written later are
+searched exactly until `refresh_index()` folds them in, or retrains the partitions once 5 % of
+the rows changed or the table doubled; the `ann_index` asset runs it on a schedule and a space
+switch runs it before serving. Searches probe ~1.25 sqrt(partitions) (`nprobes_for`) and re-rank
+`refine_factor` x k candidates on full vectors (bench/query.py: recall@10 0.985 at p50 7.3 ms on
+1M rows, queries from titles not in the table).
 """
 
 from __future__ import annotations
