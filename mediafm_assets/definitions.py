@@ -14,7 +14,7 @@ from mediafm_assets.pretraining import assets as pretraining
 from mediafm_assets.pretraining.schedules import retrain_job, retrain_schedule
 from mediafm_assets.resources import build_resources
 from mediafm_assets.serving import assets as serving
-from mediafm_assets.serving.sensors import reembed_sensor
+from mediafm_assets.serving.sensors import ann_index_sensor, reembed_sensor
 
 DOMAINS = (ingest, embeddings, pretraining, serving, evaluation)
 
@@ -26,7 +26,7 @@ def build_definitions(root: str | None = None, deployment: str | None = None,
     return Definitions(
         assets=load_assets_from_modules(list(DOMAINS)),
         jobs=[retrain_job],
-        sensors=[title_arrival_sensor, title_retirement_sensor, reembed_sensor],
+        sensors=[title_arrival_sensor, title_retirement_sensor, reembed_sensor, ann_index_sensor],
         schedules=[retrain_schedule],
         resources={**build_resources(root, deployment), **(resources or {})},
     )

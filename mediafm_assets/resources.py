@@ -60,6 +60,23 @@ class StorageResource(ConfigurableResource):
     def has_checkpoint(self) -> bool:
         return self.current_model_version() is not None
 
+    def checkpoint_for(self, model_version: str) -> str | None:
+        """The checkpoint folder whose config.json names `model_version` (a content hash), or
+        None (an embedding space's checkpoint, e.g. the serving one during a migration)."""
+        import json
+
+        from upath import UPath
+
+        folder = UPath(self.layout().checkpoints)
+        if not folder.exists():
+            return None
+        for sub in sorted(folder.iterdir(), key=lambda p: p.name, reverse=True):
+            config = sub / "config.json"
+            if not sub.name.startswith(".") and config.exists():
+                if json.loads(config.read_text()).get("model_version") == model_version:
+                    return sub.name
+        return None
+
     def set_current(self, model_version: str) -> None:
         """Point LATEST at a checkpoint (write-then-rename locally; one PUT on S3)."""
         from upath import UPath

@@ -135,9 +135,13 @@ def embed_titles(
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """title_id -> (n, R) float32 contextual vectors, one per shot."""
+    """title_id -> (n, R) float32 contextual vectors, one per shot.
+
+    Raises `InputError` naming the titles when their fused width is not the checkpoint's
+    (a new encoder profile needs a checkpoint trained on its layout: a new embedding space)."""
     if representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {representation!r}; use {REPRESENTATIONS}")
+    _check_width(titles, model.config.fused_dim)
     window = min(window or model.config.max_shots, model.config.max_shots)
     model.eval()
     globals_ = globals_ or {}
@@ -158,6 +162,19 @@ def embed_titles(
         if progress is not None:
             progress(min(b + batch_size, len(jobs)), len(jobs))
     return {tid: _assemble(tid, plans[tid], results) for tid in titles}
+
+
+def _check_width(titles: dict[str, np.ndarray], width: int) -> None:
+    wrong = {t: x.shape[1] for t, x in titles.items() if x.ndim != 2 or x.shape[1] != width}
+    if wrong:
+        from mediafm_core.errors import InputError
+
+        shown = ", ".join(f"{t} ({w})" for t, w in sorted(wrong.items())[:5])
+        raise InputError(
+            f"{len(wrong)} title(s)",
+            f"fused width does not match the checkpoint's {width}: {shown}; train "
+            "encoder_checkpoint on this encoder profile's fused layout first",
+        )
 
 
 def _assemble(tid: str, plan, results) -> np.ndarray:

@@ -53,6 +53,31 @@ def vector_array(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1])
 
 
+def column_width(table: pa.Table, column: str) -> int:
+    """Width of a vector column (fixed-size list, else the first row's length)."""
+    t = table.schema.field(column).type
+    if pa.types.is_fixed_size_list(t):
+        return int(t.list_size)
+    return len(table[column][0]) if table.num_rows else 0
+
+
+def one_width(widths: dict[str, int], source: str, what: str = "fused width") -> int:
+    """The one width shared by every title (title_id -> width), else ONE `InputError` naming
+    `source`, each width and the titles that have it (a catalogue half re-encoded with another
+    encoder profile; issue 12 part 5)."""
+    by_width: dict[int, list[str]] = {}
+    for tid, w in sorted(widths.items()):
+        by_width.setdefault(int(w), []).append(tid)
+    if len(by_width) <= 1:
+        return next(iter(by_width), 0)
+    parts = []
+    for w, tids in sorted(by_width.items()):
+        shown = ", ".join(tids[:5]) + (f" and {len(tids) - 5} more" if len(tids) > 5 else "")
+        parts.append(f"{w} ({shown})")
+    raise InputError(source, f"titles have mixed {what}s: {'; '.join(parts)}; re-encode them "
+                             "with one encoder profile, or train a new space on one width")
+
+
 def _vectors_from_column(col: pa.ChunkedArray, path: str, name: str) -> np.ndarray:
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     t = arr.type

@@ -69,7 +69,12 @@ class PretrainConfig(Config):
 
 
 def concat_inputs(tables: dict, column: str) -> pa.Table:
-    """One table of every title's rows, in title order (the trainer reads a single file)."""
+    """One table of every title's rows, in title order (the trainer reads a single file).
+    Titles of several vector widths are ONE InputError naming the titles and widths."""
+    from mediafm_core.tables import column_width, one_width
+
+    one_width({t: column_width(x, column) for t, x in tables.items()}, f"{column} inputs",
+              what=f"{column} width")  # fmt: skip
     parts = [tables[t].select([c for c in tables[t].column_names if c != "has_text"])
              for t in sorted(tables)]  # fmt: skip
     return pa.concat_tables([p.replace_schema_metadata(None) for p in parts])

@@ -6,6 +6,11 @@ unit-normalises, stores the per-title Parquet artefact and replaces the title's 
 `shot_embeddings` in one commit. A new checkpoint makes every partition stale: the eager automation
 condition re-embeds them. `title_embeddings` pools a title's shots into one vector for
 title-to-title similarity.
+
+A new checkpoint is a new embedding space (mediafm_core/storage/spaces.py): its rows are written
+beside the serving space's, which keeps answering, and the store switches in one step when the
+new space holds every title. Meanwhile a title the serving space lacks (a cold start) is also
+embedded with the serving space's checkpoint, so it is searchable at once.
 """
 
 import time
@@ -18,11 +23,13 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AutomationCondition,
+    MaterializeResult,
     MetadataValue,
     Output,
+    asset,
 )
 
-from mediafm_assets.partitions import GPU_POOL, per_title_asset
+from mediafm_assets.partitions import GPU_POOL, OWNERS, per_title_asset
 from mediafm_assets.resources import LanceDBResource, StorageResource
 from mediafm_assets.vector_checks import (
     finite_check,
@@ -35,14 +42,16 @@ from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
 from mediafm_core.tables import vector_array
 
 _MODELS: dict[str, tuple] = {}  # checkpoint dir -> (model, meta), one load per process
+ANN_INDEX_CRON = "0 */6 * * *"  # ann_index: every 6 hours, when the embeddings changed since
 
 
-def load_current_model(storage: StorageResource):
-    """(model, meta, model_version) of checkpoints/LATEST; cached for the process."""
+def load_current_model(storage: StorageResource, name: str | None = None):
+    """(model, meta, model_version) of checkpoints/LATEST (or of the folder `name`); cached for
+    the process."""
     from mediafm_core.errors import InputError
     from mediafm_core.training.checkpoint import load_checkpoint
 
-    name = storage.current_model_version()
+    name = name or storage.current_model_version()
     if name is None:
         raise InputError(storage.layout().checkpoints, "no encoder checkpoint yet; "
                          "materialise encoder_checkpoint first")  # fmt: skip
@@ -96,10 +105,13 @@ def shot_map_metadata(tid: str, table: pa.Table) -> dict:
     }
 
 
-def lance_rows_check(lancedb: LanceDBResource, table: str, asset: str, expected: dict):
-    """LanceDB holds exactly the expected rows for each title (no duplicates, none missing)."""
+def lance_rows_check(lancedb: LanceDBResource, table: str, asset: str, expected: dict,
+                     written: dict | None = None):  # fmt: skip
+    """LanceDB holds exactly the expected rows for each title (no duplicates, none missing), in
+    the table each title was written to (`written`: its embedding space's; default `table`)."""
     store = lancedb.store()
-    have = {t: store.count_rows(table, [t]) for t in expected}
+    written = written or {}
+    have = {t: store.count_rows(written.get(t, table), [t]) for t in expected}
     bad = {t: (have[t], n) for t, n in expected.items() if have[t] != n}
     return AssetCheckResult(
         asset_key=asset, check_name="lancedb_rows_match", passed=not bad,
@@ -164,7 +176,11 @@ def contextual_embeddings(
     t2 = time.perf_counter()
     store = lancedb.store()
     writes = {t: store.replace_titles(SHOT_EMBEDDINGS, out[t]) for t in out}
+    served = serve_new_titles(storage, store, version, fused, globs, shots)
+    space = store.serving_space()
     yield Output(out, metadata={
+        "serving_space": space.id if space else "",
+        "also_in_serving_space": MetadataValue.json(served),
         "rows": sum(x.num_rows for x in out.values()),
         "width": int(next(iter(vectors.values())).shape[1]),
         "model_version": version,
@@ -181,7 +197,29 @@ def contextual_embeddings(
     yield unit_norm_check("contextual_embeddings", out)
     yield one_version_check("contextual_embeddings", out)
     yield lance_rows_check(lancedb, SHOT_EMBEDDINGS, "contextual_embeddings",
-                           {t: x.num_rows for t, x in out.items()})  # fmt: skip
+                           {t: x.num_rows for t, x in out.items()},
+                           {t: w["table"] for t, w in writes.items()})  # fmt: skip
+
+
+def serve_new_titles(storage: StorageResource, store, version: str, fused, globs, shots) -> list:
+    """While a new space is being built (LATEST is not the serving space), embed the titles the
+    serving space lacks with ITS checkpoint too, so a cold start is searchable before the
+    switch. Returns those title ids."""
+    from mediafm_core.inference import embed_titles
+
+    serving = store.serving_space()
+    if serving is None or serving.model_version == version:
+        return []
+    have = store.titles_in(serving.table(SHOT_EMBEDDINGS))
+    new = [t for t in fused if t not in have]
+    folder = storage.checkpoint_for(serving.model_version)
+    if not new or folder is None:
+        return []
+    model, _, old = load_current_model(storage, folder)
+    vectors = embed_titles(model, {t: fused[t] for t in new}, globs)
+    for t, v in vectors.items():
+        store.replace_titles(SHOT_EMBEDDINGS, contextual_table(t, shots[t], unit(v), old))
+    return sorted(vectors)
 
 
 def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
@@ -213,11 +251,56 @@ def title_embeddings(
 ):
     out = {t: title_row(t, contextual_embeddings[t], titles[t]) for t in context.partition_keys}
     store = lancedb.store()
-    store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables(out.values()))
+    by_space: dict[str, list] = {}  # one write per embedding space (one model version each)
+    for t, x in out.items():
+        by_space.setdefault(x["model_version"][0].as_py(), []).append(t)
+    written = {}
+    for tids in by_space.values():
+        result = store.replace_titles(TITLE_EMBEDDINGS, pa.concat_tables([out[t] for t in tids]))
+        written |= dict.fromkeys(tids, result["table"])
+    serving = store.serving_space()
+    if serving is not None and serving.model_version not in by_space:
+        # a cold start during a space migration: its serving-space title row, from the shots
+        # `contextual_embeddings` embedded with the serving checkpoint
+        have = store.titles_in(serving.table(TITLE_EMBEDDINGS))
+        shot_titles = store.titles_in(serving.table(SHOT_EMBEDDINGS))
+        for t in [t for t in out if t not in have and t in shot_titles]:
+            store.replace_titles(TITLE_EMBEDDINGS,
+                                 title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t]))
     yield Output(out, metadata={
         "titles": len(out),
         "model_version": MetadataValue.json(sorted({x["model_version"][0].as_py()
                                                      for x in out.values()})),
         "lancedb_rows_total": store.count_rows(TITLE_EMBEDDINGS),
     })  # fmt: skip
-    yield lance_rows_check(lancedb, TITLE_EMBEDDINGS, "title_embeddings", dict.fromkeys(out, 1))
+    yield lance_rows_check(lancedb, TITLE_EMBEDDINGS, "title_embeddings", dict.fromkeys(out, 1),
+                           written)  # fmt: skip
+
+
+@asset(
+    deps=["contextual_embeddings", "title_embeddings"],
+    group_name="serving",
+    owners=OWNERS,
+    kinds={"lancedb"},
+    automation_condition=AutomationCondition.on_cron(ANN_INDEX_CRON),
+    description="The ANN index of the serving LanceDB tables, kept current: built once a table "
+    "is large enough (settings planned from the data), rows written since folded in, "
+    "partitions retrained after 5 % changed or growth. Every 6 hours after embeddings changed; "
+    "a space switch also brings the new tables' index current before serving them.",
+)
+def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
+    store = lancedb.store()
+    report, seconds = {}, {}
+    for name in (SHOT_EMBEDDINGS, TITLE_EMBEDDINGS):
+        if not store.has_table(name):
+            continue
+        t0 = time.perf_counter()
+        report[name] = store.refresh_index(name)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    space = store.serving_space()
+    return MaterializeResult(metadata={
+        "serving_space": space.id if space else "",
+        "index": MetadataValue.json(report),
+        "seconds": MetadataValue.json(seconds),
+        "unindexed_rows_after": sum(r["after"]["unindexed"] for r in report.values()),
+    })  # fmt: skip

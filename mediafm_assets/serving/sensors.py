@@ -18,3 +18,12 @@ reembed_sensor = AutomationConditionSensorDefinition(
     description="Requests contextual + title embeddings for every title that is stale "
     "(new checkpoint, or re-ingested inputs).",
 )
+
+ann_index_sensor = AutomationConditionSensorDefinition(
+    "ann_index_on_schedule",
+    target=AssetSelection.assets("ann_index"),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=300,
+    description="Brings the LanceDB ANN index current (ann_index's on_cron condition: every 6 "
+    "hours, once contextual or title embeddings changed since the last tick).",
+)

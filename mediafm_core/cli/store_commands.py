@@ -1,6 +1,9 @@
 """Analyst commands over the storage root: `sql`, `similar`, `similar-titles`.
 
 The root is `--root`, else `$MEDIAFM_ROOT`, else `./.demo/storage` (what `make demo` writes).
+A missing root, a bad `-k`, or SQL DuckDB refuses is one line on stderr and exit 2 (`InputError`).
+`distance` is cosine distance (1 - cos) in every answer, as in the SQL macros `nearest_shots`
+and `nearest_titles`; `similar` leaves the clip's own shots out.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", required=True, help="title id of the clip")
     p.add_argument("--start", type=float, default=None, help="clip start, seconds")
     p.add_argument("--end", type=float, default=None, help="clip end, seconds")
-    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("-k", type=int, default=10, help="number of results (>= 1)")
     _add_html(p)
     p.set_defaults(func=run_similar)
 
     p = sub.add_parser("similar-titles", help="titles most similar to a title")
     _add_root(p)
     p.add_argument("--title", required=True, help="title id")
-    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("-k", type=int, default=10, help="number of results (>= 1)")
     _add_html(p)
     p.set_defaults(func=run_similar_titles)
 
@@ -51,9 +54,24 @@ def _add_root(p: argparse.ArgumentParser) -> None:
 
 
 def _root(args) -> str:
-    from mediafm_core.storage.layout import default_root
+    """The storage root; a local one must exist (InputError otherwise)."""
+    import os
 
-    return args.root or default_root()
+    from mediafm_core.errors import InputError
+    from mediafm_core.storage.layout import default_root, is_remote
+
+    root = args.root or default_root()
+    if not is_remote(root) and not os.path.isdir(root):
+        raise InputError(root, "storage root does not exist (pass --root or set MEDIAFM_ROOT)")
+    return root
+
+
+def _k(args) -> int:
+    from mediafm_core.errors import InputError
+
+    if args.k < 1:
+        raise InputError("-k", f"must be a positive number of results, got {args.k}")
+    return args.k
 
 
 def _store(args):
@@ -69,31 +87,45 @@ def _print_table(table) -> None:
 
 
 def run_sql(args) -> int:
-    from mediafm_core.storage.sql import open_session
+    from mediafm_core.storage.sql import SqlSession
 
-    con, missing = open_session(_root(args))
-    if missing:
-        print(f"(views not available yet: {', '.join(missing)})", file=sys.stderr)
+    session = SqlSession(_root(args))
+    if session.missing and not args.query:
+        print(f"(views not available yet: {', '.join(session.missing)})", file=sys.stderr)
     if args.query:
-        _print_sql(con, args.query)
+        _print_sql(session, args.query)
         return 0
-    return _repl(con)
+    return _repl(session)
 
 
-def _print_sql(con, query: str) -> None:
-    rel = con.sql(query)
-    if rel is not None:  # None for statements without a result (CREATE, SET, ...)
-        print(rel.df().to_string(index=False))
-
-
-def _repl(con) -> int:
-    """A minimal prompt: statements end with ';', `.quit` or EOF leaves."""
+def _print_sql(session, query: str) -> None:
+    """Run one statement; DuckDB's error becomes one InputError line (exit 2)."""
     import duckdb
+
+    from mediafm_core.errors import InputError
+
+    try:
+        rel = session.sql(query)
+        text = None if rel is None else rel.df().to_string(index=False)
+    except duckdb.Error as exc:
+        problem = " ".join(str(exc).split())  # DuckDB messages span lines
+        if session.missing and isinstance(exc, duckdb.CatalogException):
+            problem += f" (views not available yet under this root: {', '.join(session.missing)})"
+        raise InputError("query", problem) from None
+    if text is not None:  # None for statements without a result (CREATE, SET, ...)
+        print(text)
+
+
+def _repl(session) -> int:
+    """A minimal prompt: statements end with ';', `.quit` or EOF leaves. Each statement sees
+    the latest committed data (`SqlSession`)."""
+    from mediafm_core.errors import InputError
 
     tty = sys.stdin.isatty()  # piped SQL (mediafm sql < file.sql) runs without prompts
     if tty:
         print("mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
-              "probe_scores. End statements with ';', .quit to leave.")
+              "probe_scores; each statement sees the latest commit. End statements with ';', "
+              ".quit to leave.")
     buf: list[str] = []
     while True:
         try:
@@ -107,16 +139,17 @@ def _repl(con) -> int:
             continue
         query, buf = "\n".join(buf), []
         try:
-            _print_sql(con, query)
-        except duckdb.Error as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _print_sql(session, query)
+        except InputError as exc:
+            print(f"error: {exc.problem}", file=sys.stderr)
 
 
 def run_similar(args) -> int:
     from mediafm_core.storage.queries import similar_shots
 
+    k = _k(args)
     store = _store(args)
-    found = similar_shots(store, args.title, args.start, args.end, k=args.k)
+    found = similar_shots(store, args.title, args.start, args.end, k=k)
     _print_table(found)
     if args.html:
         from mediafm_core.similarity_page import similar_shots_page, write_page
@@ -129,8 +162,9 @@ def run_similar(args) -> int:
 def run_similar_titles(args) -> int:
     from mediafm_core.storage.queries import similar_titles
 
+    k = _k(args)
     store = _store(args)
-    found = similar_titles(store, args.title, k=args.k)
+    found = similar_titles(store, args.title, k=k)
     _print_table(found)
     if args.html:
         from mediafm_core.similarity_page import similar_titles_page, write_page

@@ -24,20 +24,46 @@ An ANN index (IVF_SQ by default: 8-bit scalar quantisation, cosine) is built onc
 the index. Searches use `nprobes` and a `refine_factor` re-rank on full vectors, which keeps
 recall@10 high. IVF_SQ trains in about a second per 50k rows where IVF_PQ took about a minute
 (bench/query.py), at 4x the index size of 64-way PQ.
+
+Logical tables (`shot_embeddings`, `title_embeddings`) resolve to the serving embedding space's
+tables; rows of another space (new checkpoint or width) are written beside them and the store
+switches in one step once that space holds every title (`spaces.py`, issue 12 part 5).
+
+An ANN index is built once a table holds `index_min_rows` rows, with its settings planned from
+the data (`index_plan`; no index a type cannot train, e.g. IVF_PQ below 256 rows, whose empty
+index breaks DuckDB's lance_vector_search). A shot table's IVF partitions are its titles
+(`title_centroids`), other tables get ~sqrt(rows) k-means partitions. Rows written later are
+searched exactly until `refresh_index()` folds them in, or retrains the partitions once 5 % of
+the rows changed or the table doubled; the `ann_index` asset runs it on a schedule and a space
+switch runs it before serving. Searches probe ~1.25 sqrt(partitions) (`nprobes_for`) and re-rank
+`refine_factor` x k candidates on full vectors (bench/query.py: recall@10 0.985 at p50 7.3 ms on
+1M rows, queries from titles not in the table).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mediafm_core.errors import InputError
 from mediafm_core.storage.schemas import SCHEMAS, TABLE_KEYS, conform
+from mediafm_core.storage.spaces import (
+    LOGICAL_TABLES,
+    Space,
+    logical_name,
+    read_spaces,
+    serving_tables,
+    write_serving,
+)
 
 log = logging.getLogger(__name__)
+# Index statistics without the IVF centroids (MBs at scale; we read only partition counts).
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 
 @dataclass
@@ -46,8 +72,8 @@ class LanceStoreConfig:
     index_min_rows: int = 100_000  # build the ANN index once a table has this many rows
     index_type: str = "IVF_SQ"  # IVF_SQ (fast build) | IVF_PQ (compact) | IVF_HNSW_SQ
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
-    nprobes: int = 32  # IVF partitions probed per query
-    refine_factor: int = 20  # re-rank k * refine_factor candidates on full vectors
+    nprobes: int = 0  # IVF partitions probed per query; 0 = planned from the index (nprobes_for)
+    refine_factor: int = 10  # re-rank k * refine_factor candidates on full vectors
 
 
 def sql_quote(value: str) -> str:
@@ -66,6 +92,8 @@ class LanceStore:
     def __init__(self, config: LanceStoreConfig | str):
         self.config = LanceStoreConfig(config) if isinstance(config, str) else config
         self._db = None
+        self._serving: dict[str, str] | None = None  # logical -> physical, read once (refresh())
+        self._partitions_cache: dict[tuple, int] = {}
 
     @property
     def db(self):
@@ -79,23 +107,44 @@ class LanceStore:
             self._db = lancedb.connect(self.config.uri, storage_options=opts or None)
         return self._db
 
+    def refresh(self) -> None:
+        """Forget the cached serving tables (after a space switch, or to see another's)."""
+        self._serving = None
+
+    def physical(self, name: str) -> str:
+        """The table behind `name`: a logical table's serving one; other names unchanged."""
+        if name not in LOGICAL_TABLES:
+            return name
+        if self._serving is None:
+            self._serving = serving_tables(self.config.uri)
+        return self._serving[name]
+
     def has_table(self, name: str) -> bool:
-        return name in self.db.table_names()
+        return self.physical(name) in self.db.table_names()
 
     def open(self, name: str):
-        return self.db.open_table(name)
+        return self.db.open_table(self.physical(name))
 
     def _open_or_create(self, name: str, dim: int):
         if self.has_table(name):
             return self.open(name)
-        return self.db.create_table(name, schema=SCHEMAS[name](dim), exist_ok=True)
+        schema = SCHEMAS[logical_name(name)](dim)
+        return self.db.create_table(self.physical(name), schema=schema, exist_ok=True)
 
     def replace_titles(self, name: str, rows: pa.Table) -> dict:
-        """Replace the rows of every title in `rows` with `rows`, in one commit. Returns counts."""
+        """Replace the rows of every title in `rows` with `rows`, in one commit. Returns counts.
+
+        For a logical table the rows go to their embedding space's table (`route`); a write
+        that completes a new space switches the serving space (`maybe_switch`). Raises
+        `InputError` for empty rows, mixed model versions, or a width a table cannot hold.
+        """
         if rows.num_rows == 0:
             raise InputError(name, "no rows to write")
-        rows = conform(rows, name)
+        rows = conform(rows, logical_name(name))
         dim = rows.schema.field("vector").type.list_size
+        space = None
+        if name in LOGICAL_TABLES:
+            space, name = self.route(name, rows)
         table = self._open_or_create(name, dim)
         have = table.schema.field("vector").type
         if pa.types.is_fixed_size_list(have) and have.list_size != dim:
@@ -109,7 +158,7 @@ class LanceStore:
         with self.write_lock(name):
             table.checkout_latest()
             result = (
-                table.merge_insert(TABLE_KEYS[name])
+                table.merge_insert(TABLE_KEYS[logical_name(name)])
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .when_not_matched_by_source_delete(title_filter(titles))
@@ -117,12 +166,15 @@ class LanceStore:
             )
             repaired = self._repair(name, rows, titles)
         self.maybe_index(name)
+        switched = space is not None and self.maybe_switch(space)
         return {
             "inserted": int(result.num_inserted_rows),
             "updated": int(result.num_updated_rows),
             "deleted": int(result.num_deleted_rows),
             "version": int(result.version),
             "repaired_rows": repaired,
+            "table": name,
+            "switched_space": switched,
         }
 
     def write_lock(self, name: str):
@@ -170,17 +222,86 @@ class LanceStore:
                          f"still do not match after {attempts} repairs (concurrent writers?)")
 
     def delete_titles(self, name: str, title_ids) -> int:
-        """Delete every row of these titles in one commit (under the write lock); returns the
-        number of rows removed (0 when the table does not exist)."""
-        if not self.has_table(name) or not title_ids:
+        """Delete every row of these titles, one commit per physical table (under its write
+        lock): for a logical table, in every embedding space's table, so a title retired during
+        a migration does not come back at the switch. Returns the rows removed (0 when none)."""
+        if not title_ids:
             return 0
         where = title_filter(title_ids)
-        with self.write_lock(name):
-            table = self.open(name)
-            n = int(table.count_rows(where))
-            if n:
-                table.delete(where)
+        if name in LOGICAL_TABLES:
+            physical = [t for t in self.db.table_names() if logical_name(t) == name]
+        else:
+            physical = [name] if name in self.db.table_names() else []
+        n = 0
+        for table_name in physical:
+            with self.write_lock(table_name):
+                table = self.db.open_table(table_name)
+                found = int(table.count_rows(where))
+                if found:
+                    table.delete(where)
+                n += found
         return n
+
+    def route(self, name: str, rows: pa.Table) -> tuple[Space, str]:
+        """(space of `rows`, physical table to write) for a logical table. The first space a
+        store sees (or the one its existing plain tables hold) becomes the serving space."""
+        versions = sorted(set(rows["model_version"].to_pylist()))
+        if len(versions) != 1:
+            raise InputError(f"{self.config.uri}/{name}",
+                             f"rows mix model versions {versions}; write one space at a time")
+        space = Space(str(versions[0]), rows.schema.field("vector").type.list_size)
+        serving = self.serving_space()
+        if serving is None:  # first write, or a store from before spaces: adopt the plain tables
+            serving = self._plain_space() or space.with_tables(first=True)
+            write_serving(self.config.uri, serving, None)
+            self.refresh()
+        if space == serving:
+            return serving, serving.table(name)
+        return space.with_tables(first=False), space.with_tables(first=False).table(name)
+
+    def serving_space(self) -> Space | None:
+        """The serving space, read fresh from spaces.json (None before the first write)."""
+        doc = read_spaces(self.config.uri)
+        return Space.from_json(doc["serving"]) if doc.get("serving") else None
+
+    def _plain_space(self) -> Space | None:
+        """The space held by pre-existing plain `shot_embeddings` (first row's model version)."""
+        names = self.db.table_names()
+        if LOGICAL_TABLES[0] not in names:
+            return None
+        table = self.db.open_table(LOGICAL_TABLES[0])
+        head = table.to_lance().head(1, columns=["model_version"])
+        if head.num_rows == 0:
+            return None
+        width = table.schema.field("vector").type.list_size
+        return Space(str(head["model_version"][0].as_py()), width).with_tables(first=True)
+
+    def titles_in(self, table: str) -> set[str]:
+        """Distinct title ids of a physical table (empty when it does not exist)."""
+        if table not in self.db.table_names():
+            return set()
+        col = self.db.open_table(table).to_lance().to_table(columns=["title_id"])["title_id"]
+        return set(pc.unique(col).to_pylist())
+
+    def maybe_switch(self, space: Space) -> bool:
+        """Switch readers to `space` in one step when it holds every title the serving space
+        holds, in every logical table; its index is brought current first. Returns True when
+        this call switched (or the space is already serving)."""
+        serving = self.serving_space()
+        if serving is None or serving == space:
+            return serving is not None
+        for logical in LOGICAL_TABLES:
+            missing = self.titles_in(serving.table(logical)) - self.titles_in(space.table(logical))
+            if missing or space.table(logical) not in self.db.table_names():
+                log.info("space %s: %s lacks %d of the serving titles", space.id, logical,
+                         len(missing))  # fmt: skip
+                return False
+        for logical in LOGICAL_TABLES:
+            self.refresh_index(space.table(logical))
+        write_serving(self.config.uri, space, serving)
+        self.refresh()
+        log.info("switched the serving embedding space %s -> %s", serving.id, space.id)
+        return True
 
     def count_rows(self, name: str, title_ids=None) -> int:
         if not self.has_table(name):
@@ -191,25 +312,76 @@ class LanceStore:
     def has_index(self, name: str) -> bool:
         return any("vector" in idx.columns for idx in self.open(name).list_indices())
 
-    def maybe_index(self, name: str, force: bool = False) -> bool:
-        """Build the ANN index when the table is large enough; fold new rows in otherwise."""
+    def index_state(self, name: str) -> dict:
+        """{'rows', 'indexed', 'unindexed', 'index_type'} of a table (indexed = 0 without one)."""
         table = self.open(name)
         n = table.count_rows()
+        stats = table.index_stats(VECTOR_INDEX) if self.has_index(name) else None
+        if stats is None:
+            return {"rows": n, "indexed": 0, "unindexed": n, "index_type": None}
+        return {"rows": n, "indexed": int(stats.num_indexed_rows),
+                "unindexed": int(stats.num_unindexed_rows), "index_type": stats.index_type}
+
+    def maybe_index(self, name: str, force: bool = False) -> bool:
+        """Build the ANN index once the table is large enough (settings from `index_plan`);
+        True when the table has one. `force` ignores `index_min_rows`, never trainability."""
         if self.has_index(name):
             return True
-        if n < self.config.index_min_rows and not force:
-            return False
+        table = self.open(name)
+        n = table.count_rows()
         dim = table.schema.field("vector").type.list_size
-        log.info("building %s index on %s (%d rows, dim %d)", self.config.index_type, name, n, dim)
-        pq = {"num_sub_vectors": _sub_vectors(dim)} if self.config.index_type == "IVF_PQ" else {}
-        table.create_index(
-            metric=self.config.metric,
-            vector_column_name="vector",
-            index_type=self.config.index_type,
-            num_partitions=_partitions(n),
-            **pq,
-        )
+        min_rows = 0 if force else self.config.index_min_rows
+        plan = index_plan(n, dim, self.config.index_type, min_rows)
+        if plan is None:
+            return False
+        log.info("building %s index on %s (%d rows, dim %d, %d partitions)", plan.index_type,
+                 name, n, dim, plan.num_partitions)  # fmt: skip
+        self._build(table, plan, n)
         return True
+
+    def _build(self, table, plan: IndexPlan, rows: int) -> None:
+        """Train the index and record the rows it was trained on in the table's config. A
+        shot table's IVF partitions are its titles (`title_centroids`); others use Lance's
+        k-means with the planned partition count."""
+        centroids = None
+        if "shot_index" in table.schema.names and plan.index_type in TITLE_CENTROID_TYPES:
+            centroids = title_centroids(table, rows)
+        if centroids is None:
+            table.create_index(metric=self.config.metric, vector_column_name="vector",
+                               replace=True, **plan.kwargs())  # fmt: skip
+        else:
+            extra = {"num_sub_vectors": plan.num_sub_vectors} if plan.num_sub_vectors else {}
+            # the partition size is recorded so `optimize` keeps it (it merges "small" ones)
+            size = max(1, rows // len(centroids))
+            table.to_lance().create_index("vector", plan.index_type, metric=self.config.metric,
+                                          replace=True, ivf_centroids=centroids,
+                                          target_partition_size=size, **extra)  # fmt: skip
+        self.db.open_table(table.name).to_lance().update_config({PLAN_ROWS: str(rows),
+                                                                FOLDED_ROWS: "0"})
+
+    def refresh_index(self, name: str) -> dict:
+        """Bring a table's ANN index current: build it once the table is large enough; retrain
+        the partitions when the rows written since the training reach RETRAIN_SHARE of the
+        table (re-embedded titles have moved away from their centroids) or the table has
+        doubled; otherwise fold the new rows in (`optimize`, which also compacts fragments).
+        Returns the index state before and after, and the action taken."""
+        before = self.index_state(name)
+        table = self.open(name)
+        config = table.to_lance().config() if self.has_index(name) else {}
+        changed = int(config.get(FOLDED_ROWS, 0)) + before["unindexed"]
+        if not self.has_index(name):
+            action = "built" if self.maybe_index(name) else "none (too small: exact search)"
+        elif (changed >= RETRAIN_SHARE * before["rows"]
+              or before["rows"] > 2 * int(config.get(PLAN_ROWS, before["rows"]))):  # fmt: skip
+            dim = table.schema.field("vector").type.list_size
+            self._build(table, index_plan(before["rows"], dim, self.config.index_type),
+                        before["rows"])  # fmt: skip
+            action = "retrained"
+        else:
+            table.optimize()  # compaction + unindexed rows folded into the existing partitions
+            self.open(name).to_lance().update_config({FOLDED_ROWS: str(changed)})
+            action = "optimized"
+        return {"action": action, "before": before, "after": self.index_state(name)}
 
     def optimize(self, name: str) -> None:
         """Compact files and add rows written since the index was built to the index."""
@@ -221,17 +393,34 @@ class LanceStore:
             raise InputError(f"{self.config.uri}/{name}", "table does not exist yet")
         where = title_filter([title_id]) if title_id is not None else None
         table = self.open(name).to_lance().to_table(filter=where)
-        keys = [(k, "ascending") for k in TABLE_KEYS[name]]
+        keys = [(k, "ascending") for k in TABLE_KEYS[logical_name(name)]]
         return table.sort_by(keys)
 
     def search(self, name: str, vector: np.ndarray, k: int = 10, where: str | None = None):
-        """Top-k rows by cosine distance (column `_distance`), ANN when indexed, else exact."""
-        q = self.open(name).search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
-        if self.has_index(name):
-            q = q.nprobes(self.config.nprobes).refine_factor(self.config.refine_factor)
+        """Top-k rows by cosine distance (column `distance` = 1 - cos, the one convention of
+        the CLI and the SQL views), ANN when indexed, else exact. Raises `InputError` for k < 1."""
+        if int(k) < 1:
+            raise InputError("-k", f"must be a positive number of results, got {k}")
+        table = self.open(name)
+        q = table.search(np.asarray(vector, np.float32)).distance_type(self.config.metric)
+        partitions = self._partitions_of(table)
+        if partitions:
+            q = q.nprobes(self.config.nprobes or nprobes_for(partitions))
+            q = q.refine_factor(self.config.refine_factor)
         if where:
             q = q.where(where, prefilter=True)
-        return q.limit(k).to_arrow()
+        out = q.limit(int(k)).to_arrow()
+        return out.rename_columns(["distance" if c == "_distance" else c for c in out.column_names])
+
+    def _partitions_of(self, table) -> int:
+        """IVF partition count of the table's vector index, 0 without one (cached per table
+        version: one manifest read per query, not three)."""
+        key = (table.name, table.version)
+        if key not in self._partitions_cache:
+            self._partitions_cache.clear()
+            indexed = any("vector" in idx.columns for idx in table.list_indices())
+            self._partitions_cache[key] = _ivf_partitions(table) if indexed else 0
+        return self._partitions_cache[key]
 
 
 def _fit_columns(table, rows: pa.Table) -> pa.Table:
@@ -245,9 +434,106 @@ def _fit_columns(table, rows: pa.Table) -> pa.Table:
     return rows
 
 
-def _partitions(n: int) -> int:
-    """IVF partitions: ~4096 rows each (Lance's guidance), at most 1024."""
-    return int(np.clip(n // 4096, 1, 1024))
+VECTOR_INDEX = "vector_idx"  # LanceDB's name for the index on column `vector`
+MIN_TRAIN_ROWS = 256  # below this every index type trains poorly; exact search is ~1 ms anyway
+PQ_MIN_ROWS = 256  # IVF_PQ's 8-bit codebooks need 256 rows; fewer leave an empty, broken index
+ROWS_PER_PARTITION_PQ = 256  # Lance trains at most rows/256 IVF partitions for PQ
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """ANN index settings for a table of `rows` rows of width `dim` (see `index_plan`)."""
+
+    index_type: str
+    num_partitions: int
+    num_sub_vectors: int | None  # IVF_PQ only
+
+    def kwargs(self) -> dict:
+        out = {"index_type": self.index_type, "num_partitions": self.num_partitions}
+        if self.num_sub_vectors:
+            out["num_sub_vectors"] = self.num_sub_vectors
+        return out
+
+
+def index_plan(rows: int, dim: int, index_type: str = "IVF_SQ", min_rows: int = 0):
+    """The index to build on `rows` vectors, or None when none should be built: below
+    `min_rows` (exact search is fast enough) or below what the type can train on (PQ's 256-row
+    codebooks). IVF partitions ~ sqrt(rows) (at least ~256 rows each: k-means needs them)."""
+    if rows < max(min_rows, MIN_TRAIN_ROWS):
+        return None
+    if index_type.endswith("PQ") and rows < PQ_MIN_ROWS:
+        return None
+    per = ROWS_PER_PARTITION_PQ if index_type.endswith("PQ") else MIN_TRAIN_ROWS
+    partitions = int(np.clip(round(np.sqrt(rows)), 1, max(1, rows // per)))
+    sub = _sub_vectors(dim) if index_type.endswith("PQ") else None
+    return IndexPlan(index_type, partitions, sub)
+
+
+def nprobes_for(partitions: int) -> int:
+    """IVF partitions probed per query: ~1.25 sqrt(partitions), at least MIN_PROBES (all of a
+    small index). With title-aligned partitions a held-out title's top-10 sits in the ~10 best
+    aligned titles, so sqrt growth keeps recall as the catalogue grows (bench/query.py:
+    1M rows, 1,428 partitions, 48 probes)."""
+    return int(min(partitions, max(MIN_PROBES, np.ceil(1.25 * np.sqrt(partitions)))))
+
+
+MIN_PROBES = 20
+TITLE_CENTROID_TYPES = ("IVF_SQ", "IVF_PQ", "IVF_FLAT")
+SAMPLE_ROWS_PER_TITLE = 64  # rows sampled per title (on average) for its centroid
+
+
+def title_centroids(table, rows: int, seed: int = 0) -> np.ndarray | None:
+    """(P, D) IVF centroids for a shot table: the unit mean vector of each title, from a sample
+    of the rows. A title's shots cluster around its own direction, so partitions aligned with
+    titles hold a query's neighbours in few partitions; Lance's own k-means split them across
+    many (held-out-title recall@10 at 1M rows, 48 probes: 0.40 -> 0.97, bench/query.py). At
+    most rows/MIN_TRAIN_ROWS partitions: more titles than that are merged by spherical k-means
+    over their means. None for a table of one title."""
+    ds = table.to_lance()
+    n_titles = len(pc.unique(ds.to_table(columns=["title_id"])["title_id"]))
+    take = min(rows, SAMPLE_ROWS_PER_TITLE * n_titles)
+    sample = (ds.to_table(columns=["title_id", "vector"]) if take >= rows
+              else ds.sample(take, columns=["title_id", "vector"]))  # fmt: skip
+    codes = pc.dictionary_encode(sample["title_id"]).combine_chunks().indices.to_numpy()
+    vec = sample["vector"].combine_chunks()
+    v = vec.flatten().to_numpy().reshape(len(vec), -1).astype(np.float32)
+    sums = np.zeros((int(codes.max()) + 1, v.shape[1]), np.float64)
+    np.add.at(sums, codes, v)
+    means = _unit(sums)
+    if len(means) < 2:
+        return None
+    cap = max(1, rows // MIN_TRAIN_ROWS)
+    return _spherical_kmeans(means, cap, seed) if len(means) > cap else means.astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _spherical_kmeans(x: np.ndarray, k: int, seed: int, iters: int = 10) -> np.ndarray:
+    """(k, D) unit centroids of unit rows `x` (N, D), N > k: cosine k-means, a few passes."""
+    rng = np.random.default_rng(seed)
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    for _ in range(iters):
+        assign = np.argmax(x @ c.T, axis=1)  # (N,)
+        sums = np.zeros_like(c, dtype=np.float64)
+        np.add.at(sums, assign, x)
+        empty = ~sums.any(axis=1)
+        sums[empty] = x[rng.choice(len(x), int(empty.sum()), replace=False)]
+        c = _unit(sums)
+    return c.astype(np.float32)
+
+
+PLAN_ROWS = "mediafm.index_trained_rows"  # table config key: rows the partitions trained on
+FOLDED_ROWS = "mediafm.index_folded_rows"  # rows folded in by optimize since that training
+RETRAIN_SHARE = 0.05  # retrain once this share of the rows was written since the training
+
+
+def _ivf_partitions(table) -> int:
+    """IVF partition count of a table's vector index as it is now (Lance's `optimize` may
+    re-partition it, so the count planned at build is not trusted)."""
+    stats = table.to_lance().stats.index_stats(VECTOR_INDEX)
+    return int(sum(ix.get("num_partitions", 0) for ix in stats.get("indices", [])) or 1)
 
 
 def _sub_vectors(dim: int) -> int:

@@ -37,13 +37,14 @@ def clip_vector(store: LanceStore, title_id: str, start_s=None, end_s=None):
 
 
 def similar_shots(store: LanceStore, title_id: str, start_s=None, end_s=None, k: int = 10):
-    """Top-k shots nearest to the clip, leaving out the clip's own shots."""
+    """Top-k shots nearest to the clip, leaving out the clip's own shots; `distance` is cosine
+    distance (1 - cos). Raises `InputError` for an unknown title, an empty span or k < 1."""
     query, span = clip_vector(store, title_id, start_s, end_s)
     own = (
         f"NOT (title_id = {sql_quote(title_id)} AND shot_index >= {int(span.min())} "
         f"AND shot_index <= {int(span.max())})"
     )
-    cols = ["title_id", "shot_index", "start_s", "end_s", "model_version", "_distance"]
+    cols = ["title_id", "shot_index", "start_s", "end_s", "model_version", "distance"]
     return store.search(SHOT_EMBEDDINGS, query, k=k, where=own).select(cols)
 
 
@@ -54,5 +55,5 @@ def similar_titles(store: LanceStore, title_id: str, k: int = 10):
         raise InputError(f"title {title_id!r}", "has no title embedding in the store")
     query = np.asarray(own["vector"][0].as_py(), np.float32)
     where = f"title_id != {sql_quote(title_id)}"
-    cols = ["title_id", "name", "genres", "model_version", "_distance"]
+    cols = ["title_id", "name", "genres", "model_version", "distance"]
     return store.search(TITLE_EMBEDDINGS, query, k=k, where=where).select(cols)

@@ -14,9 +14,9 @@ warnings.filterwarnings("ignore")
 ASSETS = {
     "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
     "title_metadata_embedding", "fused_shots", "encoder_checkpoint", "contextual_embeddings",
-    "title_embeddings", "linear_probes",
+    "title_embeddings", "linear_probes", "ann_index",
 }  # fmt: skip
-UNPARTITIONED = {"encoder_checkpoint", "linear_probes"}
+UNPARTITIONED = {"encoder_checkpoint", "linear_probes", "ann_index"}
 
 
 def test_definitions_load_with_the_whole_lineage():
@@ -67,6 +67,9 @@ def test_sensors_on_schedule_off_and_gpu_pool():
 
     assert defs.get_sensor_def("title_arrival_sensor").default_status == DefaultSensorStatus.RUNNING
     assert defs.get_sensor_def("reembed_on_new_checkpoint").default_status == (
+        DefaultSensorStatus.RUNNING
+    )
+    assert defs.get_sensor_def("ann_index_on_schedule").default_status == (
         DefaultSensorStatus.RUNNING
     )
     assert defs.get_schedule_def("weekly_retrain").default_status == DefaultScheduleStatus.STOPPED

@@ -206,3 +206,30 @@ def test_every_stored_shot_has_its_thumbnail_and_the_ui_gets_pictures(world):
         img = Image.open(io.BytesIO(md_picture(value)))
         assert img.width > 300 and len(md_picture(value)) < 60_000
     assert "minus fused, paired over folds" in probes["ablation_paired"].value
+
+
+def test_a_full_re_embed_with_the_new_checkpoint_switches_the_serving_space(world):
+    """Issue 12 part 5: the new checkpoint's space is built beside the serving one (which
+    answered the cold start above) and switched in one step once every title is re-embedded."""
+    from mediafm_assets import local_runner as lr
+    from mediafm_assets.resources import StorageResource
+    from mediafm_assets.serving.assets import load_current_model
+    from mediafm_core.storage.queries import similar_titles
+
+    before = lance_store(world).serving_space()
+    old_rows = lance_store(world).count_rows("shot_embeddings")
+    _, _, latest = load_current_model(StorageResource(root=str(world["root"])))
+    assert before.model_version != latest  # the retrain above made a new space
+    titles = sorted([*world["good"], "synth_9_000"])
+    for batch in (world["good"], ["synth_9_000"]):  # the corrupt title sits between them
+        out = lr.materialize_titles(world["defs"], world["instance"],
+                                    ["contextual_embeddings", "title_embeddings"], batch)
+        assert out.success, out.error
+    store = lance_store(world)
+    after = store.serving_space()
+    assert after.model_version == latest and after.tables["shot_embeddings"] != "shot_embeddings"
+    assert store.count_rows("shot_embeddings") == old_rows  # same shots, new space
+    assert set(store.read("shot_embeddings")["model_version"].to_pylist()) == {latest}
+    assert set(similar_titles(store, titles[0], k=5)["model_version"].to_pylist()) == {latest}
+    # the previous space is kept whole (a rollback is one write of spaces.json)
+    assert store.count_rows(before.table("shot_embeddings")) == old_rows

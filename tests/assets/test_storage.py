@@ -40,11 +40,12 @@ def test_replacing_a_title_is_one_commit_and_never_duplicates(tmp_path):
     store.replace_titles("shot_embeddings", shot_rows("a", 10))
     store.replace_titles("shot_embeddings", shot_rows("b", 7, seed=1))
     before = store.open("shot_embeddings").version
-    counts = store.replace_titles("shot_embeddings", shot_rows("a", 10, seed=2, version="m2"))
+    counts = store.replace_titles("shot_embeddings", shot_rows("a", 10, seed=2))
     assert store.open("shot_embeddings").version == before + 1  # one commit
     assert counts["updated"] == 10 and counts["inserted"] == 0
     assert store.count_rows("shot_embeddings") == 17
-    assert set(store.read("shot_embeddings", "a")["model_version"].to_pylist()) == {"m2"}
+    new = np.stack(store.read("shot_embeddings", "a")["vector"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(new, unit_rows(10, 16, 2))
     # A re-detected title with fewer shots loses its stale rows in the same commit.
     counts = store.replace_titles("shot_embeddings", shot_rows("a", 6, seed=3))
     assert counts["deleted"] == 4
@@ -54,10 +55,15 @@ def test_replacing_a_title_is_one_commit_and_never_duplicates(tmp_path):
 
 def test_a_wrong_vector_width_is_refused_with_the_table_named(tmp_path):
     store = LanceStore(str(tmp_path / "lancedb"))
+    store.replace_titles("shot_embeddings__m1_d16", shot_rows("a", 4, d=16))
+    with pytest.raises(InputError, match="vector width 8"):  # a physical table has one width
+        store.replace_titles("shot_embeddings__m1_d16", shot_rows("b", 4, d=8))
+    assert store.count_rows("shot_embeddings__m1_d16") == 4
+    # through the logical table, another width is another embedding space, written beside
     store.replace_titles("shot_embeddings", shot_rows("a", 4, d=16))
-    with pytest.raises(InputError, match="vector width 8"):
-        store.replace_titles("shot_embeddings", shot_rows("b", 4, d=8))
+    store.replace_titles("shot_embeddings", shot_rows("b", 4, d=8))
     assert store.count_rows("shot_embeddings") == 4
+    assert store.count_rows("shot_embeddings__m1_d8") == 4
 
 
 def test_ann_index_is_built_when_large_and_keeps_recall(tmp_path):

@@ -5,7 +5,7 @@ from tests.e2e.servers import dagster_webserver, graphql, wait_http
 EXPECTED = {
     "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
     "title_metadata_embedding", "fused_shots", "encoder_checkpoint", "contextual_embeddings",
-    "title_embeddings", "linear_probes",
+    "title_embeddings", "linear_probes", "ann_index",
 }  # fmt: skip
 
 

@@ -1,0 +1,142 @@
+"""A new embedding width is a supported move (issue 12, part 5), on real LanceDB tables and
+DuckDB: a new space (model version + width) is written beside the serving one, which keeps
+answering `similar` and SQL; the switch happens in one step once the new space holds every title,
+and an open SQL session follows it. Nothing stored is lost: the old space's tables stay intact
+(checked row by row). Mismatched widths into the encoder are one error naming the titles."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mediafm_core.errors import InputError
+from mediafm_core.storage.lance_store import LanceStore
+from mediafm_core.storage.layout import StorageLayout
+from mediafm_core.tables import vector_array
+
+TITLES = ("a", "b", "c")
+
+
+def unit_rows(n, d, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def shot_rows(title_id, n, d, seed, version):
+    return pa.table({
+        "title_id": [title_id] * n, "shot_index": np.arange(n, dtype=np.int64),
+        "start_s": np.arange(n, dtype=np.float64) * 2.0,
+        "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
+        "vector": vector_array(unit_rows(n, d, seed)), "model_version": [version] * n,
+    })  # fmt: skip
+
+
+def title_row(title_id, d, seed, version):
+    return pa.table({
+        "title_id": [title_id], "vector": vector_array(unit_rows(1, d, seed)),
+        "model_version": [version], "name": [title_id.upper()], "genres": [["Drama"]],
+        "tags": [[]], "n_shots": [5],
+    })  # fmt: skip
+
+
+def write_space(store, titles, d, version, seed0=0, title_rows=True):
+    for i, t in enumerate(titles):
+        store.replace_titles("shot_embeddings", shot_rows(t, 5, d, seed0 + i, version))
+        if title_rows:
+            store.replace_titles("title_embeddings", title_row(t, d, seed0 + 10 + i, version))
+
+
+def widths(store):
+    return {n: store.open(n).schema.field("vector").type.list_size
+            for n in ("shot_embeddings", "title_embeddings")}  # fmt: skip
+
+
+def test_a_new_width_is_built_beside_the_old_space_and_switched_in_one_step(tmp_path):
+    from mediafm_core.storage.queries import similar_shots, similar_titles
+    from mediafm_core.storage.sql import SqlSession
+
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    write_space(store, TITLES, 16, "m1")
+    old_rows = store.read("shot_embeddings")
+    session = SqlSession(str(tmp_path))  # an analyst's session, open across the whole move
+    # profile switch: 16 -> 32 wide, new checkpoint m2; the first titles are re-embedded
+    write_space(store, TITLES[:2], 32, "m2", seed0=50)
+    store.replace_titles("shot_embeddings", shot_rows("c", 5, 32, 52, "m2"))
+    reader = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    assert reader.serving_space().id == "m1/d16"  # the old space keeps serving
+    assert widths(reader) == {"shot_embeddings": 16, "title_embeddings": 16}
+    assert reader.read("shot_embeddings").equals(old_rows)
+    assert similar_shots(reader, "a", k=3)["model_version"].to_pylist() == ["m1"] * 3
+    assert session.sql("SELECT DISTINCT model_version FROM shot_embeddings").fetchall() == [("m1",)]
+    assert reader.count_rows("shot_embeddings__m2_d32") == 15
+    # the last title's title row completes the new space: one switch
+    counts = store.replace_titles("title_embeddings", title_row("c", 32, 62, "m2"))
+    assert counts["switched_space"] is True
+    reader = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    assert reader.serving_space().id == "m2/d32"
+    assert widths(reader) == {"shot_embeddings": 32, "title_embeddings": 32}
+    assert set(similar_titles(reader, "a", k=5)["model_version"].to_pylist()) == {"m2"}
+    assert session.sql("SELECT DISTINCT model_version, len(vector) FROM shot_embeddings"
+                       ).fetchall() == [("m2", 32)]  # fmt: skip
+    q = session.sql("SELECT vector FROM shot_embeddings WHERE title_id = 'b' AND shot_index = 1")
+    session.sql(f"SET VARIABLE q = {list(q.fetchone()[0])}::FLOAT[32]")
+    top = session.sql("SELECT title_id, shot_index FROM nearest_shots(getvariable('q'), 1)")
+    assert top.fetchall() == [("b", 1)]
+    # nothing stored was lost: the previous space is still on disk, row for row
+    assert reader.read("shot_embeddings", None).num_rows == 15
+    assert reader.db.open_table("shot_embeddings").to_arrow().sort_by(
+        [("title_id", "ascending"), ("shot_index", "ascending")]).equals(old_rows)
+
+
+def test_rows_of_the_serving_space_still_replace_in_place(tmp_path):
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    write_space(store, TITLES, 16, "m1")
+    store.replace_titles("shot_embeddings", shot_rows("a", 3, 16, 99, "m1"))
+    assert store.count_rows("shot_embeddings") == 13
+    assert [n for n in store.db.table_names() if "__" in n] == []
+
+
+def test_an_existing_store_from_before_spaces_is_adopted_as_the_serving_space(tmp_path):
+    import lancedb
+
+    uri = StorageLayout(str(tmp_path)).lancedb
+    db = lancedb.connect(uri)
+    db.create_table("shot_embeddings", shot_rows("a", 5, 16, 0, "old"))  # no spaces.json
+    store = LanceStore(uri)
+    store.replace_titles("shot_embeddings", shot_rows("b", 5, 16, 1, "old"))
+    assert store.serving_space().id == "old/d16"
+    assert store.count_rows("shot_embeddings") == 10
+
+
+def test_rows_of_two_model_versions_in_one_write_are_refused(tmp_path):
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    mixed = pa.concat_tables([shot_rows("a", 2, 16, 0, "m1"), shot_rows("b", 2, 16, 1, "m2")])
+    with pytest.raises(InputError, match="mix model versions"):
+        store.replace_titles("shot_embeddings", mixed)
+    assert not store.has_table("shot_embeddings")
+
+
+def test_fused_vectors_of_another_width_name_the_titles_before_the_model_runs():
+    from mediafm_core.inference import embed_titles
+    from mediafm_core.model.configuration_mediafm import config_for
+    from mediafm_core.model.modeling_mediafm import MediaFMEncoder
+
+    model = MediaFMEncoder(config_for("tiny", fused_dim=16))
+    titles = {"a": unit_rows(4, 16, 0), "b": unit_rows(3, 32, 1), "c": unit_rows(3, 32, 2)}
+    with pytest.raises(InputError, match=r"2 title\(s\): fused width does not match the "
+                                         r"checkpoint's 16: b \(32\), c \(32\)"):  # fmt: skip
+        embed_titles(model, titles)
+
+
+def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widths():
+    from mediafm_assets.pretraining.assets import concat_inputs
+
+    def fused(tid, n, d):
+        return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n),
+                         "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
+
+    tables = {"a": fused("a", 3, 896), "b": fused("b", 2, 1920), "c": fused("c", 2, 896)}
+    with pytest.raises(InputError) as err:
+        concat_inputs(tables, "fused")
+    assert str(err.value) == ("fused inputs: titles have mixed fused widths: 896 (a, c); "
+                              "1920 (b); re-encode them with one encoder profile, or train a new "
+                              "space on one width")  # fmt: skip
