@@ -140,3 +140,23 @@ def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widt
     assert str(err.value) == ("fused inputs: titles have mixed fused widths: 896 (a, c); "
                               "1920 (b); re-encode them with one encoder profile, or train a new "
                               "space on one width")  # fmt: skip
+
+
+def test_a_title_retired_during_a_migration_leaves_both_spaces(tmp_path):
+    """Issue 12 parts 2 + 5: retiring while a new space is half built deletes the title's rows
+    from the serving space AND the space being built, so it does not come back at the switch;
+    the other titles' rows are untouched in both."""
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    write_space(store, TITLES, 16, "m1")
+    write_space(store, TITLES[:2], 32, "m2", seed0=100)  # new space: a and b re-embedded
+    new = [t for t in store.db.table_names() if t.startswith("shot_embeddings__")]
+    assert len(new) == 1 and store.serving_space().model_version == "m1"
+    kept_old = store.read("shot_embeddings", "b")
+    assert store.delete_titles("shot_embeddings", ["a"]) == 5 + 5  # both spaces
+    assert store.delete_titles("title_embeddings", ["a"]) == 1 + 1
+    assert store.count_rows("shot_embeddings", ["a"]) == 0
+    assert store.count_rows(new[0], ["a"]) == 0 and store.count_rows(new[0], ["b"]) == 5
+    assert store.read("shot_embeddings", "b").equals(kept_old)
+    write_space(store, ["c"], 32, "m2", seed0=102)  # the last live title: the switch happens
+    assert store.serving_space().model_version == "m2"
+    assert store.count_rows("shot_embeddings", ["a"]) == 0
