@@ -150,10 +150,18 @@ def similar_titles_page(store: LanceStore, title_id: str, results: pa.Table) -> 
 
 
 def write_page(page: str, path: str | os.PathLike) -> Path:
-    """Write the HTML atomically (a temp file beside it, then rename); returns the path."""
+    """Write the HTML atomically (a temp file beside it, then rename); returns the path.
+    Raises InputError naming `path` when it cannot be written (a folder, no permission)."""
+    from mediafm_core.errors import InputError
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        if tmp.is_file():
+            tmp.unlink()
+        raise InputError(str(out), f"cannot write the HTML page: {exc.strerror or exc}") from None
     return out

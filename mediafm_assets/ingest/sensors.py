@@ -19,7 +19,8 @@ Titles whose `metadata.json` ready marker is missing (half-copied folders) are n
 
 `title_retirement_sensor`: a `titles` partition whose landing folder has been gone for
 `StorageResource.retire_after_s` seconds is retired (`retire_title`: rows leave both LanceDB
-tables, Parquet artefacts move to retired/) and its partition deleted; so is the partition of a
+tables, Parquet artefacts move to retired/) and its partition deleted (never while the landing
+zone itself is missing: an unmounted volume is not an emptied catalogue); so is the partition of a
 title retired by hand (`mediafm retire`). For `SWEEP_S` after a retirement each tick retires the
 title again (idempotent), so rows or artefacts that a run still in flight wrote after the
 retirement leave too. The cursor keeps `missing_since: {id: epoch seconds}`.
@@ -41,7 +42,7 @@ from dagster import (
 from mediafm_assets.jobs import COLD_START_TAGS, cold_start_selection, cold_start_targets
 from mediafm_assets.partitions import titles_partitions
 from mediafm_assets.resources import StorageResource
-from mediafm_core.storage.landing import scan_landing
+from mediafm_core.storage.landing import landing_exists, scan_landing
 
 MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
 SWEEP_S = 3600.0  # retired this recently: swept again each tick (runs in flight at retirement)
@@ -119,8 +120,10 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
 
     state = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
-    present = set(scan_landing(storage.landing_root()))
+    landing = storage.landing_root()
     now = time.time()
+    zone = landing_exists(landing)  # gone itself (unmounted, mistyped): no title has vanished
+    present = set(scan_landing(landing)) if zone else known
     since = {t: state.get("missing_since", {}).get(t, now) for t in sorted(known - present)}
     gone = [t for t, s in since.items() if now - s >= storage.retire_after_s]
     records = retired_titles(storage.root)
@@ -133,10 +136,9 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
     retired = sorted((set(records) & known) | set(retired))
     cursor = json.dumps({"missing_since": {t: s for t, s in since.items() if t not in retired}})
     if not retired:
-        waiting = len(since)
-        return SensorResult(skip_reason=f"nothing to retire ({waiting} titles missing, within "
-                                        f"the {storage.retire_after_s:g} s grace period)",
-                            cursor=cursor)  # fmt: skip
+        why = (f"{len(since)} titles missing, within the {storage.retire_after_s:g} s grace "
+               f"period" if zone else f"the landing zone {landing} itself is missing")
+        return SensorResult(skip_reason=f"nothing to retire ({why})", cursor=cursor)
     context.log.info(f"retired titles: {retired}")
     return SensorResult(
         dynamic_partitions_requests=[titles_partitions.build_delete_request(retired)],

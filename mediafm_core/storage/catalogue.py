@@ -44,9 +44,11 @@ def retire_title(root: str, title_id: str, reason: str = "retired", landing: str
     The record keeps the title's landing-folder fingerprint (`landing`, default $MEDIAFM_LANDING
     or <root>/landing; None when the folder is gone): the arrival sensor re-admits the title
     only when it lands again with another one. Raises InputError for an invalid id, or (with
-    `must_exist`) for a title the store holds nothing of."""
+    `must_exist`) for a root that does not exist or a title the store holds nothing of."""
     if not _TITLE_ID.match(title_id or ""):
         raise InputError(f"title {title_id!r}", "is not a valid title id")
+    if must_exist and not _upath(root).exists():  # a mistyped --root: create nothing there
+        raise InputError(f"title {title_id!r}", f"storage root {root} does not exist")
     from mediafm_core.storage.lance_store import LanceStore
 
     layout = StorageLayout(root)

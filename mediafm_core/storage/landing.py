@@ -49,6 +49,14 @@ def _mtime(info: dict) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
+def landing_exists(landing: str) -> bool:
+    """True when the landing zone itself is there (a folder, or an S3 prefix holding objects).
+    An absent zone (unmounted volume, mistyped $MEDIAFM_LANDING) is not an empty catalogue."""
+    fs, base = _filesystem(landing)
+    fs.invalidate_cache()
+    return bool(fs.exists(base))
+
+
 def scan_landing(landing: str) -> dict[str, LandedTitle]:
     """Every valid title folder under `landing` (ready or not), with its fingerprint."""
     fs, base = _filesystem(landing)

@@ -92,3 +92,20 @@ def test_similar_titles_html_shows_a_strip_per_title(tmp_path, capsys):
 
     page = similar_titles_page(store, "t_green", similar_titles(store, "t_green"))
     assert page.count('<div class="none"></div>') == 4
+
+
+def test_an_unwritable_html_target_is_one_line_and_exit_2(tmp_path, capsys):
+    fill_store(tmp_path / "root")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    code = main(["similar", "--root", str(tmp_path / "root"), "--title", "t_red", "-k", "2",
+                 "--html", str(folder)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == f"mediafm similar: error: {folder}: cannot write the HTML page: Is a directory"
+    assert list(tmp_path.glob(".*.tmp")) == []  # no temp file left beside it
+    # The neighbour: a target under folders that do not exist yet is written.
+    deep = tmp_path / "new" / "deeper" / "page.html"
+    assert main(["similar-titles", "--root", str(tmp_path / "root"), "--title", "t_red",
+                 "--html", str(deep)]) == 0  # fmt: skip
+    assert deep.read_text().startswith("<!doctype html>")
