@@ -124,7 +124,7 @@ def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s,
             f"{html.escape(names.get(r['title_id'], r['title_id']))}</b><br>"
             f"{html.escape(r['title_id'])} shot {r['shot_index']}, "
             f"{r['start_s']:.2f}-{r['end_s']:.2f} s<br>distance "
-            f"<span class='dist'>{r['_distance']:.4f}</span></div><div class='thumbs'>"
+            f"<span class='dist'>{r['distance']:.4f}</span></div><div class='thumbs'>"
             f"{_figure(thumbs.get((r['title_id'], r['shot_index'])), caption)}</div></div>"
         )  # fmt: skip
     return _page(f"Shots most similar to {title_id} {span}", query, out)
@@ -143,7 +143,7 @@ def similar_titles_page(store: LanceStore, title_id: str, results: pa.Table) -> 
             f'<div class="row result"><div class="meta">{rank}. <b>'
             f"{html.escape(r.get('name') or names.get(tid, tid))}</b><br>{html.escape(tid)}"
             f"{'<br>' + html.escape(genres) if genres else ''}<br>distance "
-            f"<span class='dist'>{r['_distance']:.4f}</span></div>"
+            f"<span class='dist'>{r['distance']:.4f}</span></div>"
             f"{_strip(title_strip(store, tid))}</div>"
         )  # fmt: skip
     return _page(f"Titles most similar to {names.get(title_id, title_id)}", query, out)

@@ -90,8 +90,9 @@ def test_the_demo_summary_runs_under_a_root_with_an_apostrophe(tmp_path, capsys)
         Path(layout.artefact(asset)).mkdir(parents=True)
         pq.write_table(table, layout.artefact(asset, "a"))
     Path(layout.probes).mkdir(parents=True)
-    pq.write_table(pa.table({"features": ["fused"], "task": ["genre"], "mean": [0.5]}),
-                   layout.probe_scores)  # fmt: skip
+    pq.write_table(pa.table({"features": ["fused"], "task": ["genre"], "metric": ["macro_ap"],
+                             "mean": [0.5], "std": [0.01], "folds": [[0.49, 0.51]],
+                             "n_clips": [20]}), layout.probe_scores)  # fmt: skip
     summary(root, "a", None)
     out = capsys.readouterr().out
     assert "LanceDB rows: shot_embeddings=18, title_embeddings=3" in out
