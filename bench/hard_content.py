@@ -51,7 +51,7 @@ def _palette(rng: np.random.Generator) -> np.ndarray:
     """(3, 3) colours in 0..1: a base hue with two neighbours, varied lightness."""
     hue = rng.random()
     out = []
-    for k in range(3):
+    for _ in range(3):
         hh = (hue + rng.uniform(-0.12, 0.12)) % 1.0
         light = rng.uniform(0.25, 0.85)
         sat = rng.uniform(0.3, 0.9)
@@ -207,8 +207,9 @@ def render(plan: dict) -> tuple[list[np.ndarray], dict]:
                         "shared_palette": shared})  # fmt: skip
     # distractors that touch a transition are not distractors
     edges = [(t.get("frame", t.get("start")), t.get("frame", t.get("end"))) for t in truth_t]
-    distractors = [d for d in distractors
-                   if not any(d["start"] - 3 <= e and d["end"] + 3 >= s for s, e in edges)]  # fmt: skip
+    distractors = [
+        d for d in distractors if not any(d["start"] - 3 <= e and d["end"] + 3 >= s for s, e in edges)
+    ]
     distractors.sort(key=lambda d: d["start"])
     u8 = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in frames]
     return u8, {"fps": FPS, "n_frames": len(u8), "transitions": truth_t,
@@ -219,8 +220,10 @@ def encode(frames: list[np.ndarray], path: Path, codec: str, keyint: int, crf: i
     """Pipe raw RGB frames to Debian's ffmpeg (libx264/libx265, fixed keyframe interval)."""
     h, w, _ = frames[0].shape
     seconds = len(frames) / FPS
-    params = (["-x265-params", f"keyint={keyint}:min-keyint={keyint}:log-level=error"]
-              if codec == "libx265" else ["-g", str(keyint), "-keyint_min", str(keyint)])  # fmt: skip
+    if codec == "libx265":
+        params = ["-x265-params", f"keyint={keyint}:min-keyint={keyint}:log-level=error"]
+    else:
+        params = ["-g", str(keyint), "-keyint_min", str(keyint)]
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS), "-i", "-",
            "-f", "lavfi", "-i", f"sine=f=330:d={seconds:.3f}",

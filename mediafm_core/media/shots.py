@@ -76,9 +76,21 @@ class FastDetectorConfig:
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
     flash_span: int = 4  # frames looked at each side to see whether content came back
     flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
+    strobe_span: int = 6  # frames looked at each side for the same picture at another gain
+    cut_min_pix: float = 2.0 / 255  # a cut changes the block pixels by at least this (visible)
+    same_corr: float = 0.95  # blocks this correlated (gain/offset aside) are one picture
+    cut_min_change: float = 0.8 / 255  # pixel change x (1 - correlation): structure must move
+    new_corr: float = 0.5  # ... and below this, a new picture even where histograms agree
+    cut_min_struct: float = 3.0 / 255  # pixel change of such a structural cut (dark scenes)
+    cut_peak: float = 1.6  # a cut's score exceeds the steps just before and after by this
+    shift_max: int = 20  # pixels searched each way for a camera move (whip pan) at 48x27
+    shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
-    grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
+    grad_min_change: float = 0.02  # minimum endpoint change (block pixels) inside a gradual
+    grad_win_corr: float = 0.5  # ... or window endpoints correlated less than this
+    lin_residual_corr: float = 0.2  # ... with a linear-mix residual below this share
+    grad_max_corr: float = 0.6  # a gradual's endpoints are different pictures: correlated less
     grad_win_hist: float = 0.1  # minimum colour-histogram change across one test window
     grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
     grad_min_len: int = 5  # shortest gradual, in frames
@@ -97,7 +109,7 @@ class FastDetector:
         if len(frames) < 2:
             return []
         blocks, hists = self._features(frames)
-        cuts = self._cuts(blocks, hists)
+        cuts = self._cuts(blocks, hists, frames)
         graduals = self._graduals(_pool2(blocks), hists)
         return _resolve(cuts, graduals)
 
@@ -112,19 +124,30 @@ class FastDetector:
         return np.concatenate(blocks), np.concatenate(hists)
 
     # -- hard cuts ---------------------------------------------------------------------------
-    def _cuts(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+    def _cuts(self, blocks: np.ndarray, hists: np.ndarray, frames: np.ndarray) -> list[Transition]:
         c = self.cfg
         pix = _mad(blocks[1:], blocks[:-1])  # (N-1,) change from frame t to t+1
         hist = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1)  # (N-1,) in 0..1
         score = 0.5 * (np.minimum(pix * 4, 1.0) + hist)  # (N-1,)
+        corr = _correlation(blocks[1:], blocks[:-1])  # (N-1,) structure kept from t to t+1
         local = _local_median(score, c.cut_window)
         usual = (score > c.cut_min) & (score > c.cut_ratio * local)
         isolated = (score > c.cut_min_isolated) & (score > c.cut_ratio_isolated * local)
-        cand = np.flatnonzero(usual | isolated)
+        structural = (corr < c.new_corr) & (pix > c.cut_min_struct)
+        structural &= pix > c.cut_ratio_isolated * _local_median(pix, c.cut_window)
+        cand = np.flatnonzero(usual | isolated | structural)
         out = []
         for i in cand:
-            if score[i] < score[max(0, i - 2) : i + 3].max():
+            if score[i] < score[max(0, i - 2) : i + 3].max() and not structural[i]:
                 continue  # not the local peak
+            moved = pix[i] * (1 - corr[i])  # change of structure, not of gain or offset
+            if pix[i] < c.cut_min_pix or moved < c.cut_min_change or corr[i] >= c.same_corr:
+                continue  # the histogram moved, the picture did not (codec pulse, light, strobe)
+            near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
+            if pix[i] < c.cut_peak * near:
+                continue  # one step of a sustained change (a whip pan, a strobe)
+            if self._camera_move(frames[i], frames[i + 1]):
+                continue  # a whip pan: the next frame is this one shifted
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
             if self._content_returns(blocks, i, pix[i]):
@@ -138,6 +161,23 @@ class FastDetector:
         wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
         return step >= self.cfg.abrupt_share * wide
 
+    def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when frame b is frame a shifted (a fast pan): some shift of up to `shift_max`
+        pixels across and 3 down matches much better than no shift. (H, W, 3) uint8 each."""
+        c = self.cfg
+        x, y = a.astype(np.float32), b.astype(np.float32)
+        h, w = x.shape[:2]
+        base = float(np.abs(x - y).mean())
+        best = base
+        for dy in range(-3, 4):
+            for dx in range(-c.shift_max, c.shift_max + 1):
+                if dx == 0 and dy == 0:
+                    continue
+                xa = x[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+                yb = y[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+                best = min(best, float(np.abs(xa - yb).mean()))
+        return best < c.shift_keep * base
+
     def _content_returns(self, blocks: np.ndarray, i: int, spike: float) -> bool:
         """True when some frame just before the spike matches some frame just after it."""
         k = self.cfg.flash_span
@@ -146,7 +186,12 @@ class FastDetector:
         if len(before) == 0 or len(after) == 0:
             return False
         d = np.abs(before[:, None] - after[None]).mean(axis=(2, 3, 4))  # (kb, ka)
-        return bool(d.min() < self.cfg.flash_keep * spike)
+        if d.min() < self.cfg.flash_keep * spike:
+            return True
+        k = self.cfg.strobe_span  # the same picture, brighter or darker, comes back (a strobe)
+        before = blocks[max(0, i - k + 1) : i + 1]
+        after = blocks[i + 1 : i + 1 + k]
+        return bool(_correlation(before[:, None], after[None]).max() >= self.cfg.same_corr)
 
     # -- gradual transitions -----------------------------------------------------------------
     def _graduals(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
@@ -162,7 +207,11 @@ class FastDetector:
             resid = _mad(m, 0.5 * (a + b))
             hist = 0.5 * np.abs(hists[: n - 2 * w] - hists[2 * w :]).sum(axis=1)
             ok = (change > c.grad_min_change) & (resid < c.lin_residual * change)
-            ok &= hist > c.grad_win_hist  # motion keeps the colour distribution
+            # motion keeps the colour distribution; a dissolve between scenes that share a
+            # palette changes the structure instead
+            structural = _correlation(a, b) < c.grad_win_corr
+            structural &= resid < c.lin_residual_corr * change
+            ok &= (hist > c.grad_win_hist) | structural
             t = np.flatnonzero(ok) + w
             lo[t] = np.minimum(lo[t], t - w)
             hi[t] = np.maximum(hi[t], t + w)
@@ -179,13 +228,22 @@ class FastDetector:
         return out
 
     def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
-        """Endpoints differ in colour distribution, or the span dips to black (a fade)."""
-        hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
+        """The span passes through black or white (a fade), or its endpoints are different
+        pictures: uncorrelated structure (gain aside) and a new colour distribution or a
+        visible change; a flat endpoint (a flash frame) is no picture to compare."""
+        c = self.cfg
         level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
         lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
         dips = level.min() < 0.06 and level.min() < 0.5 * lo  # fade out, then in
         fade = hi > 0.1 and (dips or lo < 0.06)
-        return bool(hist > self.cfg.grad_min_hist or fade)
+        white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
+        if fade or white:
+            return True
+        flat = min(blocks[s].std(), blocks[e].std()) < 0.02
+        if flat or _correlation(blocks[s], blocks[e]) >= c.grad_max_corr:
+            return False
+        hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
+        return bool(hist > c.grad_min_hist or np.abs(blocks[s] - blocks[e]).mean() > 0.02)
 
 
 def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:
@@ -194,6 +252,20 @@ def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transit
     cut_at = np.array([t.start for t in cuts], np.int64)
     keep_g = [g for g in graduals if not np.any((cut_at >= g.start - 1) & (cut_at <= g.end + 1))]
     return sorted(cuts + keep_g, key=lambda t: t.start)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Pearson correlation of block images (..., h, w, 3) pairwise over the last three axes,
+    each channel centred on its own mean, the channels pooled (so a nearly flat channel weighs
+    little). Invariant to gain and offset (light changes, flashes, strobes, encoder quality
+    pulses); low across a cut between different pictures. 0 where a picture is flat."""
+    x = a.reshape(*a.shape[:-3], -1, 3)
+    y = b.reshape(*b.shape[:-3], -1, 3)
+    x = x - x.mean(-2, keepdims=True)
+    y = y - y.mean(-2, keepdims=True)
+    den = np.sqrt((x * x).sum((-2, -1)) * (y * y).sum((-2, -1)))
+    r = np.where(den > 1e-8, (x * y).sum((-2, -1)) / np.maximum(den, 1e-12), 0.0)
+    return float(r) if np.ndim(r) == 0 else r
 
 
 def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
