@@ -207,9 +207,10 @@ def render(plan: dict) -> tuple[list[np.ndarray], dict]:
                         "shared_palette": shared})  # fmt: skip
     # distractors that touch a transition are not distractors
     edges = [(t.get("frame", t.get("start")), t.get("frame", t.get("end"))) for t in truth_t]
-    distractors = [
-        d for d in distractors if not any(d["start"] - 3 <= e and d["end"] + 3 >= s for s, e in edges)
-    ]
+    def clear(d: dict) -> bool:
+        return not any(d["start"] - 3 <= e and d["end"] + 3 >= s for s, e in edges)
+
+    distractors = [d for d in distractors if clear(d)]
     distractors.sort(key=lambda d: d["start"])
     u8 = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in frames]
     return u8, {"fps": FPS, "n_frames": len(u8), "transitions": truth_t,

@@ -1,45 +1,113 @@
-import numpy as np, json
-from PIL import Image, ImageDraw
-from mediafm_core.media.shots import _block_means,_histograms,_mad
-full=np.load('/tmp/i11/mv_full.npy'); small=np.load('/tmp/i11/mv_small.npy'); pt=np.load('/tmp/i11/mv_tnp.npy')
-dets=json.load(open('/tmp/i11/mv_dets.json'))
-b=_block_means(small,3); h=_histograms(small,4)
-pix=_mad(b[1:],b[:-1]); hist=0.5*np.abs(h[1:]-h[:-1]).sum(1); score=0.5*(np.minimum(pix*4,1)+hist)
-cands={}
-def add(f,src):
-    cands.setdefault(int(f),set()).add(src)
-for k,v in dets.items():
-    for f in v: add(f,k[:4] if not k.startswith('pyscene') else ('psa' if 'adap' in k else 'psc'))
-for i in range(1,len(pt)-1):
-    if pt[i]>0.05 and pt[i]>=pt[i-1] and pt[i]>=pt[i+1]: add(i+1,'tnlow')
-for i in range(2,len(score)-2):
-    if score[i]>0.1 and score[i]==score[i-2:i+3].max(): add(i+1,'sc')
-# cluster
-fs=sorted(cands); groups=[]
-for f in fs:
-    if groups and f-groups[-1][-1]<=3: groups[-1].append(f)
-    else: groups.append([f])
-print(len(fs), len(groups))
-out=[]
-for g in groups:
-    srcs=set().union(*[cands[f] for f in g])
-    # representative: frame with max score in group range
-    lo,hi=g[0]-1,g[-1]
-    rep=lo+int(np.argmax(score[lo-1:hi]))  # score index i means i->i+1 ; boundary i+1
-    rep=int(np.argmax(score[g[0]-2:g[-1]+1]))+g[0]-2+1
-    out.append(dict(frames=g,rep=rep,src=sorted(srcs)))
-json.dump(out,open('/tmp/i11/mv_groups.json','w'))
-# sheets: rows of 7 frames rep-3..rep+3
-W,H=160,90; per=8
-for s in range(0,len(out),per):
-    rows=out[s:s+per]
-    img=Image.new('RGB',(7*W+4*7, len(rows)*(H+14)),(40,40,40)); d=ImageDraw.Draw(img)
-    for r,g in enumerate(rows):
-        y=r*(H+14)
-        d.text((2,y),f"#{s+r} rep={g['rep']} {g['frames']} {','.join(g['src'])} sc={score[g['rep']-1]:.2f} tn={pt[g['rep']-1]:.2f}",fill=(255,255,0))
-        for k,f in enumerate(range(g['rep']-3,g['rep']+4)):
-            if 0<=f<len(full):
-                img.paste(Image.fromarray(full[f]),(k*(W+4),y+12))
-                if f==g['rep']: d.rectangle([k*(W+4)-2,y+11,k*(W+4)+W+1,y+12+H],outline=(255,0,0))
-    img.save(f'/tmp/i11/sheet_{s//per:02d}.png')
-print('sheets',(len(out)+per-1)//per)
+"""Contact sheets for hand-labelling the cuts of the real music video (bench/data/).
+
+    python bench/label_sheets.py OUT_DIR [--no-transnet]
+
+Candidates are the union of every boundary the registered detectors report, TransNetV2's local
+peaks above 0.05, and every local peak of a permissive frame-difference score above 0.1;
+candidates within 3 frames form one group. Each group becomes one row of a PNG sheet (8 rows a
+sheet): 7 full-size frames, 3 before the candidate boundary, the boundary frame outlined in red,
+3 after, with the sources and scores written above. A person looks at every sheet and keeps the
+groups where the frames before and after are different takes; bench/data/music_video_cuts.json
+holds the result and how it was chosen. Writes OUT_DIR/sheet_NN.png and OUT_DIR/groups.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def candidates(small: np.ndarray, p_transnet: np.ndarray | None, dets: dict) -> list[dict]:
+    from mediafm_core.media.shots import _block_means, _histograms, _mad
+
+    b, h = _block_means(small, 3), _histograms(small, 4)
+    score = 0.5 * (np.minimum(_mad(b[1:], b[:-1]) * 4, 1) + 0.5 * np.abs(h[1:] - h[:-1]).sum(1))
+    found: dict[int, set] = {}
+    for name, frames in dets.items():
+        for f in frames:
+            found.setdefault(int(f), set()).add(name)
+    p = p_transnet if p_transnet is not None else np.zeros(len(small))
+    for i in range(1, len(p) - 1):
+        if p[i] > 0.05 and p[i] >= p[i - 1] and p[i] >= p[i + 1]:
+            found.setdefault(i + 1, set()).add("transnet>0.05")
+    for i in range(2, len(score) - 2):
+        if score[i] > 0.1 and score[i] == score[i - 2 : i + 3].max():
+            found.setdefault(i + 1, set()).add("score")
+    groups: list[list[int]] = []
+    for f in sorted(found):
+        if groups and f - groups[-1][-1] <= 3:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+    out = []
+    for g in groups:
+        lo = max(0, g[0] - 2)
+        rep = int(np.argmax(score[lo : g[-1] + 1])) + lo + 1  # largest step in the group
+        src = sorted(set().union(*(found[f] for f in g)))
+        out.append({"frames": g, "rep": rep, "src": src, "score": float(score[rep - 1]),
+                    "transnet": float(p[rep - 1])})  # fmt: skip
+    return out
+
+
+def draw(full: np.ndarray, groups: list[dict], out: Path, per: int = 8) -> int:
+    from PIL import Image, ImageDraw
+
+    h, w = full.shape[1:3]
+    for s in range(0, len(groups), per):
+        rows = groups[s : s + per]
+        img = Image.new("RGB", (7 * (w + 4), len(rows) * (h + 14)), (40, 40, 40))
+        pen = ImageDraw.Draw(img)
+        for r, g in enumerate(rows):
+            y = r * (h + 14)
+            pen.text((2, y), f"#{s + r} rep={g['rep']} {g['frames']} {','.join(g['src'])} "
+                     f"sc={g['score']:.2f} tn={g['transnet']:.2f}", fill=(255, 255, 0))  # fmt: skip
+            for k, f in enumerate(range(g["rep"] - 3, g["rep"] + 4)):
+                if 0 <= f < len(full):
+                    img.paste(Image.fromarray(full[f]), (k * (w + 4), y + 12))
+                    if f == g["rep"]:
+                        pen.rectangle([k * (w + 4) - 2, y + 11, k * (w + 4) + w + 1, y + 12 + h],
+                                      outline=(255, 0, 0))  # fmt: skip
+        img.save(out / f"sheet_{s // per:02d}.png")
+    return -(-len(groups) // per)
+
+
+def main() -> None:
+    import av
+
+    from mediafm_core.media.decode import decode_small
+    from mediafm_core.media.footage import land_music_video, music_video_path
+    from mediafm_core.media.shots import DETECTORS, TransNetV2Detector, get_detector
+    from mediafm_core.media.titles import open_title
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--no-transnet", action="store_true")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with av.open(str(music_video_path())) as c:
+        full = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    with tempfile.TemporaryDirectory() as tmp:
+        title = open_title(land_music_video(tmp))
+        small = decode_small(title)
+    names = [n for n in DETECTORS if not (a.no_transnet and n == "transnetv2")]
+    dets = {n: [t.boundary for t in get_detector(n).detect(small, title.fps)] for n in names}
+    p = None
+    if not a.no_transnet:
+        import torch
+
+        model = TransNetV2Detector()._load()
+        with torch.inference_mode():
+            single, _ = model.predict_frames(torch.from_numpy(small).to(model.device), quiet=True)
+        p = single.float().cpu().numpy().reshape(-1)
+    groups = candidates(small, p, dets)
+    (out / "groups.json").write_text(json.dumps(groups, indent=1))
+    print(f"{len(groups)} candidate groups on {draw(full, groups, out)} sheets in {out}")
+
+
+if __name__ == "__main__":
+    main()
