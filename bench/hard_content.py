@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 FPS = 25
+MARGIN = 25  # frames of camera path before and after a shot, seen inside transitions
 
 
 def _field(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
@@ -102,12 +103,13 @@ class _Shot:
         vy, vx = (0.0, 0.0) if still else (rng.uniform(-0.15, 0.15), rng.uniform(-0.6, 0.6))
         y0 = rng.uniform(5, self.ch - h - 5 - abs(vy) * n)
         y0 = float(np.clip(y0, 2, self.ch - h - 3))
-        pos_y = np.clip(y0 + vy * np.arange(n), 2, self.ch - h - 3)
+        t = np.arange(n + 2 * MARGIN) - MARGIN  # the camera runs on into transitions
+        pos_y = np.clip(y0 + vy * t, 2, self.ch - h - 3)
         x0 = rng.uniform(self.cw * 0.3, self.cw * 0.7 - w)
-        pos_x = x0 + vx * np.arange(n)
+        pos_x = x0 + vx * t
         self.events: list[dict] = []
-        self.flash = np.zeros(n, np.float32)  # added brightness per frame
-        self.strobe = np.ones(n, np.float32)  # brightness factor per frame
+        self.flash = np.zeros(len(t), np.float32)  # added brightness per frame
+        self.strobe = np.ones(len(t), np.float32)  # brightness factor per frame
         if kind == "static":
             self.events.append({"kind": "static", "start": 0, "end": n - 1})
         if kind == "dark":
@@ -115,8 +117,8 @@ class _Shot:
         if not still and n >= 30 and rng.random() < 0.45:  # whip pan: 4-8 frames
             k, s = int(rng.integers(4, 9)), int(rng.integers(8, n - 16))
             speed = rng.choice([-1, 1]) * rng.uniform(0.25, 0.5) * w
-            shift = np.zeros(n)
-            shift[s : s + k] = speed
+            shift = np.zeros(len(t))
+            shift[MARGIN + s : MARGIN + s + k] = speed
             pos_x = pos_x + np.cumsum(shift)
             self.events.append({"kind": "whip", "start": s, "end": s + k})
         span = self.cw - w - 3
@@ -128,18 +130,19 @@ class _Shot:
         if n >= 20 and rng.random() < 0.4:  # camera flashes of 1-3 frames
             for _ in range(int(rng.integers(1, 3))):
                 k, s = int(rng.integers(1, 4)), int(rng.integers(4, n - 6))
-                self.flash[s : s + k] = rng.uniform(0.5, 1.0)
+                self.flash[MARGIN + s : MARGIN + s + k] = rng.uniform(0.5, 1.0)
                 self.events.append({"kind": "flash", "start": s, "end": s + k - 1})
         if kind not in ("static", "dark") and n >= 40 and rng.random() < 0.2:  # strobe
             s, k = int(rng.integers(4, n // 2)), int(rng.integers(12, 25))
             k = min(k, n - s - 4)
             period = int(rng.integers(2, 5))
-            self.strobe[s : s + k] = np.where((np.arange(k) // period) % 2 == 0, 1.0, 0.35)
+            lit = (np.arange(k) // period) % 2 == 0
+            self.strobe[MARGIN + s : MARGIN + s + k] = np.where(lit, 1.0, 0.35)
             self.events.append({"kind": "strobe", "start": s, "end": s + k - 1})
         self.h, self.w = h, w
 
     def frame(self, i: int) -> np.ndarray:
-        i = min(max(i, 0), self.n - 1)
+        i = min(max(i + MARGIN, 0), self.n + 2 * MARGIN - 1)
         y, x = self.pos[i]
         img = _crop(self.canvas, y, x, self.h, self.w)
         if i > 0 and abs(self.pos[i][1] - self.pos[i - 1][1]) > 4:  # motion blur in a whip

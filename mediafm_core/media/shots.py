@@ -87,9 +87,12 @@ class FastDetectorConfig:
     shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
-    grad_min_change: float = 0.02  # minimum endpoint change (block pixels) inside a gradual
-    grad_win_corr: float = 0.5  # ... or window endpoints correlated less than this
-    lin_residual_corr: float = 0.2  # ... with a linear-mix residual below this share
+    grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
+    grad_min_change_corr: float = 0.02  # ... where the structure changes (shared palettes):
+    grad_win_corr: float = 0.3  # window endpoints correlated less than this
+    lin_residual_corr: float = 0.15  # and a linear-mix residual below this share
+    grad_mix_residual: float = 0.22  # same-palette gradual: worst frame's residual of a mix
+    grad_hist_corr: float = 0.7  # new colours, structure not kept (a light change keeps it)
     grad_max_corr: float = 0.6  # a gradual's endpoints are different pictures: correlated less
     grad_win_hist: float = 0.1  # minimum colour-histogram change across one test window
     grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
@@ -206,12 +209,12 @@ class FastDetector:
             change = _mad(a, b)  # (n-2w,)
             resid = _mad(m, 0.5 * (a + b))
             hist = 0.5 * np.abs(hists[: n - 2 * w] - hists[2 * w :]).sum(axis=1)
-            ok = (change > c.grad_min_change) & (resid < c.lin_residual * change)
+            linear = resid < c.lin_residual * change
             # motion keeps the colour distribution; a dissolve between scenes that share a
-            # palette changes the structure instead
-            structural = _correlation(a, b) < c.grad_win_corr
-            structural &= resid < c.lin_residual_corr * change
-            ok &= (hist > c.grad_win_hist) | structural
+            # palette changes the structure instead (held to a closer linear fit)
+            ok = linear & (change > c.grad_min_change) & (hist > c.grad_win_hist)
+            structural = (change > c.grad_min_change_corr) & (resid < c.lin_residual_corr * change)
+            ok |= structural & (_correlation(a, b) < c.grad_win_corr)
             t = np.flatnonzero(ok) + w
             lo[t] = np.minimum(lo[t], t - w)
             hi[t] = np.maximum(hi[t], t + w)
@@ -229,8 +232,9 @@ class FastDetector:
 
     def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
         """The span passes through black or white (a fade), or its endpoints are different
-        pictures: uncorrelated structure (gain aside) and a new colour distribution or a
-        visible change; a flat endpoint (a flash frame) is no picture to compare."""
+        pictures: uncorrelated structure (gain aside) and a new colour distribution, or (scenes
+        sharing a palette) every frame between is a mix of the two; a flat endpoint (a flash
+        frame) is no picture to compare."""
         c = self.cfg
         level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
         lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
@@ -239,11 +243,22 @@ class FastDetector:
         white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
         if fade or white:
             return True
-        flat = min(blocks[s].std(), blocks[e].std()) < 0.02
-        if flat or _correlation(blocks[s], blocks[e]) >= c.grad_max_corr:
+        if min(blocks[s].std(), blocks[e].std()) < 0.02:
+            return False  # a flash frame at an end
+        corr = _correlation(blocks[s], blocks[e])
+        if 0.5 * np.abs(hists[s] - hists[e]).sum() > c.grad_min_hist and corr < c.grad_hist_corr:
+            return True
+        if corr >= c.grad_max_corr:
             return False
-        hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
-        return bool(hist > c.grad_min_hist or np.abs(blocks[s] - blocks[e]).mean() > 0.02)
+        # same palette: every frame inside must be a mix of the two endpoint pictures
+        a, d = blocks[s], blocks[e] - blocks[s]
+        size = float(np.abs(d).mean())
+        if size < c.grad_min_change_corr:
+            return False
+        inner = blocks[s + 1 : e] - a  # (span-2, h, w, 3)
+        alpha = np.clip((inner * d).sum((1, 2, 3)) / max(float((d * d).sum()), 1e-12), 0, 1)
+        resid = np.abs(inner - alpha[:, None, None, None] * d).mean((1, 2, 3))
+        return bool(len(resid) and resid.max() < c.grad_mix_residual * size)
 
 
 def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:
