@@ -120,7 +120,8 @@ class FastDetector:
             return []
         blocks, hists = self._features(frames)
         cuts = self._cuts(blocks, hists, frames)
-        graduals = self._graduals(_pool2(blocks), hists)
+        pooled = _pool2(blocks)
+        graduals = self._graduals(pooled, hists, _unit(pooled))
         return _resolve(cuts, graduals)
 
     def _features(self, frames: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +140,8 @@ class FastDetector:
         pix = _mad(blocks[1:], blocks[:-1])  # (N-1,) change from frame t to t+1
         hist = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1)  # (N-1,) in 0..1
         score = 0.5 * (np.minimum(pix * 4, 1.0) + hist)  # (N-1,)
-        corr = _correlation(blocks[1:], blocks[:-1])  # (N-1,) structure kept from t to t+1
+        unit = _unit(blocks)  # (N, D): correlations are dot products
+        corr = np.einsum("ij,ij->i", unit[1:], unit[:-1])  # (N-1,) structure kept, t to t+1
         local = _local_median(score, c.cut_window)
         usual = (score > c.cut_min) & (score > c.cut_ratio * local)
         isolated = (score > c.cut_min_isolated) & (score > c.cut_ratio_isolated * local)
@@ -158,7 +160,7 @@ class FastDetector:
                 continue  # one step of a sustained change (a whip pan, a strobe)
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
-            if self._content_returns(blocks, i, pix[i]):
+            if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
             if self._camera_move(frames[i], frames[i + 1]):
                 continue  # a whip pan: the next frame is this one shifted
@@ -173,23 +175,21 @@ class FastDetector:
 
     def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
         """True when frame b is frame a shifted (a fast pan): some shift of up to `shift_max`
-        pixels across (step 2) and 2 down matches much better than no shift. (H, W, 3) uint8
-        each; only for candidates that passed every other test."""
+        pixels across and 2 down matches much better than no shift. (H, W, 3) uint8 each,
+        compared at half resolution; only for candidates that passed every other test."""
         c = self.cfg
-        x, y = a.astype(np.float32), b.astype(np.float32)
+        x, y = _block_means(np.stack([a, b]), 2)  # (h, w, 3) each
         h, w = x.shape[:2]
-        base = float(np.abs(x - y).mean())
-        best = base
-        for dy in (-2, 0, 2):
-            for dx in range(-c.shift_max, c.shift_max + 1, 2):
-                if dx == 0 and dy == 0:
-                    continue
-                xa = x[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
-                yb = y[max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
-                best = min(best, float(np.abs(xa - yb).mean()))
-        return best < c.shift_keep * base
+        r = c.shift_max // 2
+        pad = np.pad(y, ((1, 1), (r, r), (0, 0)), constant_values=np.nan)
+        win = np.lib.stride_tricks.sliding_window_view(pad, (h, w), axis=(0, 1))  # (3,2r+1,3,h,w)
+        with np.errstate(invalid="ignore"):
+            d = np.nanmean(np.abs(win - x.transpose(2, 0, 1)), axis=(2, 3, 4))  # (3, 2r+1)
+        base = d[1, r]
+        d[1, r] = np.inf
+        return bool(d.min() < c.shift_keep * base)
 
-    def _content_returns(self, blocks: np.ndarray, i: int, spike: float) -> bool:
+    def _content_returns(self, blocks: np.ndarray, unit: np.ndarray, i: int, spike: float) -> bool:
         """True when some frame just before the spike matches some frame just after it."""
         k = self.cfg.flash_span
         before = blocks[max(0, i - k + 1) : i + 1]
@@ -200,12 +200,15 @@ class FastDetector:
         if d.min() < self.cfg.flash_keep * spike:
             return True
         k = self.cfg.strobe_span  # the same picture, brighter or darker, comes back (a strobe)
-        before = blocks[max(0, i - k + 1) : i + 1]
-        after = blocks[i + 1 : i + 1 + k]
-        return bool(_correlation(before[:, None], after[None]).max() >= self.cfg.same_corr)
+        before = unit[max(0, i - k + 1) : i + 1]
+        after = unit[i + 1 : i + 1 + k]
+        return bool((before @ after.T).max() >= self.cfg.same_corr)
 
     # -- gradual transitions -----------------------------------------------------------------
-    def _graduals(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+    def _graduals(
+        self, blocks: np.ndarray, hists: np.ndarray, unit: np.ndarray
+    ) -> list[Transition]:
+        """blocks: pooled block means (N, h, w, 3); unit: their `_unit` vectors."""
         c = self.cfg
         n = len(blocks)
         lo = np.full(n, n, np.int64)  # earliest frame of a linear window centred here
@@ -222,7 +225,8 @@ class FastDetector:
             # palette changes the structure instead (held to a closer linear fit)
             ok = linear & (change > c.grad_min_change) & (hist > c.grad_win_hist)
             structural = (change > c.grad_min_change_corr) & (resid < c.lin_residual_corr * change)
-            ok |= structural & (_correlation(a, b) < c.grad_win_corr)
+            corr = np.einsum("ij,ij->i", unit[: n - 2 * w], unit[2 * w :])
+            ok |= structural & (corr < c.grad_win_corr)
             t = np.flatnonzero(ok) + w
             lo[t] = np.minimum(lo[t], t - w)
             hi[t] = np.maximum(hi[t], t + w)
@@ -277,6 +281,16 @@ def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transit
     return sorted(cuts + keep_g, key=lambda t: t.start)
 
 
+def _unit(blocks: np.ndarray) -> np.ndarray:
+    """(N, h, w, 3) -> (N, h*w*3) float32: each channel centred on its mean, the frame scaled
+    to unit length (zero for a flat frame), so `unit[a] @ unit[b]` is `_correlation`."""
+    x = np.ascontiguousarray(blocks, dtype=np.float32).reshape(len(blocks), -1, 3)
+    x = (x - x.mean(1, keepdims=True)).reshape(len(blocks), -1)
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x *= (1.0 / np.where(norm > 1e-6, norm, np.inf)).astype(np.float32)[:, None]
+    return x
+
+
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     """Pearson correlation of block images (..., h, w, 3) pairwise over the last three axes,
     each channel centred on its own mean, the channels pooled (so a nearly flat channel weighs
@@ -311,9 +325,9 @@ def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
 
 def _pool2(blocks: np.ndarray) -> np.ndarray:
     """Average 2 x 2 neighbouring blocks: (N, h, w, 3) -> (N, h//2, w//2, 3)."""
-    n, h, w, ch = blocks.shape
-    x = blocks[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, ch)
-    return x.mean(axis=(2, 4))
+    h, w = blocks.shape[1] // 2 * 2, blocks.shape[2] // 2 * 2
+    x = blocks[:, :h, :w]
+    return (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) * 0.25
 
 
 def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
