@@ -255,8 +255,8 @@ class FastDetector:
         white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
         if fade or white:
             return True
-        if min(blocks[s].std(), blocks[e].std()) < 0.02:
-            return False  # a flash frame at an end
+        if any(blocks[k].std() < 0.02 and level[k - s] > 0.85 for k in (s, e)):
+            return False  # a flash frame (flat and bright) at an end
         corr = _correlation(blocks[s], blocks[e])
         if 0.5 * np.abs(hists[s] - hists[e]).sum() > c.grad_min_hist and corr < c.grad_hist_corr:
             return True
