@@ -320,7 +320,8 @@ def main() -> None:
                     help="comma list of: synth (synth-media), hard (bench/hard_content.py), "
                     "real (the hand-labelled music video)")
     ap.add_argument("--hard-seeds", default="400-407",
-                    help="seeds of the hard-content titles (thresholds were tuned on 0-5 and 200-207: do not report those)")
+                    help="seeds of the hard-content titles (thresholds were tuned on 0-5 and "
+                    "200-207: do not report those)")
     ap.add_argument("--hard-seconds", type=float, default=60.0)
     ap.add_argument("--size", default="160x90", help="synthetic picture size WxH")
     ap.add_argument("--no-native", action="store_true", help="skip PySceneDetect's own decode")
