@@ -12,20 +12,7 @@ from mediafm_core.errors import InputError
 from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 from mediafm_core.storage.layout import StorageLayout
 from mediafm_core.tables import vector_array
-
-
-def unit_rows(n, d, seed):
-    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def shot_rows(title_id, n, d=16, seed=0, version="m1"):
-    return pa.table({
-        "title_id": [title_id] * n, "shot_index": np.arange(n, dtype=np.int64),
-        "start_s": np.arange(n, dtype=np.float64) * 2.0,
-        "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
-        "vector": vector_array(unit_rows(n, d, seed)), "model_version": [version] * n,
-    })  # fmt: skip
+from tests.store_rows import shot_rows, unit_rows
 
 
 def title_rows(title_id, vector, genres=("Drama",)):

@@ -20,23 +20,10 @@ import pytest
 from mediafm_core.storage.lance_store import LanceStore
 from mediafm_core.storage.layout import StorageLayout
 from mediafm_core.tables import vector_array
+from tests.store_rows import shot_rows, unit_rows
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUN = [sys.executable, "-m", "mediafm_core"]
-
-
-def unit_rows(n, d, seed):
-    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def shot_rows(title_id, n, d=16, seed=0, version="m1"):
-    return pa.table({
-        "title_id": [title_id] * n, "shot_index": np.arange(n, dtype=np.int64),
-        "start_s": np.arange(n, dtype=np.float64) * 2.0,
-        "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
-        "vector": vector_array(unit_rows(n, d, seed)), "model_version": [version] * n,
-    })  # fmt: skip
 
 
 def title_rows(ids, d=16, seed=5, version="m1"):

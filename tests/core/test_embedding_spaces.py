@@ -12,22 +12,9 @@ from mediafm_core.errors import InputError
 from mediafm_core.storage.lance_store import LanceStore
 from mediafm_core.storage.layout import StorageLayout
 from mediafm_core.tables import vector_array
+from tests.store_rows import shot_rows, unit_rows
 
 TITLES = ("a", "b", "c")
-
-
-def unit_rows(n, d, seed):
-    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def shot_rows(title_id, n, d, seed, version):
-    return pa.table({
-        "title_id": [title_id] * n, "shot_index": np.arange(n, dtype=np.int64),
-        "start_s": np.arange(n, dtype=np.float64) * 2.0,
-        "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
-        "vector": vector_array(unit_rows(n, d, seed)), "model_version": [version] * n,
-    })  # fmt: skip
 
 
 def title_row(title_id, d, seed, version):
