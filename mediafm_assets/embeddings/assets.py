@@ -54,16 +54,26 @@ def vector_table(title_id: str, vectors: np.ndarray, column: str = "vector", wit
     return table.replace_schema_metadata({b"mediafm.encoder": json.dumps(encoder or {})})
 
 
-def encode_unimodal(storage: StorageResource, enc, title_id: str, shots: pa.Table):
-    """({modality: table}, stage timings) for one title via `mediafm_core.pipeline.encode_title`
-    (one decode of the media; its files are staged in a temp folder and read back)."""
+def read_inputs(storage: StorageResource, title_id: str, shots: pa.Table):
+    """The title opened, its shots selected and its subtitles parsed
+    (`mediafm_core.pipeline.read_title_inputs`): a bad title raises TitleError here, before any
+    encoder loads (issue 11, case 8)."""
+    from mediafm_core.pipeline import read_title_inputs
+
+    landing = storage.local_landing([title_id])  # s3://: a local copy of the title
+    return read_title_inputs(title_id, shots, landing)
+
+
+def encode_unimodal(enc, title_id: str, inputs):
+    """({modality: table}, stage timings) for one title read by `read_inputs`, via
+    `mediafm_core.pipeline.encode_title` (one decode of the media; its files are staged in a
+    temp folder and read back)."""
     import pyarrow.parquet as pq
 
     from mediafm_core.pipeline import encode_title
 
     with tempfile.TemporaryDirectory(prefix=f"encode-{title_id}-") as tmp:
-        landing = storage.local_landing([title_id])  # s3://: a local copy of the title
-        res = encode_title(title_id, shots, tmp, encoders=enc, landing_root=landing)
+        res = encode_title(title_id, inputs.shots, tmp, encoders=enc, inputs=inputs)
         tables = {m: pq.read_table(res.files[m]) for m in MODALITIES}
     return tables, {k: round(v, 3) for k, v in res.timings.items()}
 
@@ -95,13 +105,14 @@ def unimodal_embeddings(
     text_encoder: TextEncoderResource,
     shots: dict,
 ):
+    inputs = {tid: read_inputs(storage, tid, shots[tid]) for tid in context.partition_keys}
     t0 = time.perf_counter()
     enc = encoders.load(text_encoder)
     load_s = time.perf_counter() - t0
     tables = {m: {} for m in MODALITIES}
     timings = {}
     for tid in context.partition_keys:
-        per_modality, timings[tid] = encode_unimodal(storage, enc, tid, shots[tid])
+        per_modality, timings[tid] = encode_unimodal(enc, tid, inputs[tid])
         for m in MODALITIES:
             tables[m][tid] = per_modality[m]
     for m in MODALITIES:
