@@ -40,6 +40,11 @@ class TrainConfig:
     mask_ratio: float = 0.2
     # Training masks cover runs of this many consecutive shots (1 = single shots, the seed's MSM).
     # Validation always masks single shots, so val losses stay comparable with the baselines.
+    # Span 4 on the whole suite (bench/ablation.py --suite --set mask_span=4, Muon, contextual
+    # minus fused): popularity and retrieval up on 4 of 6 cells (recurring/s22 pop +0.042 vs
+    # +0.024, retrieval +0.033 vs +0.008), ad relevancy and genre down on 3 (recurring/s22 genre
+    # +0.009 vs +0.027), drift/s21 still ties (ad -0.002, pop -0.007); 27 of 30 wins vs 28. Mixed,
+    # so single shots stay.
     mask_span: int = 1
     # MSM input corruption of the selected shots: "mask" (all -> [MASK], loss there only) |
     # "bert" (80 % [MASK], 10 % a random other real shot, 10 % unchanged; loss on all selected,
