@@ -74,20 +74,28 @@ class FrameClock:
         self.title = title
         self.pts: list[int | None] = []  # stream time-base units, one per decoded frame
         self.last_duration: int | None = None  # of the last frame, time-base units
+        self._times: np.ndarray | None = None  # times() until the next add
 
     def add(self, pts: list[int | None], last_duration: int | None) -> None:
         self.pts += pts
         if pts:
             self.last_duration = last_duration
+            self._times = None
 
     def times(self) -> np.ndarray:
+        if self._times is None:
+            self._times = self._compute_times()
+        return self._times
+
+    def _compute_times(self) -> np.ndarray:
         title, n = self.title, len(self.pts)
         step = 1.0 / title.fps
         tb = float(title.time_base) if title.time_base else None
-        t = (
-            np.array([np.nan if p is None or tb is None else p * tb for p in self.pts], np.float64)
-            - title.start_s
-        )  # (N,)
+        if tb is None:
+            t = np.full(n, np.nan)
+        else:  # None -> NaN
+            t = np.array(self.pts, np.float64).reshape(n) * tb
+        t -= title.start_s  # (N,)
         for i in np.flatnonzero(np.isnan(t)):  # no timestamp: one frame after the previous
             t[i] = (t[i - 1] + step) if i else 0.0
         gaps = np.diff(t)
