@@ -564,7 +564,8 @@ class _FramePicker:
     def __init__(self, spans: list[tuple], n: int, size: int, sample_aspect: float = 1.0):
         self.size, self.n_seen, self.sample_aspect = size, 0, sample_aspect
         self.first_s: float | None = None  # stream time of the first decoded frame
-        self.end_s: float | None = None  # stream time at which the last decoded frame ends
+        # the last timed frame: (stream time, duration, time base); span_s() does the arithmetic
+        self.last_timed: tuple[float, Any, Any] | None = None
         self.want: dict[int, list[tuple[int, int]]] = {}
         self.ends = [int(s[2]) for s in spans]
         self.out = [np.zeros((n, size, size, 3), np.uint8) for _ in spans]
@@ -589,7 +590,7 @@ class _FramePicker:
         if t is not None:
             if self.first_s is None:
                 self.first_s = t
-            self.end_s = t + float((frame.duration or 0) * (frame.time_base or 0))
+            self.last_timed = (t, frame.duration, frame.time_base)
         if idx in self.want:
             img = _square(frame, self.size, self._scaler(), self.sample_aspect)
             for k, slot in self.want.pop(idx):
@@ -599,7 +600,10 @@ class _FramePicker:
 
     def span_s(self) -> float:
         """Seconds of video the decoded frames cover (0 without timestamps)."""
-        return 0.0 if self.first_s is None else max(0.0, self.end_s - self.first_s)
+        if self.last_timed is None:
+            return 0.0
+        t, duration, time_base = self.last_timed
+        return max(0.0, t + float((duration or 0) * (time_base or 0)) - self.first_s)
 
     def ready(self, k: int) -> bool:
         return self.n_seen >= self.ends[k]
