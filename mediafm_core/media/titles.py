@@ -278,9 +278,12 @@ def _start_s(container: Any, vs: Any) -> float:
     ffmpeg subtracts by default and players show as 0), else the video stream's."""
     if container.start_time is not None:
         return container.start_time / 1_000_000
-    if vs.start_time is not None and vs.time_base:
-        return float(vs.start_time * Fraction(vs.time_base))
-    return 0.0
+    return _stream_start_s(vs)
+
+
+def _stream_start_s(vs: Any) -> float:
+    """The video stream's first timestamp in seconds (0 when unknown)."""
+    return float(vs.start_time * Fraction(vs.time_base)) if vs.start_time and vs.time_base else 0.0
 
 
 def _duration_s(container: Any, vs: Any) -> float:
@@ -293,8 +296,7 @@ def _duration_s(container: Any, vs: Any) -> float:
         return float(vs.duration * Fraction(vs.time_base))
     end = _tag_seconds(vs.metadata, "DURATION")
     if end is not None:
-        start = vs.start_time * Fraction(vs.time_base) if vs.start_time and vs.time_base else 0
-        return max(0.0, end - float(start))
+        return max(0.0, end - _stream_start_s(vs))
     if container.duration:
         return container.duration / 1_000_000
     return 0.0
