@@ -454,7 +454,7 @@ def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         worker.join()
 
 
-def _check_complete(title: Title, n_decoded: int, span_s: float = 0.0) -> None:
+def _check_complete(title: Title, n_decoded: int, span_s: float) -> None:
     """Refuse a stream that decodes to well under both its announced frame count and its
     announced duration (`span_s`: seconds the decoded frames cover). Either suffices, since
     the count of a variable-frame-rate stream without one in its container is an estimate
