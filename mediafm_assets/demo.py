@@ -123,7 +123,7 @@ def land_real_footage(landing: Path) -> str | None:
 def print_probes(con) -> None:
     """The probe table with its fold spread, the paired differences from fused, and what a
     catalogue this small can and cannot say (issue 13)."""
-    from mediafm_core.evaluation import format_paired, format_table
+    from mediafm_core.evaluation import ROWS, format_paired, format_table
     from mediafm_core.probes.linear import ProbeResult
 
     rows = con.sql("SELECT * FROM probe_scores").df().to_dict("records")
@@ -132,7 +132,7 @@ def print_probes(con) -> None:
         results.setdefault(r["features"], {})[r["task"]] = ProbeResult(
             r["task"], r["metric"], r["mean"], r["std"],
             [] if r.get("folds") is None else [float(f) for f in r["folds"]], r["n_clips"])
-    order = [f for f in ("video_only", "fused", "contextual", "clip_alone") if f in results]
+    order = [f for f in ROWS if f in results]
     results = {f: results[f] for f in order}
     k = max((len(r.folds) for per in results.values() for r in per.values()), default=0)
     print("\n== Linear probes: mean ± std over title-grouped folds ==")

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from mediafm_core.media.thumbnails import data_url
+from mediafm_core.pictures import sheet_rows
 from mediafm_core.storage.lance_store import LanceStore, sql_quote
 from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
 
@@ -74,7 +75,7 @@ def title_strip(store: LanceStore, title_id: str, n: int = STRIP_SHOTS,
         hi = np.inf if end_s is None else end_s
         rows = [r for r in rows if r["end_s"] > lo and r["start_s"] < hi]
     if len(rows) > n:
-        rows = [rows[i] for i in np.unique(np.linspace(0, len(rows) - 1, n).round().astype(int))]
+        rows = [rows[i] for i in sheet_rows(len(rows), n)]
     return rows
 
 

@@ -73,20 +73,22 @@ def seeded_init(seed: int):
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
     """Short content hash of a checkpoint file: the weights identity of a local model."""
+    return _sha256_hex(path, chunk)[:16]
+
+
+def _sha256_hex(path: str, chunk: int = 1 << 20) -> str:
+    """Full SHA-256 hex digest of a file, read in `chunk`-byte blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=16)
 def _full_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    """`_sha256_hex`, cached per (path, size, mtime_ns)."""
+    return _sha256_hex(path)
 
 
 @dataclass(frozen=True)
