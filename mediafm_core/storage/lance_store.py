@@ -56,7 +56,7 @@ from mediafm_core.storage.spaces import (
     LOGICAL_TABLES,
     Space,
     logical_name,
-    read_spaces,
+    serving_space,
     serving_tables,
     write_serving,
 )
@@ -261,8 +261,7 @@ class LanceStore:
 
     def serving_space(self) -> Space | None:
         """The serving space, read fresh from spaces.json (None before the first write)."""
-        doc = read_spaces(self.config.uri)
-        return Space.from_json(doc["serving"]) if doc.get("serving") else None
+        return serving_space(self.config.uri)
 
     def _plain_space(self) -> Space | None:
         """The space held by pre-existing plain `shot_embeddings` (first row's model version)."""
