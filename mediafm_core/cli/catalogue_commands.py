@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 
+from mediafm_core.cli.store_commands import _add_root
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `retire` to the `mediafm` parser."""
     p = sub.add_parser("retire", help="take a title out of the catalogue (tables, views, search)")
     p.add_argument("title", help="title id")
     p.add_argument("--reason", default="retired by hand", help="recorded in RETIRED.json")
-    p.add_argument(
-        "--root",
-        default=None,
-        help="storage root (folder or s3://bucket/prefix); default $MEDIAFM_ROOT or .demo/storage",
-    )
+    _add_root(p)
     p.set_defaults(func=run_retire)
 
 

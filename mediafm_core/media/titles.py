@@ -29,7 +29,7 @@ GENRES: tuple[str, ...] = (
 )  # fmt: skip
 _GENRE_BY_KEY = {g.lower(): g for g in GENRES}
 # A title id is one folder name: no separators, no leading dot (rules out "." and "..").
-_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+TITLE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 METADATA_FILE = "metadata.json"
 SUBTITLE_FILES = ("subtitles.vtt", "subtitles.srt")
 
@@ -110,11 +110,11 @@ def _locate(title_dir: Path, landing_root: Path | None) -> tuple[Path, str]:
     """Resolve the title folder and check it is a direct child of the landing zone."""
     if landing_root is not None and not title_dir.is_absolute():
         raw_id = str(title_dir)
-        if not _TITLE_ID.match(raw_id):
+        if not TITLE_ID_RE.match(raw_id):
             raise TitleError(raw_id, "title id must be a single folder name (no '/', '..' or '.')")
         title_dir = landing_root / title_dir
     title_id = title_dir.name
-    if not _TITLE_ID.match(title_id):
+    if not TITLE_ID_RE.match(title_id):
         raise TitleError(title_id, "title id must be a single folder name (no '/', '..' or '.')")
     root = (landing_root if landing_root is not None else title_dir.absolute().parent).resolve()
     if not title_dir.exists():

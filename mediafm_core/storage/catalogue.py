@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 
 from mediafm_core.errors import InputError
+from mediafm_core.media.titles import TITLE_ID_RE
 from mediafm_core.storage.layout import StorageLayout
 from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
 
 log = logging.getLogger(__name__)
 
 RETIRED_MARKER = "RETIRED.json"
-_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")  # same rule as media.titles
 
 
 def _upath(uri: str):
@@ -45,7 +44,7 @@ def retire_title(root: str, title_id: str, reason: str = "retired", landing: str
     or <root>/landing; None when the folder is gone): the arrival sensor re-admits the title
     only when it lands again with another one. Raises InputError for an invalid id, or (with
     `must_exist`) for a root that does not exist or a title the store holds nothing of."""
-    if not _TITLE_ID.match(title_id or ""):
+    if not TITLE_ID_RE.match(title_id or ""):
         raise InputError(f"title {title_id!r}", "is not a valid title id")
     if must_exist and not _upath(root).exists():  # a mistyped --root: create nothing there
         raise InputError(f"title {title_id!r}", f"storage root {root} does not exist")

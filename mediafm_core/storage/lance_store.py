@@ -56,7 +56,7 @@ from mediafm_core.storage.spaces import (
     LOGICAL_TABLES,
     Space,
     logical_name,
-    read_spaces,
+    serving_space,
     serving_tables,
     write_serving,
 )
@@ -261,8 +261,7 @@ class LanceStore:
 
     def serving_space(self) -> Space | None:
         """The serving space, read fresh from spaces.json (None before the first write)."""
-        doc = read_spaces(self.config.uri)
-        return Space.from_json(doc["serving"]) if doc.get("serving") else None
+        return serving_space(self.config.uri)
 
     def _plain_space(self) -> Space | None:
         """The space held by pre-existing plain `shot_embeddings` (first row's model version)."""
@@ -276,9 +275,10 @@ class LanceStore:
         width = table.schema.field("vector").type.list_size
         return Space(str(head["model_version"][0].as_py()), width).with_tables(first=True)
 
-    def titles_in(self, table: str) -> set[str]:
-        """Distinct title ids of a physical table (empty when it does not exist)."""
-        if table not in self.db.table_names():
+    def titles_in(self, table: str, names=None) -> set[str]:
+        """Distinct title ids of a physical table (empty when it does not exist; `names`: the
+        store's table list when the caller already has it)."""
+        if table not in (self.db.table_names() if names is None else names):
             return set()
         col = self.db.open_table(table).to_lance().to_table(columns=["title_id"])["title_id"]
         return set(pc.unique(col).to_pylist())
@@ -290,9 +290,11 @@ class LanceStore:
         serving = self.serving_space()
         if serving is None or serving == space:
             return serving is not None
+        names = self.db.table_names()  # listed once, not once per table and check
         for logical in LOGICAL_TABLES:
-            missing = self.titles_in(serving.table(logical)) - self.titles_in(space.table(logical))
-            if missing or space.table(logical) not in self.db.table_names():
+            missing = (self.titles_in(serving.table(logical), names)
+                       - self.titles_in(space.table(logical), names))  # fmt: skip
+            if missing or space.table(logical) not in names:
                 log.info("space %s: %s lacks %d of the serving titles", space.id, logical,
                          len(missing))  # fmt: skip
                 return False
@@ -367,9 +369,10 @@ class LanceStore:
         Returns the index state before and after, and the action taken."""
         before = self.index_state(name)
         table = self.open(name)
-        config = table.to_lance().config() if self.has_index(name) else {}
+        indexed = self.has_index(name)
+        config = table.to_lance().config() if indexed else {}
         changed = int(config.get(FOLDED_ROWS, 0)) + before["unindexed"]
-        if not self.has_index(name):
+        if not indexed:
             action = "built" if self.maybe_index(name) else "none (too small: exact search)"
         elif (changed >= RETRAIN_SHARE * before["rows"]
               or before["rows"] > 2 * int(config.get(PLAN_ROWS, before["rows"]))):  # fmt: skip

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
 
+from mediafm_core.media.titles import METADATA_FILE, TITLE_ID_RE
 from mediafm_core.storage.layout import is_remote
 
 log = logging.getLogger(__name__)
 
-READY_MARKER = "metadata.json"
-_TITLE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")  # same rule as media.titles
+READY_MARKER = METADATA_FILE
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def scan_landing(landing: str) -> dict[str, LandedTitle]:
             files.setdefault(rel[0], []).append(("/".join(rel[1:]), info.get("size"), _mtime(info)))
     out = {}
     for title_id, entries in files.items():
-        if not _TITLE_ID.match(title_id):
+        if not TITLE_ID_RE.match(title_id):
             log.warning("landing folder %r is not a valid title id; skipped", title_id)
             continue
         entries.sort()
