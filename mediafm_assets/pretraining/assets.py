@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -140,7 +141,7 @@ def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) 
         try:
             invocation = client.run(command=wrapped, context=context, env=env)
         except DagsterPipesExecutionError as exc:
-            last = open(tail).read().strip() if os.path.exists(tail) else ""
+            last = Path(tail).read_text().strip() if os.path.exists(tail) else ""
             raise Failure(
                 description=f"trainer failed ({exc}); its last stderr lines:\n{last or '(none)'}",
                 metadata={"command": " ".join(cmd), "stderr_tail": MetadataValue.text(last)},
