@@ -14,8 +14,8 @@ import json
 import os
 import sys
 import time
-
 from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
