@@ -19,7 +19,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check mediafm_core mediafm_assets tests bench
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check mediafm_core mediafm_assets tests bench

@@ -16,12 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
     AssetExecutionContext,
-    AssetIn,
     Config,
     Failure,
     MaterializeResult,
@@ -31,7 +27,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from mediafm_assets.partitions import ALLOW_MISSING, GPU_POOL, OWNERS
+from mediafm_assets.partitions import GPU_POOL, OWNERS
 from mediafm_assets.pretraining.pipes_trainer import SPEC_ENV, curve_markdown, curve_picture
 from mediafm_assets.resources import StorageResource, TrainerLauncherResource
 
@@ -69,35 +65,17 @@ class PretrainConfig(Config):
         return cfg.to_dict()
 
 
-def concat_inputs(tables: dict, column: str) -> pa.Table:
-    """One table of every title's rows, in title order (the trainer reads a single file).
-    Titles of several vector widths are ONE InputError naming the titles and widths."""
-    from mediafm_core.tables import column_width, one_width
-
-    one_width({t: column_width(x, column) for t, x in tables.items()}, f"{column} inputs",
-              what=f"{column} width")  # fmt: skip
-    parts = [tables[t].select([c for c in tables[t].column_names if c != "has_text"])
-             for t in sorted(tables)]  # fmt: skip
-    return pa.concat_tables([p.replace_schema_metadata(None) for p in parts])
-
-
-def stage_inputs(storage: StorageResource, run_id: str, fused: dict, globals_: dict) -> dict:
-    """Write the trainer's inputs under checkpoints/.inputs/<run_id>/ (a folder or s3://; the
-    trainer copies remote inputs to local files) and return their paths."""
+def training_inputs(storage: StorageResource) -> dict:
+    """The trainer's inputs as locations, not tables (issue 17): the training dataset is the
+    folder of per-title Parquet files `fused_shots` writes (each replaced in one atomic write),
+    and `title_metadata_embedding`'s folder for the [GLOBAL] vectors (None before any)."""
     from upath import UPath
 
-    folder = UPath(storage.layout().checkpoints) / ".inputs" / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    tables = {"fused": concat_inputs(fused, "fused")}
-    if globals_:
-        tables["globals"] = concat_inputs(globals_, "vector")
-    paths = {}
-    for name, table in tables.items():
-        path = folder / f"{name}.parquet"
-        with path.open("wb") as f:
-            pq.write_table(table, f)
-        paths[name] = str(path) if path.protocol not in ("", "file", "local") else path.path
-    return paths
+    from mediafm_core.storage.layout import join
+
+    art = storage.layout().artefacts
+    fused, globals_ = join(art, "fused_shots"), join(art, "title_metadata_embedding")
+    return {"fused": fused, "globals": globals_ if UPath(globals_).exists() else None}
 
 
 def trainer_command(trainer: TrainerLauncherResource) -> list[str]:
@@ -167,10 +145,7 @@ def verify_checkpoint(out_dir: str, meta: dict) -> None:
 
 
 @asset(
-    ins={
-        "fused_shots": AssetIn(metadata=ALLOW_MISSING),
-        "title_metadata_embedding": AssetIn(metadata=ALLOW_MISSING),
-    },
+    deps=["fused_shots", "title_metadata_embedding"],
     group_name="pretraining",
     owners=OWNERS,
     kinds={"pytorch", "safetensors"},
@@ -184,12 +159,10 @@ def encoder_checkpoint(
     storage: StorageResource,
     trainer: TrainerLauncherResource,
     pipes_subprocess_client: PipesSubprocessClient,
-    fused_shots: dict,
-    title_metadata_embedding: dict,
 ) -> MaterializeResult:
     t0 = time.perf_counter()
     run = context.run.run_id[:8]
-    inputs = stage_inputs(storage, run, fused_shots, title_metadata_embedding)
+    inputs = training_inputs(storage)  # paths: no partition is loaded into this process
     out_dir = storage.checkpoint_dir(f"run-{run}")
     spec = {**inputs, "out_dir": out_dir, "train": config.train_config()}
     if trainer.mode == "in_process":
@@ -202,17 +175,21 @@ def encoder_checkpoint(
         meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
     verify_checkpoint(out_dir, meta)
     storage.set_current(f"run-{run}")
-    n_shots = sum(t.num_rows for t in fused_shots.values())
-    dim = int(np.asarray(next(iter(fused_shots.values()))["fused"][0].as_py()).shape[0])
     return MaterializeResult(
         metadata={
             **meta,
             "checkpoint_dir": MetadataValue.path(out_dir),
-            "titles": len(fused_shots),
-            "shots": n_shots,
-            "fused_dim": dim,
+            "training_dataset": MetadataValue.path(inputs["fused"]),
+            "titles": _value(meta, "n_train_titles") + _value(meta, "n_val_titles"),
+            "shots": _value(meta, "n_train_shots"),
             "launcher": trainer.mode,
             "train_config": MetadataValue.json(spec["train"]),
             "seconds": round(time.perf_counter() - t0, 2),
         }
     )
+
+
+def _value(meta: dict, key: str) -> int:
+    """An int the trainer reported (a plain value in process, a MetadataValue over Pipes)."""
+    v = meta.get(key, 0)
+    return int(getattr(v, "value", v) or 0)

@@ -2,7 +2,8 @@
 
 Launched by `encoder_checkpoint` through `PipesSubprocessClient` (under `torchrun` for several
 GPUs). The environment variable MEDIAFM_TRAIN_SPEC carries the inputs as JSON, so every rank sees
-them: {"fused": path, "globals": path|None, "out_dir": path, "train": TrainConfig dict}.
+them: {"fused": path, "globals": path|None, "out_dir": path, "train": TrainConfig dict}; the
+paths are the training dataset's folders (or Parquet files), read window by window (issue 17).
 Only rank 0 talks to Dagster: it streams progress lines to the run log and, at the end, reports
 the materialisation with the loss curve (Markdown) and final metrics.
 Other ranks train silently. `mediafm_core` stays free of dagster; this file is the adapter.
@@ -42,7 +43,7 @@ def train(extras: dict, report=None, summary: dict | None = None) -> tuple[str, 
     Under torchrun, `summary["rank_weights"]` receives every rank's weights_version (rank order):
     DDP promises identical weights, and the run reports whether they are.
     """
-    from mediafm_core.storage.s3 import is_s3, local_file, local_work_dir, upload_folder
+    from mediafm_core.storage.s3 import is_s3, local_work_dir, upload_folder
     from mediafm_core.training import TrainConfig
     from mediafm_core.training.checkpoint import weights_version
     from mediafm_core.training.trainer import Trainer
@@ -56,8 +57,7 @@ def train(extras: dict, report=None, summary: dict | None = None) -> tuple[str, 
             report(step, metrics)
 
     cfg = TrainConfig.from_dict(extras["train"])
-    fused = local_file(extras["fused"], "train-inputs")
-    globals_ = local_file(extras["globals"], "train-inputs") if extras.get("globals") else None
+    fused, globals_ = extras["fused"], extras.get("globals")  # streamed (local or s3://)
     remote = is_s3(extras["out_dir"])
     out_dir = local_work_dir(extras["out_dir"], "train-out") if remote else extras["out_dir"]
     group = _join_process_group(cfg.device)  # kept open after fit() for the weights check

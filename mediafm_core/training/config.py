@@ -69,6 +69,10 @@ class TrainConfig:
     val_fraction: float = 0.1  # share of titles held out for validation (chosen by title id hash)
     val_titles: list[str] | None = None  # explicit held-out titles (overrides val_fraction)
     val_seed: int = 1234  # fixed seed of the validation masks (same masks every evaluation)
+    # Streaming reads (issue 17): windows are read from the dataset as steps need them.
+    prefetch: int = 2  # batches built ahead in a background thread; 0 = build in the step
+    cache_mb: float = 256.0  # decoded Parquet row groups kept for reuse, MiB per process
+    in_memory: bool = False  # read the whole input into memory first (the pre-streaming path)
     # --- runtime
     device: str = "auto"  # auto (cuda if available) | cpu | cuda
     compile: bool = False  # torch.compile the model for the training step

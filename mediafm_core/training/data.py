@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,7 @@ import torch
 
 from mediafm_core.errors import InputError
 from mediafm_core.model.msm import sample_mask
-from mediafm_core.tables import VectorTable, read_vectors
+from mediafm_core.tables import read_vectors
 
 
 @dataclass
@@ -49,16 +51,24 @@ def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
 
 
-def load_fused(fused: VectorTable | str | os.PathLike) -> VectorTable:
-    if isinstance(fused, VectorTable):
-        return fused
-    return read_vectors(fused, column="fused")
+def load_fused(fused, cache_mb: float | None = None):
+    """The training title source of `fused`: a `VectorTable` (in memory), a Parquet file or a
+    folder of them, local or `s3://` (streamed: `mediafm_core.training.dataset`)."""
+    from mediafm_core.training.dataset import DEFAULT_CACHE_MB, open_titles
+
+    return open_titles(fused, "fused", cache_mb=DEFAULT_CACHE_MB if cache_mb is None else cache_mb)
 
 
-def load_globals(globals_: VectorTable | str | os.PathLike | None) -> VectorTable | None:
-    if globals_ is None or isinstance(globals_, VectorTable):
-        return globals_
-    return read_vectors(globals_, column="vector", keys=("title_id",))
+def load_globals(globals_, cache_mb: float | None = None):
+    """The title-metadata source (one `vector` row per title), or None."""
+    from mediafm_core.training.dataset import DEFAULT_CACHE_MB, open_titles
+
+    if globals_ is None:
+        return None
+    if isinstance(globals_, (str, os.PathLike)) and str(globals_).endswith(".parquet"):
+        globals_ = read_vectors(globals_, column="vector", keys=("title_id",))  # one small file
+    mb = DEFAULT_CACHE_MB if cache_mb is None else cache_mb
+    return open_titles(globals_, "vector", per_shot=False, cache_mb=mb)
 
 
 def split_titles(
@@ -78,26 +88,38 @@ def split_titles(
     return train, [t for t in title_ids if t in val]
 
 
+def rank_shard(train_ids: list[str], rank: int, world_size: int) -> list[str]:
+    """The training titles DDP rank `rank` reads: every `world_size`-th title of the sorted
+    training ids, so shards are disjoint, cover every title and differ in size by at most one.
+    One process reads them all (the same list, so single-process runs are unchanged)."""
+    return train_ids[rank::world_size] if world_size > 1 else train_ids
+
+
 class TitleWindows:
-    """Training and validation windows over titles (fused vectors + optional globals)."""
+    """Training and validation windows over a title source (`training.dataset`): fused vectors
+    plus optional globals, read window by window, so memory follows the batch, not the catalogue.
+
+    Under DDP (`world_size` > 1) rank `rank` draws its windows only from its own shard
+    (`rank_shard`); validation is read by whoever calls `val_batches` (rank 0).
+    """
 
     def __init__(
         self,
-        fused: VectorTable,
-        globals_: VectorTable | None,
+        fused,
+        globals_,
         window: int,
         val_fraction: float,
         val_titles: list[str] | None = None,
         source: str = "fused",
+        rank: int = 0,
+        world_size: int = 1,
     ):
-        self.titles = fused.by_title()  # title_id -> (n, D)
-        self.fused_dim = fused.dim
+        self.fused = load_fused(fused)
+        self.globals = load_globals(globals_)
+        self.fused_dim = self.fused.dim
         self.window = window
-        self.global_dim = globals_.dim if globals_ is not None else 0
-        self.globals: dict[str, np.ndarray] = {}
-        if globals_ is not None:
-            self.globals = {str(t): v for t, v in zip(globals_.title_ids, globals_.vectors)}
-        ids = list(self.titles)
+        self.global_dim = self.globals.dim if self.globals is not None else 0
+        ids = self.fused.title_ids
         self.train_ids, self.val_ids = split_titles(ids, val_fraction, val_titles)
         if not self.train_ids:
             raise InputError(
@@ -108,6 +130,24 @@ class TitleWindows:
         if val_titles is not None and len(self.val_ids) != len(set(val_titles)):
             missing = sorted(set(val_titles) - set(ids))
             raise InputError(source, f"held-out titles not in the table: {missing[:5]}")
+        self.shard = rank_shard(self.train_ids, rank, world_size)
+        if not self.shard:
+            raise InputError(source, f"{len(self.train_ids)} training title(s) for "
+                             f"{world_size} ranks: rank {rank} has none")  # fmt: skip
+
+    def n_shots(self, title_ids) -> int:
+        """Shots of these titles, from the index (no vectors read)."""
+        return sum(self.fused.n_rows(t) for t in title_ids)
+
+    def train_reads(self) -> dict[str, int]:
+        """Window reads of training titles so far (title_id -> count) in this process."""
+        val = set(self.val_ids)
+        return {t: n for t, n in self.fused.reads.items() if t not in val}
+
+    def _global(self, title_id: str) -> np.ndarray | None:
+        if self.globals is None or title_id not in self.globals:
+            return None
+        return self.globals.read(title_id)[0]
 
     def collate(
         self,
@@ -129,8 +169,9 @@ class TitleWindows:
             g = np.zeros((B, self.global_dim), dtype=np.float32)
             h = np.zeros(B, dtype=bool)
             for i, t in enumerate(title_ids):
-                if t in self.globals:
-                    g[i], h[i] = self.globals[t], True
+                vec = self._global(t)
+                if vec is not None:
+                    g[i], h[i] = vec, True
             g, h = torch.from_numpy(g), torch.from_numpy(h)
         sm = torch.from_numpy(shot_mask)
         mask = sample_mask(sm, mask_ratio, generator=generator, span=mask_span)
@@ -139,33 +180,87 @@ class TitleWindows:
     def train_batch(
         self, batch_size: int, mask_ratio: float, generator: torch.Generator, mask_span: int = 1
     ) -> Batch:
-        """Titles drawn uniformly with replacement; a long title gives a window at a random
-        offset."""
-        picks = torch.randint(len(self.train_ids), (batch_size,), generator=generator).tolist()
-        ids = [self.train_ids[i] for i in picks]
+        """Titles of this rank's shard drawn uniformly with replacement; a long title gives a
+        window at a random offset. Only the window's rows are read."""
+        picks = torch.randint(len(self.shard), (batch_size,), generator=generator).tolist()
+        ids = [self.shard[i] for i in picks]
         windows = []
         for t in ids:
-            x = self.titles[t]
-            if len(x) > self.window:
-                off = int(torch.randint(len(x) - self.window + 1, (1,), generator=generator))
-                x = x[off : off + self.window]
-            windows.append(x)
+            n, off = self.fused.n_rows(t), 0
+            if n > self.window:
+                off = int(torch.randint(n - self.window + 1, (1,), generator=generator))
+            windows.append(self.fused.read(t, off, off + min(n, self.window)))
         return self.collate(windows, ids, mask_ratio, generator, mask_span)
 
-    def val_batches(self, batch_size: int, mask_ratio: float, seed: int) -> list[Batch]:
+    def val_batches(self, batch_size: int, mask_ratio: float, seed: int) -> Iterator[Batch]:
         """Every held-out title cut into near-equal consecutive windows (no 1-shot tail window);
-        masks fixed by `seed`, so every evaluation scores the same positions."""
+        masks fixed by `seed`, so every evaluation scores the same positions. A generator: the
+        windows are read batch by batch, never all at once."""
         gen = torch.Generator().manual_seed(seed)
-        items = []
+        chunk: list[tuple[str, int, int]] = []
+        for item in self._val_windows():
+            chunk.append(item)
+            if len(chunk) == batch_size:
+                yield self._val_batch(chunk, mask_ratio, gen)
+                chunk = []
+        if chunk:
+            yield self._val_batch(chunk, mask_ratio, gen)
+
+    def _val_windows(self) -> Iterator[tuple[str, int, int]]:
         for t in self.val_ids:
-            x = self.titles[t]
-            k = -(-len(x) // self.window)  # ceil
-            bounds = np.linspace(0, len(x), k + 1).round().astype(int)
-            items += [(t, x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        return [
-            self.collate([w for _, w in chunk], [t for t, _ in chunk], mask_ratio, gen)
-            for chunk in (items[i : i + batch_size] for i in range(0, len(items), batch_size))
-        ]
+            n = self.fused.n_rows(t)
+            k = -(-n // self.window)  # ceil
+            bounds = np.linspace(0, n, k + 1).round().astype(int)
+            yield from ((t, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+    def _val_batch(self, chunk, mask_ratio: float, gen: torch.Generator) -> Batch:
+        windows = [self.fused.read(t, a, b) for t, a, b in chunk]
+        return self.collate(windows, [t for t, _, _ in chunk], mask_ratio, gen)
+
+
+class Prefetcher:
+    """Builds the batches of the next `depth` steps in a background thread (a step's batch is a
+    function of (seed, step, rank) alone, so building ahead changes nothing): reading windows
+    from storage overlaps the model's step. Holds at most `depth` batches."""
+
+    def __init__(self, make: Callable[[int], tuple], first: int, last: int, depth: int = 2):
+        import queue
+
+        self._make, self._next, self._last = make, first, last
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mediafm-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        step = self._next
+        while step < self._last and not self._stop.is_set():
+            try:
+                item = (step, self._make(step), None)
+            except BaseException as exc:  # re-raised in the training thread
+                item = (step, None, exc)
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except Exception:  # queue.Full: wait for the trainer
+                    continue
+            if item[2] is not None:
+                return
+            step += 1
+
+    def get(self, step: int):
+        """The batch of `step` (steps are consumed in order)."""
+        got, value, exc = self._queue.get()
+        if exc is not None:
+            raise exc
+        if got != step:
+            raise RuntimeError(f"prefetch out of order: wanted step {step}, got {got}")
+        return value
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def corrupt_inputs(

@@ -23,11 +23,12 @@ from mediafm_core.model.configuration_mediafm import MediaFMConfig, auto_size, c
 from mediafm_core.model.modeling_mediafm import MediaFMEncoder
 from mediafm_core.model.msm import baseline_losses, cosine_distance
 from mediafm_core.optim.muon import CombinedOptimizer, build_optimizer
-from mediafm_core.tables import VectorTable
+from mediafm_core.tables import VectorTable, read_vectors
 from mediafm_core.training import checkpoint as ckpt
 from mediafm_core.training.config import TrainConfig
 from mediafm_core.training.data import (
     Batch,
+    Prefetcher,
     TitleWindows,
     corrupt_inputs,
     load_fused,
@@ -90,20 +91,24 @@ class Trainer:
     ):
         self.cfg, self.out_dir, self.callback = cfg, Path(out_dir), callback
         src = str(fused) if not isinstance(fused, VectorTable) else "fused"
-        self.data = TitleWindows(
-            load_fused(fused),
-            load_globals(globals_),
-            cfg.window,
-            cfg.val_fraction,
-            cfg.val_titles,
-            source=src,
-        )
         self.device = resolve_device(cfg.device)
         self.dist = init_distributed(self.device.type)
         self.device = resolve_device(cfg.device, self.dist)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        n_train = sum(len(self.data.titles[t]) for t in self.data.train_ids)
+        if cfg.in_memory and not isinstance(fused, VectorTable):  # the pre-issue-17 path
+            fused = read_vectors(fused, column="fused")
+        self.data = TitleWindows(
+            load_fused(fused, cfg.cache_mb),
+            load_globals(globals_, cfg.cache_mb),
+            cfg.window,
+            cfg.val_fraction,
+            cfg.val_titles,
+            source=src,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        n_train = self.data.n_shots(self.data.train_ids)
         self.model_cfg = model_config(cfg, self.data.fused_dim, self.data.global_dim, n_train)
         torch.manual_seed(cfg.seed)  # init is identical on every rank
         self.model = MediaFMEncoder(self.model_cfg).to(self.device)
@@ -116,11 +121,11 @@ class Trainer:
         )
         self.step = 0
         self.curve: list[dict] = []
-        self.val = self.data.val_batches(cfg.batch_size, cfg.mask_ratio, cfg.val_seed)
-        self.baselines = self._baselines()
+        self.baselines = self._baselines() if self.dist.is_main else {}
         self.last_val: float | None = None
         self.train_losses: list[float] = []  # since the last log line (this rank)
         self.shots_seen = 0  # real shots trained on by this rank in this process
+        self.read_audit: dict = {}  # _audit_reads() at the last checkpoint
         self.last_train: float | None = None
         # Checkpoint selection (issue 9): model.safetensors holds the weights of the evaluation
         # with the lowest validation MSM; training stops after `patience` evaluations without a
@@ -165,6 +170,9 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "n_train_titles": len(self.data.train_ids),
             "n_val_titles": len(self.data.val_ids),
+            "n_train_shots": self.data.n_shots(self.data.train_ids),
+            "fused_dim": self.data.fused_dim,
+            **self.read_audit,
             "world_size": self.dist.world_size,
             "curve": self.curve,
         }
@@ -200,8 +208,26 @@ class Trainer:
         self.elapsed_before = float(self.curve[-1].get("elapsed_s", 0.0)) if self.curve else 0.0
         log.info("resumed from %s at step %d", self.out_dir, self.step)
 
+    def _audit_reads(self) -> dict:
+        """Which training titles each rank has read (every rank calls this): per-rank counts and
+        the number of titles read by more than one rank, which DDP sharding keeps at 0."""
+        mine = sorted(self.data.train_reads())
+        if not self.dist.enabled:
+            return {"titles_read_per_rank": [len(mine)], "titles_read_by_several_ranks": 0}
+        import torch.distributed as dist
+
+        every: list = [None] * self.dist.world_size
+        dist.all_gather_object(every, mine)
+        seen: dict[str, int] = {}
+        for titles in every:
+            for t in titles:
+                seen[t] = seen.get(t, 0) + 1
+        return {"titles_read_per_rank": [len(t) for t in every],
+                "titles_read_by_several_ranks": sum(1 for n in seen.values() if n > 1)}  # fmt: skip
+
     def save(self) -> None:
         """Rank 0 writes the checkpoint folder (weights, config, metrics, resume state)."""
+        self.read_audit = self._audit_reads()
         if self.dist.is_main:
             state = {
                 "step": self.step,
@@ -247,10 +273,15 @@ class Trainer:
             loss = loss + unmasked_weight * (d * rest).sum() / rest.sum().clamp(min=1)
         return loss, n
 
-    def train_step(self) -> float:
+    def make_batch(self, step: int) -> tuple[Batch, torch.Generator]:
+        """The batch of `step` on this rank and the generator that drew it (it draws on)."""
         cfg = self.cfg
-        gen = step_generator(cfg.seed, self.step, self.dist.rank)
-        b = self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen, cfg.mask_span)
+        gen = step_generator(cfg.seed, step, self.dist.rank)
+        return self.data.train_batch(cfg.batch_size, cfg.mask_ratio, gen, cfg.mask_span), gen
+
+    def train_step(self, prefetched: tuple[Batch, torch.Generator] | None = None) -> float:
+        cfg = self.cfg
+        b, gen = prefetched or self.make_batch(self.step)
         self.shots_seen += b.n_tokens  # counted on the CPU batch: no device sync per step
         b = b.to(self.device)
         self.opt.set_lr_factor(lr_factor(self.step, cfg.steps, cfg.warmup, cfg.min_lr_ratio))
@@ -267,12 +298,16 @@ class Trainer:
         self.step += 1
         return float(loss.detach())
 
+    def _val(self):
+        """The validation batches (read from the dataset anew each evaluation, same masks)."""
+        return self.data.val_batches(self.cfg.batch_size, self.cfg.mask_ratio, self.cfg.val_seed)
+
     @torch.no_grad()
     def _baselines(self) -> dict[str, float]:
         """Trivial predictors on the fixed validation masks (weighted by masked positions)."""
         tot: dict[str, float] = {"mean_shot": 0.0, "neighbour": 0.0}
         n = 0
-        for b in self.val:
+        for b in self._val():
             k = int(b.mask.sum())
             for name, v in baseline_losses(b.shots, b.shot_mask, b.mask).items():
                 tot[name] += v * k
@@ -282,11 +317,11 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> float | None:
         """MSM loss on the held-out titles with the fixed validation masks."""
-        if not self.val:
+        if not self.data.val_ids:
             return None
         self.model.eval()
         tot, n = 0.0, 0
-        for b in self.val:
+        for b in self._val():
             loss, k = self._forward_loss(self.model, b.to(self.device))
             tot += float(loss) * int(k)
             n += int(k)
@@ -316,13 +351,18 @@ class Trainer:
                 self.baselines["neighbour"],
             )
         t0 = time.perf_counter()
+        ahead = Prefetcher(self.make_batch, self.step, cfg.steps, cfg.prefetch) \
+            if cfg.prefetch > 0 else None  # fmt: skip
         try:
             while self.step < cfg.steps and not self.stopped_early:
-                self.train_losses.append(self.train_step())
+                batch = ahead.get(self.step) if ahead is not None else None
+                self.train_losses.append(self.train_step(batch))
                 self._after_step(t0)  # the last step always evaluates and checkpoints
             if not (self.out_dir / ckpt.WEIGHTS).exists():
                 self.save()  # resumed past the end into an empty folder: still leave a checkpoint
         finally:
+            if ahead is not None:
+                ahead.close()
             shutdown(self.dist)
         return self.out_dir
 

@@ -6,6 +6,7 @@ and an open SQL session follows it. Nothing stored is lost: the old space's tabl
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mediafm_core.errors import InputError
@@ -114,17 +115,20 @@ def test_fused_vectors_of_another_width_name_the_titles_before_the_model_runs():
         embed_titles(model, titles)
 
 
-def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widths():
-    from mediafm_assets.pretraining.assets import concat_inputs
+def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widths(tmp_path):
+    from mediafm_core.training.dataset import ParquetTitles
 
     def fused(tid, n, d):
         return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n),
                          "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
 
-    tables = {"a": fused("a", 3, 896), "b": fused("b", 2, 1920), "c": fused("c", 2, 896)}
+    folder = tmp_path / "fused_shots"  # the training dataset: one Parquet file per title
+    folder.mkdir()
+    for tid, n, d in (("a", 3, 896), ("b", 2, 1920), ("c", 2, 896)):
+        pq.write_table(fused(tid, n, d), folder / f"{tid}.parquet")
     with pytest.raises(InputError) as err:
-        concat_inputs(tables, "fused")
-    assert str(err.value) == ("fused inputs: titles have mixed fused widths: 896 (a, c); "
+        ParquetTitles(str(folder))
+    assert str(err.value) == (f"{folder}: titles have mixed fused widths: 896 (a, c); "
                               "1920 (b); re-encode them with one encoder profile, or train a new "
                               "space on one width")  # fmt: skip
 

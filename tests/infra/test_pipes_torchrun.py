@@ -10,6 +10,7 @@
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,13 @@ def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(
     assert weights_version(model.state_dict()) == ranks[0] == info["model_version"]
     logs = [e.user_message for e in instance.all_logs(run.run_id) if e.user_message]
     assert sum("step 4 train_loss" in m for m in logs) == 1  # one reporter: rank 0
+    # issue 17: the ranks read disjoint title shards of the dataset folder, not all of it
+    metrics = json.loads((Path(meta["checkpoint_dir"].value) / "metrics.json").read_text())
+    assert meta["titles_read_by_several_ranks"].value == 0
+    per_rank = metrics["titles_read_per_rank"]
+    train = metrics["n_train_titles"]
+    assert len(per_rank) == 2 and all(n > 0 for n in per_rank)
+    assert all(n <= -(-train // 2) for n in per_rank)  # at most its shard: half the titles
 
 
 def test_one_process_is_a_plain_launch_without_torchrun():
@@ -151,7 +159,7 @@ def test_k8s_launcher_builds_a_gpu_pod_for_the_trainer(instance, bucket, monkeyp
     assert pod.spec.restart_policy == "Never"
     assert container.env_from[0].secret_ref.name == "mediafm-env"  # settings, not inlined
     spec = json.loads({e.name: e.value for e in container.env}["MEDIAFM_TRAIN_SPEC"])
-    assert spec["fused"].startswith(f"s3://{bucket}/root/checkpoints/.inputs/")
+    assert spec["fused"] == f"s3://{bucket}/root/artefacts/fused_shots"  # a path, not a copy
     assert spec["out_dir"].startswith(f"s3://{bucket}/root/checkpoints/run-")
     assert spec["train"]["steps"] == 4
     assert not any(e.name.startswith("AWS_SECRET") for e in container.env)
