@@ -65,6 +65,45 @@ def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
     return BenchmarkData(fused, video, globs, clips)
 
 
+@dataclass
+class StreamedBenchmark:
+    """A benchmark folder opened for a scan (`streamed_features`): title sources, not tables."""
+
+    fused: object  # training.dataset title source of fused.parquet
+    video: object | None  # of video_only.parquet, None when absent
+    globals_: object | None  # of globals.parquet, None when absent
+    clips: dict[str, Clips]  # task -> clips
+
+    def as_data(self) -> BenchmarkData:
+        """The clips alone, for `run_ablation(..., features=streamed_features(...))`."""
+        return BenchmarkData({}, None, {}, self.clips)
+
+
+def open_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> StreamedBenchmark:
+    """Open a `mediafm synth`-style folder for a scan: only Parquet footers and the clips are
+    read here; vectors are read title by title later (issue 17)."""
+    from mediafm_core.training.dataset import open_titles
+
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise InputError(str(d), "not a folder")
+    fused = open_titles(str(d / "fused.parquet"), "fused")
+    video = open_titles(str(d / "video_only.parquet"), "vector") \
+        if (d / "video_only.parquet").exists() else None  # fmt: skip
+    globs = open_titles(str(d / "globals.parquet"), "vector", per_shot=False) \
+        if (d / "globals.parquet").exists() else None  # fmt: skip
+    clips = {}
+    for task in tasks:
+        path = d / f"clips_{task}.parquet"
+        if not path.exists():
+            log.warning("no %s: task %s left out", path, task)
+            continue
+        clips[task] = read_clips(path, task)
+    if not clips:
+        raise InputError(str(d), "no clips_<task>.parquet files")
+    return StreamedBenchmark(fused, video, globs, clips)
+
+
 def _progress(label: str):
     """A (done, total) callback: a tqdm bar on a terminal, throttled log lines otherwise."""
     from mediafm_core.progress import progress_callback
@@ -98,6 +137,71 @@ def ablation_features(data: BenchmarkData, model, representation, device, batch_
             for t, c in data.clips.items()
         }  # fmt: skip
     return per_row
+
+
+def subset_clips(clips: Clips, keep: np.ndarray) -> Clips:
+    """The clips at the boolean or index positions `keep`, targets and all."""
+    return Clips(clips.task, clips.title_ids[keep], clips.shot_start[keep], clips.shot_end[keep],
+                 clips.y[keep], clips.label_names)  # fmt: skip
+
+
+def streamed_features(
+    fused,  # title source (training.dataset.open_titles): file or folder, read title by title
+    video,  # title source of the video vectors, or None
+    globals_,  # title source of the [GLOBAL] vectors (one row per title), or None
+    clips: dict[str, Clips],
+    model=None,
+    representation: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    rows: tuple[str, ...] = ROWS,
+    chunk_titles: int = 32,
+) -> dict[str, dict[str, np.ndarray]]:
+    """`ablation_features` in a scan over the stored tables (issue 17): titles are read
+    `chunk_titles` at a time, embedded, pooled into their clips' rows, and dropped, so memory is
+    the clip features (clips x F) plus one chunk of titles, never the catalogue. Equal to
+    `ablation_features` on the whole `BenchmarkData` up to float rounding of the batching.
+    Raises `InputError` for a clip whose title has no vectors or is shorter than the clip."""
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
+
+    rep = representation or DEFAULT_REPRESENTATION
+    wanted = sorted({str(t) for c in clips.values() for t in c.title_ids})
+    missing = [t for t in wanted if t not in fused]
+    if missing:
+        raise InputError(getattr(fused, "uri", "fused"), f"no vectors for title(s) "
+                         f"{missing[:5]} named by the clips")  # fmt: skip
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for i in range(0, len(wanted), chunk_titles):
+        chunk = wanted[i : i + chunk_titles]
+        data = _chunk_data(chunk, fused, video, globals_, clips)
+        for row, per_task in ablation_features(data.bench, model, rep, device, batch_size,
+                                               rows).items():  # fmt: skip
+            for task, x in per_task.items():
+                full = out.setdefault(row, {}).get(task)
+                if full is None:
+                    full = out[row][task] = np.zeros((len(clips[task]), x.shape[1]), np.float32)
+                full[data.positions[task]] = x
+    return out
+
+
+@dataclass
+class _Chunk:
+    bench: BenchmarkData  # the chunk's titles and their clips only
+    positions: dict[str, np.ndarray]  # task -> (n,) positions of those clips in the full task
+
+
+def _chunk_data(chunk: list[str], fused, video, globals_, clips: dict[str, Clips]) -> _Chunk:
+    f = {t: fused.read(t) for t in chunk}
+    v = {t: video.read(t) for t in chunk if t in video} if video is not None else None
+    g = {t: globals_.read(t)[0] for t in chunk if t in globals_} if globals_ is not None else {}
+    names = set(chunk)
+    sub, positions = {}, {}
+    for task, c in clips.items():
+        pos = np.flatnonzero([str(t) in names for t in c.title_ids])
+        if len(pos):
+            sub[task], positions[task] = subset_clips(c, pos), pos
+            check_spans(f, sub[task], f"clips_{task}")
+    return _Chunk(BenchmarkData(f, v, g, sub), positions)
 
 
 def run_ablation(

@@ -21,7 +21,6 @@ from upath import UPath
 from mediafm_assets.partitions import ALLOW_MISSING, OWNERS
 from mediafm_assets.resources import StorageResource
 from mediafm_assets.serving.assets import load_current_model
-from mediafm_assets.vector_checks import vectors_of
 
 
 class ProbeConfig(Config):
@@ -88,14 +87,24 @@ def save_probe_weights(folder: str, contextual: dict, clips: dict) -> list[str]:
     return written
 
 
+def artefact_sources(storage: StorageResource) -> dict:
+    """Title sources over the stored per-title Parquet artefacts (read title by title in the
+    probes' scan; issue 17): fused, video and [GLOBAL] vectors (None where never written)."""
+    from mediafm_core.storage.layout import join
+    from mediafm_core.training.dataset import open_titles
+
+    def source(asset: str, column: str, per_shot: bool = True):
+        path = join(storage.layout().artefacts, asset)
+        return open_titles(path, column, per_shot=per_shot) if UPath(path).exists() else None
+
+    return {"fused": source("fused_shots", "fused"), "video": source("video_embeddings", "vector"),
+            "globals_": source("title_metadata_embedding", "vector", per_shot=False)}  # fmt: skip
+
+
 @asset(
-    ins={
-        "fused_shots": AssetIn(metadata=ALLOW_MISSING),
-        "video_embeddings": AssetIn(metadata=ALLOW_MISSING),
-        "title_metadata_embedding": AssetIn(metadata=ALLOW_MISSING),
-        "shots": AssetIn(metadata=ALLOW_MISSING),
-    },
-    deps=["contextual_embeddings", "encoder_checkpoint"],
+    ins={"shots": AssetIn(metadata=ALLOW_MISSING)},  # shot times only, to map clips onto shots
+    deps=["fused_shots", "video_embeddings", "title_metadata_embedding",
+          "contextual_embeddings", "encoder_checkpoint"],  # fmt: skip
     group_name="evaluation",
     owners=OWNERS,
     kinds={"scikitlearn", "parquet"},
@@ -106,38 +115,34 @@ def linear_probes(
     context: AssetExecutionContext,
     config: ProbeConfig,
     storage: StorageResource,
-    fused_shots: dict,
-    video_embeddings: dict,
-    title_metadata_embedding: dict,
     shots: dict,
 ) -> MaterializeResult:
     from mediafm_core.errors import InputError
     from mediafm_core.evaluation import (
         ROWS,
         BenchmarkData,
-        ablation_features,
         format_paired,
         format_table,
         results_json,
         run_ablation,
+        streamed_features,
     )
     from mediafm_core.inference import DEFAULT_REPRESENTATION
     from mediafm_core.pictures import markdown_image, probe_chart
 
     t0 = time.perf_counter()
-    titles = set(fused_shots)
+    sources = artefact_sources(storage)
+    if sources["fused"] is None:
+        raise InputError(storage.layout().artefacts, "no fused_shots yet")
+    titles = set(sources["fused"].title_ids) & set(shots)
     clips, dropped = load_clips(storage, {t: shots[t] for t in titles})
     if not clips:
         raise InputError(storage.layout().labels, "no clips_<task>.parquet labels found")
-    data = BenchmarkData(
-        fused={t: vectors_of(x, "fused") for t, x in fused_shots.items()},
-        video={t: vectors_of(x) for t, x in video_embeddings.items()},
-        globals_={t: vectors_of(x)[0] for t, x in title_metadata_embedding.items()},
-        clips=clips,
-    )
     model, _, version = load_current_model(storage)
     folds = max(2, min(config.folds, len(titles)))  # grouped by title: <= #titles
-    feats = ablation_features(data, model, DEFAULT_REPRESENTATION, "cpu", 8, ROWS)
+    feats = streamed_features(**sources, clips=clips, model=model,
+                              representation=DEFAULT_REPRESENTATION, rows=ROWS)  # fmt: skip
+    data = BenchmarkData({}, None, {}, clips)  # the clips; the features came from the scan
     results = run_ablation(data, model, folds=folds, seed=config.seed, features=feats)
     layout = storage.layout()
     UPath(layout.probes).mkdir(parents=True, exist_ok=True)

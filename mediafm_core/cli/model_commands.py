@@ -189,21 +189,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mediafm_core.evaluation import (
         format_paired,
         format_table,
-        load_benchmark,
+        open_benchmark,
         results_json,
         run_ablation,
+        streamed_features,
     )
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
 
-    data = load_benchmark(args.data_dir)
+    bench = open_benchmark(args.data_dir)  # a scan: titles are read a chunk at a time
     model = None
     if args.checkpoint:
         model, _ = _load_model(args.checkpoint, args.device)
-        _check_width(model, next(iter(data.fused.values())).shape[1],
-                     str(Path(args.data_dir) / "fused.parquet"))  # fmt: skip
+        _check_width(model, bench.fused.dim, str(Path(args.data_dir) / "fused.parquet"))
     else:
         print("no --checkpoint: contextual rows left out", file=sys.stderr)
-    results = run_ablation(data, model, folds=args.folds, representation=args.representation,
-                           device=args.device)  # fmt: skip
+    rep = args.representation or DEFAULT_REPRESENTATION
+    feats = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, model, rep,
+                              args.device)  # fmt: skip
+    results = run_ablation(bench.as_data(), model, folds=args.folds, representation=rep,
+                           device=args.device, features=feats)  # fmt: skip
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results_json(results), indent=2) + "\n")

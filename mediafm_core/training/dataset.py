@@ -201,13 +201,12 @@ class ParquetTitles:
         return table.slice(start, n)
 
     def _remember(self, key, table: pa.Table) -> None:
-        size = table.nbytes
-        if size > self._cache_limit:
-            return
+        """Keep `table` in the LRU; the newest group stays even past the limit, so reading the
+        titles of one large row group in order decodes it once (a single-file input)."""
         with self._lock:
             self._cache[key] = table
-            self._cache_bytes += size
-            while self._cache_bytes > self._cache_limit:
+            self._cache_bytes += table.nbytes
+            while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
                 _, old = self._cache.popitem(last=False)
                 self._cache_bytes -= old.nbytes
 

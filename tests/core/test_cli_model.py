@@ -134,3 +134,28 @@ def test_bad_task_and_bad_clips_exit_2(data, ckpt, tmp_path, capsys):
     rc = main(["embed", "--checkpoint", str(ckpt), "--fused", str(data / "video_only.parquet"),
                "--out", str(tmp_path / "e.parquet")])  # fmt: skip
     assert rc == 2 and "missing column" in _err_line(capsys)
+
+
+def test_streamed_evaluation_features_equal_the_in_memory_ones(data, ckpt):
+    """Issue 17: `mediafm evaluate` pools clip vectors in a scan, a few titles at a time; the
+    features equal the whole-table path's (to float rounding), and each title is read once."""
+    from mediafm_core.evaluation import (
+        ROWS,
+        ablation_features,
+        load_benchmark,
+        open_benchmark,
+        streamed_features,
+    )
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
+    from mediafm_core.training import load_checkpoint
+
+    model, _ = load_checkpoint(ckpt)
+    whole = ablation_features(load_benchmark(data), model, DEFAULT_REPRESENTATION, "cpu", 8, ROWS)
+    bench = open_benchmark(data)
+    streamed = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, model,
+                                 DEFAULT_REPRESENTATION, chunk_titles=3)  # fmt: skip
+    assert set(streamed) == set(whole) == set(ROWS)
+    for row in ROWS:
+        for task, x in whole[row].items():
+            np.testing.assert_allclose(streamed[row][task], x, atol=2e-5, err_msg=f"{row} {task}")
+    assert set(bench.fused.reads.values()) == {1}  # one read per title, never the whole table

@@ -83,7 +83,8 @@ def test_a_step_reads_only_its_windows_and_the_cache_stays_bounded(tmp_path):
         picks = torch.randint(len(data.shard), (4,), generator=step_generator(0, step)).tolist()
         sampled |= {data.shard[i] for i in picks}
         data.train_batch(4, 0.2, gen)
-        assert titles._cache_bytes <= titles._cache_limit
+        kept = list(titles._cache.values())  # the LRU holds the newest group, and more only
+        assert len(kept) == 1 or titles._cache_bytes <= titles._cache_limit  # within the limit
     assert {t for t, _ in read_rows} == sampled  # nothing but the drawn titles is read
     assert all(n == 16 for _, n in read_rows)  # one window each, never the whole title
     assert not set(titles.reads) & set(data.val_ids)
