@@ -126,6 +126,7 @@ class Trainer:
         self.train_losses: list[float] = []  # since the last log line (this rank)
         self.shots_seen = 0  # real shots trained on by this rank in this process
         self.read_audit: dict = {}  # _audit_reads() at the last checkpoint
+        self.train_seconds = 0.0  # wall clock inside training steps in this process
         self.last_train: float | None = None
         # Checkpoint selection (issue 9): model.safetensors holds the weights of the evaluation
         # with the lowest validation MSM; training stops after `patience` evaluations without a
@@ -172,6 +173,8 @@ class Trainer:
             "n_val_titles": len(self.data.val_ids),
             "n_train_shots": self.data.n_shots(self.data.train_ids),
             "fused_dim": self.data.fused_dim,
+            # this rank's training steps alone (batch wait + step), evaluations left out
+            "train_shots_per_s": round(self.shots_seen / max(self.train_seconds, 1e-9), 1),
             **self.read_audit,
             "world_size": self.dist.world_size,
             "curve": self.curve,
@@ -355,8 +358,10 @@ class Trainer:
             if cfg.prefetch > 0 else None  # fmt: skip
         try:
             while self.step < cfg.steps and not self.stopped_early:
+                t_step = time.perf_counter()
                 batch = ahead.get(self.step) if ahead is not None else None
                 self.train_losses.append(self.train_step(batch))
+                self.train_seconds += time.perf_counter() - t_step
                 self._after_step(t0)  # the last step always evaluates and checkpoints
             if not (self.out_dir / ckpt.WEIGHTS).exists():
                 self.save()  # resumed past the end into an empty folder: still leave a checkpoint
