@@ -143,46 +143,73 @@ def pretrain_row(folder: Path, in_memory: bool, steps: int) -> dict:
 
 EMBED_CHILD = """
 import json, sys, time
-from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
-from mediafm_core.training import load_checkpoint
 sys.path.insert(0, {root!r})
 from bench.catalogue_scale import reembed
+from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
+from mediafm_core.training import load_checkpoint
 model, meta = load_checkpoint({ckpt!r})
 store = LanceStore(LanceStoreConfig({lance!r}, index_min_rows=10**12))
 t0 = time.perf_counter()
-n = reembed(model, meta.get("model_version", "bench"), {art!r}, store)
-print(json.dumps({{"titles": n, "seconds": time.perf_counter() - t0}}))
+reembed(None, "v0", {art!r}, store, chunk=256)  # the catalogue as the old checkpoint served it
+t1 = time.perf_counter()
+n = reembed(model, meta.get("model_version", "bench"), {art!r}, store)  # the storm
+t2 = time.perf_counter()
+space = store.serving_space()
+print(json.dumps({{"titles": n, "seconds": t2 - t1, "load_s": t1 - t0,
+                  "switched": space.model_version == meta.get("model_version", "bench")}}))
 """
 
 
 def reembed(model, version: str, artefacts: str, store, chunk: int = 8) -> int:
-    """Re-embed every title of the dataset into LanceDB `shot_embeddings`, `chunk` titles at a
-    time (read, embed, write, drop): the storm that follows a new checkpoint."""
-    import pyarrow as pa
-
-    from mediafm_core.inference import embed_titles
-    from mediafm_core.tables import vector_array
+    """Embed every title of the dataset into LanceDB `shot_embeddings` and `title_embeddings`,
+    `chunk` titles at a time (read, embed, write, drop), as `contextual_embeddings` and
+    `title_embeddings` do per run. A new version writes a new embedding space beside the
+    serving one, switched when it holds every title: the storm that follows a new checkpoint.
+    `model` None writes random unit vectors instead (a fast stand-in for the old space)."""
     from mediafm_core.training.dataset import open_titles
 
     fused = open_titles(f"{artefacts}/fused_shots", "fused")
     glob = open_titles(f"{artefacts}/title_metadata_embedding", "vector", per_shot=False)
     ids = fused.title_ids
+    rng = np.random.default_rng(0)
     for i in range(0, len(ids), chunk):
         part = ids[i : i + chunk]
-        out = embed_titles(model, {t: fused.read(t) for t in part},
-                           {t: glob.read(t)[0] for t in part}, "output")  # fmt: skip
-        tids, idx, vecs = [], [], []
-        for t, v in out.items():
-            tids += [t] * len(v)
-            idx.append(np.arange(len(v)))
-            vecs.append(v / np.linalg.norm(v, axis=1, keepdims=True))
-        n = len(tids)
-        rows = pa.table({"title_id": tids, "shot_index": np.concatenate(idx),
-                         "start_s": np.zeros(n), "end_s": np.zeros(n),
-                         "vector": vector_array(np.concatenate(vecs)),
-                         "model_version": [version] * n})  # fmt: skip
-        store.replace_titles("shot_embeddings", rows)
+        if model is None:
+            out = {t: rng.standard_normal((fused.n_rows(t), 32), dtype=np.float32) for t in part}
+        else:
+            from mediafm_core.inference import embed_titles
+
+            out = embed_titles(model, {t: fused.read(t) for t in part},
+                               {t: glob.read(t)[0] for t in part}, "output")  # fmt: skip
+        shots, titles = _rows(out, version)
+        store.replace_titles("shot_embeddings", shots)
+        store.replace_titles("title_embeddings", titles)
     return len(ids)
+
+
+def _rows(out: dict, version: str):
+    """(shot rows, title rows) of the embedded titles, in the serving schemas."""
+    import pyarrow as pa
+
+    from mediafm_core.tables import vector_array
+
+    tids, idx, vecs, means = [], [], [], []
+    for t, v in out.items():
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        tids += [t] * len(v)
+        idx.append(np.arange(len(v)))
+        vecs.append(v)
+        m = v.mean(axis=0)
+        means.append(m / np.linalg.norm(m))
+    n = len(tids)
+    shots = pa.table({"title_id": tids, "shot_index": np.concatenate(idx),
+                      "start_s": np.zeros(n), "end_s": np.zeros(n),
+                      "vector": vector_array(np.concatenate(vecs)),
+                      "model_version": [version] * n})  # fmt: skip
+    titles = pa.table({"title_id": list(out), "vector": vector_array(np.stack(means)),
+                       "model_version": [version] * len(out), "n_shots": [len(v) for v in
+                       out.values()]})  # fmt: skip
+    return shots, titles
 
 
 def embed_row(folder: Path, checkpoint: str) -> dict:
@@ -192,7 +219,7 @@ def embed_row(folder: Path, checkpoint: str) -> dict:
     wall, peak, out = peak_of([sys.executable, "-c", code])
     res = json.loads(out.strip().splitlines()[-1])
     return {"titles_per_s": res["titles"] / res["seconds"], "peak_gb": peak,
-            "lance_mb": _du(lance) / 2**20}  # fmt: skip
+            "lance_mb": _du(lance) / 2**20, "switched": res["switched"]}  # fmt: skip
 
 
 ANN_CHILD = """
@@ -287,7 +314,8 @@ def main() -> None:
             e = embed_row(folder, ckpt)
             put("re-embed + LanceDB write: titles/s", n, f"{e['titles_per_s']:.1f}")
             put("re-embed + LanceDB write: peak RSS GB", n, f"{e['peak_gb']:.2f}")
-            put("LanceDB shot_embeddings on disk, MB", n, f"{e['lance_mb']:.0f}")
+            put("LanceDB on disk (both spaces), MB", n, f"{e['lance_mb']:.0f}")
+            put("new space switched in after the storm", n, str(e["switched"]))
         if "ann" in parts and (folder / "lancedb").exists():
             r = ann_row(folder)
             put("ANN index build s", n, f"{r['build_s']:.1f}")

@@ -78,6 +78,17 @@ def training_inputs(storage: StorageResource) -> dict:
     return {"fused": fused, "globals": globals_ if UPath(globals_).exists() else None}
 
 
+def check_dataset(uri: str) -> dict:
+    """Open the training dataset's index (Parquet footers, no vectors) so that an empty
+    dataset or mixed fused widths fail here, with the titles named, before any trainer or GPU
+    pod is launched. Returns its titles, shots and width."""
+    from mediafm_core.training.dataset import ParquetTitles
+
+    titles = ParquetTitles(uri)
+    return {"titles": len(titles.title_ids), "fused_dim": titles.dim,
+            "shots": sum(titles.n_rows(t) for t in titles.title_ids)}  # fmt: skip
+
+
 def trainer_command(trainer: TrainerLauncherResource) -> list[str]:
     """`python -m ...pipes_trainer`, or torchrun with one process per GPU when there are several."""
     python = trainer.python or sys.executable
@@ -163,6 +174,7 @@ def encoder_checkpoint(
     t0 = time.perf_counter()
     run = context.run.run_id[:8]
     inputs = training_inputs(storage)  # paths: no partition is loaded into this process
+    dataset = check_dataset(inputs["fused"])  # footers only: bad widths fail before a launch
     out_dir = storage.checkpoint_dir(f"run-{run}")
     spec = {**inputs, "out_dir": out_dir, "train": config.train_config()}
     if trainer.mode == "in_process":
@@ -180,16 +192,10 @@ def encoder_checkpoint(
             **meta,
             "checkpoint_dir": MetadataValue.path(out_dir),
             "training_dataset": MetadataValue.path(inputs["fused"]),
-            "titles": _value(meta, "n_train_titles") + _value(meta, "n_val_titles"),
-            "shots": _value(meta, "n_train_shots"),
+            **dataset,
             "launcher": trainer.mode,
             "train_config": MetadataValue.json(spec["train"]),
             "seconds": round(time.perf_counter() - t0, 2),
         }
     )
 
-
-def _value(meta: dict, key: str) -> int:
-    """An int the trainer reported (a plain value in process, a MetadataValue over Pipes)."""
-    v = meta.get(key, 0)
-    return int(getattr(v, "value", v) or 0)

@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mediafm_core.errors import InputError
-from mediafm_core.storage.schemas import SCHEMAS, TABLE_KEYS, conform
+from mediafm_core.storage.schemas import SCHEMAS, TABLE_KEYS, TITLE_EMBEDDINGS, conform
 from mediafm_core.storage.spaces import (
     LOGICAL_TABLES,
     Space,
@@ -291,6 +291,8 @@ class LanceStore:
         if serving is None or serving == space:
             return serving is not None
         names = self.db.table_names()  # listed once, not once per table and check
+        if self._surely_incomplete(space, serving, names):
+            return False
         for logical in LOGICAL_TABLES:
             missing = (self.titles_in(serving.table(logical), names)
                        - self.titles_in(space.table(logical), names))  # fmt: skip
@@ -304,6 +306,17 @@ class LanceStore:
         self.refresh()
         log.info("switched the serving embedding space %s -> %s", serving.id, space.id)
         return True
+
+    def _surely_incomplete(self, space: Space, serving: Space, names) -> bool:
+        """True when the new space's title table has fewer rows (one per title) than the
+        serving one's, read from the manifests alone: it then lacks some serving title. Checked
+        first so that the writes of a re-embed storm do not each scan both spaces' title ids
+        (O(rows) per write, O(N^2) for the storm; issue 17); the full check runs only once the
+        counts allow a switch."""
+        new, old = space.table(TITLE_EMBEDDINGS), serving.table(TITLE_EMBEDDINGS)
+        if new not in names or old not in names:
+            return new not in names and old in names
+        return self.db.open_table(new).count_rows() < self.db.open_table(old).count_rows()
 
     def count_rows(self, name: str, title_ids=None) -> int:
         if not self.has_table(name):

@@ -151,3 +151,25 @@ def test_a_title_retired_during_a_migration_leaves_both_spaces(tmp_path):
     write_space(store, ["c"], 32, "m2", seed0=102)  # the last live title: the switch happens
     assert store.serving_space().model_version == "m2"
     assert store.count_rows("shot_embeddings", ["a"]) == 0
+
+
+def test_writes_of_a_re_embed_storm_do_not_scan_both_spaces_until_a_switch_is_possible(
+    tmp_path, monkeypatch
+):
+    """Issue 17: each write of a new space asks whether it can switch; while the new title
+    table has fewer rows than the serving one (manifest counts) the title ids are not scanned
+    (a scan per write made the storm O(N^2)); the switch still happens at the last title."""
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    titles = [f"t{i}" for i in range(6)]
+    write_space(store, titles, 16, "m1")
+    scans = []
+    real = store.titles_in
+    monkeypatch.setattr(store, "titles_in", lambda *a, **k: scans.append(a[0]) or real(*a, **k))
+    for i, t in enumerate(titles):
+        store.replace_titles("shot_embeddings", shot_rows(t, 5, 16, 70 + i, "m2"))
+        counts = store.replace_titles("title_embeddings", title_row(t, 16, 80 + i, "m2"))
+        if i < len(titles) - 1:
+            assert not scans, f"title {t}: scanned {scans}"
+            assert counts["switched_space"] is False
+    assert counts["switched_space"] is True and scans  # the full check ran once, and switched
+    assert store.serving_space().id == "m2/d16"
