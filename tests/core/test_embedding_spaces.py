@@ -173,3 +173,27 @@ def test_writes_of_a_re_embed_storm_do_not_scan_both_spaces_until_a_switch_is_po
             assert counts["switched_space"] is False
     assert counts["switched_space"] is True and scans  # the full check ran once, and switched
     assert store.serving_space().id == "m2/d16"
+
+
+def test_new_titles_are_appended_and_known_titles_merged_with_a_title_index(tmp_path):
+    """Issue 17: a write of titles the table lacks is an append (a merge joins the whole table:
+    O(rows) per write), a write of known titles a merge; both converge to exactly the rows
+    written, and a table past 10,000 rows gets a BTREE index on title_id for those filters."""
+    from mediafm_core.storage.lance_store import TITLE_INDEX
+
+    store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
+    first = store.replace_titles("shot_embeddings", pa.concat_tables(
+        [shot_rows(f"t{i:03d}", 250, 8, i) for i in range(41)]))  # fmt: skip
+    assert first["write"] == "append" and first["inserted"] == 10_250
+    assert TITLE_INDEX in {i.name for i in store.open("shot_embeddings").list_indices()}
+    new = store.replace_titles("shot_embeddings", shot_rows("fresh", 7, 8, 99))
+    assert new["write"] == "append" and new["inserted"] == 7
+    again = store.replace_titles("shot_embeddings", shot_rows("fresh", 5, 8, 98))
+    assert again["write"] == "merge" and again["deleted"] == 2
+    def same(tid, want):
+        got = store.read("shot_embeddings", tid)
+        return all(got[c].to_pylist() == want[c].to_pylist() for c in want.column_names)
+
+    assert same("fresh", shot_rows("fresh", 5, 8, 98))
+    assert store.count_rows("shot_embeddings") == 10_255
+    assert same("t007", shot_rows("t007", 250, 8, 7))
