@@ -282,6 +282,8 @@ def main() -> None:
     ap.add_argument("--in-memory-max", type=int, default=1000,
                     help="largest catalogue to run the in-memory path on (it needs ~30 kB/shot "
                     "at 2128 dims)")  # fmt: skip
+    ap.add_argument("--embed-max", type=int, default=10**9,
+                    help="largest catalogue to run the re-embed storm and ANN parts on")
     a = ap.parse_args()
     parts = set(a.parts.split(","))
     table: dict[str, dict[int, str]] = {}
@@ -310,13 +312,13 @@ def main() -> None:
                 put("pretrain in memory: shots/s", n, f"{m['shots_per_s']:.0f}")
                 put("streamed / in-memory shots/s", n,
                     f"{s['shots_per_s'] / m['shots_per_s']:.2f}")  # fmt: skip
-        if "embed" in parts and ckpt:
+        if "embed" in parts and ckpt and n <= a.embed_max:
             e = embed_row(folder, ckpt)
             put("re-embed + LanceDB write: titles/s", n, f"{e['titles_per_s']:.1f}")
             put("re-embed + LanceDB write: peak RSS GB", n, f"{e['peak_gb']:.2f}")
             put("LanceDB on disk (both spaces), MB", n, f"{e['lance_mb']:.0f}")
             put("new space switched in after the storm", n, str(e["switched"]))
-        if "ann" in parts and (folder / "lancedb").exists():
+        if "ann" in parts and (folder / "lancedb").exists() and n <= a.embed_max:
             r = ann_row(folder)
             put("ANN index build s", n, f"{r['build_s']:.1f}")
             put("ANN query p50 ms", n, f"{r['p50_ms']:.1f}")
