@@ -173,7 +173,7 @@ class ParquetTitles:
         parts = [self._segment(s.path, rg, a, n) for rg, a, n in s.segments]
         rows = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         if self.per_shot:
-            shot = rows["shot_index"].to_numpy()
+            shot = rows["shot_index"].combine_chunks().to_numpy(zero_copy_only=False)
             if len(shot) > 1 and not (np.diff(shot) > 0).all():
                 if (np.diff(np.sort(shot)) == 0).any():
                     raise InputError(f"title {title_id!r}", f"duplicate shot_index in {s.path}")
