@@ -12,8 +12,10 @@ Every figure comes from a real SQLite instance in a temp DAGSTER_HOME (the repo'
    `contextual_embeddings` / `title_embeddings` and of those two (bulk-written into the event
    log in one transaction, as `store_event` writes each), one evaluation (the previous tick),
    then a new `encoder_checkpoint` materialisation: one `evaluate_automation_conditions` of the
-   re-embed sensor's selection with every partition stale (the evaluation the automation sensor
-   runs each tick).
+   re-embed sensor's selection with every partition stale (Dagster's test entry point, which
+   queries the instance's partition keys uncached while it writes the cursor), and the same
+   evaluation as the sensor daemon runs it (`AutomationTickEvaluationContext`: cached queries,
+   the backfill or run requests built, evaluations serialised).
 3. UI: `dagster-webserver` on 127.0.0.1 over that instance; headless Chromium (a fresh profile,
    DevTools protocol) opens `contextual_embeddings`' partitions page: seconds until the
    partition count and a partition key have rendered.
@@ -178,9 +180,33 @@ def automation_row(n: int, work: Path, ui: bool) -> dict:
         )
         row["automation_all_stale_s"] = time.perf_counter() - t0
         row["automation_stale"] = stale_partitions(stale)
+        t0 = time.perf_counter()
+        requests = daemon_evaluation(defs, instance, selection, quiet.cursor)
+        row["automation_daemon_s"] = time.perf_counter() - t0
+        row["automation_daemon_requests"] = requests
         if ui:
             row["ui_partitions_page_s"] = ui_seconds(n, ids, work)
     return row
+
+
+def daemon_evaluation(defs, instance, selection, cursor) -> int:
+    """One evaluation as the automation sensor's daemon runs it (`AutomationTickEvaluationContext`:
+    cached instance queries, run requests or a backfill built, evaluations serialised); returns
+    the number of requests (one backfill when the sensor emits backfills, its default)."""
+    import logging
+
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        AutomationTickEvaluationContext,
+    )
+
+    sensor = defs.get_sensor_def("reembed_on_new_checkpoint")
+    requests, _, _ = AutomationTickEvaluationContext(
+        evaluation_id=cursor.evaluation_id + 1, instance=instance,
+        asset_graph=defs.resolve_asset_graph(), cursor=cursor, materialize_run_tags={},
+        observe_run_tags={}, auto_observe_asset_keys=set(), asset_selection=selection,
+        logger=logging.getLogger("dagster_scale"), emit_backfills=sensor.emit_backfills,
+    ).evaluate()  # fmt: skip
+    return len(requests)
 
 
 def ui_seconds(n: int, ids: list[str], work: Path) -> float:
@@ -285,9 +311,12 @@ COLUMNS = [
     ("sensor_steady_tick_s", "steady tick s", "{:.2f}"),
     ("sensor_one_new_tick_s", "+1 title tick s", "{:.2f}"),
     ("cursor_bytes", "cursor bytes", "{:,}"),
+    ("setup_events_s", "setup: events written s", "{:.0f}"),
     ("automation_quiet_s", "automation quiet s", "{:.2f}"),
     ("automation_all_stale_s", "automation all stale s", "{:.2f}"),
     ("automation_stale", "stale partitions", "{:,}"),
+    ("automation_daemon_s", "daemon evaluation s", "{:.2f}"),
+    ("automation_daemon_requests", "daemon requests", "{}"),
     ("ui_partitions_page_s", "UI partitions page s", "{:.2f}"),
     ("dagster_s_per_title", "Dagster s/title (8)", "{:.2f}"),
     ("cli_s_per_title", "CLI s/title (8)", "{:.2f}"),
