@@ -271,3 +271,29 @@ def test_a_lost_snapshot_adopts_known_titles_and_still_runs_new_ones(tmp_path, i
     tick = tick_sensor(defs, instance, cursor=cursor)
     assert [r.partition_key for r in tick.run_requests] == ["t_c"]
     assert sorted(seen_on_root(root, tick.cursor)) == ["t_a", "t_b", "t_c"]
+
+
+def test_old_snapshots_go_but_the_one_a_retried_tick_reads_stays(tmp_path, instance):
+    import os
+    import time
+
+    from mediafm_assets.local_runner import tick_sensor
+
+    root = tmp_path / "storage"
+    state = root / "sensors" / "title_arrival"
+    land(root / "landing", ["t_a"])
+    defs = _defs(root)
+    cursor = tick_sensor(defs, instance).cursor
+    for body in (b"v2", b"v3, longer"):
+        (root / "landing" / "t_a" / "video.mp4").write_bytes(body)
+        cursor = tick_sensor(defs, instance, cursor=cursor).cursor
+    assert len(list(state.glob("*.parquet"))) == 3
+    read = json.loads(cursor)["fingerprints"]
+    for snapshot in state.glob("*.parquet"):  # all of them two hours old
+        os.utime(snapshot, (time.time() - 7200,) * 2)
+    (root / "landing" / "t_a" / "video.mp4").write_bytes(b"v4, longer still")
+    changed = tick_sensor(defs, instance, cursor=cursor)
+    written = json.loads(changed.cursor)["fingerprints"]
+    assert sorted(p.stem for p in state.glob("*.parquet")) == sorted([read, written])
+    retried = tick_sensor(defs, instance, cursor=cursor)  # the tick is retried: same keys
+    assert [r.run_key for r in retried.run_requests] == [r.run_key for r in changed.run_requests]
