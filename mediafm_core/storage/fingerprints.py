@@ -67,8 +67,7 @@ def load(root: str, sensor: str, token: str | None) -> Seen:
     except (OSError, ValueError) as exc:
         log.warning("sensor state %s unreadable (%s); known titles are adopted again", path, exc)
         return {}
-    return {t: (f, int(n)) for t, f, n in zip(table["title_id"], table["fingerprint"],
-                                              table["runs"])}  # fmt: skip
+    return dict(zip(table["title_id"], zip(table["fingerprint"], table["runs"])))
 
 
 def save(root: str, sensor: str, seen: Seen, previous: str | None = None) -> str:

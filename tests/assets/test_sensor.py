@@ -297,3 +297,25 @@ def test_old_snapshots_go_but_the_one_a_retried_tick_reads_stays(tmp_path, insta
     assert sorted(p.stem for p in state.glob("*.parquet")) == sorted([read, written])
     retried = tick_sensor(defs, instance, cursor=cursor)  # the tick is retried: same keys
     assert [r.run_key for r in retried.run_requests] == [r.run_key for r in changed.run_requests]
+
+
+def test_the_local_listing_fingerprints_exactly_as_the_fsspec_listing(tmp_path):
+    """A local landing zone is listed with os.scandir (issue 17: fsspec's local find took 5 s a
+    tick at 50 k titles); every fingerprint equals fsspec's, so an upgrade re-runs nothing."""
+    import os
+
+    from mediafm_core.storage import landing as lz
+    from tests.assets.conftest import write_tiny_titles
+
+    ids = write_tiny_titles(tmp_path, 2, seconds=2.0, seed=7)  # subtitles, truth/ subfolder
+    (tmp_path / ids[0] / "extra" / "deep").mkdir(parents=True)
+    (tmp_path / ids[0] / "extra" / "deep" / "notes.txt").write_text("nested")
+    (tmp_path / ids[0] / "empty_dir").mkdir()
+    os.symlink(tmp_path / ids[0] / "video.mp4", tmp_path / ids[1] / "alias.mp4")
+    (tmp_path / "t_only_folder").mkdir()
+    (tmp_path / "stray.txt").write_text("not a title")
+    local = lz._list_local(str(tmp_path))
+    assert {t: sorted(e) for t, e in local.items()} == {
+        t: sorted(e) for t, e in lz._list_fsspec(str(tmp_path)).items()}
+    assert ("extra/deep/notes.txt", 6) in {(n, s) for n, s, _ in local[ids[0]]}
+    assert local["t_only_folder"] == [] and "stray.txt" not in local
