@@ -3,9 +3,9 @@ and a fingerprint of what landed.
 
 One recursive listing per tick (`fs.find`: a single paginated listing call on S3, however many
 titles are waiting; `os.scandir` for a local folder) gives every file's name, size and
-modification time. A title's fingerprint is
-a hash of its files' (relative name, size, mtime) list, so a re-landed video, a finished copy or
-a new subtitle file changes it; an untouched folder keeps it (issue 12). Folders without the
+modification time. A title's fingerprint is a hash of its files' (relative name, size, mtime)
+list, so a re-landed video, a finished copy or a new subtitle file changes it; an untouched
+folder keeps it (issue 12). Folders without the
 `metadata.json` ready marker (still being copied) are listed but not ready; folder names that
 cannot be title ids are skipped with a warning. Used by the arrival and retirement sensors
 (mediafm_assets/ingest/sensors.py) and by `mediafm retire` (storage/catalogue.py).
