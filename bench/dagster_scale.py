@@ -27,7 +27,8 @@ Every figure comes from a real SQLite instance in a temp DAGSTER_HOME (the repo'
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 .venv/bin/python bench/dagster_scale.py \
         --titles 1000 10000 50000 [--skip ui automation] [--overhead]
 
-`dagster_rows(n_titles)` returns the rows for bench/catalogue_scale.py.
+`dagster_rows(n_titles)` returns the rows for bench/catalogue_scale.py
+(`from dagster_scale import dagster_rows` when run from bench/).
 """
 
 from __future__ import annotations
@@ -212,6 +213,8 @@ def daemon_evaluation(defs, instance, selection, cursor) -> int:
 def ui_seconds(n: int, ids: list[str], work: Path) -> float:
     """Seconds from navigating to contextual_embeddings' partitions page until it shows
     "Materialized (N)" and the first partition key (webserver up, code location loaded)."""
+    if str(REPO) not in sys.path:  # run as a script from bench/ or imported by another bench
+        sys.path.insert(0, str(REPO))
     from tests.e2e.browser import DevToolsPage
     from tests.e2e.servers import BIN, free_port, graphql, start, stop, wait_http
 
