@@ -2,17 +2,22 @@
 
 `title_arrival_sensor`: a newly landed or changed title becomes ONE cold-start run.
 1. A title is identified by its id and fingerprinted by what landed (`landing.scan_landing`: its
-   files' names, sizes and modification times). The cursor keeps `titles: {id: [fingerprint, n]}`
-   (n = runs requested so far). A ready title gets a run when it is not a `titles` partition (new,
-   or its partition was deleted) or its fingerprint changed (re-landed video, a copy that finished
-   after metadata.json); an untouched folder gets none.
+   files' names, sizes and modification times). What the sensor has seen, `{id: (fingerprint,
+   n)}` (n = runs requested so far), is a snapshot on the storage root
+   (storage/fingerprints.py); the cursor holds only its token, so it stays ~100 bytes whatever
+   the catalogue's size (issue 17: Dagster stores the cursor with every tick). A ready title gets
+   a run when it is not a `titles` partition (new, or its partition was deleted) or its
+   fingerprint changed (re-landed video, a copy that finished after metadata.json); an untouched
+   folder gets none.
 2. Its run key is `cold-start:<id>:<n>:<fingerprint>`: a retried tick (same cursor) repeats the
    key and the daemon launches nothing twice; a changed title or a re-added partition gets a new
    key, so Dagster never skips it as "already completed" (issue 12). The re-run replaces the
    title's artefacts and LanceDB rows (one commit per table, `LanceStore.replace_titles`).
-3. New partitions and run requests go out in one `SensorResult`, committed with the cursor; at most
-   `MAX_TITLES_PER_TICK` runs per tick, a larger burst drains over the next ticks (sorted order).
-4. A known partition the cursor has no fingerprint for (added by hand, or an older cursor) is
+3. New partitions and run requests go out in one `SensorResult`, committed with the cursor (a
+   tick that never committed leaves the cursor naming the old snapshot: the retry repeats the
+   same run keys); at most `MAX_TITLES_PER_TICK` runs per tick, a larger burst drains over the
+   next ticks (sorted order).
+4. A known partition without a recorded fingerprint (added by hand, or its snapshot is gone) is
    adopted without a run. A retired title (storage/catalogue.py) is ignored until it lands again
    with another fingerprint.
 Titles whose `metadata.json` ready marker is missing (half-copied folders) are not touched.
@@ -42,9 +47,11 @@ from dagster import (
 from mediafm_assets.jobs import COLD_START_TAGS, cold_start_selection, cold_start_targets
 from mediafm_assets.partitions import titles_partitions
 from mediafm_assets.resources import StorageResource
+from mediafm_core.storage import fingerprints
 from mediafm_core.storage.landing import landing_exists, scan_landing
 
 MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
+SEEN_STATE = "title_arrival"  # <root>/sensors/title_arrival/<token>.parquet: what it has seen
 SWEEP_S = 3600.0  # retired this recently: swept again each tick (runs in flight at retirement)
 
 
@@ -60,7 +67,7 @@ def titles_to_run(seen: dict, known: set, landed: dict, retired: dict, settle_s:
             continue  # retired, and not landed again since
         prev = seen.get(tid)
         if tid in known and prev is None:
-            seen[tid] = [t.fingerprint, 0]  # adopt: no record of what its run saw
+            seen[tid] = (t.fingerprint, 0)  # adopt: no record of what its run saw
             continue
         if tid in known and prev[0] == t.fingerprint:
             continue
@@ -81,7 +88,8 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
     from mediafm_core.storage.catalogue import readmit_title, retired_titles
 
     state = json.loads(context.cursor) if context.cursor else {}
-    seen: dict = state.get("titles", {})
+    seen = seen_titles(storage.root, state)
+    before = dict(seen)
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
     retired = retired_titles(storage.root)
     todo = titles_to_run(seen, known, scan_landing(storage.landing_root()), retired,
@@ -91,7 +99,7 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
     for tid, fingerprint, n in todo:
         if tid in retired:
             readmit_title(storage.root, tid)  # landed again: it is a title once more
-        seen[tid] = [fingerprint, n]
+        seen[tid] = (fingerprint, n)
         fresh += [tid] if tid not in known else []
         requests.append(RunRequest(
             run_key=f"cold-start:{tid}:{n}:{fingerprint}", partition_key=tid,
@@ -99,13 +107,24 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
             tags={**COLD_START_TAGS, "mediafm/trigger": "title_arrival",
                   "mediafm/fingerprint": fingerprint},
         ))  # fmt: skip
-    cursor = json.dumps({"known": len(known) + len(fresh),
-                         "last": todo[-1][0] if todo else state.get("last"), "titles": seen})
+    token = state.get("fingerprints")
+    if seen != before or (seen and not token):
+        token = fingerprints.save(storage.root, SEEN_STATE, seen, previous=token)
+    cursor = json.dumps({"fingerprints": token, "seen": len(seen), "known": len(known) + len(fresh),
+                         "last": todo[-1][0] if todo else state.get("last")})  # fmt: skip
     if not requests:
         skip = f"no new or changed ready titles in {storage.landing_root()}"
         return SensorResult(skip_reason=skip, cursor=cursor)
     adds = [titles_partitions.build_add_request(fresh)] if fresh else []
     return SensorResult(run_requests=requests, dynamic_partitions_requests=adds, cursor=cursor)
+
+
+def seen_titles(root: str, state: dict) -> dict:
+    """{title_id: (fingerprint, n)} of the snapshot the cursor names; a cursor from before
+    issue 17 carries them itself (`titles`)."""
+    if "titles" in state:
+        return {t: (f, int(n)) for t, (f, n) in state["titles"].items()}
+    return fingerprints.load(root, SEEN_STATE, state.get("fingerprints"))
 
 
 @sensor(

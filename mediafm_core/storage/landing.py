@@ -2,9 +2,10 @@
 and a fingerprint of what landed.
 
 One recursive listing per tick (`fs.find`: a single paginated listing call on S3, however many
-titles are waiting) gives every file's name, size and modification time. A title's fingerprint is
-a hash of its files' (relative name, size, mtime) list, so a re-landed video, a finished copy or
-a new subtitle file changes it; an untouched folder keeps it (issue 12). Folders without the
+titles are waiting; `os.scandir` for a local folder) gives every file's name, size and
+modification time. A title's fingerprint is a hash of its files' (relative name, size, mtime)
+list, so a re-landed video, a finished copy or a new subtitle file changes it; an untouched
+folder keeps it (issue 12). Folders without the
 `metadata.json` ready marker (still being copied) are listed but not ready; folder names that
 cannot be title ids are skipped with a warning. Used by the arrival and retirement sensors
 (mediafm_assets/ingest/sensors.py) and by `mediafm retire` (storage/catalogue.py).
@@ -58,6 +59,22 @@ def landing_exists(landing: str) -> bool:
 
 def scan_landing(landing: str) -> dict[str, LandedTitle]:
     """Every valid title folder under `landing` (ready or not), with its fingerprint."""
+    files = _list_local(landing) if not is_remote(landing) else _list_fsspec(landing)
+    out = {}
+    for title_id, entries in files.items():
+        if not TITLE_ID_RE.match(title_id):
+            log.warning("landing folder %r is not a valid title id; skipped", title_id)
+            continue
+        entries.sort()
+        digest = hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
+        ready = any(name == READY_MARKER for name, _, _ in entries)
+        newest = max((m for _, _, m in entries), default=0.0)
+        out[title_id] = LandedTitle(title_id, ready, digest, newest)
+    return out
+
+
+def _list_fsspec(landing: str) -> dict[str, list[tuple]]:
+    """{title folder: [(relative name, size, mtime)] of its files} from one recursive listing."""
     fs, base = _filesystem(landing)
     if not fs.exists(base):
         return {}
@@ -75,17 +92,40 @@ def scan_landing(landing: str) -> dict[str, LandedTitle]:
             continue
         if info.get("type") != "directory":
             files.setdefault(rel[0], []).append(("/".join(rel[1:]), info.get("size"), _mtime(info)))
-    out = {}
-    for title_id, entries in files.items():
-        if not TITLE_ID_RE.match(title_id):
-            log.warning("landing folder %r is not a valid title id; skipped", title_id)
-            continue
-        entries.sort()
-        digest = hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
-        ready = any(name == READY_MARKER for name, _, _ in entries)
-        newest = max((m for _, _, m in entries), default=0.0)
-        out[title_id] = LandedTitle(title_id, ready, digest, newest)
-    return out
+    return files
+
+
+def _list_local(landing: str) -> dict[str, list[tuple]]:
+    """The same listing as `_list_fsspec` for a local folder, by `os.scandir`: fsspec's local
+    `find` costs ~0.1 ms per file in path handling, 5 s a tick at 50 k titles (issue 17)."""
+    import os
+
+    if not os.path.isdir(landing):
+        return {}
+    files: dict[str, list[tuple]] = {}
+    with os.scandir(landing) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _walk_local(entry.path, "", files.setdefault(entry.name, []))
+    return files
+
+
+def _walk_local(folder: str, prefix: str, out: list[tuple]) -> None:
+    import os
+
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _walk_local(entry.path, f"{prefix}{entry.name}/", out)
+                continue
+            st = entry.stat(follow_symlinks=False)  # as fsspec: the link's mtime, the target's size
+            size = st.st_size
+            if entry.is_symlink():
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    size = 0
+            out.append((f"{prefix}{entry.name}", size, st.st_mtime))
 
 
 def ready_titles(landing: str) -> list[str]:

@@ -8,6 +8,7 @@
 <root>/probes/probe_scores.parquet    the ablation table; probes/weights/ holds probe weights
 <root>/lancedb/                       LanceDB tables shot_embeddings, title_embeddings
 <root>/retired/<title_id>/            a retired title: RETIRED.json + its moved Parquet artefacts
+<root>/sensors/title_arrival/<token>.parquet   what the arrival sensor has seen (fingerprints.py)
 ```
 The root defaults to `$MEDIAFM_ROOT`, else `./.demo/storage`.
 """

@@ -237,3 +237,32 @@ def test_a_title_id_cannot_escape_the_local_landing_copy(s3_env, tmp_path, monke
         with pytest.raises(InputError, match="not a valid title id"):
             local_landing_root("s3://bucket/landing", [bad])
     assert not (tmp_path / "outside").exists()
+
+
+def test_arrival_sensor_keeps_its_fingerprints_under_an_s3_root(local_instance, bucket,
+                                                                monkeypatch):  # fmt: skip
+    """The sensor's snapshot lives under s3://<bucket>/root/sensors/ (one PUT per change); the
+    cursor names it, an unchanged tick writes nothing, a re-landed title runs once."""
+    import json
+
+    from dagster_aws.s3 import S3Resource
+
+    from mediafm_assets import local_runner as lr
+    from mediafm_assets.definitions import build_definitions
+
+    s3 = S3Resource().get_client()
+    for tid in ("t_a", "t_b"):
+        s3.put_object(Bucket=bucket, Key=f"landing/{tid}/video.mp4", Body=b"v1")
+        s3.put_object(Bucket=bucket, Key=f"landing/{tid}/metadata.json", Body=b"{}")
+    monkeypatch.setenv("MEDIAFM_LANDING", f"s3://{bucket}/landing")
+    defs = build_definitions(root=f"s3://{bucket}/root")
+    first = lr.tick_sensor(defs, local_instance)
+    token = json.loads(first.cursor)["fingerprints"]
+    assert keys(s3, bucket, "root/sensors/") == [f"root/sensors/title_arrival/{token}.parquet"]
+    again = lr.tick_sensor(defs, local_instance, cursor=first.cursor)
+    assert again.run_requests == [] and again.cursor == first.cursor
+    s3.put_object(Bucket=bucket, Key="landing/t_b/video.mp4", Body=b"v2, re-landed")
+    changed = lr.tick_sensor(defs, local_instance, cursor=again.cursor)
+    assert [r.run_key.rsplit(":", 1)[0] for r in changed.run_requests] == ["cold-start:t_b:2"]
+    assert len(keys(s3, bucket, "root/sensors/")) == 2  # the one read stays (a retried tick)
+    assert lr.tick_sensor(defs, local_instance, cursor=changed.cursor).run_requests == []
