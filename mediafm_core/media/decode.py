@@ -198,7 +198,7 @@ def _serial_frames(
     pts: list[int | None] = []
     frame = None
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         _configure(stream, _thread_type(title))
         scaler = VideoReformatter()  # one cached swscale context
         try:
@@ -230,7 +230,7 @@ def _segment_starts(title: Title, seconds: float) -> list[int]:
         return []
     starts: list[int] = []
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         if stream.time_base is None:
             return []
         tb, t0 = float(stream.time_base), stream.start_time or 0
@@ -272,7 +272,7 @@ def _decode_range(
     kept: list[int] = []
     problem, duration = None, None
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         _configure(stream, "NONE")  # the segments are the parallelism
         if seek_to is not None:
             container.seek(seek_to, stream=stream, backward=True, any_frame=False)
@@ -542,9 +542,9 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
     import av
 
     with _open(title) as container:
-        vs = container.streams.video[0]
+        vs = container.streams[title.video_stream]
         vs.thread_type = _thread_type(title)
-        streams = [vs] + list(container.streams.audio[:1])
+        streams = [vs, container.streams[title.audio_stream]]
         n = 0
         try:
             for packet in container.demux(streams):

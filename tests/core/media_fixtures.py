@@ -165,3 +165,34 @@ def write_ffmpeg_title(
         (tdir / subtitle_name).write_text(subtitles, encoding="utf-8")
     write_metadata(tdir, {"name": title_id})
     return tdir
+
+
+def _boxes(data: bytes | bytearray, lo: int, hi: int):
+    """(type, offset, size) of the ISO-BMFF boxes in data[lo:hi]."""
+    import struct
+
+    i = lo
+    while i < hi:
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        size = struct.unpack(">Q", data[i + 8 : i + 16])[0] if size == 1 else size or hi - i
+        yield kind.decode("latin-1"), i, size
+        i += size
+
+
+def reorder_moov(path: str | Path, key) -> Path:
+    """Reorder the children of an MP4's `moov` box in place, sorted by `key(kind, index)` (mvhd
+    kept first). Sample offsets point into `mdat`, so a file whose moov comes last (ffmpeg's
+    default) stays valid: this is how tagging tools (mutagen) leave `udta` before the `trak`s."""
+    p = Path(path)
+    data = bytearray(p.read_bytes())
+    for kind, i, size in list(_boxes(data, 0, len(data))):
+        if kind == "moov":
+            kids = list(_boxes(data, i + 8, i + size))
+            order = sorted(
+                range(len(kids)), key=lambda k: (kids[k][0] != "mvhd", key(kids[k][0], k))
+            )
+            data[i + 8 : i + size] = b"".join(
+                bytes(data[kids[k][1] : kids[k][1] + kids[k][2]]) for k in order
+            )
+    p.write_bytes(data)
+    return p
