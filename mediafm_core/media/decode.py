@@ -15,6 +15,7 @@ encoders see frames as a player shows them: display-matrix rotation and pixel as
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import queue
@@ -32,6 +33,10 @@ from mediafm_core.media.titles import Title
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 16_000  # Hz, the audio encoders' input rate
+# An audio frame stamped further than this from where the audio so far ends starts a new run
+# at its own timestamp (a hole is silence, an overlap is dropped); nearer, samples run on. Below
+# one AAC (21 ms) or AC-3 (32 ms) frame, so one lost packet is a hole, not a shift.
+AUDIO_SYNC_S = 0.02
 # A stream that decodes to fewer than this share of its announced frames is called truncated.
 MIN_DECODED_SHARE = 0.9
 # Parallel decode segments (see _segmented_frames): about 4 per worker, each between these bounds
@@ -641,69 +646,86 @@ def _square(frame: Any, size: int, scaler: Any = None, sample_aspect: float = 1.
 
 
 class _AudioCollector:
-    """Resamples the audio stream to 16 kHz mono float32 and answers slices by time.
+    """Resamples the audio stream to 16 kHz mono float32, places it on the presentation
+    timeline by its timestamps and answers slices by time (issue 19, cases 3-5).
 
-    Samples before the next pending shot are dropped as shots are served, so memory stays bounded
-    by the longest shot plus the demuxer's audio/video interleaving distance.
+    Each run of contiguous audio starts where its first frame's timestamp says; a frame stamped
+    more than AUDIO_SYNC_S away from where the samples so far end starts a new run, so a hole
+    in the timestamps stays silence and later audio is not pulled early; where runs overlap
+    the samples placed first are kept (as FFmpeg's `aresample=async` drops them). A change of
+    sample format, channel layout or rate mid-stream (spliced segments) flushes the resampler
+    into place and builds a new one for the new format (PyAV's resampler refuses frames that
+    differ from its first, PyAV#1048). Samples before the next pending shot are dropped as shots
+    are served, so memory stays bounded by the longest shot plus the interleaving distance.
     """
 
     def __init__(self, origin_s: float = 0.0):
-        import av
-
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        self.chunks: list[np.ndarray] = []
-        self.n = 0  # samples received in total
-        self.base = 0  # sample index (from the first sample) of chunks[0][0]
         self.origin_s = origin_s  # stream time of the presentation timeline's 0 (Title.start_s)
-        self.offset_s: float | None = None  # timeline time of the first resampled sample
+        self.resampler: Any = None
+        self.setup: tuple | None = None  # (format, layout, rate) the resampler was built for
+        self.starts: list[int] = []  # timeline sample index of each piece's first sample
+        self.pieces: list[np.ndarray] = []  # disjoint runs of samples, in timeline order
+        self.cursor: int | None = None  # where the resampler's next output sample goes
+        self.end = -(2**62)  # timeline sample index after the last placed sample
         self.done = False
 
     def add(self, frame: Any) -> None:
-        if self.offset_s is None:
-            t = float(frame.time) if frame.time is not None else self.origin_s
-            self.offset_s = t - self.origin_s
-        for out in self.resampler.resample(frame):
-            self._append(out.to_ndarray().reshape(-1))
+        import av
 
-    def _append(self, x: np.ndarray) -> None:
-        self.chunks.append(x.astype(np.float32, copy=False))
-        self.n += len(x)
+        setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+        start = None if frame.time is None else round((frame.time - self.origin_s) * AUDIO_RATE)
+        jump = start is not None and (
+            self.cursor is None or abs(start - self.cursor) > AUDIO_SYNC_S * AUDIO_RATE
+        )
+        if setup != self.setup or jump:
+            self._drain()
+            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            self.setup = setup
+        if jump or self.cursor is None:
+            self.cursor = 0 if start is None else start
+        for out in self.resampler.resample(frame):
+            self._place(out.to_ndarray().reshape(-1))
+
+    def _drain(self) -> None:
+        """Flush the current resampler's delayed samples into place."""
+        if self.resampler is not None:
+            for out in self.resampler.resample(None):
+                self._place(out.to_ndarray().reshape(-1))
+            self.resampler = None
+
+    def _place(self, x: np.ndarray) -> None:
+        pos, self.cursor = self.cursor, self.cursor + len(x)
+        skip = max(0, self.end - pos)  # overlap: what is already placed stays
+        if skip < len(x):
+            self.starts.append(pos + skip)
+            self.pieces.append(x[skip:].astype(np.float32, copy=False))
+            self.end = pos + len(x)
 
     def flush(self) -> None:
-        for out in self.resampler.resample(None):
-            self._append(out.to_ndarray().reshape(-1))
+        self._drain()
         self.done = True
 
     def covers(self, end_s: float) -> bool:
-        if self.done:
-            return True
-        off = self.offset_s if self.offset_s is not None else 0.0
-        return self.n > 0 and off + self.n / AUDIO_RATE >= end_s
-
-    def _shift(self) -> int:
-        return round((self.offset_s or 0.0) * AUDIO_RATE)
+        return self.done or (self.cursor is not None and self.cursor >= round(end_s * AUDIO_RATE))
 
     def slice(self, start_s: float, end_s: float) -> np.ndarray:
         """Samples for [start_s, end_s); zeros where the stream has none."""
         a, b = round(start_s * AUDIO_RATE), round(end_s * AUDIO_RATE)
         out = np.zeros(max(0, b - a), np.float32)
-        if not self.chunks or b <= a:
-            return out
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        buf, shift = self.chunks[0], self._shift() + self.base
-        lo, hi = max(a - shift, 0), min(b - shift, len(buf))
-        if hi > lo:
-            out[lo + shift - a : hi + shift - a] = buf[lo:hi]
+        first = max(0, bisect.bisect_right(self.starts, a) - 1)
+        for p0, x in zip(self.starts[first:], self.pieces[first:]):
+            if p0 >= b:
+                break
+            lo, hi = max(a, p0), min(b, p0 + len(x))
+            if hi > lo:
+                out[lo - a : hi - a] = x[lo - p0 : hi - p0]
         return out
 
     def drop_before(self, t_s: float) -> None:
-        """Forget samples before time `t_s` (no later shot starts earlier)."""
-        if not self.chunks:
-            return
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        cut = min(max(0, round(t_s * AUDIO_RATE) - self._shift() - self.base), len(self.chunks[0]))
-        if cut:
-            self.chunks = [self.chunks[0][cut:]]
-            self.base += cut
+        """Forget pieces that end before time `t_s` (no later shot starts earlier)."""
+        cut = round(t_s * AUDIO_RATE)
+        k = 0
+        while k < len(self.pieces) and self.starts[k] + len(self.pieces[k]) <= cut:
+            k += 1
+        if k:
+            del self.starts[:k], self.pieces[:k]

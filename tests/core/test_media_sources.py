@@ -6,6 +6,7 @@ listed before it. Audio that changes mid-stream (cases 3-4: layout, rate, codec 
 and audio with timestamp holes or overlaps (case 5) are placed on the picture's clock.
 """
 
+import numpy as np
 import pytest
 
 from mediafm_core.errors import TitleError
@@ -174,3 +175,129 @@ def test_cover_art_alone_is_no_video(tmp_path):
     )
     with pytest.raises(TitleError, match="'art'.*no video stream"):
         open_title(tdir)
+
+
+# -- cases 3-4: the audio format changes mid-stream ---------------------------------------------
+def spliced(tmp_path, tdir, segments, name="video.ts", fmt=("-f", "mpegts"), vcodec=X264):
+    """Segments of (colour, seconds, audio args, audio codec args) written on their own, then
+    joined with the concat demuxer and `-c copy`, as HLS/TS splicers join them."""
+    listing = tmp_path / "segments.txt"
+    lines = []
+    for k, (colour, seconds, audio, codec) in enumerate(segments):
+        seg = tmp_path / f"seg{k}.{name.split('.')[-1]}"
+        ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s=64x36:r=25:d={seconds}", *audio,
+               *vcodec, *codec, "-shortest", *fmt, str(seg))  # fmt: skip
+        lines.append(f"file '{seg}'")
+    listing.write_text("\n".join(lines) + "\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tdir / name))
+
+
+AC3 = ["-c:a", "ac3"]
+AAC = ["-c:a", "aac"]
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [((sine(440, 3, 48000, "stereo"), AC3), (sine(880, 3, 48000, "5.1"), AC3)),
+     ((sine(440, 3, 44100), AAC), (sine(880, 3, 48000), AAC)),
+     ((sine(440, 3, 48000, "5.1"), AC3), (sine(880, 3, 32000, "mono"), AC3)),
+     ((sine(440, 3, 22050, "mono"), ["-c:a", "mp2"]), (sine(880, 3, 44100, "stereo"),
+                                                     ["-c:a", "mp2"]))],
+    ids=["ac3-stereo-to-5.1", "aac-44.1k-to-48k", "ac3-5.1-48k-to-mono-32k", "mp2-22k-mono-to-44k"],
+)  # fmt: skip
+def test_audio_format_change_mid_stream_is_decoded_through(tmp_path, first, second):
+    tdir = title_dir(tmp_path)
+    spliced(tmp_path, tdir, [("red", 3, *first), ("blue", 3, *second)])
+    title = open_title(tdir)
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 75]
+    items = extract_shot_inputs(title, shots, frames_per_shot=1, size=16)
+    assert [round(tone_share(it.audio, 440), 1) for it in items] == [1.0, 0.0]
+    assert [round(tone_share(it.audio, 880), 1) for it in items] == [0.0, 1.0]
+
+
+# -- case 5: holes and overlaps in the audio timestamps -----------------------------------------
+def gapped_audio(tmp_path, first_s: float, stamp_s: float, second_s: float) -> list[str]:
+    """ffmpeg input args: 440 Hz for `first_s`, then 880 Hz for `second_s` stamped from
+    `stamp_s` (concat demuxer `duration`: a hole when stamp_s > first_s, an overlap when less)."""
+    for name, freq, seconds in (("a1", 440, first_s), ("a2", 880, second_s)):
+        ffmpeg(
+            "-f", "lavfi", "-i", f"sine=f={freq}:d={seconds}:r=48000", str(tmp_path / f"{name}.wav")
+        )
+    listing = tmp_path / "audio.txt"
+    listing.write_text(
+        f"file '{tmp_path / 'a1.wav'}'\nduration {stamp_s}\nfile '{tmp_path / 'a2.wav'}'\n"
+    )
+    return ["-f", "concat", "-safe", "0", "-i", str(listing)]
+
+
+def gapped_title(tmp_path, ext, first_s, stamp_s, second_s, codec=AAC):
+    tdir = title_dir(tmp_path)
+    ffmpeg("-f", "lavfi", "-i", RED_BLUE, *gapped_audio(tmp_path, first_s, stamp_s, second_s),
+           "-map", "0:v", "-map", "1:a", *X264, *codec, str(tdir / f"video.{ext}"))  # fmt: skip
+    title = open_title(tdir)
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 75]
+    return title, extract_shot_inputs(title, shots, frames_per_shot=1, size=16)
+
+
+@pytest.mark.parametrize("ext, codec", [("mkv", AAC), ("mp4", AAC), ("mkv", ["-c:a", "libopus"])])
+def test_a_hole_in_the_audio_timestamps_is_silence(tmp_path, ext, codec):
+    """440 Hz for 0-2 s, nothing for 2-3 s, 880 Hz stamped 3-6 s: under the cut at 3 s."""
+    _, items = gapped_title(tmp_path, ext, 2, 3, 3, codec)
+    first, second = items[0].audio, items[1].audio
+    assert tone_share(first, 440) > 0.95 and tone_share(first, 880) < 0.01
+    assert tone_share(second, 880) > 0.95
+    rms = lambda x: float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))  # noqa: E731
+    assert rms(first[: 2 * 16000 - 800]) > 0.05  # lavfi sine: amplitude 1/8
+    assert rms(first[2 * 16000 + 800 :]) < 1e-3  # the hole: 2-3 s
+    assert rms(second[-16000:]) > 0.05  # 880 Hz lasts to the end, not 1 s early
+
+
+def test_overlapping_audio_timestamps_keep_the_later_audio_on_its_clock(tmp_path):
+    """440 Hz for 0-3.5 s, 880 Hz stamped from 3 s: 0.5 s stamped twice; what follows stays on
+    its timestamps (the 880 Hz after 3.5 s is under shot 1, and ends at 6 s)."""
+    _, items = gapped_title(tmp_path, "mkv", 3.5, 3, 3)
+    first, second = items[0].audio, items[1].audio
+    assert tone_share(first, 440) > 0.95
+    assert tone_share(second[8000 + 800 :], 880) > 0.95  # from 3.5 s on
+    assert len(second) == 3 * 16000
+    assert float(np.abs(second[-8000:]).mean()) > 0.05
+
+
+def test_a_hole_in_the_video_timestamps_keeps_pictures_and_sound_together(tmp_path):
+    """Red for 0-2 s, then blue stamped 3-6 s (concat `duration 3`); 440 Hz for 0-3 s, 880 Hz
+    for 3-6 s: the cut is at 3 s on the clock, and the blue shot hears 880 Hz."""
+    for name, colour, seconds in (("v1", "red", 2), ("v2", "blue", 3)):
+        ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s=64x36:r=25:d={seconds}", *X264,
+               str(tmp_path / f"{name}.mkv"))  # fmt: skip
+    listing = tmp_path / "video.txt"
+    listing.write_text(f"file '{tmp_path / 'v1.mkv'}'\nduration 3\nfile '{tmp_path / 'v2.mkv'}'\n")
+    tdir = title_dir(tmp_path)
+    tones = "aevalsrc='0.3*sin(2*PI*if(lt(t,3),440,880)*t)':s=16000:d=6"
+    ffmpeg(
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(listing),
+        "-f",
+        "lavfi",
+        "-i",
+        tones,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        *AAC,
+        str(tdir / "video.mkv"),
+    )
+    title = open_title(tdir)
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 50]
+    start = shots["start_s"].to_numpy()
+    assert start[1] - start[0] == pytest.approx(3.0, abs=0.01)  # ffmpeg's copy starts at 0.064
+    assert shot_tones(title) == [440, 880]
