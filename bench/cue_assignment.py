@@ -17,7 +17,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-
 from mediafm_core.media.subtitles import assign_cues_to_shots, read_subtitles
 from tests.core.media_fixtures import shot_bounds, write_caption_feed
 from tests.core.test_subtitles import dense_assignment
@@ -59,7 +58,7 @@ def main() -> None:
                 methods["dense cues x shots (before)"] = dense_assignment
             results = {}
             for name, fn in methods.items():
-                secs, mb = measure(lambda: fn(cues, starts, ends), args.repeat)
+                secs, mb = measure(lambda f=fn, c=cues: f(c, starts, ends), args.repeat)
                 results[name] = fn(cues, starts, ends)
                 print(f"| {n} | {mode} | {args.shots} | {name} | {secs:.3f} | {mb:.1f} |")
             assert len({tuple(r) for r in results.values()}) == 1, "methods disagree"
