@@ -82,7 +82,8 @@ def encode_unimodal(enc, title_id: str, inputs):
     outs={
         f"{m}_embeddings": AssetOut(
             description=f"Per-shot {m} vectors (title_id, shot_index, vector"
-            + (", has_text" if m == "text" else "") + ").",
+            + (", has_text" if m == "text" else "")
+            + ").",
             kinds={"pytorch", "parquet"},
             owners=OWNERS,
             group_name="embeddings",
@@ -93,9 +94,10 @@ def encode_unimodal(enc, title_id: str, inputs):
     partitions_def=titles_partitions,
     backfill_policy=batched_backfill,
     pool=GPU_POOL,
-    check_specs=[spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot")
-                 for m in MODALITIES] + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf")
-                                         for m in MODALITIES],  # fmt: skip
+    check_specs=[
+        spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot") for m in MODALITIES
+    ]
+    + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],  # fmt: skip
     description="Decode each title once and run the video, audio and timed-text encoders.",
 )
 def unimodal_embeddings(
@@ -126,14 +128,27 @@ def unimodal_embeddings(
                 "encoder": info.name,
                 "weights": info.weights,
                 "random_init": info.random_init,
-                **{k: v for k, v in info.to_dict().items()
-                   if k in ("package", "version", "sha256", "licence") and v},
+                **{
+                    k: v
+                    for k, v in info.to_dict().items()
+                    if k in ("package", "version", "sha256", "licence") and v
+                },
                 "profile": enc.profile.name,
                 "load_encoders_s": round(load_s, 3),
                 "stage_seconds": MetadataValue.json(timings),
                 **({"thumbnail_bytes_per_shot": _thumb_bytes(tables[m])} if m == "video" else {}),
-                **({"shots_with_text": int(sum(np.sum(t["has_text"].to_numpy(
-                    zero_copy_only=False)) for t in tables[m].values()))} if m == "text" else {}),
+                **(
+                    {
+                        "shots_with_text": int(
+                            sum(
+                                np.sum(t["has_text"].to_numpy(zero_copy_only=False))
+                                for t in tables[m].values()
+                            )
+                        )
+                    }
+                    if m == "text"
+                    else {}
+                ),
             },
         )
     for m in MODALITIES:
@@ -170,8 +185,8 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
     group_name="embeddings",
     kinds={"pytorch", "parquet"},
     deps=["titles"],
-    description="The title's metadata (synopsis + tags) embedded with the text encoder: the "
-    "[GLOBAL] token input.",
+    description="The title's metadata (synopsis, tags, genres: each embedded, then averaged) "
+    "embedded with the text encoder: the [GLOBAL] token input.",
 )
 def title_metadata_embedding(
     context: AssetExecutionContext,
@@ -179,14 +194,14 @@ def title_metadata_embedding(
     text_encoder: TextEncoderResource,
 ):
     from mediafm_core.media.titles import open_title
-    from mediafm_core.pipeline import global_text
+    from mediafm_core.pipeline import global_vector
 
     text = text_encoder.load()
     out = {}
     landing = storage.local_landing(context.partition_keys)  # s3:// titles copied locally once
     for tid in context.partition_keys:
         meta = open_title(tid, landing).metadata
-        glob = text.encode([global_text(meta)])  # (1, D_text)
+        glob = global_vector(text, meta)  # (1, D_text)
         out[tid] = vector_table(tid, glob, with_shots=False, encoder=text.info.to_dict())
     return Output(
         out, metadata={"titles": len(out), "width": text.info.dim, "encoder": text.info.name}
