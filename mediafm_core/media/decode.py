@@ -70,8 +70,8 @@ class FrameClock:
     """Presentation timestamps of the decoded video frames, filled in by the decoders.
 
     `times()` gives (N + 1,) float64 seconds on the title's presentation timeline: when each of
-    the N frames appears, then when the last one ends (its duration, else the median frame
-    interval, else 1 / fps). Frames without a timestamp get the previous one plus 1 / fps; times
+    the N frames appears, then when the last one ends (see `_last_span`; 1 / fps for a single
+    frame without a duration). Frames without a timestamp get the previous one plus 1 / fps; times
     are made strictly increasing so every frame span is non-empty.
     """
 
@@ -103,13 +103,22 @@ class FrameClock:
         t -= title.start_s  # (N,)
         for i in np.flatnonzero(np.isnan(t)):  # no timestamp: one frame after the previous
             t[i] = (t[i - 1] + step) if i else 0.0
-        gaps = np.diff(t)
-        last = (self.last_duration or 0) * (tb or 0)
-        if not last > 0:
-            last = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else step
-        t = np.append(t, t[-1] + last if n else 0.0)  # (N+1,)
+        t = np.append(t, t[-1] + self._last_span(t, step) if n else 0.0)  # (N+1,)
         eps = 1e-6 * np.arange(n + 1)  # strictly increasing by at least 1 us per frame
         return np.maximum.accumulate(t - eps) + eps
+
+    def _last_span(self, t: np.ndarray, step: float) -> float:
+        """How long the last frame shows: as long as its neighbours do (the median of the last
+        three frame intervals), or longer when its own duration says so (a held picture).
+
+        Not the title's typical interval, nor a muxer's default duration: after a switch to a
+        slower rate (issue 19, case 9: 25 fps, then 5 fps) both say 1/25 s."""
+        gaps = np.diff(t[-4:])
+        gaps = gaps[gaps > 0]
+        tb = float(self.title.time_base) if self.title.time_base else 0.0
+        own = (self.last_duration or 0) * tb
+        near = float(np.median(gaps)) if len(gaps) else 0.0
+        return max(own, near) if max(own, near) > 0 else step
 
 
 def _open(title: Title) -> Any:

@@ -14,7 +14,7 @@ from mediafm_core.media.decode import extract_shot_inputs
 from mediafm_core.media.shots import detect_shots
 from mediafm_core.media.titles import open_title
 from tests.core.media_fixtures import ffmpeg, reorder_moov, scene_video, write_metadata
-from tests.core.test_media_clock import tone_share
+from tests.core.test_media_clock import ffprobe_frame_times, tone_share
 
 X264 = ["-c:v", "libx264", "-preset", "ultrafast"]
 RED_BLUE = scene_video(["red", "blue"], [3, 3])  # a cut at 3 s, 6 s in all
@@ -301,3 +301,26 @@ def test_a_hole_in_the_video_timestamps_keeps_pictures_and_sound_together(tmp_pa
     start = shots["start_s"].to_numpy()
     assert start[1] - start[0] == pytest.approx(3.0, abs=0.01)  # ffmpeg's copy starts at 0.064
     assert shot_tones(title) == [440, 880]
+
+
+# -- case 9: the last frame of a variable-frame-rate title --------------------------------------
+@pytest.mark.parametrize("ext, slow", [("mp4", 5), ("mkv", 5), ("mkv", 10), ("webm", 5)])
+def test_the_last_frame_lasts_as_long_as_its_neighbours(tmp_path, ext, slow):
+    """The issue-11 case: 25 fps for 4 s, then smptebars at `slow` fps for 4 s, -fps_mode vfr."""
+    tdir = title_dir(tmp_path)
+    codec = ["-c:v", "libvpx", "-deadline", "realtime"] if ext == "webm" else X264
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x36:r=25:d=4", "-f", "lavfi", "-i",
+           f"smptebars=s=64x36:r={slow}:d=4", *sine(440, 8),
+           "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
+           *codec, "-fps_mode", "vfr", str(tdir / f"video.{ext}"))  # fmt: skip
+    title = open_title(tdir)
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 100]
+    pts, start = ffprobe_frame_times(title.video_path)
+    assert np.diff(pts[-4:]) == pytest.approx(1 / slow, abs=1e-3)
+    # 10 ms: Debian's ffprobe and PyAV's own FFmpeg place Opus pre-skip (WebM) a few ms apart
+    tol = 0.01 if ext == "webm" else 1e-6
+    assert shots["end_s"][-1].as_py() == pytest.approx(pts[-1] - start + 1 / slow, abs=tol)
+    slow_frames = len(pts) - 100  # ffmpeg's MP4 muxer may drop the very last one
+    span = shots["end_s"][-1].as_py() - shots["start_s"][1].as_py()
+    assert span == pytest.approx(slow_frames / slow, abs=tol)
