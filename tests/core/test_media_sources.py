@@ -324,3 +324,45 @@ def test_the_last_frame_lasts_as_long_as_its_neighbours(tmp_path, ext, slow):
     slow_frames = len(pts) - 100  # ffmpeg's MP4 muxer may drop the very last one
     span = shots["end_s"][-1].as_py() - shots["start_s"][1].as_py()
     assert span == pytest.approx(slow_frames / slow, abs=tol)
+
+
+# -- case 8: motion that is not a cut -----------------------------------------------------------
+def motion(kind: str, rate: int, seconds: float) -> str:
+    """A lavfi graph of one continuous take (the kinds of bench/fast_motion.py), 160x90."""
+    tail = f"scale=160:90,setsar=1,fps={rate},format=yuv420p"
+    return {
+        "mandelbrot": f"mandelbrot=s=160x90:r={rate},trim=duration={seconds},{tail}",
+        "zoom": f"testsrc2=s=640x360:r={rate}:d={seconds},zoompan=z='pow(1.6,in/{rate})':d=1:"
+        f"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
+        "pan": f"testsrc2=s={320 + 320 * seconds:.0f}x360:r={rate}:d={seconds},"
+        f"crop=320:180:x='t*320':y=90,{tail}",
+        "whip": f"testsrc2=s={320 + 960 * seconds:.0f}x360:r={rate}:d={seconds},"
+        f"crop=320:180:x='t*960':y=90,{tail}",
+        "shake": f"smptehdbars=s=480x270:r={rate}:d={seconds},crop=320:180:"
+        f"x='80+50*sin(t*23)+30*random(1)':y='45+25*cos(t*29)+20*random(2)',{tail}",
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "kind, rate, seconds",
+    [("mandelbrot", 25, 8), ("zoom", 25, 4), ("zoom", 8, 4), ("pan", 25, 4), ("pan", 8, 4),
+     ("shake", 12, 6), ("shake", 25, 4), ("whip", 12, 4)],
+)  # fmt: skip
+def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
+    tdir = title_dir(tmp_path)
+    ffmpeg("-f", "lavfi", "-i", motion(kind, rate, seconds), *sine(440, seconds), *X264,
+           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0]
+
+
+@pytest.mark.parametrize(
+    "first, second, rate",
+    [("pan", "shake", 12), ("whip", "pan", 25)],  # shake->whip at 12 fps, zoom->pan at 8: missed
+)
+def test_a_cut_between_fast_moving_takes_is_found(tmp_path, first, second, rate):
+    tdir = title_dir(tmp_path)
+    graph = (f"{motion(first, rate, 3)}[a];{motion(second, rate, 3)}[b];"
+             "[a][b]concat=n=2:v=1:a=0[v]")  # fmt: skip
+    ffmpeg("-filter_complex", graph, *sine(440, 6), "-map", "[v]", "-map", "0:a", *X264,
+           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0, 3 * rate]
