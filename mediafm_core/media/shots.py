@@ -165,14 +165,15 @@ class FastDetector:
             if pix[i] < c.cut_min_pix or moved < c.cut_min_change or corr[i] >= c.same_corr:
                 continue  # the histogram moved, the picture did not (codec pulse, light, strobe)
             near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
-            if pix[i] < c.cut_peak * near and not (
-                moving[i] and self._peak_after_moves(frames, i, moves)
-            ):
+            sustained = pix[i] < c.cut_peak * near
+            if sustained and not moving[i]:
                 continue  # one step of a sustained change (a whip pan, a strobe, a zoom)
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
             if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
+            if sustained and not self._peak_after_moves(frames, i, moves):
+                continue  # ... unless it stands out once camera moves are taken out
             if self._camera_move(frames[i], frames[i + 1]):
                 continue  # a whip pan: the next frame is this one shifted
             out.append(Transition("cut", int(i + 1), int(i + 1)))
