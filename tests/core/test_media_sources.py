@@ -69,7 +69,8 @@ def test_the_main_mix_is_chosen_over_description_and_commentary(tmp_path, dispos
 
 
 @pytest.mark.parametrize(
-    "track, tone", [("fre", 440), ("fr", 440), ("eng", 880), (1, 440), (2, 880), ("a:0", 440)]
+    "track, tone",
+    [("fre", 440), ("fr", 440), ("eng", 880), (1, 440), (2, 880), ("2", 880), ("a:0", 440)],
 )
 def test_metadata_names_the_audio_track_by_language_or_index(tmp_path, track, tone):
     """Audio 0 (stream #1) French 440 Hz, audio 1 (stream #2) English 880 Hz, the default."""
