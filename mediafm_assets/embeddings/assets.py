@@ -82,8 +82,7 @@ def encode_unimodal(enc, title_id: str, inputs):
     outs={
         f"{m}_embeddings": AssetOut(
             description=f"Per-shot {m} vectors (title_id, shot_index, vector"
-            + (", has_text" if m == "text" else "")
-            + ").",
+            + (", has_text" if m == "text" else "") + ").",
             kinds={"pytorch", "parquet"},
             owners=OWNERS,
             group_name="embeddings",
@@ -94,10 +93,9 @@ def encode_unimodal(enc, title_id: str, inputs):
     partitions_def=titles_partitions,
     backfill_policy=batched_backfill,
     pool=GPU_POOL,
-    check_specs=[
-        spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot") for m in MODALITIES
-    ]
-    + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],  # fmt: skip
+    check_specs=[spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot")
+                 for m in MODALITIES] + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf")
+                                         for m in MODALITIES],  # fmt: skip
     description="Decode each title once and run the video, audio and timed-text encoders.",
 )
 def unimodal_embeddings(
@@ -128,27 +126,14 @@ def unimodal_embeddings(
                 "encoder": info.name,
                 "weights": info.weights,
                 "random_init": info.random_init,
-                **{
-                    k: v
-                    for k, v in info.to_dict().items()
-                    if k in ("package", "version", "sha256", "licence") and v
-                },
+                **{k: v for k, v in info.to_dict().items()
+                   if k in ("package", "version", "sha256", "licence") and v},
                 "profile": enc.profile.name,
                 "load_encoders_s": round(load_s, 3),
                 "stage_seconds": MetadataValue.json(timings),
                 **({"thumbnail_bytes_per_shot": _thumb_bytes(tables[m])} if m == "video" else {}),
-                **(
-                    {
-                        "shots_with_text": int(
-                            sum(
-                                np.sum(t["has_text"].to_numpy(zero_copy_only=False))
-                                for t in tables[m].values()
-                            )
-                        )
-                    }
-                    if m == "text"
-                    else {}
-                ),
+                **({"shots_with_text": int(sum(np.sum(t["has_text"].to_numpy(
+                    zero_copy_only=False)) for t in tables[m].values()))} if m == "text" else {}),
             },
         )
     for m in MODALITIES:
