@@ -148,14 +148,9 @@ def clock() -> np.ndarray:
 
 
 def _add(
-    totals: dict,
-    name: str,
-    found: list,
-    truth: list,
-    spent: np.ndarray,
-    verbose: str,
+    totals: dict, name: str, found: list, truth: list, spent: np.ndarray, verbose: str,
     distractors: list,
-) -> None:
+) -> None:  # fmt: skip
     """Add one title's detections and time to a detector's row (time per repeat: `rep`)."""
     row = totals.setdefault(name, {"cut": [0, 0, 0], "gradual": [0, 0, 0], "s": [], "dis": 0})
     if totals["_rep"] == len(row["s"]):
@@ -208,7 +203,7 @@ def music_video_set(tmp: Path) -> list[Path]:
 
 
 def _seeds(spec: str) -> list[int]:
-    """ "100-103,7" -> [100, 101, 102, 103, 7]."""
+    """"100-103,7" -> [100, 101, 102, 103, 7]."""  # fmt: skip
     out: list[int] = []
     for part in filter(None, spec.split(",")):
         a, _, b = part.partition("-")
