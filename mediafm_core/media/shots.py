@@ -207,24 +207,19 @@ class FastDetector:
         return best >= c.shift_keep * base and best >= c.cut_peak * near
 
     def _camera_motion(self, frames: np.ndarray, s: int, e: int) -> bool:
-        """True when the span s..e is a camera move, not a mix of two pictures: at some step of
-        `motion_steps` frames (a slow zoom moves a whole pixel only over several), a shift or
-        zoom explains most of the change (`_moved_diff` leaves under `motion_keep`) for most
-        steps across the span. A dissolve or fade is a change of content that no move explains
-        (issue 19, case 8: pans, zooms, shake)."""
+        """True when the span s..e is a camera move, not a mix of two pictures: at the longest
+        step of `motion_steps` frames that fits (a slow zoom moves a whole pixel only over
+        several), a shift or zoom explains most of the change (`_moved_diff` leaves under
+        `motion_keep`) for most steps across the span. A dissolve or fade is a change of
+        content that no move explains (issue 19, case 8: pans, zooms, shake)."""
         s, e = max(0, s), min(len(frames) - 1, e)
         r = self.cfg.shift_max // 2
-        for step in self.cfg.motion_steps:
-            ratios = [
-                b / a
-                for a, b in (
-                    _moved_diff(frames[j], frames[j + step], r, 3)
-                    for j in range(s, e - step + 1, step)
-                )
-                if a > 1e-3
-            ]
-            if ratios and float(np.median(ratios)) < self.cfg.motion_keep:
-                return True
+        for step in sorted(self.cfg.motion_steps, reverse=True):  # the longest that fits decides
+            pairs = [_moved_diff(frames[j], frames[j + step], r, 3)
+                     for j in range(s, e - step + 1, step)]  # fmt: skip
+            ratios = [b / a for a, b in pairs if a > 1e-3]
+            if ratios:
+                return float(np.median(ratios)) < self.cfg.motion_keep
         return False
 
     def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
