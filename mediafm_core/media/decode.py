@@ -573,16 +573,20 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
 
 
 class _FramePicker:
-    """Keeps only the frames some shot samples, resized and cropped as they arrive."""
+    """Keeps only the frames some shot samples, resized and cropped as they arrive.
+
+    A shot's (n, size, size, 3) buffer is made when its first sampled frame arrives and handed
+    over by `take`, so memory holds the shots in flight, not every shot of the title (issue 19:
+    5,000 shots x 8 frames at 224 px would be 6 GB reserved up front)."""
 
     def __init__(self, spans: list[tuple], n: int, size: int, sample_aspect: float = 1.0):
-        self.size, self.n_seen, self.sample_aspect = size, 0, sample_aspect
+        self.size, self.n, self.n_seen, self.sample_aspect = size, n, 0, sample_aspect
         self.first_s: float | None = None  # stream time of the first decoded frame
         # the last timed frame: (stream time, duration, time base); span_s() does the arithmetic
         self.last_timed: tuple[float, Any, Any] | None = None
         self.want: dict[int, list[tuple[int, int]]] = {}
         self.ends = [int(s[2]) for s in spans]
-        self.out = [np.zeros((n, size, size, 3), np.uint8) for _ in spans]
+        self.out: list[np.ndarray | None] = [None] * len(spans)  # made on first use
         self.last = [-1] * len(spans)  # last slot filled per shot, to repeat past the end
         for k, (_, start, end, _, _) in enumerate(spans):
             for slot, idx in enumerate(sample_frame_indices(int(start), int(end), n)):
@@ -608,7 +612,7 @@ class _FramePicker:
         if idx in self.want:
             img = _square(frame, self.size, self._scaler(), self.sample_aspect)
             for k, slot in self.want.pop(idx):
-                self.out[k][slot] = img
+                self._buffer(k)[slot] = img
                 self.last[k] = slot
             self.latest = img
 
@@ -622,14 +626,19 @@ class _FramePicker:
     def ready(self, k: int) -> bool:
         return self.n_seen >= self.ends[k]
 
+    def _buffer(self, k: int) -> np.ndarray:
+        if self.out[k] is None:
+            self.out[k] = np.zeros((self.n, self.size, self.size, 3), np.uint8)
+        return self.out[k]
+
     def take(self, k: int) -> np.ndarray:
         """The shot's frames; slots past the end of the stream repeat the last decoded frame."""
-        frames, last = self.out[k], self.last[k]
+        frames, last = self._buffer(k), self.last[k]
         if last < len(frames) - 1:
             fill = frames[last] if last >= 0 else self.latest
             if fill is not None:
                 frames[last + 1 :] = fill
-        self.out[k] = np.zeros((0, self.size, self.size, 3), np.uint8)  # free memory
+        self.out[k] = np.zeros((0, self.size, self.size, 3), np.uint8)  # handed over
         return frames
 
 

@@ -367,3 +367,20 @@ def test_a_cut_between_fast_moving_takes_is_found(tmp_path, first, second, rate)
     ffmpeg("-filter_complex", graph, *sine(440, 6), "-map", "[v]", "-map", "0:a", *X264,
            "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
     assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0, 3 * rate]
+
+
+def test_per_shot_frame_buffers_grow_with_the_shots_in_flight():
+    """Issue 19 (frames x shots): 5,000 shots of 8 frames at 224 px reserved 6 GB up front."""
+    import tracemalloc
+
+    from mediafm_core.media.decode import _FramePicker
+
+    spans = [(k, 10 * k, 10 * k + 10, 0.4 * k, 0.4 * k + 0.4) for k in range(5000)]
+    tracemalloc.start()
+    try:
+        picker = _FramePicker(spans, 8, 224)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+    assert picker.take(0).shape == (8, 224, 224, 3)  # a shot no frame reached is still whole
