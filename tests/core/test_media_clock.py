@@ -92,9 +92,9 @@ def test_vfr_shot_times_audio_and_cues_follow_the_frames(tmp_path, slow_fps, ext
     assert shots["start_frame"].to_pylist() == [0, 100]
     times = check_scenes(title, shots, [440, 880], ["Scene A", "Scene B"])
     assert shots["start_s"][1].as_py() - shots["start_s"][0].as_py() == pytest.approx(4.0, abs=1e-6)
-    # the last frame lasts its packet's duration (Matroska: the track's default duration)
-    last = 1 / slow_fps if ext == "mp4" else 1 / 25
-    assert shots["end_s"][-1].as_py() == pytest.approx(times[-1] + last, abs=1e-6)
+    # the last frame lasts as long as its neighbours (issue 19, case 9), not Matroska's default
+    # duration (1/25 s, the first rate's)
+    assert shots["end_s"][-1].as_py() == pytest.approx(times[-1] + 1 / slow_fps, abs=1e-6)
 
 
 # -- case 2: streams that do not start at zero --------------------------------------------------

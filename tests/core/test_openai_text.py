@@ -120,17 +120,25 @@ def test_wrong_width_from_server_is_an_error(server):
         encoder(server, dimensions=256).encode(["one"])
 
 
-def test_long_input_is_cut_to_the_token_limit(server):
+def test_long_input_is_embedded_in_windows_not_cut(server):
+    """Issue 19, case 6: every part of a string longer than the model's window is sent, in
+    windows within the limit, and the string's vector pools them."""
     long = "word " * 10_000 + "é" * 10
-    encoder(server).encode([long])
-    sent = FakeOpenAI.requests[0]["input"][0]
-    assert long.startswith(sent) and len(sent) < len(long)
+    out = encoder(server).encode([long, "short"])
+    sent = [t for r in FakeOpenAI.requests for t in r["input"]]
+    assert "".join(sent[:-1]) == long and sent[-1] == "short"
     try:
         import tiktoken
 
-        assert len(tiktoken.get_encoding("cl100k_base").encode(sent)) <= OPENAI_TOKEN_LIMIT
-    except ImportError:  # without tiktoken the cut is by UTF-8 bytes (>= 1 byte per token)
-        assert len(sent.encode()) <= OPENAI_TOKEN_LIMIT
+        enc = tiktoken.get_encoding("cl100k_base")
+        assert all(len(enc.encode(t)) <= OPENAI_TOKEN_LIMIT for t in sent)
+    except ImportError:  # without tiktoken the windows are cut by UTF-8 bytes (>= 1 byte a token)
+        assert all(len(t.encode()) <= OPENAI_TOKEN_LIMIT for t in sent)
+    windows = np.array([fake_embedding(t, 768) for t in sent[:-1]])
+    weights = np.array([len(t.encode()) for t in sent[:-1]], np.float64)
+    pooled = (windows * weights[:, None]).sum(0)
+    np.testing.assert_allclose(out[0], pooled / np.linalg.norm(pooled), atol=1e-5)
+    np.testing.assert_allclose(out[1], fake_embedding("short", 768), atol=1e-6)
 
 
 def test_base_url_from_environment(server, monkeypatch):

@@ -220,13 +220,14 @@ def test_bad_shots_tables_are_refused(change, problem):
         load_shots(change(shots_table()), "t1")
 
 
-def test_global_text_is_synopsis_and_tags_with_name_fallback():
+def test_global_parts_are_synopsis_tags_and_genres_with_name_fallback():
     from mediafm_core.media.titles import TitleMetadata
-    from mediafm_core.pipeline import global_text
+    from mediafm_core.pipeline import global_parts
 
-    meta = TitleMetadata(name="N", synopsis="A heist.", tags=("crime", " ", "night"))
-    assert global_text(meta) == "A heist.\nTags: crime, night"
-    assert global_text(TitleMetadata(name="Only a name")) == "Only a name"
+    meta = TitleMetadata(name="N", synopsis="A heist.", tags=("crime", " ", "night"),
+                         genres=("Thriller",))  # fmt: skip
+    assert global_parts(meta) == ["A heist.", "Tags: crime, night", "Genres: Thriller"]
+    assert global_parts(TitleMetadata(name="Only a name")) == ["Only a name"]
 
 
 def test_per_modality_tables_fuse_to_the_same_result(tmp_path, encoders):

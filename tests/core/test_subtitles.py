@@ -2,6 +2,7 @@
 
 import codecs
 
+import numpy as np
 import pytest
 
 from mediafm_core.errors import TitleError
@@ -12,6 +13,7 @@ from mediafm_core.media.subtitles import (
     decode_subtitle_bytes,
     read_subtitles,
 )
+from tests.core.media_fixtures import shot_bounds, write_caption_feed
 
 VTT = """WEBVTT
 
@@ -178,3 +180,59 @@ def test_ruby_annotations_are_dropped(tmp_path, raw, clean):
     assert clean_cue_text(raw) == clean
     vtt = f"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n{raw}\n"
     assert read_subtitles(write(tmp_path, "subtitles.vtt", vtt.encode()), "t1")[0].text == clean
+
+
+# -- issue 19, case 7: huge caption files ------------------------------------------------------
+def dense_assignment(cues, starts, ends, min_overlap_s=0.2) -> list[str]:
+    """The cues x shots reference (the implementation before issue 19), for small inputs."""
+    c0 = np.array([c.start_s for c in cues])[:, None]
+    c1 = np.array([c.end_s for c in cues])[:, None]
+    overlap = np.minimum(c1, np.asarray(ends)[None]) - np.maximum(c0, np.asarray(starts)[None])
+    keep = overlap >= min_overlap_s
+    best = overlap.argmax(axis=1)
+    has = overlap[np.arange(len(cues)), best] > 0
+    keep[np.arange(len(cues))[has], best[has]] = True
+    texts = [[] for _ in starts]
+    for ci, si in zip(*np.nonzero(keep)):
+        if not texts[si] or texts[si][-1] != cues[ci].text:
+            texts[si].append(cues[ci].text)
+    return [" ".join(t) for t in texts]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cue_assignment_matches_the_dense_reference(seed):
+    rng = np.random.default_rng(seed)
+    starts, ends = shot_bounds(int(rng.integers(1, 60)), 120.0, seed)
+    if seed % 2:  # gaps between shots, and shots given out of time order
+        ends = ends - rng.uniform(0, 0.5, len(ends)) * (ends - starts)
+        perm = rng.permutation(len(starts))
+        starts, ends = starts[perm], ends[perm]
+    t0 = rng.uniform(-5, 125, 300)
+    spans = rng.choice([0.0, 0.1, 0.5, 3.0, 30.0], 300)
+    cues = [Cue(a, a + d, f"c{int(a * 10) % 40}") for a, d in sorted(zip(t0, spans))]
+    assert assign_cues_to_shots(cues, starts, ends) == dense_assignment(cues, starts, ends)
+
+
+@pytest.mark.parametrize("mode, n_cues", [("roll-up", 12_000), ("words", 24_000)])
+def test_huge_caption_files_are_assigned_in_linear_memory(tmp_path, mode, n_cues):
+    """A 3 h title, 5,000 shots: 12k roll-up cues (each overlapping the two before), or 24k
+    word-level cues. The dense cues x shots matrices took +917 MB and +1.8 GB."""
+    import tracemalloc
+
+    cues = read_subtitles(write_caption_feed(tmp_path / "subtitles.srt", n_cues, 3 * 3600.0, mode),
+                          "feed")  # fmt: skip
+    assert len(cues) == n_cues
+    starts, ends = shot_bounds(5000, 3 * 3600.0)
+    tracemalloc.start()
+    try:
+        texts = assign_cues_to_shots(cues, starts, ends)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+    assert sum(map(bool, texts)) == 5000  # the feed covers every shot
+    joined = " ".join(texts)
+    assert all(f"{'line ' if mode == 'roll-up' else 'w'}{k}" in joined for k in (0, n_cues - 1))
+    sub = [c for c in cues if c.start_s < 600]  # the first 10 minutes against the reference
+    n, m = int(np.searchsorted(starts, 600.0)), int(np.searchsorted(ends, 590.0))
+    assert texts[:m] == dense_assignment(sub, starts[:n], ends[:n])[:m]
