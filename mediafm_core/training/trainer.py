@@ -301,7 +301,7 @@ class Trainer:
         self.step += 1
         return float(loss.detach())
 
-    def _val(self):
+    def validation_batches(self):
         """The validation batches (read from the dataset anew each evaluation, same masks)."""
         return self.data.val_batches(self.cfg.batch_size, self.cfg.mask_ratio, self.cfg.val_seed)
 
@@ -310,7 +310,7 @@ class Trainer:
         """Trivial predictors on the fixed validation masks (weighted by masked positions)."""
         tot: dict[str, float] = {"mean_shot": 0.0, "neighbour": 0.0}
         n = 0
-        for b in self._val():
+        for b in self.validation_batches():
             k = int(b.mask.sum())
             for name, v in baseline_losses(b.shots, b.shot_mask, b.mask).items():
                 tot[name] += v * k
@@ -324,7 +324,7 @@ class Trainer:
             return None
         self.model.eval()
         tot, n = 0.0, 0
-        for b in self._val():
+        for b in self.validation_batches():
             loss, k = self._forward_loss(self.model, b.to(self.device))
             tot += float(loss) * int(k)
             n += int(k)

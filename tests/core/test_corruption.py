@@ -95,7 +95,7 @@ def test_unmasked_weight_adds_the_visible_shot_loss_and_val_ignores_it(tmp_path)
     from mediafm_core.model.msm import cosine_distance
 
     tr = _tiny_trainer(tmp_path, unmasked_weight=0.3)
-    b = next(iter(tr._val()))  # the first fixed validation batch
+    b = next(iter(tr.validation_batches()))  # the first fixed validation batch
     tr.model.eval()
     with torch.no_grad():
         out = tr.model(b.shots, b.shot_mask, b.globals_, b.has_global, mask_positions=b.mask)
