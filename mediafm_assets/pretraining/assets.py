@@ -20,9 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     Config,
+    DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -55,6 +59,16 @@ class PretrainConfig(Config):
         default=5, description="Stop after N validations without a better MSM (0 = never)"
     )
     log_every: int = Field(default=10, description="Report progress every N steps")
+    checkpoint_every: int = Field(
+        default=0,
+        description="Save resumable trainer state every N "
+        "steps (0 = at every validation); a retried run resumes there",
+    )
+    publish_below_baselines: bool = Field(
+        default=False,
+        description="Move LATEST even when validation MSM does not beat the "
+        "mean-shot and neighbour baselines (smoke tests of tiny runs only)",
+    )
 
     def train_config(self) -> dict:
         from mediafm_core.training import TrainConfig
@@ -62,8 +76,8 @@ class PretrainConfig(Config):
         cfg = TrainConfig(
             size=self.size, steps=self.steps, optimizer=self.optimizer, device=self.device,
             batch_size=self.batch_size, lr=self.lr, window=self.window, seed=self.seed,
-            eval_every=self.eval_every, checkpoint_every=0, log_every=self.log_every,
-            patience=self.patience,
+            eval_every=self.eval_every, checkpoint_every=self.checkpoint_every or self.eval_every,
+            log_every=self.log_every, patience=self.patience, resume=True,
             warmup=min(100, max(1, self.steps // 5)),
         )  # fmt: skip
         return cfg.to_dict()
@@ -122,8 +136,12 @@ def run_in_process(context, spec: dict) -> dict:
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {"loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
-            "loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
+    return {
+        "loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
+        "loss_curve": MetadataValue.md(curve_markdown(curve)),
+        **scalars,
+        "world_size": 1,
+    }
 
 
 def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:
@@ -175,8 +193,18 @@ def verify_checkpoint(out_dir: str, meta: dict) -> None:
     owners=OWNERS,
     kinds={"pytorch", "safetensors"},
     pool=GPU_POOL,
+    check_specs=[
+        AssetCheckSpec(
+            "beats_baselines",
+            asset="encoder_checkpoint",
+            blocking=True,
+            description="Validation MSM below the mean-shot and neighbour "
+            "baselines; otherwise checkpoints/LATEST does not move",
+        )
+    ],
     description="The MediaFM encoder pre-trained with Masked Shot Modelling on all titles' fused "
-    "shots; trained out of process through Dagster Pipes (torchrun when several GPUs).",
+    "shots; trained out of process through Dagster Pipes (torchrun when several GPUs). Its data "
+    "version is the checkpoint's model_version (a hash of the weights).",
 )
 def encoder_checkpoint(
     context: AssetExecutionContext,
@@ -188,7 +216,7 @@ def encoder_checkpoint(
     title_metadata_embedding: dict,
 ) -> MaterializeResult:
     t0 = time.perf_counter()
-    run = context.run.run_id[:8]
+    run = training_run_key(context)
     inputs = stage_inputs(storage, run, fused_shots, title_metadata_embedding)
     out_dir = storage.checkpoint_dir(f"run-{run}")
     spec = {**inputs, "out_dir": out_dir, "train": config.train_config()}
@@ -201,7 +229,9 @@ def encoder_checkpoint(
     else:
         meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
     verify_checkpoint(out_dir, meta)
-    storage.set_current(f"run-{run}")
+    gate = beats_baselines(meta)
+    if gate.passed or config.publish_below_baselines:
+        storage.set_current(f"run-{run}")
     n_shots = sum(t.num_rows for t in fused_shots.values())
     dim = int(np.asarray(next(iter(fused_shots.values()))["fused"][0].as_py()).shape[0])
     return MaterializeResult(
@@ -214,5 +244,33 @@ def encoder_checkpoint(
             "launcher": trainer.mode,
             "train_config": MetadataValue.json(spec["train"]),
             "seconds": round(time.perf_counter() - t0, 2),
-        }
+            "latest_moved": gate.passed or config.publish_below_baselines,
+        },
+        data_version=DataVersion(str(_value(meta.get("model_version", f"run-{run}")))),
+        check_results=[baselines_result(gate, config.publish_below_baselines)],
     )
+
+
+def training_run_key(context) -> str:
+    """The checkpoint folder's key: the ROOT run's id, so a re-executed (retried) run finds the
+    trainer state its first attempt saved and resumes there (`TrainConfig.resume`)."""
+    return (context.run.root_run_id or context.run.run_id)[:8]
+
+
+def beats_baselines(meta: dict):
+    """`mediafm_core.checks.beats_baselines` over the metrics the trainer reported."""
+    from mediafm_core.checks import beats_baselines as check
+
+    return check({k: _value(v) for k, v in meta.items()})
+
+
+def baselines_result(gate, published_anyway: bool) -> AssetCheckResult:
+    """The blocking check result (a WARN when a smoke test published the checkpoint anyway)."""
+    severity = AssetCheckSeverity.WARN if published_anyway else AssetCheckSeverity.ERROR
+    return AssetCheckResult(check_name="beats_baselines", passed=gate.passed, severity=severity,
+                            metadata={**gate.metadata, "problem": gate.problem or "none",
+                                      "latest_moved": gate.passed or published_anyway})  # fmt: skip
+
+
+def _value(v):
+    return getattr(v, "value", v)  # a reported metadata value carries its raw value

@@ -93,7 +93,8 @@ def test_shot_counts_agree_from_shots_to_lancedb(world):
 def test_asset_checks_passed_and_metadata_is_useful(world):
     instance = world["instance"]
     graph = world["defs"].resolve_asset_graph()
-    run_ids = [world["runs"][t].run_id for t in world["good"]] + [world["serve"].run_id]
+    run_ids = [world["runs"][t].run_id for t in world["good"]] + [world["serve"].run_id,
+                                                                 world["ckpt"].run_id]
     evaluated = {}
     for run_id in run_ids:
         for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
