@@ -159,9 +159,7 @@ def contextual_embeddings(
     t1 = time.perf_counter()
     vectors = embed_titles(model, fused, globs)  # {tid: (n, R)}
     embed_s = time.perf_counter() - t1
-    out = {t: contextual_table(t, shots[t], unit(v), version, video_embeddings.get(t))
-           for t, v in vectors.items()}  # fmt: skip
-    outcomes = {t: contextual_vectors(out[t], shots[t]) for t in out}  # checked BEFORE writing
+    out, outcomes = checked_tables(shots, vectors, version, video_embeddings)
     good = {t: x for t, x in out.items() if t not in failures(outcomes)}
     t2 = time.perf_counter()
     store = lancedb.store()
@@ -185,10 +183,26 @@ def contextual_embeddings(
         "stage_seconds": MetadataValue.json({"load_model": round(load_s, 3),
                                              "embed": round(embed_s, 3),
                                              "lancedb_write": round(time.perf_counter() - t2, 3)}),
-        **(shot_map_metadata(first, out[first]) if first else {}),
+        **(shot_map_metadata(first, good[first]) if first else {}),
     })  # fmt: skip
     yield from title_checks(context, "contextual_embeddings", outcomes)
     fail_titles("contextual_embeddings", failed, len(out))
+
+
+def checked_tables(shots: dict, vectors: dict, version: str, video: dict) -> tuple[dict, dict]:
+    """({title: contextual table or None}, {title: check outcomes}), checked BEFORE anything is
+    written: a title whose vectors do not match its shots gets no table, only that failure."""
+    out, outcomes = {}, {}
+    for t, v in vectors.items():
+        n = shots[t].num_rows
+        if len(v) != n:
+            out[t], outcomes[t] = None, [CheckOutcome("rows_match_shots", False,
+                                                      f"{len(v)} vectors for {n} shots",
+                                                      {"rows": len(v), "shots": n})]  # fmt: skip
+            continue
+        out[t] = contextual_table(t, shots[t], unit(v), version, video.get(t))
+        outcomes[t] = contextual_vectors(out[t], shots[t])
+    return out, outcomes
 
 
 def serve_new_titles(storage: StorageResource, store, version: str, fused, globs, shots) -> list:
