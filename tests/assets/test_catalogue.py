@@ -15,8 +15,10 @@ from tests.conftest import make_dagster_home
 
 warnings.filterwarnings("ignore")
 SERVE = ["contextual_embeddings", "title_embeddings"]
+# 6 steps over 3 titles do not beat the baselines: publish anyway (a smoke test of the graph)
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu"}}}}  # fmt: skip
+    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
+    "publish_below_baselines": True}}}}  # fmt: skip
 
 
 def make_defs(root, **storage):
@@ -150,7 +152,8 @@ def test_metadata_before_video_is_retried_when_the_copy_completes(cat, tmp_path)
     outcome = lr.execute_request(cat["defs"], cat["instance"], again.run_requests[0])
     assert outcome.success, outcome.error
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == shots_in_artefact(
-        cat["root"], tid)
+        cat["root"], tid
+    )
 
 
 def test_a_deleted_and_readded_partition_gets_a_run(cat):
@@ -282,3 +285,31 @@ def test_a_trainer_that_lies_or_fails_never_moves_latest(cat, tmp_path, case):
     else:
         assert "CUDA out of memory" in out.error and "step 1 train_loss" in out.error
     assert cat["instance"].get_latest_materialization_event(AssetKey("encoder_checkpoint"))
+
+
+@pytest.mark.parametrize("publish_anyway", [False, True])
+def test_a_checkpoint_that_does_not_beat_the_baselines_never_moves_latest(cat, publish_anyway):
+    """Issue 18: an (effectively) untrained encoder loses to the mean-shot and neighbour
+    baselines; its blocking check fails and LATEST stays, unless a smoke test asks otherwise."""
+    from mediafm_assets import local_runner as lr
+    from mediafm_assets.resources import StorageResource
+
+    storage = StorageResource(root=str(cat["root"]))
+    before = storage.current_model_version()
+    cfg = {"ops": {"encoder_checkpoint": {"config": {
+        **TINY_TRAIN["ops"]["encoder_checkpoint"]["config"], "steps": 2, "eval_every": 1,
+        "optimizer": "adamw", "lr": 1e-9, "publish_below_baselines": publish_anyway}}}}  # fmt: skip
+    out = lr.materialize_unpartitioned(cat["defs"], cat["instance"], "encoder_checkpoint", cfg)
+    checks = [e.dagster_event.event_specific_data for e in cat["instance"].all_logs(
+        out.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+    (gate,) = [c for c in checks if c.asset_check_key.name == "beats_baselines"]
+    assert not gate.passed and ">=" in gate.metadata["problem"].value
+    meta = cat["instance"].get_latest_materialization_event(
+        AssetKey("encoder_checkpoint")).asset_materialization.metadata  # fmt: skip
+    assert meta["latest_moved"].value is publish_anyway
+    if publish_anyway:
+        assert out.success and storage.current_model_version() != before
+        storage.set_current(before)  # the other tests serve the fixture's checkpoint
+    else:
+        assert not out.success and "beats_baselines" in out.error
+        assert storage.current_model_version() == before
