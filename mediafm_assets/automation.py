@@ -33,3 +33,17 @@ def eager_after_checks() -> AutomationCondition:
         & ~AC.in_progress()
         & AC.all_deps_blocking_checks_passed()
     ).with_label("eager_after_checks")
+
+
+def on_code_change() -> AutomationCondition:
+    """The asset's code version changed (detector rules, encoder profile or weights, fusion,
+    representation: mediafm_core/versions.py): re-run the partitions made with the old one.
+    `code_version_changed` is evaluated first, so its cursor (the last version seen) is kept."""
+    return (
+        AC.code_version_changed() & ~AC.missing() & ~AC.in_progress() & ~AC.any_deps_in_progress()
+    ).with_label("code_version_changed")
+
+
+def recompute() -> AutomationCondition:
+    """Per-title assets below the encoders: after a changed input or code version."""
+    return (eager_after_checks() | on_code_change()).with_label("recompute")

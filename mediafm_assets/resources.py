@@ -21,10 +21,16 @@ class StorageResource(ConfigurableResource):
 
     root: str = Field(description="Storage root: a folder or s3://bucket/prefix")
     landing: str = Field(default="", description="Landing zone; empty = <root>/landing")
-    settle_s: float = Field(default=0.0, description="Arrival sensor: act on a title only once "
-                            "its newest file is this many seconds old (copies still running)")
-    retire_after_s: float = Field(default=3600.0, description="Retirement sensor: retire a "
-                                  "title whose landing folder has been gone this long, seconds")
+    settle_s: float = Field(
+        default=0.0,
+        description="Arrival sensor: act on a title only once "
+        "its newest file is this many seconds old (copies still running)",
+    )
+    retire_after_s: float = Field(
+        default=3600.0,
+        description="Retirement sensor: retire a "
+        "title whose landing folder has been gone this long, seconds",
+    )
 
     def layout(self) -> StorageLayout:
         return StorageLayout(self.root)
@@ -222,11 +228,13 @@ def build_resources(root: str | None = None, deployment: str | None = None) -> d
     deployment = deployment or os.environ.get("MEDIAFM_DEPLOYMENT", "local")
     text = TextEncoderResource()
     if deployment == "openai":
-        text = TextEncoderResource(kind="openai", model="text-embedding-3-large",
-                                   api_key=EnvVar("OPENAI_API_KEY"))
+        text = TextEncoderResource(
+            kind="openai", model="text-embedding-3-large", api_key=EnvVar("OPENAI_API_KEY")
+        )
     return {
         "storage": StorageResource(
-            root=root, landing=os.environ.get("MEDIAFM_LANDING", ""),
+            root=root,
+            landing=os.environ.get("MEDIAFM_LANDING", ""),
             settle_s=float(os.environ.get("MEDIAFM_LANDING_SETTLE_S") or 0),
             retire_after_s=float(os.environ.get("MEDIAFM_RETIRE_AFTER_S") or 3600),
         ),

@@ -21,6 +21,7 @@ from dagster import (
     multi_asset,
 )
 
+from mediafm_assets.automation import on_code_change, recompute
 from mediafm_assets.partitions import (
     GPU_POOL,
     OWNERS,
@@ -89,6 +90,7 @@ def encode_unimodal(enc, title_id: str, inputs):
             kinds={"pytorch", "parquet"},
             owners=OWNERS,
             group_name="embeddings",
+            automation_condition=on_code_change(),
         )
         for m in MODALITIES
     },
@@ -189,6 +191,7 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
     group_name="embeddings",
     kinds={"pytorch", "parquet"},
     deps=["titles"],
+    automation_condition=on_code_change(),
     description="The title's metadata (synopsis + tags) embedded with the text encoder: the "
     "[GLOBAL] token input.",
 )
@@ -216,6 +219,7 @@ def title_metadata_embedding(
     group_name="embeddings",
     kinds={"numpy", "parquet"},
     ins={m: AssetIn(f"{m}_embeddings") for m in MODALITIES},
+    automation_condition=recompute(),
     check_specs=[
         spec("fused_shots", "unit_norm", "Every fused vector has norm 1"),
         spec("fused_shots", "finite_vectors", "No NaN/inf"),

@@ -9,6 +9,7 @@ import time
 import pyarrow as pa
 from dagster import AssetExecutionContext, DataVersion, MetadataValue, Output
 
+from mediafm_assets.automation import on_code_change
 from mediafm_assets.partitions import per_title_asset, per_title_backfill
 from mediafm_assets.resources import EncoderResource, StorageResource
 from mediafm_assets.vector_checks import fail_titles, failures, keep_passing, spec, title_checks
@@ -45,6 +46,7 @@ def open_titles(storage: StorageResource, title_ids: list[str]) -> dict:
     group_name="ingest",
     backfill_policy=per_title_backfill,
     kinds={"python", "video"},
+    automation_condition=on_code_change(),
     description="A landed title: metadata.json fields plus the media probe (duration, fps, size).",
 )
 def titles(context: AssetExecutionContext, storage: StorageResource):
@@ -85,6 +87,7 @@ def to_arrow(table) -> pa.Table:
     backfill_policy=per_title_backfill,
     kinds={"python", "video"},
     deps=[titles],
+    automation_condition=on_code_change(),
     check_specs=[
         spec(
             "shots",

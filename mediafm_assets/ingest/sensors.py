@@ -99,8 +99,13 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
             tags={**COLD_START_TAGS, "mediafm/trigger": "title_arrival",
                   "mediafm/fingerprint": fingerprint},
         ))  # fmt: skip
-    cursor = json.dumps({"known": len(known) + len(fresh),
-                         "last": todo[-1][0] if todo else state.get("last"), "titles": seen})
+    cursor = json.dumps(
+        {
+            "known": len(known) + len(fresh),
+            "last": todo[-1][0] if todo else state.get("last"),
+            "titles": seen,
+        }
+    )
     if not requests:
         skip = f"no new or changed ready titles in {storage.landing_root()}"
         return SensorResult(skip_reason=skip, cursor=cursor)
@@ -136,8 +141,11 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
     retired = sorted((set(records) & known) | set(retired))
     cursor = json.dumps({"missing_since": {t: s for t, s in since.items() if t not in retired}})
     if not retired:
-        why = (f"{len(since)} titles missing, within the {storage.retire_after_s:g} s grace "
-               f"period" if zone else f"the landing zone {landing} itself is missing")
+        why = (
+            f"{len(since)} titles missing, within the {storage.retire_after_s:g} s grace period"
+            if zone
+            else f"the landing zone {landing} itself is missing"
+        )
         return SensorResult(skip_reason=f"nothing to retire ({why})", cursor=cursor)
     context.log.info(f"retired titles: {retired}")
     return SensorResult(

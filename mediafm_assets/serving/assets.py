@@ -27,7 +27,7 @@ from dagster import (
     asset,
 )
 
-from mediafm_assets.automation import eager_after_checks
+from mediafm_assets.automation import recompute
 from mediafm_assets.partitions import GPU_POOL, OWNERS, per_title_asset
 from mediafm_assets.resources import LanceDBResource, StorageResource
 from mediafm_assets.vector_checks import (
@@ -126,7 +126,7 @@ def lance_rows(store, table: str, tid: str, expected: int) -> CheckOutcome:
     },
     deps=["encoder_checkpoint"],
     pool=GPU_POOL,
-    automation_condition=eager_after_checks(),
+    automation_condition=recompute(),
     kinds={"pytorch", "lancedb"},
     check_specs=[
         spec("contextual_embeddings", "rows_match_shots", "One vector per shot"),
@@ -241,7 +241,7 @@ def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
 @per_title_asset(
     group_name="serving",
     ins={"contextual_embeddings": AssetIn(), "titles": AssetIn()},
-    automation_condition=eager_after_checks(),
+    automation_condition=recompute(),
     kinds={"numpy", "lancedb"},
     check_specs=[spec("title_embeddings", "lancedb_rows_match", "One LanceDB row per title")],
     description="One vector per title (mean of its contextual shot vectors, unit-normed) with "
