@@ -103,11 +103,24 @@ class LanceDBResource(ConfigurableResource):
     uri: str = Field(description="LanceDB folder: <root>/lancedb")
     index_min_rows: int = Field(default=100_000, description="Build the ANN index at this size")
     index_type: str = Field(default="IVF_SQ", description="IVF_SQ | IVF_PQ | IVF_HNSW_SQ")
+    retain_versions_s: float = Field(
+        default=3600.0,
+        description="Index upkeep removes table "
+        "versions older than this, seconds (longer than the "
+        "longest query that may hold an old snapshot)",
+    )
 
     def store(self):
         from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 
-        return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type))
+        return LanceStore(
+            LanceStoreConfig(
+                self.uri,
+                self.index_min_rows,
+                self.index_type,
+                retain_versions_s=self.retain_versions_s,
+            )
+        )
 
 
 class TextEncoderResource(ConfigurableResource):

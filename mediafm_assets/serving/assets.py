@@ -291,8 +291,9 @@ def title_embeddings(
     automation_condition=AutomationCondition.on_cron(ANN_INDEX_CRON),
     description="The ANN index of the serving LanceDB tables, kept current: built once a table "
     "is large enough (settings planned from the data), rows written since folded in, "
-    "partitions retrained after 5 % changed or growth. Every 6 hours after embeddings changed; "
-    "a space switch also brings the new tables' index current before serving them.",
+    "partitions retrained after 5 % changed or growth; then every table is compacted and its "
+    "versions older than the retention removed (disk saved in the metadata). Every 6 hours "
+    "after embeddings changed; a space switch also brings the new tables' index current.",
 )
 def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
     store = lancedb.store()
@@ -303,10 +304,22 @@ def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
         t0 = time.perf_counter()
         report[name] = store.refresh_index(name)
         seconds[name] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    upkeep = store.upkeep()  # every table: compaction + versions past the retention removed
     space = store.serving_space()
+    before = sum(u["before"]["bytes"] for u in upkeep.values())
+    after = sum(u["after"]["bytes"] for u in upkeep.values())
     return MaterializeResult(metadata={
         "serving_space": space.id if space else "",
         "index": MetadataValue.json(report),
         "seconds": MetadataValue.json(seconds),
         "unindexed_rows_after": sum(r["after"]["unindexed"] for r in report.values()),
+        "upkeep": MetadataValue.json(upkeep),
+        "upkeep_seconds": round(time.perf_counter() - t0, 3),
+        "disk_bytes_before": before,
+        "disk_bytes_after": after,
+        "disk_saved_bytes": before - after,
+        "versions_removed": sum(u["before"]["versions"] - u["after"]["versions"]
+                                for u in upkeep.values()),
+        "retain_versions_s": store.config.retain_versions_s,
     })  # fmt: skip
