@@ -10,6 +10,7 @@ from dagster import Definitions, load_assets_from_modules
 from mediafm_assets.embeddings import assets as embeddings
 from mediafm_assets.evaluation import assets as evaluation
 from mediafm_assets.ingest import assets as ingest
+from mediafm_assets.ingest.retirement import retire_titles_job
 from mediafm_assets.ingest.sensors import title_arrival_sensor, title_retirement_sensor
 from mediafm_assets.pretraining import assets as pretraining
 from mediafm_assets.pretraining.schedules import retrain_job, retrain_schedule
@@ -35,7 +36,7 @@ def build_definitions(root: str | None = None, deployment: str | None = None,
             )
             for a in load_assets_from_modules(list(DOMAINS))
         ],  # fmt: skip
-        jobs=[retrain_job],
+        jobs=[retrain_job, retire_titles_job],
         sensors=[title_arrival_sensor, title_retirement_sensor, reembed_sensor, ann_index_sensor],
         schedules=[retrain_schedule],
         resources=resources,

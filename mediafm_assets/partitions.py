@@ -6,7 +6,7 @@ The arrival sensor adds keys to `titles_partitions`. Model-heavy assets run up t
 `per_title_asset` is `@asset` with these per-title settings filled in.
 """
 
-from dagster import BackfillPolicy, DynamicPartitionsDefinition, asset
+from dagster import BackfillPolicy, Backoff, DynamicPartitionsDefinition, Jitter, RetryPolicy, asset
 
 titles_partitions = DynamicPartitionsDefinition(name="titles")
 
@@ -15,6 +15,11 @@ batched_backfill = BackfillPolicy.multi_run(max_partitions_per_run=TITLES_PER_RU
 per_title_backfill = BackfillPolicy.multi_run(max_partitions_per_run=1)
 GPU_POOL = "gpu"  # concurrency pool of GPU-bound steps (limit set in dagster.yaml)
 OWNERS = ["team:mediafm"]
+# Steps that touch S3, LanceDB or OpenAI: transient failures (a throttled bucket, a commit
+# conflict, a 429) are retried 3 times after ~10, 20, 40 s. Bad data is not retried: those steps
+# raise `Failure(allow_retries=False)` (vector_checks.fail_titles).
+STORAGE_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL,
+                            jitter=Jitter.PLUS_MINUS)  # fmt: skip
 # Unpartitioned consumers of all titles (training, probes) skip titles whose steps failed.
 ALLOW_MISSING = {"allow_missing_partitions": True}
 

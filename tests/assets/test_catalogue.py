@@ -104,6 +104,27 @@ def tick(cat, name="title_arrival_sensor", defs=None):
     return out
 
 
+def preview_tick(cat, defs):
+    """Evaluate the retirement sensor as a UI preview does: its result, nothing applied."""
+    from dagster import build_sensor_context, partition_loading_context
+
+    ctx = build_sensor_context(instance=cat["instance"], definitions=defs,
+                               cursor=cat.get("title_retirement_sensor"),
+                               resources=defs.resources)  # fmt: skip
+    with partition_loading_context(dynamic_partitions_store=cat["instance"]):
+        return defs.get_sensor_def("title_retirement_sensor").evaluate_tick(ctx)
+
+
+def retire(cat, defs=None):
+    """A retirement sensor tick (cursor kept in `cat`) and the run it requests."""
+    from tests.assets.conftest import retirement_tick
+
+    out, runs = retirement_tick(defs or cat["defs"], cat["instance"],
+                                cursor=cat.get("title_retirement_sensor"))  # fmt: skip
+    cat["title_retirement_sensor"] = out.cursor
+    return out, runs
+
+
 def test_a_relanded_title_is_rerun_once_and_its_rows_replaced(cat, tmp_path):
     from mediafm_assets import local_runner as lr
 
@@ -184,10 +205,20 @@ def test_a_renamed_folder_retires_the_old_id_after_the_grace_period(cat):
     assert [r.partition_key for r in arrival.run_requests] == [new]
     assert lr.execute_request(cat["defs"], cat["instance"], arrival.run_requests[0]).success
     waiting = tick(cat, "title_retirement_sensor")  # default grace: one hour
-    assert waiting.deleted_partitions == [] and "1 titles missing" in waiting.skip_reason
+    assert waiting.run_requests == [] and "1 titles missing" in waiting.skip_reason
     assert store_of(cat["root"]).count_rows("shot_embeddings", [old]) > 0
-    done = tick(cat, "title_retirement_sensor", defs=make_defs(cat["root"], retire_after_s=0))
-    assert done.deleted_partitions == [old]
+    everything = snapshot(cat["root"], [*others, old])
+    files = sorted(p.name for p in (cat["root"] / "artefacts").glob(f"*/{old}.parquet"))
+    defs = make_defs(cat["root"], retire_after_s=0)
+    preview = preview_tick(cat, defs)  # what the UI's "Preview tick" runs: nothing is applied
+    assert [r.tags["mediafm/titles"] for r in preview.run_requests] == [old]
+    assert snapshot(cat["root"], [*others, old]) == everything  # every table unchanged
+    assert sorted(p.name for p in (cat["root"] / "artefacts").glob(f"*/{old}.parquet")) == files
+    assert old in cat["instance"].get_dynamic_partitions("titles")
+    done, (run,) = retire(cat, defs=defs)
+    assert run.success and [r.tags["mediafm/titles"] for r in done.run_requests] == [old]
+    logs = [e.user_message for e in cat["instance"].all_logs(run.run_id)]
+    assert any(m.startswith(f"retired {old} (landing folder vanished)") for m in logs)
     assert old not in cat["instance"].get_dynamic_partitions("titles")
     store = store_of(cat["root"])
     assert store.count_rows("shot_embeddings", [old]) == 0
@@ -218,8 +249,8 @@ def test_mediafm_retire_takes_a_title_out_and_the_sensor_drops_its_partition(cat
     assert f"retired {tid}" in capsys.readouterr().out
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == 0
     store_of(cat["root"]).replace_titles("shot_embeddings", late)  # ... and writes them now
-    out = tick(cat, "title_retirement_sensor")
-    assert out.deleted_partitions == [tid]
+    out, (run,) = retire(cat)
+    assert run.success and tid not in cat["instance"].get_dynamic_partitions("titles")
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == 0  # swept again
     assert tick(cat).run_requests == []  # folder still there, unchanged: stays retired
     assert snapshot(cat["root"], others) == keep
