@@ -1,7 +1,8 @@
 """Retirement as a run (issue 18): `title_retirement_sensor` decides which titles to retire and
-requests a `retire_titles` run; the run does the storage work (LanceDB deletes, artefact moves:
-`mediafm_core.storage.catalogue.retire_title`) and deletes the titles' partitions. So the work
-has a run page, logs and retries, and evaluating the sensor (a UI preview) changes nothing.
+requests a `retirement` run (op `retire_titles`); the run does the storage work (LanceDB
+deletes, artefact moves: `mediafm_core.storage.catalogue.retire_title`) and deletes the titles'
+partitions. So the work has a run page, logs and retries, and evaluating the sensor (a UI
+preview) changes nothing.
 """
 
 from dagster import (
@@ -20,7 +21,7 @@ from pydantic import Field
 from mediafm_assets.partitions import STORAGE_RETRY, titles_partitions
 from mediafm_assets.resources import StorageResource
 
-RETIRE_JOB = "retire_titles"
+RETIRE_JOB = "retirement"
 
 
 class RetireConfig(Config):

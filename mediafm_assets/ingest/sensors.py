@@ -17,7 +17,7 @@
    with another fingerprint.
 Titles whose `metadata.json` ready marker is missing (half-copied folders) are not touched.
 
-`title_retirement_sensor` requests a `retire_titles` run (ingest/retirement.py) and does no
+`title_retirement_sensor` requests a `retirement` run (ingest/retirement.py) and does no
 storage work itself, so a preview of the sensor changes nothing (issue 18). It asks to retire a
 `titles` partition whose landing folder has been gone for `StorageResource.retire_after_s`
 seconds (never while the landing zone itself is missing: an unmounted volume is not an emptied
@@ -122,7 +122,7 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
     job=retire_titles_job,
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Requests a `retire_titles` run for titles whose landing folder has been gone "
+    description="Requests a `retirement` run for titles whose landing folder has been gone "
     "for the grace period, titles retired with `mediafm retire` whose partition is still here, "
     "and recently retired titles something wrote again. Reads only: the run does the work.",
 )

@@ -6,7 +6,7 @@
 `retired/<title_id>/RETIRED.json` last, as the record that retirement finished. Nothing is
 destroyed that a mistaken retirement would need: the Parquet files and the landing folder stay.
 Re-running is safe (every step is idempotent). In Dagster, `title_retirement_sensor` reads these
-records (and `leftovers`) and requests a `retire_titles` run, which retires and deletes the
+records (and `leftovers`) and requests a `retirement` run, which retires and deletes the
 partition (mediafm_assets/ingest/retirement.py); the arrival sensor ignores a retired title
 until it lands again with other content (issue 12).
 """
@@ -127,7 +127,10 @@ def leftovers(root: str, title_ids) -> list[str]:
     if _upath(layout.lancedb).exists():
         for name in store.db.table_names():
             if logical_name(name) in LOGICAL_TABLES:
-                ids = store.db.open_table(name).to_lance().to_table(
-                    columns=["title_id"], filter=title_filter(title_ids))["title_id"]
+                ids = (
+                    store.db.open_table(name)
+                    .to_lance()
+                    .to_table(columns=["title_id"], filter=title_filter(title_ids))["title_id"]
+                )
                 found |= set(ids.to_pylist())
     return sorted(found)
