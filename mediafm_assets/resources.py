@@ -158,9 +158,9 @@ class TextEncoderResource(ConfigurableResource):
 
         if self.kind != "openai":
             return make_text_encoder(self.config())
-        import openai
+        from mediafm_core.encoders.text import make_openai_client
 
-        client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+        client = make_openai_client(self.config(), api_key=self.api_key)  # it retries itself
         return OpenAITextEncoder(self.config(), client=client)
 
 
