@@ -25,7 +25,9 @@ from mediafm_assets.automation import on_code_change, recompute
 from mediafm_assets.partitions import (
     GPU_POOL,
     OWNERS,
+    STORAGE_RETRY,
     batched_backfill,
+    final_on_bad_input,
     per_title_asset,
     titles_partitions,
 )
@@ -97,6 +99,7 @@ def encode_unimodal(enc, title_id: str, inputs):
     ins={"shots": AssetIn()},
     partitions_def=titles_partitions,
     backfill_policy=batched_backfill,
+    retry_policy=STORAGE_RETRY,
     pool=GPU_POOL,
     check_specs=[
         spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot") for m in MODALITIES
@@ -104,6 +107,7 @@ def encode_unimodal(enc, title_id: str, inputs):
     + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],  # fmt: skip
     description="Decode each title once and run the video, audio and timed-text encoders.",
 )
+@final_on_bad_input
 def unimodal_embeddings(
     context: AssetExecutionContext,
     storage: StorageResource,

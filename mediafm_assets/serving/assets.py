@@ -28,7 +28,7 @@ from dagster import (
 )
 
 from mediafm_assets.automation import recompute
-from mediafm_assets.partitions import GPU_POOL, OWNERS, per_title_asset
+from mediafm_assets.partitions import GPU_POOL, OWNERS, STORAGE_RETRY, per_title_asset
 from mediafm_assets.resources import LanceDBResource, StorageResource
 from mediafm_assets.vector_checks import (
     fail_titles,
@@ -288,6 +288,7 @@ def title_embeddings(
     group_name="serving",
     owners=OWNERS,
     kinds={"lancedb"},
+    retry_policy=STORAGE_RETRY,
     automation_condition=AutomationCondition.on_cron(ANN_INDEX_CRON),
     description="The ANN index of the serving LanceDB tables, kept current: built once a table "
     "is large enough (settings planned from the data), rows written since folded in, "

@@ -117,3 +117,19 @@ def test_loss_curve_renders_as_markdown():
                                                             "val_loss": 0.3}])  # fmt: skip
     assert md.splitlines() == ["| step | train_loss | val_loss |", "|---:|---:|---:|",
                                "| 10 | 0.5000 |  |", "| 20 | 0.2500 | 0.3000 |"]  # fmt: skip
+
+
+def test_steps_that_touch_storage_retry_with_backoff_and_retirement_is_a_job():
+    """Issue 18: per-title assets, the index upkeep and the retirement op retry transient
+    failures with exponential backoff; the retirement sensor targets the `retirement` job."""
+    from dagster import Backoff
+
+    from mediafm_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for name in (ASSETS - UNPARTITIONED) | {"ann_index"}:
+        policy = graph.get(AssetKey(name)).assets_def.op.retry_policy
+        assert policy and policy.max_retries >= 2 and policy.backoff == Backoff.EXPONENTIAL, name
+    job = defs.resolve_job_def("retirement")
+    assert job.graph.node_named("retire_titles").definition.retry_policy.max_retries >= 2
+    assert defs.get_sensor_def("title_retirement_sensor").job_name == "retirement"

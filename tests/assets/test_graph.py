@@ -66,6 +66,10 @@ def test_one_run_per_title_and_the_corrupt_title_fails_alone(world):
     assert all(runs[t].success for t in world["good"])
     assert not runs[CORRUPT].success
     assert CORRUPT in runs[CORRUPT].error
+    assert "max_retries" not in runs[CORRUPT].error  # bad input fails at once, never retried
+    restarts = world["instance"].all_logs(runs[CORRUPT].run_id,
+                                          of_type=DagsterEventType.STEP_RESTARTED)  # fmt: skip
+    assert restarts == []
     assert world["ckpt"].success and world["serve"].success and world["probes"].success
     shots_done = world["instance"].get_materialized_partitions(AssetKey("fused_shots"))
     assert shots_done == set(world["good"])
