@@ -80,14 +80,9 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     return TickResult(requests, added, data.cursor, data.skip_message, deleted, skipped)
 
 
-def execute_request(
-    defs: Definitions,
-    instance: DagsterInstance,
-    request: RunRequest,
-    job: str | None = None,
-    run_config: dict | None = None,
-    quiet: bool = False,
-) -> RunOutcome:
+def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRequest,
+                    job: str | None = None, run_config: dict | None = None,
+                    quiet: bool = False) -> RunOutcome:
     """Execute one run request (one title) in process against the instance: in `job`, else in
     the implicit asset job (where the arrival sensor's requests go)."""
     job_def = defs.resolve_job_def(job) if job else defs.resolve_implicit_global_asset_job_def()
@@ -103,14 +98,9 @@ def execute_request(
                       result.run_id))  # fmt: skip
 
 
-def materialize_titles(
-    defs: Definitions,
-    instance: DagsterInstance,
-    assets: list[str],
-    title_ids: list[str],
-    run_config: dict | None = None,
-    quiet: bool = False,
-) -> RunOutcome:
+def materialize_titles(defs: Definitions, instance: DagsterInstance, assets: list[str],
+                       title_ids: list[str], run_config: dict | None = None,
+                       quiet: bool = False) -> RunOutcome:
     """One run over several titles (a partition range: one model load for all of them)."""
     keys = instance.get_dynamic_partitions(titles_partitions.name)
     pos = sorted(keys.index(t) for t in title_ids)
@@ -127,29 +117,14 @@ def materialize_titles(
                       _step_seconds(instance, result.run_id))  # fmt: skip
 
 
-def materialize_unpartitioned(
-    defs: Definitions,
-    instance: DagsterInstance,
-    asset: str,
-    run_config: dict | None = None,
-    quiet: bool = False,
-) -> RunOutcome:
+def materialize_unpartitioned(defs: Definitions, instance: DagsterInstance, asset: str,
+                              run_config: dict | None = None, quiet: bool = False) -> RunOutcome:
     job = defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=[AssetKey(asset)],
-        run_config=_config(run_config, quiet),
-        raise_on_error=False,
-    )
-    return RunOutcome(
-        [],
-        result.success,
-        result.run_id,
-        time.perf_counter() - t0,
-        _first_error(result),
-        _step_seconds(instance, result.run_id),
-    )
+    result = job.execute_in_process(instance=instance, asset_selection=[AssetKey(asset)],
+                                    run_config=_config(run_config, quiet), raise_on_error=False)
+    return RunOutcome([], result.success, result.run_id, time.perf_counter() - t0,
+                      _first_error(result), _step_seconds(instance, result.run_id))
 
 
 def _first_error(result) -> str | None:

@@ -84,7 +84,11 @@ class FusionLayout:
     @classmethod
     def from_infos(cls, infos: dict) -> FusionLayout:
         """From {modality: EncoderInfo} in fusion order."""
-        return cls(tuple(ModalitySlot.from_info(m, i.to_dict()) for m, i in infos.items()))
+        return cls(
+            tuple(
+                ModalitySlot.from_info(m, i.to_dict()) for m, i in infos.items()
+            )
+        )
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

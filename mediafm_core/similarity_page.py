@@ -67,9 +67,8 @@ def title_strip(store: LanceStore, title_id: str, n: int = STRIP_SHOTS,
                 start_s=None, end_s=None) -> list[dict]:  # fmt: skip
     """Up to `n` shots of a title (optionally those overlapping [start_s, end_s)), spread evenly:
     [{"shot_index", "start_s", "end_s", "thumbnail"}] in shot order."""
-    t = _rows(
-        store, f"title_id = {sql_quote(title_id)}", ["shot_index", "start_s", "end_s", "thumbnail"]
-    ).sort_by("shot_index")
+    t = _rows(store, f"title_id = {sql_quote(title_id)}",
+              ["shot_index", "start_s", "end_s", "thumbnail"]).sort_by("shot_index")
     rows = t.to_pylist()
     if start_s is not None or end_s is not None:
         lo = -np.inf if start_s is None else start_s
@@ -113,11 +112,9 @@ def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s,
     names = title_names(store)
     span = "whole title" if start_s is None and end_s is None else \
         f"[{start_s or 0:g} s, {'end' if end_s is None else f'{end_s:g} s'})"  # fmt: skip
-    query = (
-        f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
-        f"</b><br>{html.escape(title_id)} {span}</div>"
-        f"{_strip(title_strip(store, title_id, STRIP_SHOTS * 2, start_s, end_s))}</div>"
-    )
+    query = (f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
+             f"</b><br>{html.escape(title_id)} {span}</div>"
+             f"{_strip(title_strip(store, title_id, STRIP_SHOTS * 2, start_s, end_s))}</div>")
     rows = results.to_pylist()
     thumbs = shot_thumbnails(store, [(r["title_id"], r["shot_index"]) for r in rows])
     out = []
@@ -137,10 +134,8 @@ def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s,
 def similar_titles_page(store: LanceStore, title_id: str, results: pa.Table) -> str:
     """HTML for `similar_titles` results: the query title's strip, then one strip per result."""
     names = title_names(store)
-    query = (
-        f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
-        f"</b><br>{html.escape(title_id)}</div>{_strip(title_strip(store, title_id))}</div>"
-    )
+    query = (f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
+             f"</b><br>{html.escape(title_id)}</div>{_strip(title_strip(store, title_id))}</div>")
     out = []
     for rank, r in enumerate(results.to_pylist(), 1):
         tid = r["title_id"]

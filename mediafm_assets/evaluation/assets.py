@@ -31,10 +31,8 @@ class ProbeConfig(Config):
 
 def label_table(storage: StorageResource, task: str) -> pa.Table | None:
     """clips_<task> rows from <root>/labels, else from <landing>/labels (folder or s3://)."""
-    for path in (
-        UPath(storage.layout().clips(task)),
-        UPath(storage.landing_root()) / "labels" / f"clips_{task}.parquet",
-    ):
+    for path in (UPath(storage.layout().clips(task)),
+                 UPath(storage.landing_root()) / "labels" / f"clips_{task}.parquet"):
         if path.exists():
             with path.open("rb") as f:
                 return pq.read_table(f)

@@ -104,13 +104,8 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
             tags={**COLD_START_TAGS, "mediafm/trigger": "title_arrival",
                   "mediafm/fingerprint": fingerprint},
         ))  # fmt: skip
-    cursor = json.dumps(
-        {
-            "known": len(known) + len(fresh),
-            "last": todo[-1][0] if todo else state.get("last"),
-            "titles": seen,
-        }
-    )
+    cursor = json.dumps({"known": len(known) + len(fresh),
+                         "last": todo[-1][0] if todo else state.get("last"), "titles": seen})
     if not requests:
         skip = f"no new or changed ready titles in {storage.landing_root()}"
         return SensorResult(skip_reason=skip, cursor=cursor)

@@ -136,12 +136,8 @@ def run_in_process(context, spec: dict) -> dict:
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {
-        "loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
-        "loss_curve": MetadataValue.md(curve_markdown(curve)),
-        **scalars,
-        "world_size": 1,
-    }
+    return {"loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
+            "loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
 
 
 def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:

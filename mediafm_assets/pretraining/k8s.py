@@ -60,9 +60,8 @@ def k8s_run_kwargs(trainer: TrainerLauncherResource, spec: dict) -> dict:
         "namespace": trainer.namespace or None,
         "env": {SPEC_ENV: json.dumps(spec)},
         "base_pod_spec": trainer_pod_spec(trainer),
-        "base_pod_meta": {
-            "labels": {"app.kubernetes.io/part-of": "mediafm", "mediafm/job": "pretrain"}
-        },  # fmt: skip
+        "base_pod_meta": {"labels": {"app.kubernetes.io/part-of": "mediafm",
+                                     "mediafm/job": "pretrain"}},  # fmt: skip
     }
 
 

@@ -113,10 +113,8 @@ def main() -> None:
     with open_dagster_pipes() as pipes:
 
         def report(step: int, m: dict) -> None:
-            pipes.log.info(
-                f"step {step} train_loss {m.get('train_loss'):.4f}"
-                + (f" val_loss {m['val_loss']:.4f}" if m.get("val_loss") else "")
-            )
+            pipes.log.info(f"step {step} train_loss {m.get('train_loss'):.4f}"
+                           + (f" val_loss {m['val_loss']:.4f}" if m.get("val_loss") else ""))
 
         summary: dict = {}
         out_dir, curve = train(extras, report, summary)

@@ -269,9 +269,8 @@ def title_embeddings(
         have = store.titles_in(serving.table(TITLE_EMBEDDINGS))
         shot_titles = store.titles_in(serving.table(SHOT_EMBEDDINGS))
         for t in [t for t in out if t not in have and t in shot_titles]:
-            store.replace_titles(
-                TITLE_EMBEDDINGS, title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t])
-            )
+            store.replace_titles(TITLE_EMBEDDINGS,
+                                 title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t]))
     yield Output(out, metadata={
         "titles": len(out),
         "model_version": MetadataValue.json(sorted({x["model_version"][0].as_py()

@@ -55,9 +55,8 @@ def offline_profile() -> EncoderProfile:
     return EncoderProfile(
         name="offline",
         video=VideoEncoderConfig(kind="efficientnet-lite0", batch_size=32),
-        audio=AudioEncoderConfig(
-            kind="whisper-ct2", window_s=10.0, max_seconds=None, batch_size=16
-        ),  # fmt: skip
+        audio=AudioEncoderConfig(kind="whisper-ct2", window_s=10.0, max_seconds=None,
+                                 batch_size=16),  # fmt: skip
         text=TextEncoderConfig(kind="sentence-transformers"),
     )
 

@@ -93,9 +93,8 @@ def make_video_encoder(cfg: VideoEncoderConfig | None = None):
         from mediafm_core.encoders.video_efficientnet import EfficientNetLiteVideoEncoder
 
         return EfficientNetLiteVideoEncoder(cfg)
-    raise ValueError(
-        f"unknown video encoder kind {cfg.kind!r}; use open_clip or efficientnet-lite0"
-    )
+    raise ValueError(f"unknown video encoder kind {cfg.kind!r}; "
+                     "use open_clip or efficientnet-lite0")
 
 
 class VideoEncoder:

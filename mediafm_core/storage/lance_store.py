@@ -222,11 +222,8 @@ class LanceStore:
             table.delete(where)
             table.add(rows)
             time.sleep(random.uniform(0, 0.2 * (attempt + 1)))
-        raise InputError(
-            f"{self.config.uri}/{name}",
-            f"rows of {sorted(set(titles))[:5]} "
-            f"still do not match after {attempts} repairs (concurrent writers?)",
-        )
+        raise InputError(f"{self.config.uri}/{name}", f"rows of {sorted(set(titles))[:5]} "
+                         f"still do not match after {attempts} repairs (concurrent writers?)")
 
     def delete_titles(self, name: str, title_ids) -> int:
         """Delete every row of these titles, one commit per physical table (under its write
@@ -254,10 +251,8 @@ class LanceStore:
         store sees (or the one its existing plain tables hold) becomes the serving space."""
         versions = sorted(set(rows["model_version"].to_pylist()))
         if len(versions) != 1:
-            raise InputError(
-                f"{self.config.uri}/{name}",
-                f"rows mix model versions {versions}; write one space at a time",
-            )
+            raise InputError(f"{self.config.uri}/{name}",
+                             f"rows mix model versions {versions}; write one space at a time")
         space = Space(str(versions[0]), rows.schema.field("vector").type.list_size)
         serving = self.serving_space()
         if serving is None:  # first write, or a store from before spaces: adopt the plain tables
@@ -330,12 +325,8 @@ class LanceStore:
         stats = table.index_stats(VECTOR_INDEX) if self.has_index(name) else None
         if stats is None:
             return {"rows": n, "indexed": 0, "unindexed": n, "index_type": None}
-        return {
-            "rows": n,
-            "indexed": int(stats.num_indexed_rows),
-            "unindexed": int(stats.num_unindexed_rows),
-            "index_type": stats.index_type,
-        }
+        return {"rows": n, "indexed": int(stats.num_indexed_rows),
+                "unindexed": int(stats.num_unindexed_rows), "index_type": stats.index_type}
 
     def maybe_index(self, name: str, force: bool = False) -> bool:
         """Build the ANN index once the table is large enough (settings from `index_plan`);
@@ -371,9 +362,8 @@ class LanceStore:
             table.to_lance().create_index("vector", plan.index_type, metric=self.config.metric,
                                           replace=True, ivf_centroids=centroids,
                                           target_partition_size=size, **extra)  # fmt: skip
-        self.db.open_table(table.name).to_lance().update_config(
-            {PLAN_ROWS: str(rows), FOLDED_ROWS: "0"}
-        )
+        self.db.open_table(table.name).to_lance().update_config({PLAN_ROWS: str(rows),
+                                                                FOLDED_ROWS: "0"})
 
     def refresh_index(self, name: str) -> dict:
         """Bring a table's ANN index current: build it once the table is large enough; retrain

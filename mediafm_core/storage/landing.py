@@ -68,7 +68,7 @@ def scan_landing(landing: str) -> dict[str, LandedTitle]:
         path = fs._strip_protocol(path).rstrip("/")
         if path == base:
             continue
-        rel = path[len(base) + 1 :].split("/")
+        rel = path[len(base) + 1:].split("/")
         if len(rel) == 1:  # a title folder itself (or a stray file in the landing root)
             if info.get("type") == "directory":
                 files.setdefault(rel[0], [])

@@ -205,11 +205,8 @@ def check_storage_root(root: str, settings: S3Settings | None = None,
         raise InputError(root, f"cannot reach the S3 endpoint {where} ({type(exc).__name__}); "
                          "check AWS_ENDPOINT_URL and the network") from None  # fmt: skip
     except bex.NoCredentialsError:
-        raise InputError(
-            root,
-            f"no S3 credentials found for {where}; set AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY (or give the pod/task a role)",
-        ) from None
+        raise InputError(root, f"no S3 credentials found for {where}; set AWS_ACCESS_KEY_ID "
+                         "and AWS_SECRET_ACCESS_KEY (or give the pod/task a role)") from None
     except bex.ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
@@ -217,12 +214,9 @@ def check_storage_root(root: str, settings: S3Settings | None = None,
             raise InputError(root, f"bucket {bucket!r} does not exist at {where}; create it "
                              "or fix MEDIAFM_ROOT") from None  # fmt: skip
         if code in _CREDENTIAL_CODES or status == "403":
-            raise InputError(
-                root,
-                f"S3 rejected the credentials for bucket {bucket!r} at "
-                f"{where} ({code or status}); check AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY and the bucket policy",
-            ) from None
+            raise InputError(root, f"S3 rejected the credentials for bucket {bucket!r} at "
+                             f"{where} ({code or status}); check AWS_ACCESS_KEY_ID / "
+                             "AWS_SECRET_ACCESS_KEY and the bucket policy") from None
         raise InputError(root, f"S3 error {code or status} at {where}") from None
     except ValueError as exc:  # botocore: malformed endpoint URL
         raise InputError(root, f"invalid S3 endpoint {where!r}: {exc}") from None

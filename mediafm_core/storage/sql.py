@@ -86,22 +86,14 @@ def view_sources(layout: StorageLayout) -> dict[str, tuple[str, str]]:
     shots = layout.artefact("shots")
     lance = lance_paths(layout)
     return {
-        "titles": (
-            titles,
-            f"SELECT * FROM read_parquet({literal(titles + '/*.parquet')}, union_by_name=true)",
-        ),
-        "shots": (
-            shots,
-            f"SELECT * FROM read_parquet({literal(shots + '/*.parquet')}, union_by_name=true)",
-        ),
-        "shot_embeddings": (
-            lance[SHOT_EMBEDDINGS],
-            f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}",
-        ),
-        "title_embeddings": (
-            lance[TITLE_EMBEDDINGS],
-            f"SELECT * FROM {literal(lance[TITLE_EMBEDDINGS])}",
-        ),
+        "titles": (titles, f"SELECT * FROM read_parquet({literal(titles + '/*.parquet')}, "
+                           "union_by_name=true)"),
+        "shots": (shots, f"SELECT * FROM read_parquet({literal(shots + '/*.parquet')}, "
+                         "union_by_name=true)"),
+        "shot_embeddings": (lance[SHOT_EMBEDDINGS],
+                            f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}"),
+        "title_embeddings": (lance[TITLE_EMBEDDINGS],
+                             f"SELECT * FROM {literal(lance[TITLE_EMBEDDINGS])}"),
         "probe_scores": (layout.probe_scores, f"SELECT * FROM {literal(layout.probe_scores)}"),
     }
 

@@ -70,12 +70,7 @@ def model_config(
     size = auto_size(n_shots) if cfg.size == "auto" else cfg.size
     try:
         return config_for(
-            size,
-            fused_dim,
-            global_dim,
-            layers=cfg.layers,
-            hidden=cfg.hidden,
-            heads=cfg.heads,
+            size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
             dropout=cfg.dropout,
         )
     except ValueError as exc:

@@ -173,8 +173,7 @@ def test_metadata_before_video_is_retried_when_the_copy_completes(cat, tmp_path)
     outcome = lr.execute_request(cat["defs"], cat["instance"], again.run_requests[0])
     assert outcome.success, outcome.error
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == shots_in_artefact(
-        cat["root"], tid
-    )
+        cat["root"], tid)
 
 
 def test_a_deleted_and_readded_partition_gets_a_run(cat):

@@ -89,14 +89,8 @@ def test_ann_index_is_requested_on_its_cron_after_embeddings_changed(tmp_path, i
 
 
 def fused_table(tid, n, d):
-    return pa.table(
-        {
-            "title_id": [tid] * n,
-            "shot_index": np.arange(n, dtype=np.int64),
-            "fused": vector_array(unit_rows(n, d, 0)),
-            "has_text": [True] * n,
-        }
-    )
+    return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n, dtype=np.int64),
+                     "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
 
 
 def test_encoder_checkpoint_over_mixed_widths_names_the_titles_and_widths(tmp_path, instance):
@@ -110,14 +104,9 @@ def test_encoder_checkpoint_over_mixed_widths_names_the_titles_and_widths(tmp_pa
         pq.write_table(fused_table(tid, 6, d), layout.artefact("fused_shots", tid))
     instance.add_dynamic_partitions("titles", ["ep_01", "ep_02", "ep_03"])
     defs = build_definitions(root=str(tmp_path))
-    out = lr.materialize_unpartitioned(
-        defs,
-        instance,
-        "encoder_checkpoint",
-        {"ops": {"encoder_checkpoint": {"config": {"size": "tiny", "steps": 2, "device": "cpu"}}}},
-    )
+    out = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", {"ops": {
+        "encoder_checkpoint": {"config": {"size": "tiny", "steps": 2, "device": "cpu"}}}})
     assert not out.success
     assert "fused inputs: titles have mixed fused widths: 896 (ep_01, ep_03); 1920 (ep_02)" in (
-        out.error
-    )
+        out.error)
     assert not (tmp_path / "checkpoints" / "LATEST").exists()

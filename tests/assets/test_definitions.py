@@ -31,13 +31,8 @@ def test_definitions_load_with_the_whole_lineage():
     for name in UNPARTITIONED:
         assert graph.get(AssetKey(name)).partitions_def is None
     parents = {k.to_user_string() for k in graph.get(AssetKey("contextual_embeddings")).parent_keys}
-    assert parents == {
-        "fused_shots",
-        "title_metadata_embedding",
-        "shots",
-        "encoder_checkpoint",
-        "video_embeddings",
-    }  # video_embeddings: the shots' thumbnails (issue 13)
+    assert parents == {"fused_shots", "title_metadata_embedding", "shots", "encoder_checkpoint",
+                       "video_embeddings"}  # video_embeddings: the shots' thumbnails (issue 13)
 
 
 def test_every_asset_has_group_description_owner_and_kinds():

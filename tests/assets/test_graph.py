@@ -129,11 +129,8 @@ def test_several_titles_in_one_run(world):
 
     instance = world["instance"]
 
-    records = instance.get_event_records(
-        EventRecordsFilter(
-            DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("contextual_embeddings")
-        )
-    )
+    records = instance.get_event_records(EventRecordsFilter(
+        DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("contextual_embeddings")))
     run_ids = {r.event_log_entry.run_id for r in records}
     assert run_ids == {world["serve"].run_id}  # four titles, one run (one model load)
     assert len(records) == 4
@@ -260,9 +257,8 @@ def test_a_full_re_embed_with_the_new_checkpoint_switches_the_serving_space(worl
     assert before.model_version != latest  # the retrain above made a new space
     titles = sorted([*world["good"], "synth_9_000"])
     for batch in (world["good"], ["synth_9_000"]):  # the corrupt title sits between them
-        out = lr.materialize_titles(
-            world["defs"], world["instance"], ["contextual_embeddings", "title_embeddings"], batch
-        )
+        out = lr.materialize_titles(world["defs"], world["instance"],
+                                    ["contextual_embeddings", "title_embeddings"], batch)
         assert out.success, out.error
     store = lance_store(world)
     after = store.serving_space()

@@ -32,9 +32,7 @@ def test_new_titles_get_one_run_each_and_half_copied_folders_wait(tmp_path, inst
     assert sorted(first.added_partitions) == ["t_a", "t_b"]
     assert sorted(r.partition_key for r in first.run_requests) == ["t_a", "t_b"]
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in first.run_requests) == [
-        "cold-start:t_a:1",
-        "cold-start:t_b:1",
-    ]  # then the fingerprint
+        "cold-start:t_a:1", "cold-start:t_b:1"]  # then the fingerprint
     assert sorted(instance.get_dynamic_partitions("titles")) == ["t_a", "t_b"]
     # No checkpoint yet: the cold start stops at fused_shots (automation embeds later).
     selection = set(first.run_requests[0].asset_selection)

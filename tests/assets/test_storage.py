@@ -72,10 +72,8 @@ def test_ann_index_is_built_when_large_and_keeps_recall(tmp_path):
     for q in queries:
         exact = set(np.argsort(-(vecs @ q))[:10])
         got = store.search("shot_embeddings", q, k=10)
-        ids = {
-            int(t[1:]) * 100 + int(s)
-            for t, s in zip(got["title_id"].to_pylist(), got["shot_index"].to_pylist())
-        }
+        ids = {int(t[1:]) * 100 + int(s) for t, s in zip(got["title_id"].to_pylist(),
+                                                       got["shot_index"].to_pylist())}
         hits += len(exact & ids)
     assert hits / 200 >= 0.9
 
@@ -103,10 +101,8 @@ def test_similar_queries_use_the_clip_in_context_and_skip_the_query(tmp_path):
     np.testing.assert_allclose(vec, manual / np.linalg.norm(manual), atol=1e-6)
     hits = similar_shots(store, "a", 2.5, 6.0, k=4)
     assert hits.num_rows == 4
-    assert not any(
-        t == "a" and s in (1, 2)
-        for t, s in zip(hits["title_id"].to_pylist(), hits["shot_index"].to_pylist())
-    )
+    assert not any(t == "a" and s in (1, 2) for t, s in zip(hits["title_id"].to_pylist(),
+                                                            hits["shot_index"].to_pylist()))
     titles = similar_titles(store, "a", k=5)
     assert sorted(titles["title_id"].to_pylist()) == ["b", "c"]
     with pytest.raises(InputError, match="no shots overlap"):

@@ -43,5 +43,4 @@ def test_unreadable_subtitles_fail_the_title_before_the_encoders_load(tmp_path, 
         assert loaded == []
         assert instance.get_materialized_partitions(AssetKey("video_embeddings")) == set()
     assert not (root / "artefacts" / "video_embeddings").exists() or not any(
-        (root / "artefacts" / "video_embeddings").iterdir()
-    )
+        (root / "artefacts" / "video_embeddings").iterdir())

@@ -109,17 +109,12 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path, args, problem):
 
 
 def test_a_missing_root_is_named_and_exit_2(tmp_path):
-    for command in (
-        ("sql", "SELECT 1"),
-        ("similar", "--title", "a"),
-        ("similar-titles", "--title", "a"),
-    ):
+    for command in (("sql", "SELECT 1"), ("similar", "--title", "a"), ("similar-titles",
+                                                                      "--title", "a")):
         rc, out, err = cli(*command, root=tmp_path / "does-not-exist")
         assert rc == 2 and out == ""
-        assert err.strip() == (
-            f"mediafm {command[0]}: error: {tmp_path}/does-not-exist: storage "
-            "root does not exist (pass --root or set MEDIAFM_ROOT)"
-        )
+        assert err.strip() == (f"mediafm {command[0]}: error: {tmp_path}/does-not-exist: storage "
+                               "root does not exist (pass --root or set MEDIAFM_ROOT)")
 
 
 def test_a_long_lived_session_sees_later_commits(tmp_path):
@@ -147,8 +142,7 @@ def test_the_interactive_prompt_sees_a_commit_made_between_two_statements(tmp_pa
     proc.stdin.flush()
     first = [proc.stdout.readline() for _ in range(2)]
     LanceStore(StorageLayout(str(tmp_path)).lancedb).replace_titles(
-        "shot_embeddings", shot_rows("z", 5, seed=3)
-    )
+        "shot_embeddings", shot_rows("z", 5, seed=3))
     out, _ = proc.communicate("SELECT count(*) AS n FROM shot_embeddings;\n", timeout=60)
     assert [x.split() for x in first] == [["n"], ["18"]]
     assert out.split() == ["n", "23"]

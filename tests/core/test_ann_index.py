@@ -97,9 +97,7 @@ def test_search_probes_a_planned_share_of_the_partitions(tmp_path):
     for q in unit_rows(30, 16, 5):
         truth = set(np.argsort(-(exact @ q))[:10])
         got = store.search("shot_embeddings", q, k=10)
-        found = {
-            int(t[1:]) * 37 + s
-            for t, s in zip(got["title_id"].to_pylist(), got["shot_index"].to_pylist())
-        }
+        found = {int(t[1:]) * 37 + s for t, s in zip(got["title_id"].to_pylist(),
+                                                   got["shot_index"].to_pylist())}
         hits += len(truth & found)
     assert hits / 300 >= 0.95

@@ -70,12 +70,8 @@ def test_a_new_width_is_built_beside_the_old_space_and_switched_in_one_step(tmp_
     assert top.fetchall() == [("b", 1)]
     # nothing stored was lost: the previous space is still on disk, row for row
     assert reader.read("shot_embeddings", None).num_rows == 15
-    assert (
-        reader.db.open_table("shot_embeddings")
-        .to_arrow()
-        .sort_by([("title_id", "ascending"), ("shot_index", "ascending")])
-        .equals(old_rows)
-    )
+    assert reader.db.open_table("shot_embeddings").to_arrow().sort_by(
+        [("title_id", "ascending"), ("shot_index", "ascending")]).equals(old_rows)
 
 
 def test_rows_of_the_serving_space_still_replace_in_place(tmp_path):
@@ -122,14 +118,8 @@ def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widt
     from mediafm_assets.pretraining.assets import concat_inputs
 
     def fused(tid, n, d):
-        return pa.table(
-            {
-                "title_id": [tid] * n,
-                "shot_index": np.arange(n),
-                "fused": vector_array(unit_rows(n, d, 0)),
-                "has_text": [True] * n,
-            }
-        )
+        return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n),
+                         "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
 
     tables = {"a": fused("a", 3, 896), "b": fused("b", 2, 1920), "c": fused("c", 2, 896)}
     with pytest.raises(InputError) as err:

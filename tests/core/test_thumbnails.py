@@ -25,8 +25,7 @@ def rgb(data: bytes) -> np.ndarray:
 
 
 def test_encode_title_stores_one_thumbnail_per_shot_from_the_encoder_frames(
-    tmp_path,
-    encoders,  # noqa: F811 (the fixture imported above)
+    tmp_path, encoders  # noqa: F811 (the fixture imported above)
 ):
     title_dir = make_title(tmp_path / "landing")
     res = encode_title(title_dir, shots_table(), tmp_path / "out", encoders=encoders)
@@ -110,9 +109,8 @@ def test_duckdb_view_exposes_thumbnail_as_blob(tmp_path):
     from mediafm_core.storage.sql import open_session
 
     root = tmp_path / "root"
-    LanceStore(StorageLayout(str(root)).lancedb).replace_titles(
-        SHOT_EMBEDDINGS, shot_rows("a", 3, fill=90)
-    )
+    LanceStore(StorageLayout(str(root)).lancedb).replace_titles(SHOT_EMBEDDINGS,
+                                                                shot_rows("a", 3, fill=90))
     con, _ = open_session(str(root))
     kind, n, size = con.sql("SELECT typeof(thumbnail), count(*), sum(octet_length(thumbnail)) "
                             "FROM shot_embeddings GROUP BY 1").fetchone()  # fmt: skip

@@ -51,8 +51,7 @@ def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, mon
             first_shots = pq.read_table(shots).num_rows
             # Re-landed with another video: exactly one new run, which replaces the artefacts.
             (root / "landing" / tid / "video.mp4").write_bytes(
-                (tmp_path / "other" / other / "video.mp4").read_bytes()
-            )
+                (tmp_path / "other" / other / "video.mp4").read_bytes())
             relanded = wait_for_runs(instance, 2, proc, log, timeout=240)
             new_shots = pq.read_table(shots).num_rows
             # Partition deleted, folder still there: re-added, and one run that is not skipped.
@@ -95,33 +94,12 @@ def test_daemon_retires_a_title_whose_folder_vanished(tmp_path, monkeypatch):
     store = LanceStore(str(root / "lancedb"))
     vec = np.eye(4, 8, dtype=np.float32)
     for tid in ("gone", "kept"):
-        store.replace_titles(
-            "shot_embeddings",
-            pa.table(
-                {
-                    "title_id": [tid] * 4,
-                    "shot_index": np.arange(4),
-                    "start_s": np.arange(4.0),
-                    "end_s": np.arange(4.0) + 1,
-                    "vector": vector_array(vec),
-                    "model_version": ["m"] * 4,
-                }
-            ),
-        )
-        store.replace_titles(
-            "title_embeddings",
-            pa.table(
-                {
-                    "title_id": [tid],
-                    "vector": vector_array(vec[:1]),
-                    "model_version": ["m"],
-                    "name": [tid],
-                    "genres": [[]],
-                    "tags": [[]],
-                    "n_shots": [4],
-                }
-            ),
-        )
+        store.replace_titles("shot_embeddings", pa.table({
+            "title_id": [tid] * 4, "shot_index": np.arange(4), "start_s": np.arange(4.0),
+            "end_s": np.arange(4.0) + 1, "vector": vector_array(vec), "model_version": ["m"] * 4}))
+        store.replace_titles("title_embeddings", pa.table({
+            "title_id": [tid], "vector": vector_array(vec[:1]), "model_version": ["m"],
+            "name": [tid], "genres": [[]], "tags": [[]], "n_shots": [4]}))
         (root / "artefacts" / "shots").mkdir(parents=True, exist_ok=True)
         shots = root / "artefacts" / "shots" / f"{tid}.parquet"
         pq.write_table(pa.table({"title_id": [tid]}), shots)

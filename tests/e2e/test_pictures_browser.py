@@ -94,10 +94,8 @@ def test_asset_pages_render_their_pictures(served, tmp_path):
         for i, (path, key, alt) in enumerate(PAGES):
             page.goto(base + path)
             page.wait_for(CLICK_ROW_JS % key)  # the code location may still be loading
-            drawn = page.wait_for(
-                f"(() => {{ const d = {DATA_IMAGES_JS}; "
-                "return d.length && d.every(x => x[1] > 0) ? d : null })()"
-            )
+            drawn = page.wait_for(f"(() => {{ const d = {DATA_IMAGES_JS}; "
+                                  "return d.length && d.every(x => x[1] > 0) ? d : null })()")
             png = page.screenshot(tmp_path / f"{i}_{key}.png")
             print(f"{path}: {drawn} -> {png}")
             assert len(drawn) == 1 and alt in drawn[0][0], drawn
@@ -118,13 +116,10 @@ def test_similar_html_page_shows_every_result_with_its_picture(served, tmp_path)
         page.goto(out.as_uri())
         page.wait_for("document.readyState === 'complete'")
         time.sleep(0.5)
-        results = page.js(
-            "[...document.querySelectorAll('.result')].map(r => "
-            "[...r.querySelectorAll('img')].map(i => i.naturalWidth))"
-        )
-        query = page.js(
-            "[...document.querySelectorAll('.row:not(.result) img')].map(i => i.naturalWidth)"
-        )
+        results = page.js("[...document.querySelectorAll('.result')].map(r => "
+                          "[...r.querySelectorAll('img')].map(i => i.naturalWidth))")
+        query = page.js("[...document.querySelectorAll('.row:not(.result) img')]"
+                        ".map(i => i.naturalWidth)")
         png = page.screenshot(tmp_path / "similar.png")
         print(f"{out}: query {query}, results {results} -> {png}")
     assert len(results) == 4 and all(len(r) == 1 and r[0] > 0 for r in results)

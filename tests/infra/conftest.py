@@ -143,3 +143,4 @@ def bucket(s3_env):
     name = f"mediafm-{uuid.uuid4().hex[:10]}"
     boto3_client().create_bucket(Bucket=name)
     return name
+

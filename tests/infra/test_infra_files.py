@@ -250,7 +250,6 @@ def test_gpu_runs_ask_the_launchers_for_a_gpu_and_training_is_one_at_a_time():
     retrain = defs.resolve_job_def("retrain_encoder").tags
     limits = yaml.safe_load((INFRA / "dagster.yaml").read_text())["concurrency"]["runs"]
     assert {"key": "mediafm/job", "value": retrain["mediafm/job"], "limit": 1} in limits[
-        "tag_concurrency_limits"
-    ]
+        "tag_concurrency_limits"]
     reembed = defs.get_sensor_def("reembed_on_new_checkpoint")
     assert "dagster-k8s/config" in reembed.run_tags

@@ -67,7 +67,9 @@ def definitions(root: str, **resources) -> Definitions:
                        resources={**build_resources(root), **resources})  # fmt: skip
 
 
-def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(instance, tmp_path):
+def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(
+    instance, tmp_path
+):
     from mediafm_assets import local_runner as lr
     from mediafm_assets.resources import TrainerLauncherResource
     from mediafm_core.training import load_checkpoint

@@ -118,9 +118,8 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
     con, missing = open_session(root)  # the analyst's DuckDB session on the S3 root
     assert missing == []
     for view in ("shots", "shot_embeddings"):
-        assert (
-            dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall()) == n_shots
-        ), view
+        assert dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall()) \
+            == n_shots, view
     assert con.sql("SELECT count(*) FROM titles").fetchone() == (3,)
     assert con.sql("SELECT count(*) FROM probe_scores").fetchone()[0] > 0
     # thumbnails live in the Lance rows on S3 as they do locally (issue 13)
@@ -200,19 +199,15 @@ def test_a_run_with_a_missing_bucket_fails_at_its_first_step_and_writes_nothing(
     local_instance.add_dynamic_partitions("titles", [title])
     outcome = lr.materialize_titles(defs, local_instance, ["titles"], [title])
     assert not outcome.success
-    failures = [
-        e.dagster_event
-        for e in local_instance.all_logs(outcome.run_id)
-        if e.dagster_event and e.dagster_event.event_type_value == "RESOURCE_INIT_FAILURE"
-    ]
+    failures = [e.dagster_event for e in local_instance.all_logs(outcome.run_id)
+                if e.dagster_event and e.dagster_event.event_type_value == "RESOURCE_INIT_FAILURE"]
     assert len(failures) == 1  # resource set-up: before the step runs or writes
     err = failures[0].event_specific_data.error
     while err.cause is not None:
         err = err.cause
     assert err.message.strip() == (  # the whole message: one line, no stack trace inside
         "mediafm_core.errors.InputError: s3://missing-bucket-xyz/root: bucket "
-        f"'missing-bucket-xyz' does not exist at {s3_env}; create it or fix MEDIAFM_ROOT"
-    )
+        f"'missing-bucket-xyz' does not exist at {s3_env}; create it or fix MEDIAFM_ROOT")
     assert not (tmp_path / "s3:").exists()
 
 
