@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # 7 short titles (1 for validation) are too few to beat the mean-shot baseline (measured: val MSM
-# 0.315 vs 0.294), so the demo publishes its checkpoint anyway; the check says so (a warning).
+# 0.315 vs 0.294), so the demo publishes its checkpoint anyway; its check records that.
 TRAIN = {"size": "small", "steps": 150, "eval_every": 50, "log_every": 25, "batch_size": 8,
          "device": "auto", "publish_below_baselines": True}  # fmt: skip
 N_TITLES, SECONDS = 7, 40.0
