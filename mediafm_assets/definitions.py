@@ -1,7 +1,8 @@
 """The code location: domain folders merged into one `Definitions` (STYLE.md 1).
 
 Resources are chosen in one place, `resources.build_resources()` ($MEDIAFM_ROOT,
-$MEDIAFM_DEPLOYMENT, $MEDIAFM_ENCODER_PROFILE, $MEDIAFM_TRAINER).
+$MEDIAFM_DEPLOYMENT, $MEDIAFM_ENCODER_PROFILE, $MEDIAFM_TRAINER). Per-title assets get their
+code versions from `mediafm_core.versions` for the configured encoders (`code_versions`).
 """
 
 from dagster import Definitions, load_assets_from_modules
@@ -9,6 +10,7 @@ from dagster import Definitions, load_assets_from_modules
 from mediafm_assets.embeddings import assets as embeddings
 from mediafm_assets.evaluation import assets as evaluation
 from mediafm_assets.ingest import assets as ingest
+from mediafm_assets.ingest.retirement import retire_titles_job
 from mediafm_assets.ingest.sensors import title_arrival_sensor, title_retirement_sensor
 from mediafm_assets.pretraining import assets as pretraining
 from mediafm_assets.pretraining.schedules import retrain_job, retrain_schedule
@@ -23,13 +25,40 @@ def build_definitions(root: str | None = None, deployment: str | None = None,
                       resources: dict | None = None) -> Definitions:  # fmt: skip
     """All definitions with resources for a storage root (tests pass a temp folder); `resources`
     replaces chosen resources by key (tests: a trainer launcher, sensor grace periods)."""
+    resources = {**build_resources(root, deployment), **(resources or {})}
+    versions = code_versions(resources)
     return Definitions(
-        assets=load_assets_from_modules(list(DOMAINS)),
-        jobs=[retrain_job],
+        assets=[
+            a.map_asset_specs(
+                lambda s: s.replace_attributes(
+                    code_version=versions.get(s.key.to_user_string(), s.code_version)
+                )
+            )
+            for a in load_assets_from_modules(list(DOMAINS))
+        ],  # fmt: skip
+        jobs=[retrain_job, retire_titles_job],
         sensors=[title_arrival_sensor, title_retirement_sensor, reembed_sensor, ann_index_sensor],
         schedules=[retrain_schedule],
-        resources={**build_resources(root, deployment), **(resources or {})},
+        resources=resources,
     )
+
+
+def code_versions(resources: dict) -> dict[str, str]:
+    """Asset name -> code version for the per-title assets, from `mediafm_core.versions` and
+    the configured encoders (a profile change makes the titles encoded with the old one stale)."""
+    from mediafm_core import versions as v
+
+    enc, text = resources["encoders"], resources["text_encoder"].config()
+    out = {f"{m}_embeddings": v.encoder_version(enc.profile, m, text, enc.frames_per_shot)
+           for m in v.MODALITIES}  # fmt: skip
+    return out | {
+        "titles": v.titles_version(),
+        "shots": v.shots_version(enc.shot_detector),
+        "title_metadata_embedding": out["text_embeddings"],
+        "fused_shots": v.fusion_version(),
+        "contextual_embeddings": v.contextual_version(),
+        "title_embeddings": v.title_pooling_version(),
+    }
 
 
 defs = build_definitions()

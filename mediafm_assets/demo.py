@@ -30,8 +30,10 @@ import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# 7 short titles (1 for validation) are too few to beat the mean-shot baseline (measured: val MSM
+# 0.315 vs 0.294), so the demo publishes its checkpoint anyway; its check records that.
 TRAIN = {"size": "small", "steps": 150, "eval_every": 50, "log_every": 25, "batch_size": 8,
-         "device": "auto"}  # fmt: skip
+         "device": "auto", "publish_below_baselines": True}  # fmt: skip
 N_TITLES, SECONDS = 7, 40.0
 MUSIC_VIDEO_SHOT = (12.0, 14.8)  # [start, end) s of one shot of the music video (a sunlit fence)
 

@@ -42,7 +42,8 @@ class TitleParquetIOManager(UPathIOManager):
             return pq.read_table(f)
 
     def handle_output(self, context: OutputContext, obj) -> None:
-        """Partitioned outputs are {title_id: table}; each title goes to its own file."""
+        """Partitioned outputs are {title_id: table}; each title goes to its own file. A title
+        whose value is None failed its checks (vector_checks.py) and is not written."""
         if not context.has_asset_partitions:
             return super().handle_output(context, obj)
         paths = self._get_paths_for_partitions(context)
@@ -52,6 +53,8 @@ class TitleParquetIOManager(UPathIOManager):
             raise ValueError(f"{name}: no value for {sorted(missing)}")
         rows = {}
         for key, path in paths.items():
+            if obj[key] is None:  # failed its checks: its previous artefact stays as it was
+                continue
             self.make_directory(path.parent)
             self.dump_to_path(context, obj[key], path)
             rows[key] = obj[key].num_rows

@@ -21,10 +21,10 @@ class StorageResource(ConfigurableResource):
 
     root: str = Field(description="Storage root: a folder or s3://bucket/prefix")
     landing: str = Field(default="", description="Landing zone; empty = <root>/landing")
-    settle_s: float = Field(default=0.0, description="Arrival sensor: act on a title only once "
-                            "its newest file is this many seconds old (copies still running)")
-    retire_after_s: float = Field(default=3600.0, description="Retirement sensor: retire a "
-                                  "title whose landing folder has been gone this long, seconds")
+    settle_s: int = Field(default=0, description="Arrival sensor: act on a title only once "
+                          "its newest file is this many seconds old (copies still running)")
+    retire_after_s: int = Field(default=3600, description="Retirement sensor: retire a "
+                                "title whose landing folder has been gone this long, seconds")
 
     def layout(self) -> StorageLayout:
         return StorageLayout(self.root)
@@ -97,11 +97,15 @@ class LanceDBResource(ConfigurableResource):
     uri: str = Field(description="LanceDB folder: <root>/lancedb")
     index_min_rows: int = Field(default=100_000, description="Build the ANN index at this size")
     index_type: str = Field(default="IVF_SQ", description="IVF_SQ | IVF_PQ | IVF_HNSW_SQ")
+    retain_versions_s: int = Field(default=3600, description="Index upkeep removes table "
+                                   "versions older than this, seconds (longer than the "
+                                   "longest query that may hold an old snapshot)")
 
     def store(self):
         from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 
-        return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type))
+        return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type,
+                                           retain_versions_s=self.retain_versions_s))
 
 
 class TextEncoderResource(ConfigurableResource):
@@ -139,9 +143,9 @@ class TextEncoderResource(ConfigurableResource):
 
         if self.kind != "openai":
             return make_text_encoder(self.config())
-        import openai
+        from mediafm_core.encoders.text import make_openai_client
 
-        client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+        client = make_openai_client(self.config(), api_key=self.api_key)  # it retries itself
         return OpenAITextEncoder(self.config(), client=client)
 
 
@@ -213,6 +217,15 @@ class TrainerLauncherResource(ConfigurableResource):
         return max(1, torch.cuda.device_count())
 
 
+def setting(name: str, default, kind=str):
+    """A resource field from the environment variable `name`: `EnvVar(name)` when it is set,
+    so its value is read when a run or sensor tick starts (and the UI shows the variable's
+    name, not its value); `default` when it is not set."""
+    if os.environ.get(name) in (None, ""):
+        return default
+    return EnvVar.int(name) if kind is int else EnvVar(name)
+
+
 def build_resources(root: str | None = None, deployment: str | None = None) -> dict:
     """Every resource for a deployment: `local` (default; offline encoders) or `openai`
     (OpenAI text encoder, key from OPENAI_API_KEY). The root is `$MEDIAFM_ROOT` or .demo/storage."""
@@ -226,17 +239,20 @@ def build_resources(root: str | None = None, deployment: str | None = None) -> d
                                    api_key=EnvVar("OPENAI_API_KEY"))
     return {
         "storage": StorageResource(
-            root=root, landing=os.environ.get("MEDIAFM_LANDING", ""),
-            settle_s=float(os.environ.get("MEDIAFM_LANDING_SETTLE_S") or 0),
-            retire_after_s=float(os.environ.get("MEDIAFM_RETIRE_AFTER_S") or 3600),
+            root=root, landing=setting("MEDIAFM_LANDING", ""),
+            settle_s=setting("MEDIAFM_LANDING_SETTLE_S", 0, int),
+            retire_after_s=setting("MEDIAFM_RETIRE_AFTER_S", 3600, int),
         ),
-        "lancedb": LanceDBResource(uri=StorageLayout(root).lancedb),
+        "lancedb": LanceDBResource(uri=StorageLayout(root).lancedb,
+                                   retain_versions_s=setting("MEDIAFM_LANCE_RETAIN_S", 3600, int)),
+        # the profile decides the per-title assets' code versions (definitions.code_versions),
+        # so it is read when the code location loads: a change is a reload, which shows stale
         "encoders": EncoderResource(profile=os.environ.get("MEDIAFM_ENCODER_PROFILE", "offline")),
         "text_encoder": text,
         "trainer": TrainerLauncherResource(
-            mode=os.environ.get("MEDIAFM_TRAINER", "pipes"),
-            nproc_per_node=int(os.environ.get("MEDIAFM_TRAIN_GPUS") or 0),
-            image=os.environ.get("MEDIAFM_TRAINER_IMAGE", ""),
+            mode=setting("MEDIAFM_TRAINER", "pipes"),
+            nproc_per_node=setting("MEDIAFM_TRAIN_GPUS", 0, int),
+            image=setting("MEDIAFM_TRAINER_IMAGE", ""),
         ),
         "pipes_subprocess_client": PipesSubprocessClient(),
         "io_manager": TitleParquetIOManagerFactory(root=root),

@@ -21,19 +21,24 @@ from dagster import (
     multi_asset,
 )
 
+from mediafm_assets.automation import on_code_change, recompute
 from mediafm_assets.partitions import (
     GPU_POOL,
     OWNERS,
+    STORAGE_RETRY,
     batched_backfill,
+    final_on_bad_input,
     per_title_asset,
     titles_partitions,
 )
 from mediafm_assets.resources import EncoderResource, StorageResource, TextEncoderResource
 from mediafm_assets.vector_checks import (
-    finite_check,
-    row_count_check,
+    fail_titles,
+    failures,
+    keep_passing,
     spec,
-    unit_norm_check,
+    title_checks,
+    vector_outcomes,
     vectors_of,
 )
 from mediafm_core.tables import vector_array
@@ -82,22 +87,27 @@ def encode_unimodal(enc, title_id: str, inputs):
     outs={
         f"{m}_embeddings": AssetOut(
             description=f"Per-shot {m} vectors (title_id, shot_index, vector"
-            + (", has_text" if m == "text" else "") + ").",
+            + (", has_text" if m == "text" else "")
+            + ").",
             kinds={"pytorch", "parquet"},
             owners=OWNERS,
             group_name="embeddings",
+            automation_condition=on_code_change(),
         )
         for m in MODALITIES
     },
     ins={"shots": AssetIn()},
     partitions_def=titles_partitions,
     backfill_policy=batched_backfill,
+    retry_policy=STORAGE_RETRY,
     pool=GPU_POOL,
-    check_specs=[spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot")
-                 for m in MODALITIES] + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf")
-                                         for m in MODALITIES],  # fmt: skip
+    check_specs=[
+        spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot") for m in MODALITIES
+    ]
+    + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],  # fmt: skip
     description="Decode each title once and run the video, audio and timed-text encoders.",
 )
+@final_on_bad_input
 def unimodal_embeddings(
     context: AssetExecutionContext,
     storage: StorageResource,
@@ -115,10 +125,12 @@ def unimodal_embeddings(
         per_modality, timings[tid] = encode_unimodal(enc, tid, inputs[tid])
         for m in MODALITIES:
             tables[m][tid] = per_modality[m]
+    outcomes = {m: vector_outcomes(tables[m], shots) for m in MODALITIES}
+    failed = failures({t: [o for m in MODALITIES for o in outcomes[m][t]] for t in shots})
     for m in MODALITIES:
         info = enc.infos()[m]
         yield Output(
-            tables[m],
+            keep_passing(tables[m], failed),
             output_name=f"{m}_embeddings",
             metadata={
                 "rows": sum(t.num_rows for t in tables[m].values()),
@@ -126,21 +138,34 @@ def unimodal_embeddings(
                 "encoder": info.name,
                 "weights": info.weights,
                 "random_init": info.random_init,
-                **{k: v for k, v in info.to_dict().items()
-                   if k in ("package", "version", "sha256", "licence") and v},
+                **{
+                    k: v
+                    for k, v in info.to_dict().items()
+                    if k in ("package", "version", "sha256", "licence") and v
+                },
                 "profile": enc.profile.name,
                 "load_encoders_s": round(load_s, 3),
                 "stage_seconds": MetadataValue.json(timings),
                 **({"thumbnail_bytes_per_shot": _thumb_bytes(tables[m])} if m == "video" else {}),
-                **({"shots_with_text": int(sum(np.sum(t["has_text"].to_numpy(
-                    zero_copy_only=False)) for t in tables[m].values()))} if m == "text" else {}),
+                **(
+                    {
+                        "shots_with_text": int(
+                            sum(
+                                np.sum(t["has_text"].to_numpy(zero_copy_only=False))
+                                for t in tables[m].values()
+                            )
+                        )
+                    }
+                    if m == "text"
+                    else {}
+                ),
             },
         )
     for m in MODALITIES:
-        yield row_count_check(f"{m}_embeddings", tables[m], shots)
-        yield finite_check(f"{m}_embeddings", tables[m])
+        yield from title_checks(context, f"{m}_embeddings", outcomes[m])
     for tid in context.partition_keys:  # the thumbnails exist only now: show them on `shots`
         yield contact_sheet_observation(tid, shots[tid], tables["video"][tid])
+    fail_titles("unimodal_embeddings", failed, len(context.partition_keys))
 
 
 def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> AssetObservation:
@@ -170,6 +195,7 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
     group_name="embeddings",
     kinds={"pytorch", "parquet"},
     deps=["titles"],
+    automation_condition=on_code_change(),
     description="The title's metadata (synopsis, tags, genres: each embedded, then averaged) "
     "embedded with the text encoder: the [GLOBAL] token input.",
 )
@@ -197,6 +223,7 @@ def title_metadata_embedding(
     group_name="embeddings",
     kinds={"numpy", "parquet"},
     ins={m: AssetIn(f"{m}_embeddings") for m in MODALITIES},
+    automation_condition=recompute(),
     check_specs=[
         spec("fused_shots", "unit_norm", "Every fused vector has norm 1"),
         spec("fused_shots", "finite_vectors", "No NaN/inf"),
@@ -216,16 +243,19 @@ def fused_shots(context: AssetExecutionContext, video: dict, audio: dict, text: 
         table = vector_table(tid, fused, column="fused", has_text=has_text)
         out[tid] = table.replace_schema_metadata({b"mediafm.layout": layout.to_json()})
     dims = {m: vectors_of(next(iter(parts[m].values()))).shape[1] for m in MODALITIES}
+    outcomes = vector_outcomes(out, None, column="fused", unit=True)
+    failed = failures(outcomes)
     yield Output(
-        out,
+        keep_passing(out, failed),
         metadata={
             "rows": sum(t.num_rows for t in out.values()),
             "width": sum(dims.values()),
             "widths": MetadataValue.json(dims),
+            "failed_titles": MetadataValue.json(failed),
         },
     )
-    yield unit_norm_check("fused_shots", out, column="fused")
-    yield finite_check("fused_shots", out, column="fused")
+    yield from title_checks(context, "fused_shots", outcomes)
+    fail_titles("fused_shots", failed, len(out))
 
 
 def _thumb_bytes(tables: dict) -> float:

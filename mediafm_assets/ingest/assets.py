@@ -7,10 +7,12 @@ its own partition. Values are `{title_id: pyarrow.Table}` (see io_manager.py).
 import time
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, MetadataValue, Output
+from dagster import AssetExecutionContext, DataVersion, MetadataValue, Output
 
+from mediafm_assets.automation import on_code_change
 from mediafm_assets.partitions import per_title_asset, per_title_backfill
 from mediafm_assets.resources import EncoderResource, StorageResource
+from mediafm_assets.vector_checks import fail_titles, failures, keep_passing, spec, title_checks
 
 
 def title_row(title) -> dict:
@@ -44,6 +46,7 @@ def open_titles(storage: StorageResource, title_ids: list[str]) -> dict:
     group_name="ingest",
     backfill_policy=per_title_backfill,
     kinds={"python", "video"},
+    automation_condition=on_code_change(),
     description="A landed title: metadata.json fields plus the media probe (duration, fps, size).",
 )
 def titles(context: AssetExecutionContext, storage: StorageResource):
@@ -52,6 +55,7 @@ def titles(context: AssetExecutionContext, storage: StorageResource):
     first = next(iter(opened.values()))
     return Output(
         rows,
+        data_version=landed_version(storage, list(opened)),
         metadata={
             "titles": len(rows),
             "name": first.metadata.name,
@@ -60,6 +64,17 @@ def titles(context: AssetExecutionContext, storage: StorageResource):
             "has_subtitles": first.subtitles_path is not None,
         },
     )
+
+
+def landed_version(storage: StorageResource, title_ids: list[str]) -> DataVersion:
+    """The data version of `titles`: what landed (the titles' fingerprints: files' names, sizes,
+    mtimes), so a re-landed title makes its downstream partitions stale. One value covers every
+    title of the step (Dagster takes one data version per output)."""
+    from mediafm_core.storage.landing import scan_landing
+
+    landed = scan_landing(storage.landing_root())
+    return DataVersion(",".join(landed[t].fingerprint if t in landed else "gone"
+                                for t in sorted(title_ids)))  # fmt: skip
 
 
 def to_arrow(table) -> pa.Table:
@@ -72,20 +87,32 @@ def to_arrow(table) -> pa.Table:
     backfill_policy=per_title_backfill,
     kinds={"python", "video"},
     deps=[titles],
+    automation_condition=on_code_change(),
+    check_specs=[
+        spec(
+            "shots",
+            "covers_duration",
+            "Shots tile the title: frames contiguous from "
+            "0, no gaps or overlaps, ending at the title's duration",
+        )
+    ],
     description="Shot boundaries of each title (start/end frame and seconds), in order.",
 )
 def shots(context: AssetExecutionContext, storage: StorageResource, encoders: EncoderResource):
+    from mediafm_core.checks import shot_coverage
     from mediafm_core.media.shots import detect_shots
 
-    out, seconds = {}, {}
+    out, seconds, outcomes = {}, {}, {}
     for tid, title in open_titles(storage, context.partition_keys).items():
         t0 = time.perf_counter()
         kwargs = {} if encoders.shot_detector == "auto" else {"detector": encoders.shot_detector}
         out[tid] = to_arrow(detect_shots(title, **kwargs))
         seconds[tid] = round(time.perf_counter() - t0, 3)
+        outcomes[tid] = [shot_coverage(out[tid], title.duration_s)]
     n = {tid: t.num_rows for tid, t in out.items()}
-    return Output(
-        out,
+    failed = failures(outcomes)
+    yield Output(
+        keep_passing(out, failed),
         metadata={
             "shots": sum(n.values()),
             "shots_by_title": MetadataValue.json(n),
@@ -93,6 +120,5 @@ def shots(context: AssetExecutionContext, storage: StorageResource, encoders: En
             "detector": encoders.shot_detector,
         },
     )
-
-
-
+    yield from title_checks(context, "shots", outcomes)
+    fail_titles("shots", failed, len(out))

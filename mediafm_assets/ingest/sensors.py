@@ -22,13 +22,16 @@
    with another fingerprint.
 Titles whose `metadata.json` ready marker is missing (half-copied folders) are not touched.
 
-`title_retirement_sensor`: a `titles` partition whose landing folder has been gone for
-`StorageResource.retire_after_s` seconds is retired (`retire_title`: rows leave both LanceDB
-tables, Parquet artefacts move to retired/) and its partition deleted (never while the landing
-zone itself is missing: an unmounted volume is not an emptied catalogue); so is the partition of a
-title retired by hand (`mediafm retire`). For `SWEEP_S` after a retirement each tick retires the
-title again (idempotent), so rows or artefacts that a run still in flight wrote after the
-retirement leave too. The cursor keeps `missing_since: {id: epoch seconds}`.
+`title_retirement_sensor` requests a `retirement` run (ingest/retirement.py) and does no
+storage work itself, so a preview of the sensor changes nothing (issue 18). It asks to retire a
+`titles` partition whose landing folder has been gone for `StorageResource.retire_after_s`
+seconds (never while the landing zone itself is missing: an unmounted volume is not an emptied
+catalogue), a title retired by hand (`mediafm retire`) whose partition is still here, and, for
+`SWEEP_S` after a retirement, a title that a run in flight at retirement wrote rows or artefacts
+for since (`catalogue.leftovers`). The run retires each title (rows leave both LanceDB tables,
+Parquet artefacts move to retired/) and deletes its partition. The cursor keeps
+`missing_since: {id: epoch s}` and `requested: {id: epoch s}` (no second run for a title within
+RETRY_S while its run is under way).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from dagster import (
     sensor,
 )
 
+from mediafm_assets.ingest.retirement import retire_titles_job
 from mediafm_assets.jobs import COLD_START_TAGS, cold_start_selection, cold_start_targets
 from mediafm_assets.partitions import titles_partitions
 from mediafm_assets.resources import StorageResource
@@ -52,7 +56,8 @@ from mediafm_core.storage.landing import landing_exists, scan_landing
 
 MAX_TITLES_PER_TICK = 1000  # run requests per tick; a larger burst takes more ticks
 SEEN_STATE = "title_arrival"  # <root>/sensors/title_arrival/<token>.parquet: what it has seen
-SWEEP_S = 3600.0  # retired this recently: swept again each tick (runs in flight at retirement)
+SWEEP_S = 3600.0  # retired this recently: swept again when something wrote it again since
+RETRY_S = 600.0  # a title whose retirement run was requested this recently is not requested again
 
 
 def titles_to_run(seen: dict, known: set, landed: dict, retired: dict, settle_s: float) -> list:
@@ -128,14 +133,15 @@ def seen_titles(root: str, state: dict) -> dict:
 
 
 @sensor(
+    job=retire_titles_job,
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Retires titles whose landing folder has been gone for the grace period "
-    "(rows leave LanceDB, artefacts move to retired/) and deletes their partitions; also "
-    "deletes the partitions of titles retired with `mediafm retire`.",
+    description="Requests a `retirement` run for titles whose landing folder has been gone "
+    "for the grace period, titles retired with `mediafm retire` whose partition is still here, "
+    "and recently retired titles something wrote again. Reads only: the run does the work.",
 )
 def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageResource):
-    from mediafm_core.storage.catalogue import retired_titles
+    from mediafm_core.storage.catalogue import leftovers, retired_titles
 
     state = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
@@ -144,38 +150,32 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
     zone = landing_exists(landing)  # gone itself (unmounted, mistyped): no title has vanished
     present = set(scan_landing(landing)) if zone else known
     since = {t: state.get("missing_since", {}).get(t, now) for t in sorted(known - present)}
-    gone = [t for t, s in since.items() if now - s >= storage.retire_after_s]
     records = retired_titles(storage.root)
-    # Titles retired by hand whose partition is still here, and recent retirements: sweep again
-    # what a run still in flight at retirement may have written since (idempotent).
-    sweep = (set(records) & known) | {t for t, r in records.items()
-                                      if now - r.get("retired_at", 0) < SWEEP_S}  # fmt: skip
-    retired = _retire(context, storage, gone, "landing folder vanished")
-    _retire(context, storage, sorted(sweep - set(gone)), "swept again after retirement")
-    retired = sorted((set(records) & known) | set(retired))
-    cursor = json.dumps({"missing_since": {t: s for t, s in since.items() if t not in retired}})
-    if not retired:
-        why = (f"{len(since)} titles missing, within the {storage.retire_after_s:g} s grace "
-               f"period" if zone else f"the landing zone {landing} itself is missing")
-        return SensorResult(skip_reason=f"nothing to retire ({why})", cursor=cursor)
-    context.log.info(f"retired titles: {retired}")
-    return SensorResult(
-        dynamic_partitions_requests=[titles_partitions.build_delete_request(retired)],
-        cursor=cursor,
-    )
-
-
-def _retire(context, storage: StorageResource, title_ids, reason: str) -> list[str]:
-    """`retire_title` each title; returns those that succeeded (a failure is logged and retried
-    at the next tick, and does not block the others)."""
-    from mediafm_core.storage.catalogue import retire_title
-
-    done = []
-    for tid in title_ids:
-        try:
-            retire_title(storage.root, tid, reason=reason, landing=storage.landing_root(),
-                         must_exist=False)  # fmt: skip
-            done.append(tid)
-        except Exception as exc:
-            context.log.warning(f"retiring {tid} failed: {exc}")
-    return done
+    recent = [t for t, r in records.items() if now - r.get("retired_at", 0) < SWEEP_S]
+    todo = {t: "landing folder vanished" for t, s in since.items()
+            if now - s >= storage.retire_after_s}  # fmt: skip
+    todo |= {t: "retired by hand" for t in sorted((set(records) & known) - set(todo))}
+    # a run still in flight at retirement may have written rows or artefacts since: sweep
+    todo |= {t: "swept again after retirement"
+             for t in leftovers(storage.root, set(recent) - set(todo))}  # fmt: skip
+    requested = {t: at for t, at in state.get("requested", {}).items() if now - at < RETRY_S}
+    todo = {t: why for t, why in todo.items() if t not in requested}  # its run is under way
+    cursor = {
+        "missing_since": {t: s for t, s in since.items() if t not in todo},
+        "requested": requested | dict.fromkeys(todo, now),
+        "n": state.get("n", 0),
+    }
+    if not todo:
+        why = (
+            f"{len(since)} titles missing, within the {storage.retire_after_s:g} s grace period"
+            if zone
+            else f"the landing zone {landing} itself is missing"
+        )
+        return SensorResult(skip_reason=f"nothing to retire ({why})", cursor=json.dumps(cursor))
+    cursor["n"] += 1
+    context.log.info(f"requesting the retirement of {sorted(todo)}")
+    return SensorResult(run_requests=[RunRequest(
+        run_key=f"retire:{cursor['n']}:{','.join(sorted(todo))}"[:200],
+        run_config={"ops": {"retire_titles": {"config": {"titles": todo}}}},
+        tags={"mediafm/kind": "retirement", "mediafm/titles": ",".join(sorted(todo))[:200]},
+    )], cursor=json.dumps(cursor))  # fmt: skip

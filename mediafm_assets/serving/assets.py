@@ -18,8 +18,6 @@ import time
 import numpy as np
 import pyarrow as pa
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     AutomationCondition,
@@ -29,15 +27,18 @@ from dagster import (
     asset,
 )
 
-from mediafm_assets.partitions import GPU_POOL, OWNERS, per_title_asset
+from mediafm_assets.automation import recompute
+from mediafm_assets.partitions import GPU_POOL, OWNERS, STORAGE_RETRY, per_title_asset
 from mediafm_assets.resources import LanceDBResource, StorageResource
 from mediafm_assets.vector_checks import (
-    finite_check,
-    row_count_check,
+    fail_titles,
+    failures,
+    keep_passing,
     spec,
-    unit_norm_check,
+    title_checks,
     vectors_of,
 )
+from mediafm_core.checks import CheckOutcome, contextual_vectors
 from mediafm_core.storage.schemas import SHOT_EMBEDDINGS, TITLE_EMBEDDINGS
 from mediafm_core.tables import vector_array
 
@@ -97,36 +98,22 @@ def shot_map_metadata(tid: str, table: pa.Table) -> dict:
     t0 = time.perf_counter()
     png = shot_map(vectors_of(table), table["start_s"].to_numpy(), table["thumbnail"].to_pylist())
     return {
-        "shot_map": MetadataValue.md(markdown_image(png, f"{tid} shots, PCA of contextual "
-                                                    "vectors")),
+        "shot_map": MetadataValue.md(
+            markdown_image(png, f"{tid} shots, PCA of contextual vectors")
+        ),
         "shot_map_title": tid,
         "shot_map_bytes": len(png),
         "pictures_seconds": round(time.perf_counter() - t0, 3),
     }
 
 
-def lance_rows_check(lancedb: LanceDBResource, table: str, asset: str, expected: dict,
-                     written: dict | None = None):  # fmt: skip
-    """LanceDB holds exactly the expected rows for each title (no duplicates, none missing), in
-    the table each title was written to (`written`: its embedding space's; default `table`)."""
-    store = lancedb.store()
-    written = written or {}
-    have = {t: store.count_rows(written.get(t, table), [t]) for t in expected}
-    bad = {t: (have[t], n) for t, n in expected.items() if have[t] != n}
-    return AssetCheckResult(
-        asset_key=asset, check_name="lancedb_rows_match", passed=not bad,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"mismatches (have, expected)": MetadataValue.json(bad or {})},
-    )  # fmt: skip
-
-
-def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
-    versions = {t: sorted(set(x["model_version"].to_pylist())) for t, x in tables.items()}
-    mixed = {t: v for t, v in versions.items() if len(v) != 1}
-    return AssetCheckResult(
-        asset_key=asset, check_name="one_model_version", passed=not mixed,
-        severity=AssetCheckSeverity.ERROR, metadata={"mixed": MetadataValue.json(mixed)},
-    )  # fmt: skip
+def lance_rows(store, table: str, tid: str, expected: int) -> CheckOutcome:
+    """LanceDB `table` (the physical table the title was written to) holds exactly `expected`
+    rows for the title: no duplicates, none missing."""
+    have = store.count_rows(table, [tid])
+    return CheckOutcome("lancedb_rows_match", have == expected,
+                        "" if have == expected else f"{have} rows in {table}, {expected} written",
+                        {"rows": have, "expected": expected, "table": table})  # fmt: skip
 
 
 @per_title_asset(
@@ -139,7 +126,7 @@ def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
     },
     deps=["encoder_checkpoint"],
     pool=GPU_POOL,
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=recompute(),
     kinds={"pytorch", "lancedb"},
     check_specs=[
         spec("contextual_embeddings", "rows_match_shots", "One vector per shot"),
@@ -149,7 +136,8 @@ def one_version_check(asset: str, tables: dict) -> AssetCheckResult:
         spec("contextual_embeddings", "lancedb_rows_match", "LanceDB rows = shots"),
     ],
     description="Per-shot contextual embeddings from the current encoder checkpoint; also "
-    "replaces the title's rows in LanceDB `shot_embeddings` (one commit).",
+    "replaces the title's rows in LanceDB `shot_embeddings` (one commit), only for titles whose "
+    "vectors passed their checks (one per shot, finite, unit norm, one model version).",
 )
 def contextual_embeddings(
     context: AssetExecutionContext,
@@ -171,17 +159,22 @@ def contextual_embeddings(
     t1 = time.perf_counter()
     vectors = embed_titles(model, fused, globs)  # {tid: (n, R)}
     embed_s = time.perf_counter() - t1
-    out = {t: contextual_table(t, shots[t], unit(v), version, video_embeddings.get(t))
-           for t, v in vectors.items()}  # fmt: skip
+    out, outcomes = checked_tables(shots, vectors, version, video_embeddings)
+    good = {t: x for t, x in out.items() if t not in failures(outcomes)}
     t2 = time.perf_counter()
     store = lancedb.store()
-    writes = {t: store.replace_titles(SHOT_EMBEDDINGS, out[t]) for t in out}
-    served = serve_new_titles(storage, store, version, fused, globs, shots)
+    writes = {t: store.replace_titles(SHOT_EMBEDDINGS, good[t]) for t in good}
+    for t, w in writes.items():
+        outcomes[t].append(lance_rows(store, w["table"], t, good[t].num_rows))
+    served = serve_new_titles(storage, store, version, {t: fused[t] for t in good}, globs, shots)
+    failed = failures(outcomes)
     space = store.serving_space()
-    yield Output(out, metadata={
+    first = next((t for t in context.partition_keys if t in good), None)
+    yield Output(keep_passing(out, failed), metadata={
         "serving_space": space.id if space else "",
         "also_in_serving_space": MetadataValue.json(served),
-        "rows": sum(x.num_rows for x in out.values()),
+        "rows": sum(x.num_rows for x in good.values()),
+        "failed_titles": MetadataValue.json(failed),
         "width": int(next(iter(vectors.values())).shape[1]),
         "model_version": version,
         "lancedb_table": SHOT_EMBEDDINGS,
@@ -190,15 +183,26 @@ def contextual_embeddings(
         "stage_seconds": MetadataValue.json({"load_model": round(load_s, 3),
                                              "embed": round(embed_s, 3),
                                              "lancedb_write": round(time.perf_counter() - t2, 3)}),
-        **shot_map_metadata(context.partition_keys[0], out[context.partition_keys[0]]),
+        **(shot_map_metadata(first, good[first]) if first else {}),
     })  # fmt: skip
-    yield row_count_check("contextual_embeddings", out, shots)
-    yield finite_check("contextual_embeddings", out)
-    yield unit_norm_check("contextual_embeddings", out)
-    yield one_version_check("contextual_embeddings", out)
-    yield lance_rows_check(lancedb, SHOT_EMBEDDINGS, "contextual_embeddings",
-                           {t: x.num_rows for t, x in out.items()},
-                           {t: w["table"] for t, w in writes.items()})  # fmt: skip
+    yield from title_checks(context, "contextual_embeddings", outcomes)
+    fail_titles("contextual_embeddings", failed, len(out))
+
+
+def checked_tables(shots: dict, vectors: dict, version: str, video: dict) -> tuple[dict, dict]:
+    """({title: contextual table or None}, {title: check outcomes}), checked BEFORE anything is
+    written: a title whose vectors do not match its shots gets no table, only that failure."""
+    out, outcomes = {}, {}
+    for t, v in vectors.items():
+        n = shots[t].num_rows
+        if len(v) != n:
+            out[t], outcomes[t] = None, [CheckOutcome("rows_match_shots", False,
+                                                      f"{len(v)} vectors for {n} shots",
+                                                      {"rows": len(v), "shots": n})]  # fmt: skip
+            continue
+        out[t] = contextual_table(t, shots[t], unit(v), version, video.get(t))
+        outcomes[t] = contextual_vectors(out[t], shots[t])
+    return out, outcomes
 
 
 def serve_new_titles(storage: StorageResource, store, version: str, fused, globs, shots) -> list:
@@ -237,7 +241,7 @@ def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
 @per_title_asset(
     group_name="serving",
     ins={"contextual_embeddings": AssetIn(), "titles": AssetIn()},
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=recompute(),
     kinds={"numpy", "lancedb"},
     check_specs=[spec("title_embeddings", "lancedb_rows_match", "One LanceDB row per title")],
     description="One vector per title (mean of its contextual shot vectors, unit-normed) with "
@@ -273,8 +277,9 @@ def title_embeddings(
                                                      for x in out.values()})),
         "lancedb_rows_total": store.count_rows(TITLE_EMBEDDINGS),
     })  # fmt: skip
-    yield lance_rows_check(lancedb, TITLE_EMBEDDINGS, "title_embeddings", dict.fromkeys(out, 1),
-                           written)  # fmt: skip
+    outcomes = {t: [lance_rows(store, written[t], t, 1)] for t in out}
+    yield from title_checks(context, "title_embeddings", outcomes)
+    fail_titles("title_embeddings", failures(outcomes), len(out))
 
 
 @asset(
@@ -282,11 +287,13 @@ def title_embeddings(
     group_name="serving",
     owners=OWNERS,
     kinds={"lancedb"},
+    retry_policy=STORAGE_RETRY,
     automation_condition=AutomationCondition.on_cron(ANN_INDEX_CRON),
     description="The ANN index of the serving LanceDB tables, kept current: built once a table "
     "is large enough (settings planned from the data), rows written since folded in, "
-    "partitions retrained after 5 % changed or growth. Every 6 hours after embeddings changed; "
-    "a space switch also brings the new tables' index current before serving them.",
+    "partitions retrained after 5 % changed or growth; then every table is compacted and its "
+    "versions older than the retention removed (disk saved in the metadata). Every 6 hours "
+    "after embeddings changed; a space switch also brings the new tables' index current.",
 )
 def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
     store = lancedb.store()
@@ -297,10 +304,22 @@ def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
         t0 = time.perf_counter()
         report[name] = store.refresh_index(name)
         seconds[name] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    upkeep = store.upkeep()  # every table: compaction + versions past the retention removed
     space = store.serving_space()
+    before = sum(u["before"]["bytes"] for u in upkeep.values())
+    after = sum(u["after"]["bytes"] for u in upkeep.values())
     return MaterializeResult(metadata={
         "serving_space": space.id if space else "",
         "index": MetadataValue.json(report),
         "seconds": MetadataValue.json(seconds),
         "unindexed_rows_after": sum(r["after"]["unindexed"] for r in report.values()),
+        "upkeep": MetadataValue.json(upkeep),
+        "upkeep_seconds": round(time.perf_counter() - t0, 3),
+        "disk_bytes_before": before,
+        "disk_bytes_after": after,
+        "disk_saved_bytes": before - after,
+        "versions_removed": sum(u["before"]["versions"] - u["after"]["versions"]
+                                for u in upkeep.values()),
+        "retain_versions_s": store.config.retain_versions_s,
     })  # fmt: skip

@@ -1,22 +1,26 @@
-"""Automation: re-embed titles when their inputs or the encoder checkpoint change.
+"""Automation: re-run per-title assets when their inputs, their code or the encoder change.
 
-`contextual_embeddings` and `title_embeddings` carry `AutomationCondition.eager()`; this sensor
-evaluates those conditions. A new `encoder_checkpoint` materialisation updates a dependency of
-every title partition, so every title is requested again (batched by the backfill policy).
+The per-title assets carry the conditions of mediafm_assets/automation.py; this sensor evaluates
+them. A new `encoder_checkpoint` (another model_version, its data version) changes a dependency
+of every title partition, so every title is re-embedded (batched by the backfill policy); a
+changed code version (mediafm_core/versions.py) re-runs the partitions made with the old one
+and, in the same tick, everything below them.
 """
 
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
 
-from mediafm_assets.jobs import GPU_RUN_TAGS
+from mediafm_assets.jobs import GPU_RUN_TAGS, cold_start_targets
 
 reembed_sensor = AutomationConditionSensorDefinition(
     "reembed_on_new_checkpoint",
-    target=AssetSelection.assets("contextual_embeddings", "title_embeddings"),
+    target=cold_start_targets,  # every per-title asset: one tick requests a whole chain
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     run_tags=GPU_RUN_TAGS,  # re-embedding runs go to the GPU pool (K8s / ECS launchers)
-    description="Requests contextual + title embeddings for every title that is stale "
-    "(new checkpoint, or re-ingested inputs).",
+    description="Requests the per-title assets of every title that is stale: contextual + "
+    "title embeddings after a new checkpoint (another model_version) or changed inputs, and "
+    "any per-title asset whose code version changed (detector rules, encoder profile or "
+    "weights, fusion layout), once the upstream blocking checks passed.",
 )
 
 ann_index_sensor = AutomationConditionSensorDefinition(

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +40,9 @@ class TextEncoderConfig:
     dimensions: int = 768  # openai only: requested output width (Matryoshka truncation)
     base_url: str | None = None  # openai only: None = OPENAI_BASE_URL env or api.openai.com
     batch_size: int = 64  # strings per request / forward pass
-    max_retries: int = 5  # openai only: retries on 429, 5xx, timeouts and connection errors
-    backoff_s: float = 1.0  # openai only: first retry delay; doubles each try (plus jitter)
+    # openai only: the client's own retries (429, 408/409, 5xx, timeouts, connection errors;
+    # exponential backoff from 0.5 s up to 8 s, or the server's Retry-After)
+    max_retries: int = 5
     timeout_s: float = 60.0  # openai only: per-request timeout
     device: str | None = None  # sentence-transformers only: None/"auto" = CUDA when present
 
@@ -196,8 +195,9 @@ def split_for_openai(text: str, limit: int = OPENAI_TOKEN_LIMIT) -> list[tuple[s
 
 
 class OpenAITextEncoder:
-    """OpenAI embeddings with batching, windows for long strings, and retries with backoff on
-    429/5xx."""
+    """OpenAI embeddings with batching and windows for long strings; the `openai` client
+    retries 429/5xx, timeouts and connection errors with backoff
+    (`TextEncoderConfig.max_retries`)."""
 
     def __init__(self, cfg: TextEncoderConfig | None = None, client=None):
         self.cfg = cfg or TextEncoderConfig(kind="openai")
@@ -208,46 +208,17 @@ class OpenAITextEncoder:
         )
 
     def _make_client(self):
-        import openai
 
         if not os.environ.get("OPENAI_API_KEY"):
             raise ValueError("the openai text encoder needs OPENAI_API_KEY in the environment")
         base_url = self.cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        # Retries are ours (below), so the client must not retry on its own as well.
-        return openai.OpenAI(base_url=base_url, max_retries=0, timeout=self.cfg.timeout_s)
-
-    def _retryable(self, exc: Exception) -> bool:
-        import openai
-
-        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
-            return True
-        if isinstance(exc, openai.APIStatusError):
-            return exc.status_code == 429 or exc.status_code >= 500
-        return False
+        return make_openai_client(self.cfg, base_url=base_url)
 
     def _request(self, batch: list[str]) -> np.ndarray:
-        """One embeddings call with retries; -> (len(batch), dimensions)."""
-        for attempt in range(self.cfg.max_retries + 1):
-            try:
-                resp = self.client.embeddings.create(
-                    model=self.model,
-                    input=batch,
-                    dimensions=self.cfg.dimensions,
-                    encoding_format="float",
-                )
-                break
-            except Exception as exc:
-                if not self._retryable(exc) or attempt == self.cfg.max_retries:
-                    raise
-                delay = self.cfg.backoff_s * (2**attempt) * (1 + 0.25 * random.random())
-                logger.warning(
-                    "openai embeddings: %s (try %d of %d), retrying in %.2fs",
-                    exc.__class__.__name__,
-                    attempt + 1,
-                    self.cfg.max_retries + 1,
-                    delay,
-                )
-                time.sleep(delay)
+        """One embeddings call (the client retries transient errors); -> (len(batch), dims)."""
+        resp = self.client.embeddings.create(
+            model=self.model, input=batch, dimensions=self.cfg.dimensions, encoding_format="float"
+        )
         rows = sorted(resp.data, key=lambda d: d.index)
         if len(rows) != len(batch):
             raise ValueError(f"openai returned {len(rows)} embeddings for {len(batch)} inputs")
@@ -269,6 +240,17 @@ class OpenAITextEncoder:
             vecs = pool_windows(vecs, owner, weight, len(uniq))
         out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
+
+
+def make_openai_client(cfg: TextEncoderConfig, api_key: str | None = None,
+                       base_url: str | None = None):  # fmt: skip
+    """An `openai.OpenAI` client that retries transient failures itself (`cfg.max_retries`,
+    its exponential backoff with jitter, honouring Retry-After) with `cfg.timeout_s` per
+    request. The key comes from `api_key` or OPENAI_API_KEY and is never logged."""
+    import openai
+
+    return openai.OpenAI(api_key=api_key, base_url=base_url or cfg.base_url,
+                         max_retries=cfg.max_retries, timeout=cfg.timeout_s)  # fmt: skip
 
 
 def make_text_encoder(cfg: TextEncoderConfig):

@@ -5,9 +5,10 @@
 `artefacts/` (where the SQL views read) to `retired/<title_id>/<asset>.parquet`, and writes
 `retired/<title_id>/RETIRED.json` last, as the record that retirement finished. Nothing is
 destroyed that a mistaken retirement would need: the Parquet files and the landing folder stay.
-Re-running is safe (every step is idempotent). The Dagster partition is deleted by
-`title_retirement_sensor` (mediafm_assets/ingest/sensors.py), which reads these records; the
-arrival sensor ignores a retired title until it lands again with other content (issue 12).
+Re-running is safe (every step is idempotent). In Dagster, `title_retirement_sensor` reads these
+records (and `leftovers`) and requests a `retirement` run, which retires and deletes the
+partition (mediafm_assets/ingest/retirement.py); the arrival sensor ignores a retired title
+until it lands again with other content (issue 12).
 """
 
 from __future__ import annotations
@@ -107,3 +108,29 @@ def readmit_title(root: str, title_id: str) -> None:
     marker = _upath(StorageLayout(root).retired) / title_id / RETIRED_MARKER
     if marker.exists():
         marker.unlink()
+
+
+def leftovers(root: str, title_ids) -> list[str]:
+    """Those of `title_ids` (retired titles) that something wrote again since: a Parquet
+    artefact under artefacts/ or rows in any LanceDB embedding table (every space's). Read
+    only: for a sensor deciding whether a sweep is needed (a run in flight at retirement)."""
+    title_ids = sorted(set(title_ids))
+    if not title_ids:
+        return []
+    layout = StorageLayout(root)
+    base = _upath(layout.artefacts)
+    found = {t for t in title_ids if base.exists() and any(base.glob(f"*/{t}.parquet"))}
+    from mediafm_core.storage.lance_store import LanceStore, title_filter
+    from mediafm_core.storage.spaces import LOGICAL_TABLES, logical_name
+
+    store = LanceStore(layout.lancedb)
+    if _upath(layout.lancedb).exists():
+        for name in store.db.table_names():
+            if logical_name(name) in LOGICAL_TABLES:
+                ids = (
+                    store.db.open_table(name)
+                    .to_lance()
+                    .to_table(columns=["title_id"], filter=title_filter(title_ids))["title_id"]
+                )
+                found |= set(ids.to_pylist())
+    return sorted(found)

@@ -45,6 +45,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -74,6 +75,9 @@ class LanceStoreConfig:
     metric: str = "cosine"  # vectors are unit-norm; cosine == 1 - dot
     nprobes: int = 0  # IVF partitions probed per query; 0 = planned from the index (nprobes_for)
     refine_factor: int = 10  # re-rank k * refine_factor candidates on full vectors
+    # upkeep removes table versions older than this, seconds (a reader holding an older
+    # snapshot, e.g. a long query, needs its files: keep it longer than the longest query)
+    retain_versions_s: float = 3600.0
 
 
 def sql_quote(value: str) -> str:
@@ -432,6 +436,40 @@ class LanceStore:
     def optimize(self, name: str) -> None:
         """Compact files and add rows written since the index was built to the index."""
         self.open(name).optimize()
+
+    def upkeep(self, retain_s: float | None = None) -> dict:
+        """Compact every table of the store (serving or not, indexed or not) and remove its
+        versions older than `retain_s` seconds (default `retain_versions_s`), under each
+        table's write lock. Every `replace_titles` is a new Lance version with new fragments;
+        without this a store grows with every re-embedding (issue 18: 40 titles x 5
+        re-embeddings, 241 versions, 6.3x a fresh store). Returns, per physical table, the
+        versions and bytes on disk before and after and the seconds it took."""
+        import time
+        from datetime import timedelta
+
+        keep = timedelta(seconds=self.config.retain_versions_s if retain_s is None else retain_s)
+        report = {}
+        for name in sorted(self.db.table_names()):
+            t0 = time.perf_counter()
+            table = self.db.open_table(name)
+            before = {"versions": len(table.list_versions()), "bytes": self.disk_bytes(name)}
+            with self.write_lock(name):
+                table.checkout_latest()
+                table.optimize(cleanup_older_than=keep)
+            after = {"versions": len(self.db.open_table(name).list_versions()),
+                     "bytes": self.disk_bytes(name)}  # fmt: skip
+            report[name] = {"before": before, "after": after,
+                            "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+        return report
+
+    def disk_bytes(self, name: str) -> int:
+        """Bytes on disk (or in the bucket) of a physical table's folder, every version's files."""
+        from mediafm_core.storage.s3 import fsspec_filesystem, is_s3
+
+        uri = self.db.open_table(name).to_lance().uri
+        if is_s3(uri):
+            return int(fsspec_filesystem().du(uri.removeprefix("s3://"), total=True))
+        return sum(f.stat().st_size for f in Path(uri).rglob("*") if f.is_file())
 
     def read(self, name: str, title_id: str | None = None) -> pa.Table:
         """All rows (or one title's), shots in order."""

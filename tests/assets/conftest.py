@@ -21,6 +21,17 @@ def write_tiny_titles(landing: Path, n: int, seconds: float = 6.0, seed: int = 0
     return [p.name for p in write_synthetic_titles(landing, cfg)]
 
 
+def retirement_tick(defs, instance, cursor=None):
+    """Tick `title_retirement_sensor` and execute the `retirement` run it requests, as the
+    daemon would: (tick, [run outcomes])."""
+    from mediafm_assets import local_runner as lr
+
+    tick = lr.tick_sensor(defs, instance, cursor=cursor, name="title_retirement_sensor")
+    runs = [lr.execute_request(defs, instance, r, job="retirement", run_config=r.run_config)
+            for r in tick.run_requests]  # fmt: skip
+    return tick, runs
+
+
 def write_corrupt_title(landing: Path, title_id: str) -> None:
     """A ready title whose video is not a media file at all."""
     d = landing / title_id

@@ -15,8 +15,10 @@ from tests.conftest import make_dagster_home
 
 warnings.filterwarnings("ignore")
 SERVE = ["contextual_embeddings", "title_embeddings"]
+# 6 steps over 3 titles do not beat the baselines: publish anyway (a smoke test of the graph)
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu"}}}}  # fmt: skip
+    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
+    "publish_below_baselines": True}}}}  # fmt: skip
 
 
 def make_defs(root, **storage):
@@ -102,6 +104,27 @@ def tick(cat, name="title_arrival_sensor", defs=None):
     return out
 
 
+def preview_tick(cat, defs):
+    """Evaluate the retirement sensor as a UI preview does: its result, nothing applied."""
+    from dagster import build_sensor_context, partition_loading_context
+
+    ctx = build_sensor_context(instance=cat["instance"], definitions=defs,
+                               cursor=cat.get("title_retirement_sensor"),
+                               resources=defs.resources)  # fmt: skip
+    with partition_loading_context(dynamic_partitions_store=cat["instance"]):
+        return defs.get_sensor_def("title_retirement_sensor").evaluate_tick(ctx)
+
+
+def retire(cat, defs=None):
+    """A retirement sensor tick (cursor kept in `cat`) and the run it requests."""
+    from tests.assets.conftest import retirement_tick
+
+    out, runs = retirement_tick(defs or cat["defs"], cat["instance"],
+                                cursor=cat.get("title_retirement_sensor"))  # fmt: skip
+    cat["title_retirement_sensor"] = out.cursor
+    return out, runs
+
+
 def test_a_relanded_title_is_rerun_once_and_its_rows_replaced(cat, tmp_path):
     from mediafm_assets import local_runner as lr
 
@@ -181,10 +204,20 @@ def test_a_renamed_folder_retires_the_old_id_after_the_grace_period(cat):
     assert [r.partition_key for r in arrival.run_requests] == [new]
     assert lr.execute_request(cat["defs"], cat["instance"], arrival.run_requests[0]).success
     waiting = tick(cat, "title_retirement_sensor")  # default grace: one hour
-    assert waiting.deleted_partitions == [] and "1 titles missing" in waiting.skip_reason
+    assert waiting.run_requests == [] and "1 titles missing" in waiting.skip_reason
     assert store_of(cat["root"]).count_rows("shot_embeddings", [old]) > 0
-    done = tick(cat, "title_retirement_sensor", defs=make_defs(cat["root"], retire_after_s=0))
-    assert done.deleted_partitions == [old]
+    everything = snapshot(cat["root"], [*others, old])
+    files = sorted(p.name for p in (cat["root"] / "artefacts").glob(f"*/{old}.parquet"))
+    defs = make_defs(cat["root"], retire_after_s=0)
+    preview = preview_tick(cat, defs)  # what the UI's "Preview tick" runs: nothing is applied
+    assert [r.tags["mediafm/titles"] for r in preview.run_requests] == [old]
+    assert snapshot(cat["root"], [*others, old]) == everything  # every table unchanged
+    assert sorted(p.name for p in (cat["root"] / "artefacts").glob(f"*/{old}.parquet")) == files
+    assert old in cat["instance"].get_dynamic_partitions("titles")
+    done, (run,) = retire(cat, defs=defs)
+    assert run.success and [r.tags["mediafm/titles"] for r in done.run_requests] == [old]
+    logs = [e.user_message for e in cat["instance"].all_logs(run.run_id)]
+    assert any(m.startswith(f"retired {old} (landing folder vanished)") for m in logs)
     assert old not in cat["instance"].get_dynamic_partitions("titles")
     store = store_of(cat["root"])
     assert store.count_rows("shot_embeddings", [old]) == 0
@@ -215,8 +248,8 @@ def test_mediafm_retire_takes_a_title_out_and_the_sensor_drops_its_partition(cat
     assert f"retired {tid}" in capsys.readouterr().out
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == 0
     store_of(cat["root"]).replace_titles("shot_embeddings", late)  # ... and writes them now
-    out = tick(cat, "title_retirement_sensor")
-    assert out.deleted_partitions == [tid]
+    out, (run,) = retire(cat)
+    assert run.success and tid not in cat["instance"].get_dynamic_partitions("titles")
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == 0  # swept again
     assert tick(cat).run_requests == []  # folder still there, unchanged: stays retired
     assert snapshot(cat["root"], others) == keep
@@ -282,3 +315,33 @@ def test_a_trainer_that_lies_or_fails_never_moves_latest(cat, tmp_path, case):
     else:
         assert "CUDA out of memory" in out.error and "step 1 train_loss" in out.error
     assert cat["instance"].get_latest_materialization_event(AssetKey("encoder_checkpoint"))
+
+
+@pytest.mark.parametrize("publish_anyway", [False, True])
+def test_a_checkpoint_that_does_not_beat_the_baselines_never_moves_latest(cat, publish_anyway):
+    """Issue 18: an (effectively) untrained encoder loses to the mean-shot and neighbour
+    baselines; its blocking check fails and LATEST stays, unless a smoke test asks otherwise."""
+    from mediafm_assets import local_runner as lr
+    from mediafm_assets.resources import StorageResource
+
+    storage = StorageResource(root=str(cat["root"]))
+    before = storage.current_model_version()
+    cfg = {"ops": {"encoder_checkpoint": {"config": {
+        **TINY_TRAIN["ops"]["encoder_checkpoint"]["config"], "steps": 2, "eval_every": 1,
+        "optimizer": "adamw", "lr": 1e-9, "publish_below_baselines": publish_anyway}}}}  # fmt: skip
+    out = lr.materialize_unpartitioned(cat["defs"], cat["instance"], "encoder_checkpoint", cfg)
+    checks = [e.dagster_event.event_specific_data for e in cat["instance"].all_logs(
+        out.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+    (gate,) = [c for c in checks if c.asset_check_key.name == "beats_baselines"]
+    assert gate.metadata["beats_baselines"].value is False
+    assert ">=" in gate.metadata["problem"].value
+    assert gate.passed is publish_anyway  # accepted by the operator, or blocking
+    meta = cat["instance"].get_latest_materialization_event(
+        AssetKey("encoder_checkpoint")).asset_materialization.metadata  # fmt: skip
+    assert meta["latest_moved"].value is publish_anyway
+    if publish_anyway:
+        assert out.success and storage.current_model_version() != before
+        storage.set_current(before)  # the other tests serve the fixture's checkpoint
+    else:
+        assert not out.success and "beats_baselines" in out.error
+        assert storage.current_model_version() == before

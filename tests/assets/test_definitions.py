@@ -112,3 +112,39 @@ def test_loss_curve_renders_as_markdown():
                                                             "val_loss": 0.3}])  # fmt: skip
     assert md.splitlines() == ["| step | train_loss | val_loss |", "|---:|---:|---:|",
                                "| 10 | 0.5000 |  |", "| 20 | 0.2500 | 0.3000 |"]  # fmt: skip
+
+
+def test_steps_that_touch_storage_retry_with_backoff_and_retirement_is_a_job():
+    """Issue 18: per-title assets, the index upkeep and the retirement op retry transient
+    failures with exponential backoff; the retirement sensor targets the `retirement` job."""
+    from dagster import Backoff
+
+    from mediafm_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for name in (ASSETS - UNPARTITIONED) | {"ann_index"}:
+        policy = graph.get(AssetKey(name)).assets_def.op.retry_policy
+        assert policy and policy.max_retries >= 2 and policy.backoff == Backoff.EXPONENTIAL, name
+    job = defs.resolve_job_def("retirement")
+    assert job.graph.node_named("retire_titles").definition.retry_policy.max_retries >= 2
+    assert defs.get_sensor_def("title_retirement_sensor").job_name == "retirement"
+
+
+def test_settings_are_read_when_a_run_starts_not_when_the_code_loads(tmp_path, monkeypatch):
+    """Issue 18: a setting set in the environment is an EnvVar of its resource (its value is
+    resolved at launch and the UI shows its name); an unset one takes the default."""
+    from dagster import EnvVar
+
+    from mediafm_assets.resources import build_resources
+
+    monkeypatch.setenv("MEDIAFM_RETIRE_AFTER_S", "5")
+    monkeypatch.setenv("MEDIAFM_TRAINER", "in_process")
+    monkeypatch.delenv("MEDIAFM_LANDING_SETTLE_S", raising=False)
+    res = build_resources(root=str(tmp_path))
+    monkeypatch.setenv("MEDIAFM_RETIRE_AFTER_S", "9")  # changed after the code location loaded
+    storage = res["storage"].process_config_and_initialize()
+    assert storage.retire_after_s == 9 and storage.settle_s == 0
+    assert res["trainer"].process_config_and_initialize().mode == "in_process"
+    shown = res["storage"].get_resource_definition().config_schema.default_value  # UI config
+    assert shown["retire_after_s"] == {"env": "MEDIAFM_RETIRE_AFTER_S"}
+    assert EnvVar("MEDIAFM_TRAINER").get_value() == "in_process"

@@ -66,6 +66,10 @@ def test_one_run_per_title_and_the_corrupt_title_fails_alone(world):
     assert all(runs[t].success for t in world["good"])
     assert not runs[CORRUPT].success
     assert CORRUPT in runs[CORRUPT].error
+    assert "max_retries" not in runs[CORRUPT].error  # bad input fails at once, never retried
+    restarts = world["instance"].all_logs(runs[CORRUPT].run_id,
+                                          of_type=DagsterEventType.STEP_RESTARTED)  # fmt: skip
+    assert restarts == []
     assert world["ckpt"].success and world["serve"].success and world["probes"].success
     shots_done = world["instance"].get_materialized_partitions(AssetKey("fused_shots"))
     assert shots_done == set(world["good"])
@@ -93,7 +97,10 @@ def test_shot_counts_agree_from_shots_to_lancedb(world):
 def test_asset_checks_passed_and_metadata_is_useful(world):
     instance = world["instance"]
     graph = world["defs"].resolve_asset_graph()
-    run_ids = [world["runs"][t].run_id for t in world["good"]] + [world["serve"].run_id]
+    run_ids = [world["runs"][t].run_id for t in world["good"]] + [
+        world["serve"].run_id,
+        world["ckpt"].run_id,
+    ]
     evaluated = {}
     for run_id in run_ids:
         for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
@@ -134,10 +141,38 @@ def test_rematerialising_a_title_keeps_lancedb_row_counts(world):
 
     store = lance_store(world)
     before = store.count_rows("shot_embeddings"), store.count_rows("title_embeddings")
-    again = lr.materialize_titles(world["defs"], world["instance"],
-                                  ["contextual_embeddings", "title_embeddings"], world["good"][:1])
+    again = lr.materialize_titles(
+        world["defs"],
+        world["instance"],
+        ["contextual_embeddings", "title_embeddings"],
+        world["good"][:1],
+    )
     assert again.success
     assert (store.count_rows("shot_embeddings"), store.count_rows("title_embeddings")) == before
+
+
+def test_an_identical_checkpoint_changes_nothing_downstream(world):
+    """Issue 18: encoder_checkpoint publishes its model_version (a hash of the weights) as its
+    data version, so retraining to the same weights re-embeds nothing and leaves titles fresh."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.loader import LoadingContextForTest
+
+    from mediafm_assets import local_runner as lr
+
+    defs, instance = world["defs"], world["instance"]
+    selection = defs.get_sensor_def("reembed_on_new_checkpoint").asset_selection
+    quiet = evaluate_automation_conditions(defs=defs, instance=instance,
+                                           asset_selection=selection)  # fmt: skip
+    before = latest(instance, "encoder_checkpoint")["model_version"].value
+    assert lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN).success
+    assert latest(instance, "encoder_checkpoint")["model_version"].value == before
+    again = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                           cursor=quiet.cursor)  # fmt: skip
+    assert again.total_requested == 0
+    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(),
+                                          LoadingContextForTest(instance))  # fmt: skip
+    status = resolver.get_status(AssetKey("contextual_embeddings"), world["good"][0])
+    assert status == StaleStatus.FRESH
 
 
 def test_new_checkpoint_makes_contextual_embeddings_stale(world):

@@ -4,7 +4,7 @@ is still retired (the neighbour case)."""
 
 import warnings
 
-from tests.assets.conftest import write_ready_marker
+from tests.assets.conftest import retirement_tick, write_ready_marker
 
 warnings.filterwarnings("ignore")
 
@@ -30,8 +30,8 @@ def test_a_missing_landing_zone_retires_nothing(tmp_path, instance):
     defs = _defs(root, retire_after_s=0)
 
     landing.rename(root / "landing.unmounted")  # the whole zone goes, not one title
-    tick = tick_sensor(defs, instance, name="title_retirement_sensor")
-    assert tick.deleted_partitions == []
+    tick, runs = retirement_tick(defs, instance)
+    assert runs == []
     assert "landing zone" in tick.skip_reason and "itself is missing" in tick.skip_reason
     assert sorted(instance.get_dynamic_partitions("titles")) == ["t_a", "t_b"]
     assert not (root / "retired").exists()  # no retirement record written
@@ -40,8 +40,10 @@ def test_a_missing_landing_zone_retires_nothing(tmp_path, instance):
     for f in (landing / "t_b").iterdir():
         f.unlink()
     (landing / "t_b").rmdir()
-    tick = tick_sensor(defs, instance, cursor=tick.cursor, name="title_retirement_sensor")
-    assert tick.deleted_partitions == ["t_b"]
+    tick, (run,) = retirement_tick(defs, instance, cursor=tick.cursor)
+    assert run.success and tick.run_requests[0].run_config == {
+        "ops": {"retire_titles": {"config": {"titles": {"t_b": "landing folder vanished"}}}}
+    }
     assert sorted(instance.get_dynamic_partitions("titles")) == ["t_a"]
     assert (root / "retired" / "t_b" / "RETIRED.json").exists()
     assert not (root / "retired" / "t_a").exists()

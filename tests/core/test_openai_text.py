@@ -34,6 +34,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: dict):
         data = json.dumps(body).encode()
         self.send_response(status)
+        if status >= 400:  # as OpenAI does: when to come back (the client honours it)
+            self.send_header("retry-after-ms", "20")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -69,7 +71,7 @@ def server(monkeypatch):
 
 
 def encoder(base_url, **kw):
-    cfg = dict(kind="openai", base_url=base_url, backoff_s=0.01, batch_size=2, max_retries=3)
+    cfg = dict(kind="openai", base_url=base_url, batch_size=2, max_retries=3)
     return OpenAITextEncoder(TextEncoderConfig(**{**cfg, **kw}))
 
 
@@ -91,12 +93,15 @@ def test_batches_order_dimensions_and_model(server):
 
 
 def test_retries_on_429_and_500_then_succeeds(server, caplog):
+    """The openai client's own retries (issue 18: no hand-written loop beside it), after the
+    server's Retry-After."""
     FakeOpenAI.plan = [429, 500]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO, logger="openai"):
         out = encoder(server).encode(["one"])
     assert len(FakeOpenAI.requests) == 3
     np.testing.assert_allclose(out[0], fake_embedding("one", 768), atol=1e-6)
-    assert "RateLimitError" in caplog.text and "InternalServerError" in caplog.text
+    assert "Retrying request in 0.020000 seconds (retry 1 of 3)" in caplog.text
+    assert "(retry 2 of 3)" in caplog.text and "(retry 3 of 3)" not in caplog.text
     assert KEY not in caplog.text
 
 
@@ -143,7 +148,7 @@ def test_long_input_is_embedded_in_windows_not_cut(server):
 
 def test_base_url_from_environment(server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", server)
-    enc = OpenAITextEncoder(TextEncoderConfig(kind="openai", dimensions=64, backoff_s=0.01))
+    enc = OpenAITextEncoder(TextEncoderConfig(kind="openai", dimensions=64))
     assert enc.encode(["x"]).shape == (1, 64)
     assert enc.info.dim == 64 and KEY not in json.dumps(enc.info.to_dict())
 
@@ -152,3 +157,15 @@ def test_missing_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         OpenAITextEncoder(TextEncoderConfig(kind="openai"))
+
+
+def test_the_dagster_resource_builds_a_client_that_retries(server):
+    """TextEncoderResource (the `openai` deployment) passes the config's retries to the client."""
+    from mediafm_assets.resources import TextEncoderResource
+
+    FakeOpenAI.plan = [503, 503]
+    res = TextEncoderResource(kind="openai", model="text-embedding-3-large", dimensions=32,
+                              base_url=server, api_key=KEY)  # fmt: skip
+    enc = res.build()
+    assert enc.client.max_retries == 5
+    assert enc.encode(["x"]).shape == (1, 32) and len(FakeOpenAI.requests) == 3

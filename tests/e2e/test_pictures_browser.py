@@ -17,7 +17,8 @@ from tests.e2e.servers import BIN, REPO, free_port, start, stop, wait_http
 
 warnings.filterwarnings("ignore")
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 10, "eval_every": 5, "log_every": 5, "device": "cpu"}}}}  # fmt: skip
+    "size": "tiny", "steps": 10, "eval_every": 5, "log_every": 5, "device": "cpu",
+    "publish_below_baselines": True}}}}  # fmt: skip
 
 # JavaScript: click the "[Show Markdown]" button in the metadata row named %r; true once clicked.
 CLICK_ROW_JS = """(() => {

@@ -37,7 +37,9 @@ def config_env_vars(path) -> set[str]:
 
 
 def code_env_vars() -> set[str]:
-    pattern = re.compile(r"(?:environ(?:\.get)?[\[(]|getenv\(|EnvVar\()\s*\"([A-Z0-9_]+)\"")
+    # resources.setting("X", ...): an EnvVar when set (issue 18)
+    pattern = re.compile(
+        r"(?:environ(?:\.get)?[\[(]|getenv\(|EnvVar\(|setting\()\s*\"([A-Z0-9_]+)\"")
     names = set()
     for package in ("mediafm_core", "mediafm_assets"):
         for path in (ROOT / package).rglob("*.py"):

@@ -21,7 +21,7 @@ from tests.infra.conftest import ROOT
 TITLES = [f"t{i}" for i in range(6)]
 TRAIN = {"ops": {"encoder_checkpoint": {"config": {
     "size": "tiny", "steps": 4, "batch_size": 2, "window": 16, "eval_every": 2, "log_every": 2,
-    "device": "cpu"}}}}  # fmt: skip
+    "device": "cpu", "publish_below_baselines": True}}}}  # fmt: skip
 
 
 def write_inputs(root: str) -> None:

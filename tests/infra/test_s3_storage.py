@@ -24,7 +24,7 @@ from tests.infra.conftest import write_tiny_titles
 
 TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
     "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
-    "batch_size": 2}}}}  # fmt: skip
+    "batch_size": 2, "publish_below_baselines": True}}}}  # fmt: skip
 SERVING = ["contextual_embeddings", "title_embeddings"]
 
 
