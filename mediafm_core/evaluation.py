@@ -35,6 +35,21 @@ class BenchmarkData:
     clips: dict[str, Clips]  # task -> clips
 
 
+def read_task_clips(d: Path, tasks) -> dict[str, Clips]:
+    """task -> clips of each clips_<task>.parquet in folder `d` (a missing task is left out with a
+    warning); `InputError` when there is none."""
+    clips = {}
+    for task in tasks:
+        path = d / f"clips_{task}.parquet"
+        if not path.exists():
+            log.warning("no %s: task %s left out", path, task)
+            continue
+        clips[task] = read_clips(path, task)
+    if not clips:
+        raise InputError(str(d), "no clips_<task>.parquet files")
+    return clips
+
+
 def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
     """Read a `mediafm synth`-style folder, validating every file."""
     from mediafm_core.tables import read_vectors
@@ -52,16 +67,9 @@ def load_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> BenchmarkData:
     if (d / "globals.parquet").exists():
         gt = read_vectors(d / "globals.parquet", keys=("title_id",))
         globs = {str(t): v for t, v in zip(gt.title_ids, gt.vectors)}
-    clips = {}
-    for task in tasks:
-        path = d / f"clips_{task}.parquet"
-        if not path.exists():
-            log.warning("no %s: task %s left out", path, task)
-            continue
-        clips[task] = read_clips(path, task)
-        check_spans(fused, clips[task], str(path))
-    if not clips:
-        raise InputError(str(d), "no clips_<task>.parquet files")
+    clips = read_task_clips(d, tasks)
+    for task, c in clips.items():
+        check_spans(fused, c, str(d / f"clips_{task}.parquet"))
     return BenchmarkData(fused, video, globs, clips)
 
 
@@ -92,16 +100,7 @@ def open_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> StreamedBenchmar
         if (d / "video_only.parquet").exists() else None  # fmt: skip
     globs = open_titles(str(d / "globals.parquet"), "vector", per_shot=False) \
         if (d / "globals.parquet").exists() else None  # fmt: skip
-    clips = {}
-    for task in tasks:
-        path = d / f"clips_{task}.parquet"
-        if not path.exists():
-            log.warning("no %s: task %s left out", path, task)
-            continue
-        clips[task] = read_clips(path, task)
-    if not clips:
-        raise InputError(str(d), "no clips_<task>.parquet files")
-    return StreamedBenchmark(fused, video, globs, clips)
+    return StreamedBenchmark(fused, video, globs, read_task_clips(d, tasks))
 
 
 def _progress(label: str):
