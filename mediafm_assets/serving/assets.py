@@ -163,7 +163,11 @@ def contextual_embeddings(
     good = {t: x for t, x in out.items() if t not in failures(outcomes)}
     t2 = time.perf_counter()
     store = lancedb.store()
-    writes = {t: store.replace_titles(SHOT_EMBEDDINGS, good[t]) for t in good}
+    # one commit for the run's titles: at catalogue size every commit adds a fragment and a
+    # version, so a storm of per-title commits costs 8x the commits (issue 17)
+    rows = pa.concat_tables(list(good.values()), promote_options="default") if good else None
+    write = store.replace_titles(SHOT_EMBEDDINGS, rows) if good else {}
+    writes = dict.fromkeys(good, write)
     for t, w in writes.items():
         outcomes[t].append(lance_rows(store, w["table"], t, good[t].num_rows))
     served = serve_new_titles(storage, store, version, {t: fused[t] for t in good}, globs, shots)
@@ -214,15 +218,16 @@ def serve_new_titles(storage: StorageResource, store, version: str, fused, globs
     serving = store.serving_space()
     if serving is None or serving.model_version == version:
         return []
-    have = store.titles_in(serving.table(SHOT_EMBEDDINGS))
+    have = store.titles_among(serving.table(SHOT_EMBEDDINGS), fused)
     new = [t for t in fused if t not in have]
     folder = storage.checkpoint_for(serving.model_version)
     if not new or folder is None:
         return []
     model, _, old = load_current_model(storage, folder)
     vectors = embed_titles(model, {t: fused[t] for t in new}, globs)
-    for t, v in vectors.items():
-        store.replace_titles(SHOT_EMBEDDINGS, contextual_table(t, shots[t], unit(v), old))
+    store.replace_titles(SHOT_EMBEDDINGS, pa.concat_tables(
+        [contextual_table(t, shots[t], unit(v), old) for t, v in vectors.items()],
+        promote_options="default"))  # fmt: skip
     return sorted(vectors)
 
 
@@ -266,11 +271,12 @@ def title_embeddings(
     if serving is not None and serving.model_version not in by_space:
         # a cold start during a space migration: its serving-space title row, from the shots
         # `contextual_embeddings` embedded with the serving checkpoint
-        have = store.titles_in(serving.table(TITLE_EMBEDDINGS))
-        shot_titles = store.titles_in(serving.table(SHOT_EMBEDDINGS))
+        have = store.titles_among(serving.table(TITLE_EMBEDDINGS), out)
+        shot_titles = store.titles_among(serving.table(SHOT_EMBEDDINGS), out)
         for t in [t for t in out if t not in have and t in shot_titles]:
-            store.replace_titles(TITLE_EMBEDDINGS,
-                                 title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t]))
+            store.replace_titles(
+                TITLE_EMBEDDINGS, title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t])
+            )
     yield Output(out, metadata={
         "titles": len(out),
         "model_version": MetadataValue.json(sorted({x["model_version"][0].as_py()

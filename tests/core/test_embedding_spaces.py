@@ -197,3 +197,45 @@ def test_new_titles_are_appended_and_known_titles_merged_with_a_title_index(tmp_
     assert same("fresh", shot_rows("fresh", 5, 8, 98))
     assert store.count_rows("shot_embeddings") == 10_255
     assert same("t007", shot_rows("t007", 250, 8, 7))
+
+
+def test_a_storm_of_small_writes_keeps_the_fragment_count_bounded_and_every_row(tmp_path):
+    """Issue 17: every append is a new Lance fragment, and every later filter, count and
+    manifest read pays for each one; the write that passes `compact_fragments` merges them,
+    and the rows (including a title re-written in between, a merge with deletions) stay
+    exactly the ones last written."""
+    from mediafm_core.storage.lance_store import LanceStoreConfig
+
+    store = LanceStore(LanceStoreConfig(str(tmp_path / "lancedb"), compact_fragments=6))
+    compacted = []
+    for i in range(20):
+        out = store.replace_titles("shot_embeddings", shot_rows(f"t{i:02d}", 3, 8, i))
+        compacted.append(out["compacted"])
+        if i == 9:
+            store.replace_titles("shot_embeddings", shot_rows("t03", 2, 8, 99))
+    fragments = len(store.open("shot_embeddings").to_lance().get_fragments())
+    assert any(compacted) and fragments <= 7, (compacted, fragments)
+    assert store.count_rows("shot_embeddings") == 19 * 3 + 2
+    got = store.read("shot_embeddings", "t03")
+    want = shot_rows("t03", 2, 8, 99)
+    assert got["vector"].to_pylist() == want["vector"].to_pylist()
+    assert store.read("shot_embeddings", "t17")["vector"].to_pylist() == (
+        shot_rows("t17", 3, 8, 17)["vector"].to_pylist()
+    )
+
+
+def test_the_store_caps_lance_caches_and_looks_up_only_the_titles_asked_for(tmp_path):
+    """Issue 17: Lance's default caches (1 GiB of metadata) kept every committed version's
+    manifest, so a writer's memory grew with the storm; the store's session holds at most its
+    configured bytes. `titles_among` answers for the given titles without the whole column."""
+    from mediafm_core.storage.lance_store import LanceStoreConfig
+
+    store = LanceStore(LanceStoreConfig(str(tmp_path / "lancedb"), metadata_cache_mb=1,
+                                        index_cache_mb=1))  # fmt: skip
+    for i in range(40):
+        store.replace_titles("shot_embeddings", shot_rows(f"t{i:02d}", 5, 16, i))
+    assert 0 < store.session.size_bytes <= 2 << 20
+    table = store.physical("shot_embeddings")
+    assert store.titles_among(table, ["t01", "t39", "nope"]) == {"t01", "t39"}
+    assert store.titles_among(table, []) == set()
+    assert store.titles_among("no_such_table", ["t01"]) == set()
