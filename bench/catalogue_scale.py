@@ -12,6 +12,10 @@ Parts (`--parts`):
 - embed: the re-embed storm after a new checkpoint: every title read from the dataset, embedded
   ("output" representation) in chunks of 8 and written to LanceDB `shot_embeddings` with
   `replace_titles`; titles/s and peak RSS.
+- writes: the storm's LanceDB side alone (random unit vectors of --output-width, 8 titles a
+  commit into a new space beside an old one, then the switch): titles/s, peak RSS and the RSS
+  growth per 1,000 titles over the storm's second half. Needs no fused catalogue, so it runs
+  at 50k titles where the embed part's catalogue and model would take hours on this machine.
 - ann: the IVF index on that table (`LanceStore.maybe_index`, the serving plan), build seconds,
   then 100 queries (held-out noisy copies of stored shots): p50 ms and recall@10 against an exact
   scan.
@@ -64,8 +68,16 @@ def build_catalogue(folder: Path, n_titles: int, width: int, seed: int = 0) -> d
         n = int(rng.integers(150, 351))
         x = rng.standard_normal((n, width), dtype=np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        pq.write_table(pa.table({"title_id": pa.array([tid] * n), "shot_index": np.arange(n),
-                                 "fused": vector_array(x)}), fused_dir / f"{tid}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "title_id": pa.array([tid] * n),
+                    "shot_index": np.arange(n),
+                    "fused": vector_array(x),
+                }
+            ),
+            fused_dir / f"{tid}.parquet",
+        )
         g = rng.standard_normal((1, GLOBAL_DIM), dtype=np.float32)
         pq.write_table(pa.table({"title_id": [tid], "vector": vector_array(g)}),
                        glob_dir / f"{tid}.parquet")  # fmt: skip
@@ -144,28 +156,54 @@ def pretrain_row(folder: Path, in_memory: bool, steps: int) -> dict:
 EMBED_CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from bench.catalogue_scale import reembed
+from bench.catalogue_scale import reembed, rss_mb, status_kb
 from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 from mediafm_core.training import load_checkpoint
 model, meta = load_checkpoint({ckpt!r})
 store = LanceStore(LanceStoreConfig({lance!r}, index_min_rows=10**12))
 t0 = time.perf_counter()
 reembed(None, "v0", {art!r}, store, chunk=256)  # the catalogue as the old checkpoint served it
+open("/proc/self/clear_refs", "w").write("5")  # the storm's own peak from here (VmHWM reset)
 t1 = time.perf_counter()
-n = reembed(model, meta.get("model_version", "bench"), {art!r}, store)  # the storm
+samples = []  # (titles written, RSS MB) through the storm
+n = reembed(model, meta.get("model_version", "bench"), {art!r}, store,
+            progress=lambda k: samples.append((k, rss_mb())))  # the storm
 t2 = time.perf_counter()
 space = store.serving_space()
 print(json.dumps({{"titles": n, "seconds": t2 - t1, "load_s": t1 - t0,
+                  "storm_peak_gb": status_kb("VmHWM") / 2**20, "samples": samples,
                   "switched": space.model_version == meta.get("model_version", "bench")}}))
 """
 
 
-def reembed(model, version: str, artefacts: str, store, chunk: int = 8) -> int:
+def status_kb(field: str) -> int:
+    """A /proc/self/status field in kB (VmRSS, VmHWM)."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def rss_mb() -> float:
+    return status_kb("VmRSS") / 1024
+
+
+def growth_per_1k(samples: list) -> float:
+    """RSS growth, MB per 1,000 titles, over the second half of the storm (least squares): 0
+    when memory is flat in the catalogue; the first half holds the caches filling to their caps."""
+    pts = np.array(samples[len(samples) // 2 :], dtype=float)
+    if len(pts) < 2:
+        return float("nan")
+    return float(np.polyfit(pts[:, 0], pts[:, 1], 1)[0] * 1000)
+
+
+def reembed(model, version: str, artefacts: str, store, chunk: int = 8, progress=None) -> int:
     """Embed every title of the dataset into LanceDB `shot_embeddings` and `title_embeddings`,
     `chunk` titles at a time (read, embed, write, drop), as `contextual_embeddings` and
     `title_embeddings` do per run. A new version writes a new embedding space beside the
     serving one, switched when it holds every title: the storm that follows a new checkpoint.
-    `model` None writes random unit vectors instead (a fast stand-in for the old space)."""
+    `model` None writes random unit vectors instead (a fast stand-in for the old space);
+    `progress(titles_done)` is called every 10 writes."""
     from mediafm_core.training.dataset import open_titles
 
     fused = open_titles(f"{artefacts}/fused_shots", "fused")
@@ -184,6 +222,8 @@ def reembed(model, version: str, artefacts: str, store, chunk: int = 8) -> int:
         shots, titles = _rows(out, version)
         store.replace_titles("shot_embeddings", shots)
         store.replace_titles("title_embeddings", titles)
+        if progress is not None and (i // chunk) % 10 == 9:
+            progress(i + len(part))
     return len(ids)
 
 
@@ -212,6 +252,57 @@ def _rows(out: dict, version: str):
     return shots, titles
 
 
+WRITES_CHILD = """
+import json, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from bench.catalogue_scale import _rows, rss_mb, status_kb
+from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
+store = LanceStore(LanceStoreConfig({lance!r}, index_min_rows=10**12))
+rng = np.random.default_rng(0)
+sizes = {{f"t{{i:06d}}": int(rng.integers(150, 351)) for i in range({n})}}
+ids = list(sizes)
+def storm(version, width, chunk, progress=None):
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        out = {{t: rng.standard_normal((sizes[t], width), dtype=np.float32) for t in part}}
+        shots, titles = _rows(out, version)
+        store.replace_titles("shot_embeddings", shots)
+        store.replace_titles("title_embeddings", titles)
+        if progress is not None and (i // chunk) % 10 == 9:
+            progress(i + chunk)
+storm("v0", 32, 256)  # the old space, written in large chunks
+open("/proc/self/clear_refs", "w").write("5")
+samples = []
+t0 = time.perf_counter()
+storm("v1", {width}, 8, lambda k: samples.append((k, rss_mb())))
+seconds = time.perf_counter() - t0
+print(json.dumps({{"titles": len(ids), "seconds": seconds, "samples": samples,
+                  "storm_peak_gb": status_kb("VmHWM") / 2**20,
+                  "switched": store.serving_space().model_version == "v1"}}))
+"""
+
+
+def writes_row(folder: Path, n: int, width: int) -> dict:
+    """The storm's LanceDB side alone: `n` titles of random unit vectors of `width` (the
+    model's output width) written 8 titles a commit into a new space beside an old one of `n`
+    titles, switched at the end. The part of the storm that grows with the catalogue; the
+    embedding's own cost per title does not."""
+    import shutil
+
+    lance = folder / "lancedb-writes"
+    shutil.rmtree(lance, ignore_errors=True)
+    shutil.rmtree(f"{lance}.locks", ignore_errors=True)
+    code = WRITES_CHILD.format(root=str(ROOT), lance=str(lance), n=n, width=width)
+    wall, peak, out = peak_of([sys.executable, "-c", code])
+    res = json.loads(out.strip().splitlines()[-1])
+    row = {"titles_per_s": res["titles"] / res["seconds"], "peak_gb": res["storm_peak_gb"],
+           "growth": growth_per_1k(res["samples"]), "switched": res["switched"],
+           "lance_mb": _du(lance) / 2**20}  # fmt: skip
+    shutil.rmtree(lance, ignore_errors=True)
+    return row
+
+
 def embed_row(folder: Path, checkpoint: str) -> dict:
     lance = folder / "lancedb"
     code = EMBED_CHILD.format(root=str(ROOT), ckpt=checkpoint, lance=str(lance),
@@ -219,6 +310,7 @@ def embed_row(folder: Path, checkpoint: str) -> dict:
     wall, peak, out = peak_of([sys.executable, "-c", code])
     res = json.loads(out.strip().splitlines()[-1])
     return {"titles_per_s": res["titles"] / res["seconds"], "peak_gb": peak,
+            "storm_peak_gb": res["storm_peak_gb"], "growth": growth_per_1k(res["samples"]),
             "lance_mb": _du(lance) / 2**20, "switched": res["switched"]}  # fmt: skip
 
 
@@ -282,8 +374,18 @@ def main() -> None:
     ap.add_argument("--in-memory-max", type=int, default=1000,
                     help="largest catalogue to run the in-memory path on (it needs ~30 kB/shot "
                     "at 2128 dims)")  # fmt: skip
-    ap.add_argument("--embed-max", type=int, default=10**9,
-                    help="largest catalogue to run the re-embed storm and ANN parts on")
+    ap.add_argument(
+        "--embed-max",
+        type=int,
+        default=10**9,
+        help="largest catalogue to run the re-embed storm and ANN parts on",
+    )
+    ap.add_argument(
+        "--output-width",
+        type=int,
+        default=256,
+        help="width of the vectors the writes part stores (the small model's)",
+    )
     a = ap.parse_args()
     parts = set(a.parts.split(","))
     table: dict[str, dict[int, str]] = {}
@@ -295,10 +397,14 @@ def main() -> None:
     for n in a.titles:
         folder = Path(a.work) / f"{n}x{a.width}"
         t0 = time.perf_counter()
-        info = build_catalogue(folder, n, a.width)
-        put("shots", n, f"{info['shots']:,}")
-        put("fused dataset on disk, GB", n, f"{info['fused_bytes'] / 1e9:.2f}")
-        print(f"[{n}] catalogue ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        if parts <= {"writes", "dagster"}:  # neither needs the fused catalogue
+            info = None
+        else:
+            info = build_catalogue(folder, n, a.width)
+            put("shots", n, f"{info['shots']:,}")
+            put("fused dataset on disk, GB", n, f"{info['fused_bytes'] / 1e9:.2f}")
+            print(f"[{n}] catalogue ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        folder.mkdir(parents=True, exist_ok=True)
         ckpt = None
         if "pretrain" in parts:
             s = pretrain_row(folder, False, a.steps)
@@ -316,8 +422,17 @@ def main() -> None:
             e = embed_row(folder, ckpt)
             put("re-embed + LanceDB write: titles/s", n, f"{e['titles_per_s']:.1f}")
             put("re-embed + LanceDB write: peak RSS GB", n, f"{e['peak_gb']:.2f}")
+            put("re-embed storm alone: peak RSS GB", n, f"{e['storm_peak_gb']:.2f}")
+            put("re-embed storm: RSS growth MB per 1k titles (2nd half)", n, f"{e['growth']:.1f}")
             put("LanceDB on disk (both spaces), MB", n, f"{e['lance_mb']:.0f}")
             put("new space switched in after the storm", n, str(e["switched"]))
+        if "writes" in parts:
+            w = writes_row(folder, n, a.output_width)
+            put("storm writes alone (LanceDB): titles/s", n, f"{w['titles_per_s']:.1f}")
+            put("storm writes alone: peak RSS GB", n, f"{w['peak_gb']:.2f}")
+            put("storm writes alone: RSS growth MB per 1k titles (2nd half)", n,
+                f"{w['growth']:.1f}")  # fmt: skip
+            put("storm writes alone: LanceDB MB (before upkeep)", n, f"{w['lance_mb']:.0f}")
         if "ann" in parts and (folder / "lancedb").exists() and n <= a.embed_max:
             r = ann_row(folder)
             put("ANN index build s", n, f"{r['build_s']:.1f}")
