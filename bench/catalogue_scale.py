@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+UPKEEP_EVERY = 250  # storm commits between `LanceStore.upkeep` runs (old versions removed)
 GLOBAL_DIM = 64  # [GLOBAL] metadata width of the synthetic titles (the text encoder's is 384)
 
 
@@ -176,6 +177,15 @@ print(json.dumps({{"titles": n, "seconds": t2 - t1, "load_s": t1 - t0,
 """
 
 
+def upkeep(uri: str) -> None:
+    """`LanceStore.upkeep` (compaction, old versions removed) in its own process, as the graph
+    runs it (the `ann_index` asset, on cron, is its own run): the storm's writer pays its time
+    (it waits) but not its memory."""
+    code = (f"from mediafm_core.storage.lance_store import LanceStore; "
+            f"LanceStore({uri!r}).upkeep(retain_s=0)")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
+
+
 def status_kb(field: str) -> int:
     """A /proc/self/status field in kB (VmRSS, VmHWM)."""
     for line in open("/proc/self/status"):
@@ -224,6 +234,8 @@ def reembed(model, version: str, artefacts: str, store, chunk: int = 8, progress
         store.replace_titles("title_embeddings", titles)
         if progress is not None and (i // chunk) % 10 == 9:
             progress(i + len(part))
+        if (i // chunk) % UPKEEP_EVERY == UPKEEP_EVERY - 1:
+            upkeep(store.config.uri)
     return len(ids)
 
 
@@ -256,7 +268,7 @@ WRITES_CHILD = """
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from bench.catalogue_scale import _rows, rss_mb, status_kb
+from bench.catalogue_scale import UPKEEP_EVERY, _rows, rss_mb, status_kb, upkeep
 from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 store = LanceStore(LanceStoreConfig({lance!r}, index_min_rows=10**12))
 rng = np.random.default_rng(0)
@@ -271,6 +283,8 @@ def storm(version, width, chunk, progress=None):
         store.replace_titles("title_embeddings", titles)
         if progress is not None and (i // chunk) % 10 == 9:
             progress(i + chunk)
+        if (i // chunk) % UPKEEP_EVERY == UPKEEP_EVERY - 1:
+            upkeep({lance!r})
 storm("v0", 32, 256)  # the old space, written in large chunks
 open("/proc/self/clear_refs", "w").write("5")
 samples = []
@@ -432,7 +446,7 @@ def main() -> None:
             put("storm writes alone: peak RSS GB", n, f"{w['peak_gb']:.2f}")
             put("storm writes alone: RSS growth MB per 1k titles (2nd half)", n,
                 f"{w['growth']:.1f}")  # fmt: skip
-            put("storm writes alone: LanceDB MB (before upkeep)", n, f"{w['lance_mb']:.0f}")
+            put("storm writes alone: LanceDB MB at the end (both spaces)", n, f"{w['lance_mb']:.0f}")
         if "ann" in parts and (folder / "lancedb").exists() and n <= a.embed_max:
             r = ann_row(folder)
             put("ANN index build s", n, f"{r['build_s']:.1f}")
