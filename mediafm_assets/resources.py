@@ -100,12 +100,18 @@ class LanceDBResource(ConfigurableResource):
     retain_versions_s: int = Field(default=3600, description="Index upkeep removes table "
                                    "versions older than this, seconds (longer than the "
                                    "longest query that may hold an old snapshot)")
+    metadata_cache_mb: int = Field(default=128, description="Lance metadata cache cap, MiB "
+                                   "(manifests, fragment metadata)")  # fmt: skip
+    index_cache_mb: int = Field(default=512, description="Lance index cache cap, MiB (IVF "
+                                "partitions and scalar index pages of searches)")  # fmt: skip
 
     def store(self):
         from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 
         return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type,
-                                           retain_versions_s=self.retain_versions_s))
+                                           retain_versions_s=self.retain_versions_s,
+                                           metadata_cache_mb=self.metadata_cache_mb,
+                                           index_cache_mb=self.index_cache_mb))  # fmt: skip
 
 
 class TextEncoderResource(ConfigurableResource):
