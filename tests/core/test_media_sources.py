@@ -344,8 +344,9 @@ def motion(kind: str, rate: int, seconds: float) -> str:
         # bench/fast_motion.py's fractal: ~3x zoom per second, colours change every frame
         "fractal": f"mandelbrot=s=96x54:r={rate}:end_pts={seconds}:"
         f"end_scale={3 * 10 ** (-seconds / 2)}:maxiter=256,trim=duration={seconds},{tail}",
-        "zoomout": f"testsrc2=s=640x360:r={rate}:d={seconds},zoompan=z='pow(1.6,{seconds}-in/{rate})'"
-        f":d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
+        "zoomout": f"testsrc2=s=640x360:r={rate}:d={seconds},"
+        f"zoompan=z='pow(1.6,{seconds}-in/{rate})':d=1:"
+        f"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
     }[kind]
 
 
