@@ -364,13 +364,27 @@ def _moved_diff(a: np.ndarray, b: np.ndarray, r: int, ry: int = 1) -> tuple[floa
     (issue 19, case 8: zoom lenses). Only pixels both frames hold are compared."""
     x, y = _block_means(np.stack([a, b]), 2).mean(-1)  # (h, w) grey each
     h, w = x.shape
-    pad = np.pad(y, ((ry, ry), (r, r)), constant_values=np.nan)
+    pad = np.pad(y, ((ry, ry), (r, r)))  # zeros outside: |0 - x| = x there, taken out below
     win = np.lib.stride_tricks.sliding_window_view(pad, (h, w))  # (2ry+1, 2r+1, h, w)
-    with np.errstate(invalid="ignore"):
-        d = np.nanmean(np.abs(win - x), axis=(2, 3))  # (2ry+1, 2r+1)
+    total = np.abs(win - x).sum(axis=(2, 3))  # (2ry+1, 2r+1)
+    inside, count = _overlap_sums(x, r, ry)
+    d = (total - (x.sum() - inside)) / count  # mean over the pixels both frames hold
     base = float(d[ry, r])
     d[ry, r] = np.inf
     return base, min(float(d.min()), _zoomed_diff(x, y))
+
+
+def _overlap_sums(x: np.ndarray, r: int, ry: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every shift of `_moved_diff` ((2ry+1, 2r+1) each): the sum of x over the pixels the
+    shifted frame still covers, and their number (an integral image of x)."""
+    h, w = x.shape
+    cum = np.zeros((h + 1, w + 1), np.float64)
+    cum[1:, 1:] = x.cumsum(0).cumsum(1)
+    i, j = np.arange(2 * ry + 1)[:, None], np.arange(2 * r + 1)[None, :]
+    y0, y1 = np.maximum(0, ry - i), np.minimum(h, ry - i + h)  # rows of x covered
+    x0, x1 = np.maximum(0, r - j), np.minimum(w, r - j + w)
+    inside = cum[y1, x1] - cum[y0, x1] - cum[y1, x0] + cum[y0, x0]
+    return inside, ((y1 - y0) * (x1 - x0)).astype(np.float64)
 
 
 def _zoomed_diff(x: np.ndarray, y: np.ndarray) -> float:
