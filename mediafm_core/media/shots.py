@@ -212,7 +212,7 @@ class FastDetector:
 
         def left(j: int) -> float:
             if not 0 <= j < n:
-                return 0.0
+                return np.inf  # no step there: nothing to stand out from (a window's edge)
             if j not in moves:
                 moves[j] = _moved_diff(frames[j], frames[j + 1], c.shift_max // 2, c.shift_max_y)
             return moves[j][1]

@@ -362,6 +362,20 @@ def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
     assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0]
 
 
+@pytest.mark.parametrize("rate", [11, 25])
+def test_a_take_that_starts_in_fast_motion_has_no_transition_at_its_first_frames(tmp_path, rate):
+    """The fractal's first step is as large as a cut and has no step before it: the detector
+    must not take the missing side for a quiet one (a cut at frame 1 at 11 fps before)."""
+    from mediafm_core.media.decode import decode_small
+    from mediafm_core.media.shots import DECODE_SIZE, FastDetector
+
+    tdir = title_dir(tmp_path)
+    ffmpeg("-f", "lavfi", "-i", motion("fractal", rate, 3), *sine(440, 3), *X264,
+           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    frames = decode_small(open_title(tdir), *DECODE_SIZE)
+    assert FastDetector().detect(frames, float(rate)) == []
+
+
 @pytest.mark.parametrize(
     "first, second, rate",
     [("pan", "shake", 12), ("whip", "pan", 25), ("shake", "zoom", 8),
