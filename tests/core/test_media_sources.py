@@ -341,13 +341,19 @@ def motion(kind: str, rate: int, seconds: float) -> str:
         f"crop=320:180:x='t*960':y=90,{tail}",
         "shake": f"smptehdbars=s=480x270:r={rate}:d={seconds},crop=320:180:"
         f"x='80+50*sin(t*23)+30*random(1)':y='45+25*cos(t*29)+20*random(2)',{tail}",
+        # bench/fast_motion.py's fractal: ~3x zoom per second, colours change every frame
+        "fractal": f"mandelbrot=s=96x54:r={rate}:end_pts={seconds}:"
+        f"end_scale={3 * 10 ** (-seconds / 2)}:maxiter=256,trim=duration={seconds},{tail}",
+        "zoomout": f"testsrc2=s=640x360:r={rate}:d={seconds},"
+        f"zoompan=z='pow(1.6,{seconds}-in/{rate})':d=1:"
+        f"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
     }[kind]
 
 
 @pytest.mark.parametrize(
     "kind, rate, seconds",
     [("mandelbrot", 25, 8), ("zoom", 25, 4), ("zoom", 8, 4), ("pan", 25, 4), ("pan", 8, 4),
-     ("shake", 12, 6), ("shake", 25, 4), ("whip", 12, 4)],
+     ("shake", 12, 6), ("shake", 25, 4), ("whip", 12, 4), ("fractal", 8, 4), ("fractal", 25, 4)],
 )  # fmt: skip
 def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
     tdir = title_dir(tmp_path)
@@ -356,10 +362,32 @@ def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
     assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0]
 
 
+@pytest.mark.parametrize("rate", [11, 25])
+def test_a_take_that_starts_in_fast_motion_has_no_transition_at_its_first_frames(tmp_path, rate):
+    """The fractal's first step is as large as a cut and has no step before it: the detector
+    must not take the missing side for a quiet one (a cut at frame 1 at 11 fps before)."""
+    from mediafm_core.media.decode import decode_small
+    from mediafm_core.media.shots import DECODE_SIZE, FastDetector
+
+    tdir = title_dir(tmp_path)
+    ffmpeg("-f", "lavfi", "-i", motion("fractal", rate, 3), *sine(440, 3), *X264,
+           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    frames = decode_small(open_title(tdir), *DECODE_SIZE)
+    assert FastDetector().detect(frames, float(rate)) == []
+
+
 @pytest.mark.parametrize(
     "first, second, rate",
-    [("pan", "shake", 12), ("whip", "pan", 25)],  # shake->whip at 12 fps, zoom->pan at 8: missed
-)
+    [("pan", "shake", 12), ("whip", "pan", 25), ("shake", "zoom", 8),
+     # each missed before the one-sided rule (a single shot), issue 19 case 8: a cut into the
+     # fractal, whose own steps are as large as the cut; shake into a whip pan whose first
+     # frames are a flat field; neighbours: a pan at 8 fps, a zoom out, a whip at 25 fps
+     ("zoom", "fractal", 10), ("shake", "whip", 12), ("pan", "fractal", 8),
+     ("zoomout", "fractal", 12), ("whip", "fractal", 25),
+     # ... and a cut out of the fractal (its last frame, as bright as the new one, was taken
+     # for a flash returning)
+     ("fractal", "whip", 8)],
+)  # fmt: skip
 def test_a_cut_between_fast_moving_takes_is_found(tmp_path, first, second, rate):
     tdir = title_dir(tmp_path)
     graph = (f"{motion(first, rate, 3)}[a];{motion(second, rate, 3)}[b];"
