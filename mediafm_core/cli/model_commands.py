@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=10, help="outer folds grouped by title")
     p.add_argument("--seed", type=int, default=0, help="fold assignment seed")
     p.add_argument("--json", help="also write the result JSON here")
+    _method_arg(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("evaluate", help="the ablation: video-only, fused, contextual, clip-alone")
@@ -83,7 +84,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--representation", choices=REPRESENTATION_CHOICES, default=None)
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--json", help="also write all results as JSON here")
+    _method_arg(p)
     p.set_defaults(func=cmd_evaluate)
+
+
+def _method_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--method",
+        choices=("ridge", "logistic"),
+        default="ridge",
+        help="probe: closed-form ridge, all labels and strengths at once (default), or one "
+        "scikit-learn logistic regression per label (the slower reference)",
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -176,7 +188,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     clips = read_clips(args.clips, args.task)
     feats = clip_features(per_title, clips, args.embeddings)
     res = run_probe(feats, clips, folds=args.folds, seed=args.seed,
-                    progress=_progress(f"probe {args.task}"))  # fmt: skip
+                    progress=_progress(f"probe {args.task}"), method=args.method)  # fmt: skip
     line = json.dumps(res.to_dict())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     feats = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, model, rep,
                               args.device)  # fmt: skip
     results = run_ablation(bench.as_data(), model, folds=args.folds, representation=rep,
-                           device=args.device, features=feats)  # fmt: skip
+                           device=args.device, features=feats, method=args.method)  # fmt: skip
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results_json(results), indent=2) + "\n")

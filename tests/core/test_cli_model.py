@@ -79,6 +79,25 @@ def test_probe_on_fused_column(data, capsys):
     assert line["metric"] == "kendall_tau" and -1 <= line["mean"] <= 1
 
 
+def test_probe_method_logistic_is_the_sklearn_reference(data, capsys):
+    """Issue 20: `--method logistic` keeps the per-label scikit-learn probe beside the default
+    ridge; both score the same folds."""
+    lines = {}
+    for method in ("ridge", "logistic"):
+        rc = main(["probe", "--embeddings", str(data / "fused.parquet"), "--column", "fused",
+                   "--clips", str(data / "clips_tone.parquet"), "--task", "tone", "--folds", "2",
+                   "--method", method])  # fmt: skip
+        assert rc == 0
+        lines[method] = json.loads(capsys.readouterr().out.strip())
+    assert len(lines["ridge"]["folds"]) == len(lines["logistic"]["folds"]) == 2
+    assert lines["ridge"]["n_clips"] == lines["logistic"]["n_clips"]
+    assert 0 < lines["ridge"]["mean"] <= 1 and 0 < lines["logistic"]["mean"] <= 1
+    with pytest.raises(SystemExit) as e:
+        main(["probe", "--embeddings", str(data / "fused.parquet"), "--clips",
+              str(data / "clips_tone.parquet"), "--task", "tone", "--method", "svm"])  # fmt: skip
+    assert e.value.code == 2
+
+
 def test_evaluate_prints_the_ablation_table(data, ckpt, capsys):
     rc = main(["evaluate", str(data), "--checkpoint", str(ckpt), "--folds", "2"])
     assert rc == 0
