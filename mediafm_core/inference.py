@@ -14,7 +14,8 @@ Representation (`representation=`): "output" is the output projection back to th
 (the seed's contextual embedding), "hidden" the final normed hidden state, "concat" both,
 "masked" each shot's MSM prediction (the shot replaced by [MASK], predicted from the rest of its
 window: 5 passes, each masking every 5th shot), "output+masked" the output and the MSM prediction
-side by side (2 x fused width; the default, see DEFAULT_REPRESENTATION for the measurements).
+side by side (2 x fused width), "fused+masked" the shot's own fused vector plus its unit-length MSM
+prediction (fused width; the default since issue 20, see DEFAULT_REPRESENTATION).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-REPRESENTATIONS = ("output", "hidden", "concat", "masked", "output+masked")
+REPRESENTATIONS = ("output", "hidden", "concat", "masked", "output+masked", "fused+masked")
 MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Chosen on the suite's tune cells (bench/suite.py: narrative and drift, seed 11, 240 titles,
 # noise 1.5; 2 x 128 Muon, best checkpoint) with 5-fold probes, contextual minus fused, paired
@@ -42,7 +43,13 @@ MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask
 # is (the scene, the arc: tone, genre, ad breaks). Either alone loses somewhere; together they
 # won every task on both tune cells. On the four confirm cells it beat fused on 18 of 20 tasks,
 # never significantly worse (the issue 9 note has the table).
-DEFAULT_REPRESENTATION = "output+masked"
+# Issue 20, serving width: "output+masked" stores 2 x the fused width. "fused+masked" keeps the
+# local evidence as the shot's own fused input and adds what its context predicts (the unit MSM
+# prediction), in the fused width: 4 x D bytes per shot in float32 (8512 B for the offline
+# profile's 2128, was 17024). Measured against "output+masked" and the other fused-width views
+# (sum of output and masked, PCA of output+masked to D, output, masked) on the same checkpoints:
+# README "Contextual representation" and the issue 20 note have the tables.
+DEFAULT_REPRESENTATION = "fused+masked"
 
 
 def plan_windows(n: int, window: int) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -69,6 +76,8 @@ def _represent(model, args: dict, representation: str, T: int):
 
     if representation == "masked":
         return _masked_predictions(model, args, T)
+    if representation == "fused+masked":
+        return _fused_plus_masked(model, args, T)
     out = model(**args)
     if representation == "output":
         return out.pred
@@ -77,6 +86,15 @@ def _represent(model, args: dict, representation: str, T: int):
     if representation == "concat":
         return torch.cat([out.hidden, out.pred], dim=-1)
     return torch.cat([out.pred, _masked_predictions(model, args, T)], dim=-1)  # output+masked
+
+
+def _fused_plus_masked(model, args: dict, T: int):
+    """(B, T, D) the shot's fused input plus its unit-length MSM prediction: local evidence and
+    what the context says, in the fused width (no unmasked pass needed)."""
+    import torch
+
+    pred = _masked_predictions(model, args, T)
+    return args["shots"] + torch.nn.functional.normalize(pred.float(), dim=-1).to(pred.dtype)
 
 
 def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation,

@@ -14,7 +14,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
-REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked", "output+masked")
+REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked", "output+masked", "fused+masked")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=REPRESENTATION_CHOICES,
         default=None,
         help="output projection, last hidden state, both (concat), each shot's MSM prediction "
-        "(masked), or output and MSM prediction side by side (output+masked, the default)",
+        "(masked), output and MSM prediction side by side (output+masked, 2 x fused width), or "
+        "the fused input plus the unit MSM prediction (fused+masked, fused width; the default)",
     )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")

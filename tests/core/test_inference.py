@@ -139,3 +139,22 @@ def test_masked_representation_is_each_shots_msm_prediction(model):
     np.testing.assert_allclose(both[:, D:], emb, atol=1e-5)
     np.testing.assert_allclose(both[:, :D], embed_titles(model, titles, representation="output")[
         "t0"], atol=1e-5)  # fmt: skip
+
+
+def test_default_representation_is_fused_width_input_plus_unit_msm_prediction(model):
+    """Issue 20: the serving vector is no wider than the fused input: shot i's fused vector plus
+    its unit-length MSM prediction (which never saw shot i), so a shot keeps its own evidence."""
+    from mediafm_core.inference import DEFAULT_REPRESENTATION
+
+    titles = _titles([23, 600])  # one title longer than the 512-shot window
+    compact = embed_titles(model, titles)
+    assert DEFAULT_REPRESENTATION == "fused+masked"
+    for tid, x in titles.items():
+        masked = embed_titles(model, {tid: x}, representation="masked")[tid]
+        assert compact[tid].shape == x.shape  # (n, D), not (n, 2 D)
+        unit = masked / np.linalg.norm(masked, axis=1, keepdims=True)
+        np.testing.assert_allclose(compact[tid], x + unit, atol=1e-4)
+    other = {"t0": titles["t0"].copy()}
+    other["t0"][7] += 5.0  # shot 7's own input moves its vector by exactly that much
+    moved = embed_titles(model, other)["t0"][7] - compact["t0"][7]
+    np.testing.assert_allclose(moved, np.full(D, 5.0), atol=1e-4)
