@@ -15,7 +15,8 @@ Representation (`representation=`): "output" is the output projection back to th
 "masked" each shot's MSM prediction (the shot replaced by [MASK], predicted from the rest of its
 window: 5 passes, each masking every 5th shot), "output+masked" the output and the MSM prediction
 side by side (2 x fused width), "fused+masked" the shot's own fused vector plus its unit-length MSM
-prediction (fused width; the default since issue 20, see DEFAULT_REPRESENTATION).
+prediction (fused width), "compact" output+masked in an orthonormal basis of the subspace the
+output head can reach (`serving_basis`; the default since issue 20, see DEFAULT_REPRESENTATION).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-REPRESENTATIONS = ("output", "hidden", "concat", "masked", "output+masked", "fused+masked")
+REPRESENTATIONS = (
+    "output",
+    "hidden",
+    "concat",
+    "masked",
+    "output+masked",
+    "fused+masked",
+    "compact",
+)
 MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Chosen on the suite's tune cells (bench/suite.py: narrative and drift, seed 11, 240 titles,
 # noise 1.5; 2 x 128 Muon, best checkpoint) with 5-fold probes, contextual minus fused, paired
@@ -43,13 +52,39 @@ MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask
 # is (the scene, the arc: tone, genre, ad breaks). Either alone loses somewhere; together they
 # won every task on both tune cells. On the four confirm cells it beat fused on 18 of 20 tasks,
 # never significantly worse (the issue 9 note has the table).
-# Issue 20, serving width: "output+masked" stores 2 x the fused width. "fused+masked" keeps the
-# local evidence as the shot's own fused input and adds what its context predicts (the unit MSM
-# prediction), in the fused width: 4 x D bytes per shot in float32 (8512 B for the offline
-# profile's 2128, was 17024). Measured against "output+masked" and the other fused-width views
-# (sum of output and masked, PCA of output+masked to D, output, masked) on the same checkpoints:
-# README "Contextual representation" and the issue 20 note have the tables.
-DEFAULT_REPRESENTATION = "fused+masked"
+# Issue 20, serving width: "output+masked" stores 2 x the fused width D, but both halves come out
+# of one linear head from the H-wide hidden state (pred = W h + b), so each half lies in the
+# (H + 1)-dimensional span of [W, b]. "compact" stores each half's coordinates in an orthonormal
+# basis of that span, computed from the head's weights alone (`serving_basis`): inner products,
+# norms, cosine distances and every linear probe's function class are those of output+masked,
+# in 2 (H + 1) floats (258 for `small`, 1538 for `base`: 1032 / 6152 B per shot against 17024 B
+# for the offline profile's output+masked). Where 2 (H + 1) > D (the suite's 192-d synthetic
+# vectors under `small`) each half keeps the D / 2 directions of largest singular value, so the
+# vector is no wider than the fused input and lossy there. Measured beside output+masked and
+# fused+masked on the suite: README "Serving width".
+DEFAULT_REPRESENTATION = "compact"
+
+
+def serving_basis(model):
+    """(D, k) float32 orthonormal basis of the span of the output head's outputs W h + b (W: the
+    head's (D, H) weight, b its bias), k = min(H + 1, D // 2): the top-k left singular vectors of
+    [W, b], each signed so its largest entry is positive (a fixed choice, so a checkpoint gives
+    the same vectors on every machine). Cached on the model per head version. "compact" stores
+    both halves of output+masked in it. Source: issue 20 (serving no wider than fused)."""
+    import torch
+
+    W, b = model.output_proj.weight, model.output_proj.bias  # (D, H), (D,)
+    key = (W._version, b._version, W.data_ptr())
+    cached = getattr(model, "_serving_basis", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    D, H = W.shape
+    Wb = torch.cat([W.detach().double().cpu(), b.detach().double().cpu()[:, None]], 1)
+    U = torch.linalg.svd(Wb, full_matrices=False).U[:, : min(H + 1, D // 2)]  # (D, k)
+    U = U * torch.sign(U.gather(0, U.abs().argmax(0, keepdim=True)))
+    basis = U.float().to(W.device)
+    model._serving_basis = (key, basis)
+    return basis
 
 
 def plan_windows(n: int, window: int) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -79,6 +114,10 @@ def _represent(model, args: dict, representation: str, T: int):
     if representation == "fused+masked":
         return _fused_plus_masked(model, args, T)
     out = model(**args)
+    if representation == "compact":  # output+masked, each half in the basis of the head's span
+        basis = serving_basis(model)  # (D, k)
+        masked = _masked_predictions(model, args, T)
+        return torch.cat([out.pred.float() @ basis, masked.float() @ basis], dim=-1)  # (B, T, 2k)
     if representation == "output":
         return out.pred
     if representation == "hidden":
