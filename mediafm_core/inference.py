@@ -16,7 +16,8 @@ Representation (`representation=`): "output" is the output projection back to th
 window: 5 passes, each masking every 5th shot), "output+masked" the output and the MSM prediction
 side by side (2 x fused width), "fused+masked" the shot's own fused vector plus its unit-length MSM
 prediction (fused width), "compact" output+masked in an orthonormal basis of the subspace the
-output head can reach (`serving_basis`; the default since issue 20, see DEFAULT_REPRESENTATION).
+output head can reach (`serving_basis`), "auto" (the default since issue 20) "compact" where that
+is exact, else "output+masked" (see DEFAULT_REPRESENTATION).
 """
 
 from __future__ import annotations
@@ -29,14 +30,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 REPRESENTATIONS = (
-    "output",
-    "hidden",
-    "concat",
-    "masked",
-    "output+masked",
-    "fused+masked",
-    "compact",
-)
+    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
+)  # fmt: skip
 MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Chosen on the suite's tune cells (bench/suite.py: narrative and drift, seed 11, 240 titles,
 # noise 1.5; 2 x 128 Muon, best checkpoint) with 5-fold probes, contextual minus fused, paired
@@ -61,8 +56,19 @@ MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask
 # for the offline profile's output+masked). Where 2 (H + 1) > D (the suite's 192-d synthetic
 # vectors under `small`) each half keeps the D / 2 directions of largest singular value, so the
 # vector is no wider than the fused input and lossy there. Measured beside output+masked and
-# fused+masked on the suite: README "Serving width".
-DEFAULT_REPRESENTATION = "compact"
+# fused+masked on the suite: README "Serving width". The default, "auto", is "compact" wherever
+# it is exact (2 (H + 1) <= D: every size up to `large` on the offline and paper profiles) and
+# output+masked elsewhere, because the lossy compact vector lost to it on every suite cell.
+DEFAULT_REPRESENTATION = "auto"
+
+
+def resolve_representation(model, representation: str = DEFAULT_REPRESENTATION) -> str:
+    """The representation "auto" stands for with this model (see DEFAULT_REPRESENTATION): "compact"
+    when it keeps output+masked exactly, in 2 (H + 1) <= D floats, else "output+masked"."""
+    if representation != "auto":
+        return representation
+    exact = 2 * (model.config.hidden + 1) <= model.config.fused_dim
+    return "compact" if exact else "output+masked"
 
 
 def serving_basis(model):
@@ -198,6 +204,7 @@ def embed_titles(
     (a new encoder profile needs a checkpoint trained on its layout: a new embedding space)."""
     if representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {representation!r}; use {REPRESENTATIONS}")
+    representation = resolve_representation(model, representation)
     _check_width(titles, model.config.fused_dim)
     window = min(window or model.config.max_shots, model.config.max_shots)
     model.eval()

@@ -14,7 +14,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
-REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked", "output+masked", "fused+masked")
+REPRESENTATION_CHOICES = (
+    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
+)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,8 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=REPRESENTATION_CHOICES,
         default=None,
         help="output projection, last hidden state, both (concat), each shot's MSM prediction "
-        "(masked), output and MSM prediction side by side (output+masked, 2 x fused width), or "
-        "the fused input plus the unit MSM prediction (fused+masked, fused width; the default)",
+        "(masked), output and MSM prediction side by side (output+masked, 2 x fused width), "
+        "the fused input plus the unit MSM prediction (fused+masked), output+masked in the "
+        "basis of the head's span (compact, 2 x (hidden + 1) floats), or auto (the default): "
+        "compact where that is exact (2 x (hidden + 1) <= fused width), else output+masked",
     )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
@@ -151,7 +155,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mediafm_core.evaluation import _progress
-    from mediafm_core.inference import DEFAULT_REPRESENTATION, embed_titles
+    from mediafm_core.inference import DEFAULT_REPRESENTATION, embed_titles, resolve_representation
     from mediafm_core.probes.tasks import vectors_by_title
     from mediafm_core.tables import read_vectors, write_vectors
 
@@ -160,7 +164,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     _check_width(model, table.dim, args.fused)
     titles = vectors_by_title(table, args.fused)
     globs = _read_globals(args.globals, model)
-    rep = args.representation or DEFAULT_REPRESENTATION
+    rep = resolve_representation(model, args.representation or DEFAULT_REPRESENTATION)
     emb = embed_titles(model, titles, globs, rep, args.batch_size, device=args.device,
                        progress=_progress("embed"))  # fmt: skip
     tids = np.concatenate([[t] * len(v) for t, v in emb.items()])

@@ -55,7 +55,7 @@ def test_embed_then_probe(data, ckpt, tmp_path, capsys):
     assert rc == 0
     emb = read_vectors(out, extra=("model_version",))
     fused = read_vectors(data / "fused.parquet", column="fused")
-    assert emb.dim == 15 and len(emb.title_ids) == len(fused.title_ids)  # compact, <= D
+    assert emb.dim == 2 * 15 and len(emb.title_ids) == len(fused.title_ids)  # auto: H > D
     np.testing.assert_array_equal(emb.shot_index, fused.shot_index)
     assert set(emb.extra["model_version"]) == {json.loads((ckpt / "config.json").read_text())[
         "model_version"]}  # fmt: skip

@@ -161,7 +161,7 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
     """Issue 20: the default serving vector is output+masked with each half in an orthonormal
     basis of the output head's span, so every inner product (cosine, ANN distance) is
     output+masked's, in 2 (H + 1) floats instead of 2 D; the basis comes from the weights alone."""
-    from mediafm_core.inference import DEFAULT_REPRESENTATION, serving_basis
+    from mediafm_core.inference import DEFAULT_REPRESENTATION, resolve_representation, serving_basis
 
     torch.manual_seed(1)
     wide = 40  # fused width well above 2 (H + 1) = 18 for an 8-wide hidden state
@@ -172,7 +172,7 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
             p.add_(0.1 * torch.randn_like(p))
     rng = np.random.default_rng(2)
     titles = {f"t{i}": rng.normal(size=(n, wide)).astype(np.float32) for i, n in enumerate([9, 30])}
-    assert DEFAULT_REPRESENTATION == "compact"
+    assert DEFAULT_REPRESENTATION == "auto" and resolve_representation(m) == "compact"
     compact, both = embed_titles(m, titles), embed_titles(m, titles, representation="output+masked")
     for tid in titles:
         assert compact[tid].shape == (len(titles[tid]), 18) and both[tid].shape[1] == 2 * wide
@@ -187,7 +187,15 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
 
 
 def test_compact_is_no_wider_than_fused_when_2h_plus_2_exceeds_it(model):
-    """Where the head's span is wider than the fused input (here H = 64, D = 12), the basis keeps
-    the D directions of largest singular value: never wider than the fused vectors."""
+    """Where the head's span is wider than the fused input (here H = 64, D = 12), "compact" keeps
+    each half's D / 2 directions of largest singular value: never wider than the fused vectors;
+    the default ("auto") then stays output+masked, which that lossy vector lost to on the suite."""
+    from mediafm_core.inference import resolve_representation
+
     titles = _titles([23])
-    assert embed_titles(model, titles)["t0"].shape == (23, D)
+    assert embed_titles(model, titles, representation="compact")["t0"].shape == (23, D)
+    assert resolve_representation(model) == "output+masked"
+    np.testing.assert_allclose(
+        embed_titles(model, titles)["t0"],
+        embed_titles(model, titles, representation="output+masked")["t0"],
+    )
