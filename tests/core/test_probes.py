@@ -202,15 +202,15 @@ def test_paired_differences_pair_folds_and_count_wins():
 
 
 @pytest.mark.parametrize("n,d", [(40, 90), (150, 20)])  # dual form (n < D) and primal form
-def test_ridge_eig_equals_sklearn_ridge_for_every_label_and_strength(n, d):
+def test_ridge_gram_equals_sklearn_ridge_for_every_label_and_strength(n, d):
     from sklearn.linear_model import Ridge
 
-    from mediafm_core.probes.linear import RidgeEig, _standardise
+    from mediafm_core.probes.linear import RidgeGram, _standardise
 
     rng = np.random.default_rng(n)
     Z, Zte = _standardise(rng.normal(size=(n, d)) * 3 + 1, rng.normal(size=(9, d)))
     Y = rng.normal(size=(n, 4))
-    fit = RidgeEig.fit(Z, Y)
+    fit = RidgeGram.fit(Z, Y)
     alphas = (0.1, 10.0, 1e4)
     for a, pred in zip(alphas, fit.predict(Zte, alphas)):
         ref = Ridge(alpha=a).fit(Z, Y)
