@@ -21,7 +21,11 @@ The suite (issue 9; bench/suite.py): every family, seed and setting, Muon and Ad
 differences per cell, with the recipe's defaults (TrainConfig) unless `--set key=value` overrides:
 
     .venv/bin/python bench/ablation.py --suite [--roles confirm] [--cells 0 2] \
-        [--size small] [--steps 3000] [--folds 5] [--set window=128 ...] [--json out.json]
+        [--size small] [--steps 3000] [--folds 5] [--set window=128 ...] [--json out.json] \
+        [--optimizers muon] [--compare output+masked fused+masked] [--work DIR --reuse]
+
+`--compare` probes more representations on the same checkpoints; `--reuse` keeps checkpoints
+already trained in `--work` with the same settings (issue 20).
 """
 
 from __future__ import annotations
