@@ -21,7 +21,11 @@ The suite (issue 9; bench/suite.py): every family, seed and setting, Muon and Ad
 differences per cell, with the recipe's defaults (TrainConfig) unless `--set key=value` overrides:
 
     .venv/bin/python bench/ablation.py --suite [--roles confirm] [--cells 0 2] \
-        [--size small] [--steps 3000] [--folds 5] [--set window=128 ...] [--json out.json]
+        [--size small] [--steps 3000] [--folds 5] [--set window=128 ...] [--json out.json] \
+        [--optimizers muon] [--compare output+masked fused+masked] [--work DIR --reuse]
+
+`--compare` probes more representations on the same checkpoints; `--reuse` keeps checkpoints
+already trained in `--work` with the same settings (issue 20).
 """
 
 from __future__ import annotations
@@ -105,6 +109,10 @@ def main() -> int:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="suite: TrainConfig overrides of the recipe's defaults")  # fmt: skip
     p.add_argument("--representation", default=None, help="suite: contextual representation")
+    p.add_argument("--compare", nargs="+", default=[],
+                   help="suite: more representations probed on the same checkpoints")  # fmt: skip
+    p.add_argument("--optimizers", nargs="+", default=["muon", "adamw"],
+                   help="suite: optimisers to pre-train (Muon alone halves the cost)")  # fmt: skip
     a = p.parse_args()
     if a.suite:
         return run_suite(a, p)
@@ -201,7 +209,8 @@ def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     results = []
     for cell in cells:
         t0 = time.time()
-        res = suite.run_cell(cell, work, train, a.folds, a.representation)
+        res = suite.run_cell(cell, work, train, a.folds, a.representation,
+                             tuple(a.optimizers), tuple(a.compare), a.reuse)  # fmt: skip
         results.append(res)
         print(suite.format_cell(res) + f"\n\n({time.time() - t0:.0f} s)\n", flush=True)
         if a.json:

@@ -90,8 +90,13 @@ def best_within(curve: list[dict], seconds: float) -> float | None:
 
 
 def run_cell(cell: Cell, work: Path, train: dict, folds: int, representation: str | None,
-             optimizers=("muon", "adamw")) -> dict:  # fmt: skip
-    """Pre-train, embed and probe one cell; returns the probe results and the training metrics."""
+             optimizers=("muon", "adamw"), compare: tuple[str, ...] = (),
+             reuse: bool = False) -> dict:  # fmt: skip
+    """Pre-train, embed and probe one cell; returns the probe results and the training metrics.
+
+    `compare`: more representations probed on the same checkpoints, as rows
+    "contextual [<optimiser>, <representation>]"; `reuse`: keep a checkpoint already trained in
+    `work` with the same settings."""
     from mediafm_core.evaluation import load_benchmark, run_ablation
     from mediafm_core.training.checkpoint import load_checkpoint
 
@@ -101,16 +106,32 @@ def run_cell(cell: Cell, work: Path, train: dict, folds: int, representation: st
                 "fused": str(data / "fused.parquet"), "globals": str(data / "globals.parquet"),
                 "out": str(work / "ckpt" / f"{cell.name.replace('/', '_')}_{tag}_{o}")}
             for o in optimizers}  # fmt: skip
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=get_context("spawn")) as pool:
-        futures = {o: pool.submit(_train, j) for o, j in jobs.items()}
-        metrics = {o: f.result() for o, f in futures.items()}
+    metrics = {o: _reused(j["out"]) for o, j in jobs.items()} if reuse else {}
+    todo = {o: j for o, j in jobs.items() if metrics.get(o) is None}
+    if todo:
+        with ProcessPoolExecutor(max_workers=len(todo), mp_context=get_context("spawn")) as pool:
+            futures = {o: pool.submit(_train, j) for o, j in todo.items()}
+            metrics.update({o: f.result() for o, f in futures.items()})
     bench = load_benchmark(data)
     table = run_ablation(bench, None, folds, rows=("video_only", "fused"))
     for o in optimizers:
         model, _ = load_checkpoint(jobs[o]["out"])
         rows = run_ablation(bench, model, folds, representation, rows=("contextual",))
         table[f"contextual [{o}]"] = rows["contextual"]
-    return {"cell": cell, "table": table, "metrics": metrics}
+        for rep in compare:
+            rows = run_ablation(bench, model, folds, rep, rows=("contextual",))
+            table[f"contextual [{o}, {rep}]"] = rows["contextual"]
+    return {"cell": cell, "table": table, "metrics": {o: metrics[o] for o in optimizers}}
+
+
+def _reused(out: str) -> dict | None:
+    """The metrics of a finished checkpoint in `out` (wall_s as recorded), else None."""
+    path = Path(out) / "metrics.json"
+    if not (Path(out) / "model.safetensors").exists() or not path.exists():
+        return None
+    m = json.loads(path.read_text())
+    m.setdefault("wall_s", m["curve"][-1].get("elapsed_s", 0.0) if m.get("curve") else 0.0)
+    return m
 
 
 def format_cell(res: dict) -> str:
@@ -133,21 +154,28 @@ def format_cell(res: dict) -> str:
 
 
 def summary(results: list[dict], row: str = "contextual [muon]") -> str:
-    """One line per cell: contextual minus fused per task (t), and Muon vs AdamW best val."""
+    """One line per cell (and per compared representation): contextual minus fused per task,
+    relative to fused, with t; and Muon vs AdamW best val."""
     from mediafm_core.evaluation import paired_differences
 
     tasks = list(results[0]["table"]["fused"])
-    lines = ["| cell | role | " + " | ".join(tasks) + " | best val Muon / AdamW |",
-             "|---|---|" + "---|" * (len(tasks) + 1)]  # fmt: skip
+    lines = ["| cell | role | row | " + " | ".join(tasks) + " | best val Muon / AdamW |",
+             "|---|---|---|" + "---|" * (len(tasks) + 1)]  # fmt: skip
     for r in results:
-        d = paired_differences(r["table"])[row]
-        cells = [f"{d[t]['diff']:+.3f} (t {d[t]['t']:+.1f})" for t in tasks]
-        m = r["metrics"]
-        val = (f"{m['muon']['best_val_loss']:.4f} / {m['adamw']['best_val_loss']:.4f}"
-               if len(m) == 2 else "-")  # fmt: skip
-        lines.append(f"| {r['cell'].name} | {r['cell'].role} | " + " | ".join(cells)
-                     + f" | {val} |")  # fmt: skip
+        for name in (k for k in r["table"] if k == row or k.startswith(row[:-1] + ", ")):
+            lines.append(_summary_line(r, name, tasks, paired_differences(r["table"])[name]))
     return "\n".join(lines)
+
+
+def _summary_line(r: dict, row: str, tasks: list[str], d: dict) -> str:
+    fused = r["table"]["fused"]
+    cells = [f"{d[t]['diff']:+.3f} ({100 * d[t]['diff'] / abs(fused[t].mean):+.1f} %, "
+             f"t {d[t]['t']:+.1f})" for t in tasks]  # fmt: skip
+    m = r["metrics"]
+    val = (f"{m['muon']['best_val_loss']:.4f} / {m['adamw']['best_val_loss']:.4f}"
+           if len(m) == 2 else "-")  # fmt: skip
+    return (f"| {r['cell'].name} | {r['cell'].role} | {row} | " + " | ".join(cells)
+            + f" | {val} |")  # fmt: skip
 
 
 def to_json(results: list[dict]) -> list[dict]:

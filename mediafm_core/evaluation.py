@@ -213,6 +213,7 @@ def run_ablation(
     seed: int = 0,
     rows: tuple[str, ...] = ROWS,  # a subset of ROWS to run
     features: dict | None = None,  # precomputed ablation_features(...), to reuse them elsewhere
+    method: str = "ridge",  # probes.linear.METHODS: "ridge" (all labels at once) | "logistic"
 ) -> dict[str, dict[str, ProbeResult]]:
     """row -> task -> ProbeResult, rows in ROWS order (those requested that apply)."""
     from mediafm_core.inference import DEFAULT_REPRESENTATION
@@ -223,7 +224,7 @@ def run_ablation(
     for row in (r for r in ROWS if r in feats):
         results[row] = {}
         for task, clips in data.clips.items():
-            res = run_probe(feats[row][task], clips, folds=folds, seed=seed)
+            res = run_probe(feats[row][task], clips, folds=folds, seed=seed, method=method)
             log.info("%s %s: %s %.4f ± %.4f", row, task, res.metric, res.mean, res.std)
             results[row][task] = res
     return results

@@ -14,7 +14,10 @@ Representation (`representation=`): "output" is the output projection back to th
 (the seed's contextual embedding), "hidden" the final normed hidden state, "concat" both,
 "masked" each shot's MSM prediction (the shot replaced by [MASK], predicted from the rest of its
 window: 5 passes, each masking every 5th shot), "output+masked" the output and the MSM prediction
-side by side (2 x fused width; the default, see DEFAULT_REPRESENTATION for the measurements).
+side by side (2 x fused width), "fused+masked" the shot's own fused vector plus its unit-length MSM
+prediction (fused width), "compact" output+masked in an orthonormal basis of the subspace the
+output head can reach (`serving_basis`), "auto" (the default since issue 20) "compact" where that
+is exact, else "output+masked" (see DEFAULT_REPRESENTATION).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-REPRESENTATIONS = ("output", "hidden", "concat", "masked", "output+masked")
+REPRESENTATIONS = (
+    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
+)  # fmt: skip
 MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Chosen on the suite's tune cells (bench/suite.py: narrative and drift, seed 11, 240 titles,
 # noise 1.5; 2 x 128 Muon, best checkpoint) with 5-fold probes, contextual minus fused, paired
@@ -42,7 +47,50 @@ MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask
 # is (the scene, the arc: tone, genre, ad breaks). Either alone loses somewhere; together they
 # won every task on both tune cells. On the four confirm cells it beat fused on 18 of 20 tasks,
 # never significantly worse (the issue 9 note has the table).
-DEFAULT_REPRESENTATION = "output+masked"
+# Issue 20, serving width: "output+masked" stores 2 x the fused width D, but both halves come out
+# of one linear head from the H-wide hidden state (pred = W h + b), so each half lies in the
+# (H + 1)-dimensional span of [W, b]. "compact" stores each half's coordinates in an orthonormal
+# basis of that span, computed from the head's weights alone (`serving_basis`): inner products,
+# norms, cosine distances and every linear probe's function class are those of output+masked,
+# in 2 (H + 1) floats (258 for `small`, 1538 for `base`: 1032 / 6152 B per shot against 17024 B
+# for the offline profile's output+masked). Where 2 (H + 1) > D (the suite's 192-d synthetic
+# vectors under `small`) each half keeps the D / 2 directions of largest singular value, so the
+# vector is no wider than the fused input and lossy there. Measured beside output+masked and
+# fused+masked on the suite: README "Serving width". The default, "auto", is "compact" wherever
+# it is exact (2 (H + 1) <= D: every size up to `large` on the offline and paper profiles) and
+# output+masked elsewhere, because the lossy compact vector lost to it on every suite cell.
+DEFAULT_REPRESENTATION = "auto"
+
+
+def resolve_representation(model, representation: str = DEFAULT_REPRESENTATION) -> str:
+    """The representation "auto" stands for with this model (see DEFAULT_REPRESENTATION): "compact"
+    when it keeps output+masked exactly, in 2 (H + 1) <= D floats, else "output+masked"."""
+    if representation != "auto":
+        return representation
+    exact = 2 * (model.config.hidden + 1) <= model.config.fused_dim
+    return "compact" if exact else "output+masked"
+
+
+def serving_basis(model):
+    """(D, k) float32 orthonormal basis of the span of the output head's outputs W h + b (W: the
+    head's (D, H) weight, b its bias), k = min(H + 1, D // 2): the top-k left singular vectors of
+    [W, b], each signed so its largest entry is positive (a fixed choice, so a checkpoint gives
+    the same vectors on every machine). Cached on the model per head version. "compact" stores
+    both halves of output+masked in it. Source: issue 20 (serving no wider than fused)."""
+    import torch
+
+    W, b = model.output_proj.weight, model.output_proj.bias  # (D, H), (D,)
+    key = (W._version, b._version, W.data_ptr())
+    cached = getattr(model, "_serving_basis", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    D, H = W.shape
+    Wb = torch.cat([W.detach().double().cpu(), b.detach().double().cpu()[:, None]], 1)
+    U = torch.linalg.svd(Wb, full_matrices=False).U[:, : min(H + 1, D // 2)]  # (D, k)
+    U = U * torch.sign(U.gather(0, U.abs().argmax(0, keepdim=True)))
+    basis = U.float().to(W.device)
+    model._serving_basis = (key, basis)
+    return basis
 
 
 def plan_windows(n: int, window: int) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -69,7 +117,13 @@ def _represent(model, args: dict, representation: str, T: int):
 
     if representation == "masked":
         return _masked_predictions(model, args, T)
+    if representation == "fused+masked":
+        return _fused_plus_masked(model, args, T)
     out = model(**args)
+    if representation == "compact":  # output+masked, each half in the basis of the head's span
+        basis = serving_basis(model)  # (D, k)
+        masked = _masked_predictions(model, args, T)
+        return torch.cat([out.pred.float() @ basis, masked.float() @ basis], dim=-1)  # (B, T, 2k)
     if representation == "output":
         return out.pred
     if representation == "hidden":
@@ -77,6 +131,15 @@ def _represent(model, args: dict, representation: str, T: int):
     if representation == "concat":
         return torch.cat([out.hidden, out.pred], dim=-1)
     return torch.cat([out.pred, _masked_predictions(model, args, T)], dim=-1)  # output+masked
+
+
+def _fused_plus_masked(model, args: dict, T: int):
+    """(B, T, D) the shot's fused input plus its unit-length MSM prediction: local evidence and
+    what the context says, in the fused width (no unmasked pass needed)."""
+    import torch
+
+    pred = _masked_predictions(model, args, T)
+    return args["shots"] + torch.nn.functional.normalize(pred.float(), dim=-1).to(pred.dtype)
 
 
 def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation,
@@ -141,6 +204,7 @@ def embed_titles(
     (a new encoder profile needs a checkpoint trained on its layout: a new embedding space)."""
     if representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {representation!r}; use {REPRESENTATIONS}")
+    representation = resolve_representation(model, representation)
     _check_width(titles, model.config.fused_dim)
     window = min(window or model.config.max_shots, model.config.max_shots)
     model.eval()

@@ -14,7 +14,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
-REPRESENTATION_CHOICES = ("output", "hidden", "concat", "masked", "output+masked")
+REPRESENTATION_CHOICES = (
+    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
+)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=REPRESENTATION_CHOICES,
         default=None,
         help="output projection, last hidden state, both (concat), each shot's MSM prediction "
-        "(masked), or output and MSM prediction side by side (output+masked, the default)",
+        "(masked), output and MSM prediction side by side (output+masked, 2 x fused width), "
+        "the fused input plus the unit MSM prediction (fused+masked), output+masked in the "
+        "basis of the head's span (compact, 2 x (hidden + 1) floats), or auto (the default): "
+        "compact where that is exact (2 x (hidden + 1) <= fused width), else output+masked",
     )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
@@ -74,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=10, help="outer folds grouped by title")
     p.add_argument("--seed", type=int, default=0, help="fold assignment seed")
     p.add_argument("--json", help="also write the result JSON here")
+    _method_arg(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("evaluate", help="the ablation: video-only, fused, contextual, clip-alone")
@@ -83,7 +89,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--representation", choices=REPRESENTATION_CHOICES, default=None)
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--json", help="also write all results as JSON here")
+    _method_arg(p)
     p.set_defaults(func=cmd_evaluate)
+
+
+def _method_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--method",
+        choices=("ridge", "logistic"),
+        default="ridge",
+        help="probe: closed-form ridge, all labels and strengths at once (default), or one "
+        "scikit-learn logistic regression per label (the slower reference)",
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -138,7 +155,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mediafm_core.evaluation import _progress
-    from mediafm_core.inference import DEFAULT_REPRESENTATION, embed_titles
+    from mediafm_core.inference import DEFAULT_REPRESENTATION, embed_titles, resolve_representation
     from mediafm_core.probes.tasks import vectors_by_title
     from mediafm_core.tables import read_vectors, write_vectors
 
@@ -147,7 +164,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     _check_width(model, table.dim, args.fused)
     titles = vectors_by_title(table, args.fused)
     globs = _read_globals(args.globals, model)
-    rep = args.representation or DEFAULT_REPRESENTATION
+    rep = resolve_representation(model, args.representation or DEFAULT_REPRESENTATION)
     emb = embed_titles(model, titles, globs, rep, args.batch_size, device=args.device,
                        progress=_progress("embed"))  # fmt: skip
     tids = np.concatenate([[t] * len(v) for t, v in emb.items()])
@@ -176,7 +193,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     clips = read_clips(args.clips, args.task)
     feats = clip_features(per_title, clips, args.embeddings)
     res = run_probe(feats, clips, folds=args.folds, seed=args.seed,
-                    progress=_progress(f"probe {args.task}"))  # fmt: skip
+                    progress=_progress(f"probe {args.task}"), method=args.method)  # fmt: skip
     line = json.dumps(res.to_dict())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +224,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     feats = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, model, rep,
                               args.device)  # fmt: skip
     results = run_ablation(bench.as_data(), model, folds=args.folds, representation=rep,
-                           device=args.device, features=feats)  # fmt: skip
+                           device=args.device, features=feats, method=args.method)  # fmt: skip
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results_json(results), indent=2) + "\n")

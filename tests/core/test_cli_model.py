@@ -55,7 +55,7 @@ def test_embed_then_probe(data, ckpt, tmp_path, capsys):
     assert rc == 0
     emb = read_vectors(out, extra=("model_version",))
     fused = read_vectors(data / "fused.parquet", column="fused")
-    assert emb.dim == 2 * 15 and len(emb.title_ids) == len(fused.title_ids)  # output+masked
+    assert emb.dim == 2 * 15 and len(emb.title_ids) == len(fused.title_ids)  # auto: H > D
     np.testing.assert_array_equal(emb.shot_index, fused.shot_index)
     assert set(emb.extra["model_version"]) == {json.loads((ckpt / "config.json").read_text())[
         "model_version"]}  # fmt: skip
@@ -77,6 +77,25 @@ def test_probe_on_fused_column(data, capsys):
     assert rc == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["metric"] == "kendall_tau" and -1 <= line["mean"] <= 1
+
+
+def test_probe_method_logistic_is_the_sklearn_reference(data, capsys):
+    """Issue 20: `--method logistic` keeps the per-label scikit-learn probe beside the default
+    ridge; both score the same folds."""
+    lines = {}
+    for method in ("ridge", "logistic"):
+        rc = main(["probe", "--embeddings", str(data / "fused.parquet"), "--column", "fused",
+                   "--clips", str(data / "clips_tone.parquet"), "--task", "tone", "--folds", "2",
+                   "--method", method])  # fmt: skip
+        assert rc == 0
+        lines[method] = json.loads(capsys.readouterr().out.strip())
+    assert len(lines["ridge"]["folds"]) == len(lines["logistic"]["folds"]) == 2
+    assert lines["ridge"]["n_clips"] == lines["logistic"]["n_clips"]
+    assert 0 < lines["ridge"]["mean"] <= 1 and 0 < lines["logistic"]["mean"] <= 1
+    with pytest.raises(SystemExit) as e:
+        main(["probe", "--embeddings", str(data / "fused.parquet"), "--clips",
+              str(data / "clips_tone.parquet"), "--task", "tone", "--method", "svm"])  # fmt: skip
+    assert e.value.code == 2
 
 
 def test_evaluate_prints_the_ablation_table(data, ckpt, capsys):

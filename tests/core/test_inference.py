@@ -139,3 +139,63 @@ def test_masked_representation_is_each_shots_msm_prediction(model):
     np.testing.assert_allclose(both[:, D:], emb, atol=1e-5)
     np.testing.assert_allclose(both[:, :D], embed_titles(model, titles, representation="output")[
         "t0"], atol=1e-5)  # fmt: skip
+
+
+def test_fused_plus_masked_is_the_input_plus_the_unit_msm_prediction(model):
+    """`fused+masked`: shot i's fused vector plus its unit-length MSM prediction (which never saw
+    shot i), in the fused width, so a shot keeps its own evidence."""
+    titles = _titles([23, 600])  # one title longer than the 512-shot window
+    compact = embed_titles(model, titles, representation="fused+masked")
+    for tid, x in titles.items():
+        masked = embed_titles(model, {tid: x}, representation="masked")[tid]
+        assert compact[tid].shape == x.shape  # (n, D), not (n, 2 D)
+        unit = masked / np.linalg.norm(masked, axis=1, keepdims=True)
+        np.testing.assert_allclose(compact[tid], x + unit, atol=1e-4)
+    other = {"t0": titles["t0"].copy()}
+    other["t0"][7] += 5.0  # shot 7's own input moves its vector by exactly that much
+    moved = embed_titles(model, other, representation="fused+masked")["t0"][7]
+    np.testing.assert_allclose(moved - compact["t0"][7], np.full(D, 5.0), atol=1e-4)
+
+
+def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats():
+    """Issue 20: the default serving vector is output+masked with each half in an orthonormal
+    basis of the output head's span, so every inner product (cosine, ANN distance) is
+    output+masked's, in 2 (H + 1) floats instead of 2 D; the basis comes from the weights alone."""
+    from mediafm_core.inference import DEFAULT_REPRESENTATION, resolve_representation, serving_basis
+
+    torch.manual_seed(1)
+    wide = 40  # fused width well above 2 (H + 1) = 18 for an 8-wide hidden state
+    m = MediaFMEncoder(config_for("tiny", fused_dim=wide, global_dim=0, hidden=8, heads=2,
+                                  max_shots=64)).eval()  # fmt: skip
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    rng = np.random.default_rng(2)
+    titles = {f"t{i}": rng.normal(size=(n, wide)).astype(np.float32) for i, n in enumerate([9, 30])}
+    assert DEFAULT_REPRESENTATION == "auto" and resolve_representation(m) == "compact"
+    compact, both = embed_titles(m, titles), embed_titles(m, titles, representation="output+masked")
+    for tid in titles:
+        assert compact[tid].shape == (len(titles[tid]), 18) and both[tid].shape[1] == 2 * wide
+        np.testing.assert_allclose(compact[tid] @ compact[tid].T, both[tid] @ both[tid].T,
+                                   rtol=1e-4, atol=1e-4)  # fmt: skip
+    basis = serving_basis(m).numpy()  # the same basis on every call: signs fixed
+    np.testing.assert_allclose(basis.T @ basis, np.eye(9), atol=1e-5)
+    assert (basis[np.abs(basis).argmax(0), np.arange(9)] > 0).all()
+    with torch.no_grad():  # a changed head gets a new basis, never a stale cached one
+        m.output_proj.weight.add_(1.0)
+    assert not np.allclose(serving_basis(m).numpy(), basis)
+
+
+def test_compact_is_no_wider_than_fused_when_2h_plus_2_exceeds_it(model):
+    """Where the head's span is wider than the fused input (here H = 64, D = 12), "compact" keeps
+    each half's D / 2 directions of largest singular value: never wider than the fused vectors;
+    the default ("auto") then stays output+masked, which that lossy vector lost to on the suite."""
+    from mediafm_core.inference import resolve_representation
+
+    titles = _titles([23])
+    assert embed_titles(model, titles, representation="compact")["t0"].shape == (23, D)
+    assert resolve_representation(model) == "output+masked"
+    np.testing.assert_allclose(
+        embed_titles(model, titles)["t0"],
+        embed_titles(model, titles, representation="output+masked")["t0"],
+    )

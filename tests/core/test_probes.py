@@ -196,3 +196,93 @@ def test_paired_differences_pair_folds_and_count_wins():
     only_ctx = format_paired(table, base="worse", prefix="ctx").splitlines()
     assert only_ctx[0].startswith("| minus worse,")
     assert [r.split("|")[1].strip() for r in only_ctx[2:]] == ["ctx"]
+
+
+# ---- issue 20: probes in seconds (closed-form ridge, all labels at once) ----------------------
+
+
+@pytest.mark.parametrize("n,d", [(40, 90), (150, 20)])  # dual form (n < D) and primal form
+def test_ridge_gram_equals_sklearn_ridge_for_every_label_and_strength(n, d):
+    from sklearn.linear_model import Ridge
+
+    from mediafm_core.probes.linear import RidgeGram, _standardise
+
+    rng = np.random.default_rng(n)
+    Z, Zte = _standardise(rng.normal(size=(n, d)) * 3 + 1, rng.normal(size=(9, d)))
+    Y = rng.normal(size=(n, 4))
+    fit = RidgeGram.fit(Z, Y)
+    alphas = (0.1, 10.0, 1e4)
+    for a, pred in zip(alphas, fit.predict(Zte, alphas)):
+        ref = Ridge(alpha=a).fit(Z, Y)
+        np.testing.assert_allclose(pred, ref.predict(Zte), atol=1e-10)
+        np.testing.assert_allclose(fit.coef(a).T, ref.coef_, atol=1e-10)
+
+
+def test_fast_metrics_equal_sklearn_and_scipy_with_ties():
+    from scipy.stats import kendalltau
+    from sklearn.metrics import average_precision_score
+
+    from mediafm_core.probes.linear import average_precision
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = int(rng.integers(2, 50))
+        y = (rng.random(n) < 0.3).astype(int)
+        y[0] = 1
+        s = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # rounding makes ties
+        assert average_precision(y, s) == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    groups = np.repeat([f"t{i}" for i in range(30)], rng.integers(1, 15, 30))
+    y, s = np.round(rng.normal(size=(2, len(groups))), 1)
+    y[groups == "t3"], s[groups == "t4"] = 1.0, 0.0  # constant targets; constant predictions
+    taus = []
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() >= 2 and np.ptp(y[m]) > 0:
+            tau = kendalltau(y[m], s[m]).statistic
+            taus.append(0.0 if np.isnan(tau) else tau)
+    value, left_out = mean_kendall(y, s, groups)
+    assert value == pytest.approx(np.mean(taus), abs=1e-12)
+    assert left_out == 30 - len(taus) and left_out >= 1
+
+
+def test_ridge_probe_agrees_with_sklearn_logistic_within_fold_noise():
+    """The default probe fits all labels at once in closed form; on a small suite-like benchmark
+    its score on every task lies within the fold spread of the scikit-learn logistic probe."""
+    from mediafm_core.synthetic.families import FamilyConfig, generate
+
+    ds = generate(FamilyConfig(family="narrative", seed=3, n_titles=36, dims=(8, 8, 8),
+                               min_shots=60, max_shots=120, view_noise=1.5))  # fmt: skip
+    fused = {t.title_id: t.fused for t in ds.titles}
+    for task, cols in ds.clips.items():
+        clips = clips_from_columns(task, cols)
+        X = clip_features(fused, clips)
+        ridge = run_probe(X, clips, folds=3, method="ridge")
+        ref = run_probe(X, clips, folds=3, method="logistic")
+        assert len(ridge.folds) == len(ref.folds) == 3
+        assert abs(ridge.mean - ref.mean) <= max(ref.std, ridge.std), (task, ridge, ref)
+        if task == "popularity":  # the same within-title ridge either way
+            assert ridge.folds == pytest.approx(ref.folds, abs=1e-9)
+
+
+def test_unknown_probe_method_is_refused(rng):
+    clips = _clips("retrieval", 10, 5, [bool(v) for v in rng.random(50) < 0.5])
+    with pytest.raises(ValueError, match="unknown probe method 'svm'"):
+        run_probe(rng.normal(size=(50, 3)), clips, folds=2, method="svm")
+
+
+def test_final_ridge_probe_scores_are_its_fold_predictions(rng):
+    """The deployable probe is the same ridge as the evaluation: its saved coefficients reproduce
+    sklearn's Ridge on -1/+1 targets at the chosen strength."""
+    from sklearn.linear_model import Ridge
+
+    from mediafm_core.probes.linear import fit_final_probe
+
+    n, names = 240, ["a", "b", "c"]
+    Y = rng.random((n, 3)) < 0.3
+    X = Y * 1.5 + rng.normal(size=(n, 3))
+    clips = _clips("genre", 24, 10, [[names[j] for j in np.flatnonzero(r)] for r in Y])
+    probe = fit_final_probe(X, clips)
+    Xs = (X - probe.mean) / probe.std
+    ref = Ridge(alpha=probe.reg).fit(Xs, 2.0 * Y - 1.0)
+    np.testing.assert_allclose(probe.coef, ref.coef_, atol=1e-10)
+    np.testing.assert_allclose(Xs @ probe.coef.T + probe.bias, ref.predict(Xs), atol=1e-10)
