@@ -30,18 +30,44 @@ ROWS = ("video_only", "fused", "contextual", "clip_alone")
 TASKS = ("tone", "popularity", "retrieval", "genre", "ad_relevancy")
 
 
+IN_PROCESS = False  # --in-process: call the CLI's main() here instead of a new process
+
+
 def mediafm(*args: str, timings: dict | None = None, stage: str = "") -> str:
-    """Run `python -m mediafm_core ARGS` as a user would; its stdout; raises on failure."""
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"), "MEDIAFM_PROGRESS": "0"}
+    """Run `python -m mediafm_core ARGS` as a user would; its stdout; raises on failure.
+    With IN_PROCESS the same argument list goes to `mediafm_core.cli.main` in this process
+    (the tiny test run, which would otherwise spend its time importing torch 12 times)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mediafm_core", *args], env=env, text=True,
-                          capture_output=True)  # fmt: skip
+    rc, out, err = _in_process(args) if IN_PROCESS else _subprocess(args)
     if timings is not None:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
-    if proc.returncode:
-        raise RuntimeError(f"mediafm {args[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return proc.stdout
+    if rc:
+        raise RuntimeError(f"mediafm {args[0]} exited {rc}: {err[-2000:]}")
+    return out
+
+
+def _subprocess(args) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
+        "MEDIAFM_PROGRESS": "0",
+    }
+    proc = subprocess.run([sys.executable, "-m", "mediafm_core", *args], env=env, text=True,
+                          capture_output=True)  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _in_process(args) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from mediafm_core.cli import main as cli_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli_main(list(args))
+    return rc, out.getvalue(), err.getvalue()
 
 
 def make_titles(work: Path, a: argparse.Namespace, timings: dict) -> list[Path]:
@@ -56,7 +82,8 @@ def shots_and_encode(titles: list[Path], work: Path, a: argparse.Namespace, timi
     for t in titles:
         mediafm("shots", str(t), "--out", str(work / "shots" / f"{t.name}.parquet"),
                 timings=timings, stage="shots")  # fmt: skip
-    extra = ["--frames-per-shot", str(a.frames_per_shot)] if a.frames_per_shot else []
+    extra = ["--profile", a.profile]
+    extra += ["--frames-per-shot", str(a.frames_per_shot)] if a.frames_per_shot else []
     mediafm("encode", *map(str, titles),
             "--shots", *(str(work / "shots" / f"{t.name}.parquet") for t in titles),
             "--out", *(str(work / "encoded" / t.name) for t in titles), *extra,
@@ -139,13 +166,18 @@ def summary(results: dict) -> dict:
 
 
 def format_tables(s: dict, timings: dict, n_titles: int, n_shots: int) -> str:
-    head = ["| task (metric) | clips | video-only | fused | contextual | clip-alone | "
-            "contextual - fused, paired (t, folds won) | relative |", "|---|" + "---:|" * 7]
+    head = [
+        "| task (metric) | clips | video-only | fused | contextual | clip-alone | "
+        "contextual - fused, paired (t, folds won) | relative |",
+        "|---|" + "---:|" * 7,
+    ]
     for task, r in s.items():
         p = r["vs_fused"]
-        head.append(f"| {task} | {r['n_clips']} | {r['video_only']:.3f} | {r['fused']:.3f} | "
-                    f"{r['contextual']:.3f} | {r['clip_alone']:.3f} | {p['diff']:+.3f} "
-                    f"(t {p['t']:+.1f}, {p['wins']}/{p['folds']}) | {100 * r['relative']:+.1f} % |")
+        head.append(
+            f"| {task} | {r['n_clips']} | {r['video_only']:.3f} | {r['fused']:.3f} | "
+            f"{r['contextual']:.3f} | {r['clip_alone']:.3f} | {p['diff']:+.3f} "
+            f"(t {p['t']:+.1f}, {p['wins']}/{p['folds']}) | {100 * r['relative']:+.1f} % |"
+        )
     won = sum(r["vs_fused"]["diff"] > 0 and r["vs_fused"]["t"] >= 2 for r in s.values())
     head.append(f"\ncontextual beats fused with t >= 2 on {won} of {len(s)} tasks")
     gap = max(abs(r["probe_cli"] - r["contextual"]) for r in s.values())
@@ -182,18 +214,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=40.0, help="length of each title")
     p.add_argument("--size", default="128x72", help="picture size WxH")
     p.add_argument("--seed", type=int, default=0, help="catalogue, title and training seed")
-    p.add_argument("--frames-per-shot", type=int, default=4,
-                   help="frames the video encoder sees per shot (0: the profile's default, 8)")
+    p.add_argument(
+        "--frames-per-shot",
+        type=int,
+        default=4,
+        help="frames the video encoder sees per shot (0: the profile's default, 8)",
+    )
+    p.add_argument("--profile", default="offline", help="encoder profile (default offline)")
     p.add_argument("--steps", type=int, default=0, help="pretrain steps (0: the CLI default)")
     p.add_argument("--folds", type=int, default=5, help="probe folds, grouped by title")
     p.add_argument("--speech", choices=("auto", "espeak", "bursts"), default="auto")
     p.add_argument("--work", help="keep everything in this folder (default: a temp folder)")
     p.add_argument("--json", help="also write the summary and timings here")
+    p.add_argument("--in-process", action="store_true",
+                   help="run each command's main() in this process (tests; timings then leave "
+                   "out process start-up)")  # fmt: skip
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    global IN_PROCESS
     a = parse_args(argv)
+    IN_PROCESS = a.in_process
     with tempfile.TemporaryDirectory(prefix="media_ablation_") as tmp:
         work = Path(a.work or tmp)
         work.mkdir(parents=True, exist_ok=True)

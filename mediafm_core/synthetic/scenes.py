@@ -9,8 +9,9 @@ the clips contract), but the story is told in scenes, and every label lives beyo
    furniture) in its own palette with its own hum; a character is a figure (shape, colour, a
    band across it) with a voice (an espeak-ng variant and pitch; a tone pattern without it).
    Character 0 is the hero.
-2. Title: 1-2 genres; a cast of 2-4 characters (the hero with probability 0.6); 2-4 of the sets;
-   an arc: intensity rises to a climax at 60-85 % of the title and falls after it.
+2. Title: 1-2 genres; a cast of 2-4 characters (the hero with probability 0.6); 2-4 of the sets
+   (at most half as many as scenes: the first scenes visit each, later ones revisit them); an
+   arc: intensity rises to a climax at 60-85 % of the title and falls after it.
 3. Scenes: each at one of the title's sets (sets are revisited), with 1-2 of the cast, an
    intensity (the arc at the scene plus noise), a tone drawn from the genres' moods tilted by the
    intensity, and an ad topic with probability `topic_prob`.
@@ -212,8 +213,10 @@ def _draw_story(rng: np.random.Generator, cfg: SceneMediaConfig, cat: Catalogue)
     genres = [str(g) for g in rng.choice(GENRES, size=int(rng.integers(1, 3)), replace=False)]
     others = rng.permutation(np.arange(1, len(cat.characters)))
     cast = [0] * (rng.random() < 0.6) + [int(c) for c in others[: int(rng.integers(2, 4))]]
-    sets = [int(s) for s in rng.choice(len(cat.sets), size=int(rng.integers(2, 5)), replace=False)]
     n_scenes = max(1, int(round(cfg.seconds / (np.mean(cfg.shot_s) * np.mean(cfg.scene_shots)))))
+    # At most half as many sets as scenes (so sets are revisited), two once there are two scenes.
+    n_sets = min(int(rng.integers(2, 5)), max(2, n_scenes // 2), n_scenes)
+    sets = [int(s) for s in rng.choice(len(cat.sets), size=n_sets, replace=False)]
     climax = float(rng.uniform(0.6, 0.85))
     mood_w = np.sum([GENRE_MOODS[g] for g in genres], axis=0)
     scenes, shots, prev_set = [], [], None
@@ -222,8 +225,8 @@ def _draw_story(rng: np.random.Generator, cfg: SceneMediaConfig, cat: Catalogue)
         tilt = np.exp(3 * (intensity - 0.5) * np.array([-1, 1, -1, 1]))  # tense, dark up
         w = mood_w * tilt
         choices = [s for s in sets if s != prev_set] or sets
-        scene = {
-            "set": int(rng.choice(choices)), "intensity": intensity,
+        scene = {  # each set once in turn, then revisits (never the previous scene's set)
+            "set": sets[k] if k < len(sets) else int(rng.choice(choices)), "intensity": intensity,
             "tone": MOODS[int(rng.choice(len(MOODS), p=w / w.sum()))],
             "topic": str(rng.choice(TOPICS)) if rng.random() < cfg.topic_prob else None,
             "cast": [int(c) for c in rng.choice(cast, size=min(len(cast), int(rng.integers(1, 3))),
@@ -312,7 +315,7 @@ class SceneRenderer:
         img = np.zeros((self.cfg.height, self.cfg.width, 3), np.float32)
         for shot_i, t, weight in recipe:
             img += weight * self.shot_frame(shot_i, t)
-        img += self.rng.normal(0, self.cfg.grain, img.shape).astype(np.float32)
+        img += self.cfg.grain * self.rng.standard_normal(img.shape, dtype=np.float32)
         return np.clip(img, 0, 1)
 
     def shot_frame(self, shot_i: int, t: int) -> np.ndarray:
