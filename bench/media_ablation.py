@@ -217,7 +217,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--frames-per-shot",
         type=int,
-        default=4,
+        default=2,
         help="frames the video encoder sees per shot (0: the profile's default, 8)",
     )
     p.add_argument("--profile", default="offline", help="encoder profile (default offline)")
