@@ -26,15 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="encode a title's shots (video, audio, timed text) and fuse them",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Write video/audio/text/fused/globals.parquet for one landing-zone title.\n\n"
+            "Write video/audio/text/fused/globals.parquet for one landing-zone title, or for\n"
+            "several with one model load: TITLE_DIR..., --shots and --out one per title, in\n"
+            "the same order (a bad title fails alone: one line, the others go on, exit 2).\n\n"
             f"Encoder profiles (--profile; default {DEFAULT_PROFILE}):\n{cards}\n\n"
             "Every table records each encoder's package, version, weights SHA-256, licence,\n"
             "width and random_init flag in its Parquet metadata (mediafm.encoder)."
         ),
     )
-    p.add_argument("title_dir", metavar="TITLE_DIR", help="landing-zone title folder")
-    p.add_argument("--shots", required=True, help="shots Parquet (from `mediafm shots`)")
-    p.add_argument("--out", required=True, help="output folder for the five Parquet files")
+    p.add_argument("title_dir", metavar="TITLE_DIR", nargs="+", help="landing-zone title folder(s)")
+    p.add_argument("--shots", required=True, nargs="+",
+                   help="shots Parquet (from `mediafm shots`), one per title")  # fmt: skip
+    p.add_argument("--out", required=True, nargs="+",
+                   help="output folder for the five Parquet files, one per title")  # fmt: skip
     p.add_argument("--profile", default=DEFAULT_PROFILE, choices=tuple(PROFILE_CARDS),
                    help=f"encoder profile (default {DEFAULT_PROFILE}; see above)")  # fmt: skip
     p.add_argument("--frames-per-shot", type=int, default=None, help="frames sampled per shot")
@@ -83,25 +87,57 @@ def build_profile(args: argparse.Namespace):
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    """Encode each TITLE_DIR with its --shots into its --out; models load once, after every
+    title's inputs were read (their errors come first). One bad title: its line on stderr, the
+    others go on, exit 2 (a single bad title raises, as before)."""
+    import sys
+
+    from mediafm_core.errors import InputError, TitleError
+    from mediafm_core.pipeline import read_title_inputs
+
+    if not len(args.title_dir) == len(args.shots) == len(args.out):
+        raise InputError("encode", f"{len(args.title_dir)} titles need as many --shots and "
+                         f"--out, got {len(args.shots)} and {len(args.out)}")  # fmt: skip
+    jobs, failed = [], 0
+    for title_dir, shots, out in zip(args.title_dir, args.shots, args.out):
+        try:
+            jobs.append(
+                (title_dir, shots, out, read_title_inputs(title_dir, shots, args.landing_root))
+            )
+        except TitleError as exc:
+            if len(args.title_dir) == 1:
+                raise
+            print(f"mediafm encode: error: {exc}", file=sys.stderr)
+            failed += 1
+    if jobs:
+        encoders = _load_encoders(args)
+        for title_dir, shots, out, inputs in jobs:
+            try:
+                _encode_one(args, encoders, title_dir, shots, out, inputs)
+            except TitleError as exc:
+                if len(args.title_dir) == 1:
+                    raise
+                print(f"mediafm encode: error: {exc}", file=sys.stderr)
+                failed += 1
+    return 2 if failed else 0
+
+
+def _load_encoders(args: argparse.Namespace):
     from mediafm_core.encoders.profiles import Encoders
     from mediafm_core.errors import InputError
-    from mediafm_core.pipeline import encode_title, read_title_inputs
 
-    # The title, its shots and its subtitles first: their errors come before the models load.
-    inputs = read_title_inputs(args.title_dir, args.shots, args.landing_root)
     try:
-        encoders = Encoders.from_profile(build_profile(args))
+        return Encoders.from_profile(build_profile(args))
     except (ValueError, OSError, ImportError) as exc:  # ImportError: a weights package missing
         raise InputError(f"profile {args.profile!r}", str(exc)) from exc
-    res = encode_title(
-        args.title_dir,
-        args.shots,
-        args.out,
-        encoders=encoders,
-        frames_per_shot=args.frames_per_shot,
-        landing_root=args.landing_root,
-        inputs=inputs,
-    )
+
+
+def _encode_one(args, encoders, title_dir, shots, out, inputs) -> None:
+    from mediafm_core.pipeline import encode_title
+
+    res = encode_title(title_dir, shots, out, encoders=encoders,
+                       frames_per_shot=args.frames_per_shot, landing_root=args.landing_root,
+                       inputs=inputs)  # fmt: skip
     summary = {
         "title_id": res.title_id,
         "shots": res.n_shots,
@@ -114,7 +150,6 @@ def run_encode(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         dims = " + ".join(f"{s.modality} {s.dim}" for s in res.layout.slots)
-        print(f"{res.title_id}: {res.n_shots} shots ({res.n_with_text} with text) -> {args.out}")
+        print(f"{res.title_id}: {res.n_shots} shots ({res.n_with_text} with text) -> {out}")
         print(f"fused width {res.layout.dim} = {dims}; profile {encoders.profile.name}")
         print("stage seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items()))
-    return 0

@@ -46,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="speak subtitle lines with espeak-ng (auto: when on PATH)",
     )
+    s.add_argument(
+        "--family",
+        choices=("shots", "scenes"),
+        default="shots",
+        help="shots: each shot drawn on its own; scenes: scenes that revisit sets and "
+        "characters, labels that live beyond the clip (synthetic/scenes.py)",
+    )
     s.set_defaults(func=_synth_media)
 
 
@@ -63,6 +70,7 @@ def _shots(args: argparse.Namespace) -> int:
 def _synth_media(args: argparse.Namespace) -> int:
     from mediafm_core.errors import InputError
     from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
+    from mediafm_core.synthetic.scenes import SceneMediaConfig, write_scene_titles
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -72,11 +80,13 @@ def _synth_media(args: argparse.Namespace) -> int:
         raise InputError("--size", f"needs even sides of at least 16 pixels, got {args.size}")
     if args.titles < 1 or args.seconds <= 0 or args.fps < 1:
         raise InputError("synth-media", "--titles, --seconds and --fps must be positive")
-    cfg = SynthMediaConfig(
+    config, write = {"shots": (SynthMediaConfig, write_synthetic_titles),
+                     "scenes": (SceneMediaConfig, write_scene_titles)}[args.family]  # fmt: skip
+    cfg = config(
         n_titles=args.titles, seconds=args.seconds, seed=args.seed, width=width, height=height,
         fps=args.fps, speech=args.speech,
     )  # fmt: skip
-    dirs = write_synthetic_titles(args.out_dir, cfg)
+    dirs = write(args.out_dir, cfg)
     for d in dirs:
         print(d)
     print(f"labels: {args.out_dir}/labels/clips_<task>.parquet")

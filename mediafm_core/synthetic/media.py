@@ -354,11 +354,15 @@ def _encode_mp4(
     plan: dict,
     audio: np.ndarray | None,
     rng: np.random.Generator,
+    renderer=None,
 ) -> None:
-    """H.264 (ultrafast) + AAC mono into an MP4; audio is muxed in step with the video."""
+    """H.264 (ultrafast) + AAC mono into an MP4; audio is muxed in step with the video.
+
+    `renderer` draws each frame (`frame(recipe, flash) -> (H, W, 3)` floats in 0..1); default:
+    the per-shot `_Renderer`."""
     import av
 
-    renderer = _Renderer(cfg, shots, seed=int(rng.integers(2**31)))
+    renderer = renderer or _Renderer(cfg, shots, seed=int(rng.integers(2**31)))
     tmp = path.with_suffix(".part.mp4")
     with av.open(str(tmp), "w") as out:
         vs = out.add_stream("libx264", rate=cfg.fps, options={"preset": "ultrafast", "crf": "23"})
@@ -444,10 +448,12 @@ def _speaker(cfg: SynthMediaConfig):
     return speak
 
 
-def _espeak(exe: str, line: str, sr: int) -> np.ndarray:
+def _espeak(exe: str, line: str, sr: int, voice: tuple[str, ...] = ()) -> np.ndarray:
+    """`line` spoken by espeak-ng at `sr` Hz; `voice` adds its options (e.g. -v en+f2 -p 70)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "line.wav"
-        subprocess.run([exe, "-w", str(wav), line], check=True, capture_output=True, timeout=30)
+        cmd = [exe, *voice, "-w", str(wav), line]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
         with wave.open(str(wav)) as w:
             rate, raw = w.getframerate(), w.readframes(w.getnframes())
     x = np.frombuffer(raw, np.int16).astype(np.float32) / 32768.0
@@ -559,12 +565,17 @@ def _clip_rows(truth: dict, rng: np.random.Generator) -> list[dict]:
 
 def write_clip_labels(labels_dir: Path, truths: list[dict], seed: int) -> dict[str, Path]:
     """One clips_<task>.parquet per task over all titles (clips contract)."""
+    rng = np.random.default_rng(seed + 7)
+    return write_label_rows(labels_dir, [r for t in truths for r in _clip_rows(t, rng)])
+
+
+def write_label_rows(labels_dir: Path, rows: list[dict]) -> dict[str, Path]:
+    """One clips_<task>.parquet per task from clip rows (title_id, clip_id, shot_start, shot_end,
+    start_s, end_s and one value per task in TASKS); returns task -> path."""
     import pyarrow as pa
 
     from mediafm_core.tables import write_table_atomic
 
-    rng = np.random.default_rng(seed + 7)
-    rows = [r for t in truths for r in _clip_rows(t, rng)]
     labels_dir.mkdir(parents=True, exist_ok=True)
     base = {
         k: [r[k] for r in rows]

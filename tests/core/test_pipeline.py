@@ -321,3 +321,46 @@ def test_subtitle_errors_come_before_the_encoders_load(tmp_path, monkeypatch, ca
                          profile="test-tiny")  # fmt: skip
     assert loaded == []
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_cli_encodes_several_titles_with_one_model_load_and_a_bad_one_fails_alone(
+    tmp_path, capsys, monkeypatch
+):
+    """Issue 20 (media benchmark): 80 titles through `mediafm encode` paid the import and model
+    load 80 times; several TITLE_DIRs share one load, and a bad title fails alone (exit 2)."""
+    from mediafm_core.cli import main
+
+    landing = tmp_path / "landing"
+    dirs = [make_title(landing, "t1"), make_title(landing, "t2", subtitles="garbage\n"),
+            make_title(landing, "t3")]  # fmt: skip
+    for d in dirs:
+        pq.write_table(shots_table(d.name), tmp_path / f"{d.name}.parquet")
+    loads = []
+    real = Encoders.from_profile.__func__
+    monkeypatch.setattr(
+        Encoders,
+        "from_profile",
+        classmethod(lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)),
+    )
+    rc = main(["encode", *map(str, dirs), "--shots",
+               *(str(tmp_path / f"{d.name}.parquet") for d in dirs), "--out",
+               *(str(tmp_path / "out" / d.name) for d in dirs), "--profile", "test-tiny",
+               "--frames-per-shot", "1", "--device", "cpu"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert rc == 2 and len(loads) == 1
+    errors = [x for x in err.splitlines() if x.startswith("mediafm encode: error:")]
+    assert len(errors) == 1 and errors[0].startswith("mediafm encode: error: title 't2': malformed")
+    for name in ("t1", "t3"):
+        fused = read_vectors(tmp_path / "out" / name / "fused.parquet", column="fused")
+        assert fused.vectors.shape == (3, 448) and set(fused.title_ids) == {name}
+    assert not (tmp_path / "out" / "t2").exists()
+    assert "t1: 3 shots" in out and "t3: 3 shots" in out
+
+
+def test_cli_encode_needs_one_shots_file_and_out_folder_per_title(tmp_path, capsys):
+    from mediafm_core.cli import main
+
+    d = make_title(tmp_path / "landing")
+    rc = main(["encode", str(d), str(d), "--shots", "a.parquet", "--out", "o1", "o2"])
+    assert rc == 2
+    assert "2 titles need as many --shots and --out, got 1 and 2" in capsys.readouterr().err
