@@ -51,13 +51,30 @@ log = logging.getLogger("bench.ablation")
 
 def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, dict]:
     """Muon and AdamW with the same settings, in two spawned processes (suite._train)."""
-    train = dict(size=a.size, steps=a.steps, batch_size=a.batch_size, seed=a.seed, lr=a.lr,
-                 muon_lr=a.muon_lr, corruption=a.corruption, unmasked_weight=a.unmasked_weight,
-                 mask_span=a.mask_span, eval_every=0, log_every=25, warmup=a.steps // 10,
-                 patience=0)  # fmt: skip
-    jobs = {opt: {"train": {**train, "optimizer": opt}, "fused": str(data / "fused.parquet"),
-                  "globals": str(data / "globals.parquet"), "out": str(work / f"ckpt_{opt}")}
-            for opt in ("muon", "adamw")}  # fmt: skip
+    train = dict(
+        size=a.size,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        seed=a.seed,
+        lr=a.lr,
+        muon_lr=a.muon_lr,
+        corruption=a.corruption,
+        unmasked_weight=a.unmasked_weight,
+        mask_span=a.mask_span,
+        eval_every=0,
+        log_every=25,
+        warmup=a.steps // 10,
+        patience=0,
+    )
+    jobs = {
+        opt: {
+            "train": {**train, "optimizer": opt},
+            "fused": str(data / "fused.parquet"),
+            "globals": str(data / "globals.parquet"),
+            "out": str(work / f"ckpt_{opt}"),
+        }
+        for opt in ("muon", "adamw")
+    }
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
         futures = {opt: pool.submit(suite._train, job) for opt, job in jobs.items()}
         return {opt: f.result() for opt, f in futures.items()}
@@ -71,7 +88,7 @@ def _loss_table(metrics: dict[str, dict]) -> str:
         *(
             f"| {o} | {r['steps']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} |"
             for o, r in metrics.items()
-        ),  # fmt: skip
+        ),
         f"| baseline: title mean shot | - | - | {m['baseline_mean_shot']:.4f} |",
         f"| baseline: nearest neighbour | - | - | {m['baseline_neighbour']:.4f} |",
     ]
@@ -88,16 +105,36 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate")
     p.add_argument("--muon-lr", type=float, default=0.02, help="Muon peak learning rate")
-    p.add_argument("--corruption", choices=CORRUPTIONS, default=TrainConfig.corruption,
-                   help="MSM input corruption (TrainConfig.corruption)")  # fmt: skip
-    p.add_argument("--unmasked-weight", type=float, default=TrainConfig.unmasked_weight,
-                   help="loss weight at unmasked shots (TrainConfig.unmasked_weight)")  # fmt: skip
-    p.add_argument("--mask-span", type=int, default=TrainConfig.mask_span,
-                   help="training masks cover runs of this many shots")  # fmt: skip
-    p.add_argument("--rows", nargs="+", default=list(ROWS_ALL), choices=ROWS_ALL,
-                   help="feature rows of the main table (fewer = faster)")  # fmt: skip
-    p.add_argument("--no-extra", action="store_true",
-                   help="skip the other representations and the AdamW contextual row")  # fmt: skip
+    p.add_argument(
+        "--corruption",
+        choices=CORRUPTIONS,
+        default=TrainConfig.corruption,
+        help="MSM input corruption (TrainConfig.corruption)",
+    )
+    p.add_argument(
+        "--unmasked-weight",
+        type=float,
+        default=TrainConfig.unmasked_weight,
+        help="loss weight at unmasked shots (TrainConfig.unmasked_weight)",
+    )
+    p.add_argument(
+        "--mask-span",
+        type=int,
+        default=TrainConfig.mask_span,
+        help="training masks cover runs of this many shots",
+    )
+    p.add_argument(
+        "--rows",
+        nargs="+",
+        default=list(ROWS_ALL),
+        choices=ROWS_ALL,
+        help="feature rows of the main table (fewer = faster)",
+    )
+    p.add_argument(
+        "--no-extra",
+        action="store_true",
+        help="skip the other representations and the AdamW contextual row",
+    )
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--representations", nargs="+", default=["hidden", "output", "concat"])
     p.add_argument("--work", help="working folder (default: a temporary one)")
@@ -106,13 +143,26 @@ def main() -> int:
     p.add_argument("--suite", action="store_true", help="run the benchmark suite (bench/suite.py)")
     p.add_argument("--roles", nargs="+", default=["tune", "confirm"], help="suite cells by role")
     p.add_argument("--cells", nargs="+", type=int, help="suite cells by index (default: all)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="suite: TrainConfig overrides of the recipe's defaults")  # fmt: skip
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="suite: TrainConfig overrides of the recipe's defaults",
+    )
     p.add_argument("--representation", default=None, help="suite: contextual representation")
-    p.add_argument("--compare", nargs="+", default=[],
-                   help="suite: more representations probed on the same checkpoints")  # fmt: skip
-    p.add_argument("--optimizers", nargs="+", default=["muon", "adamw"],
-                   help="suite: optimisers to pre-train (Muon alone halves the cost)")  # fmt: skip
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        help="suite: more representations probed on the same checkpoints",
+    )
+    p.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=["muon", "adamw"],
+        help="suite: optimisers to pre-train (Muon alone halves the cost)",
+    )
     a = p.parse_args()
     if a.suite:
         return run_suite(a, p)
@@ -165,10 +215,12 @@ def main() -> int:
         *[k for k in table if k.startswith("contextual [") and DEFAULT_REPRESENTATION not in k],
     ]
     table = {k: table[k] for k in order if k in table}
-    print(f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
-          f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
-          f"unmasked_weight={a.unmasked_weight}, mask_span={a.mask_span}, "
-          f"folds={a.folds}; encoder: Muon unless marked)\n")  # fmt: skip
+    print(
+        f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
+        f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
+        f"unmasked_weight={a.unmasked_weight}, mask_span={a.mask_span}, "
+        f"folds={a.folds}; encoder: Muon unless marked)\n"
+    )
     print(format_table(table))
     if "fused" in table:
         print("\n## Differences from fused, paired over the same folds: mean (t, folds won)\n")
@@ -180,8 +232,9 @@ def main() -> int:
     print(_loss_table(metrics))
     print(f"\ntotal {time.time() - t0:.0f} s (pre-training {t_train:.0f} s); work folder {work}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"probes": results_json(table), "pretrain": metrics},
-                                           indent=2, default=str))  # fmt: skip
+        Path(a.json).write_text(
+            json.dumps({"probes": results_json(table), "pretrain": metrics}, indent=2, default=str)
+        )
     return 0
 
 
@@ -201,16 +254,29 @@ def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     train = {k: v for k, v in (("size", a.size), ("steps", a.steps)) if v is not None}
     train.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in a.set)})
-    cells = [c for i, c in enumerate(suite.SUITE)
-             if c.role in a.roles and (a.cells is None or i in a.cells)]  # fmt: skip
+    cells = [
+        c
+        for i, c in enumerate(suite.SUITE)
+        if c.role in a.roles and (a.cells is None or i in a.cells)
+    ]
     work = Path(a.work or tempfile.mkdtemp(prefix="mediafm_suite_"))
-    print(f"## Suite: recipe = TrainConfig defaults + {train}, folds={a.folds}, "
-          f"representation={a.representation or 'default'}\n")  # fmt: skip
+    print(
+        f"## Suite: recipe = TrainConfig defaults + {train}, folds={a.folds}, "
+        f"representation={a.representation or 'default'}\n"
+    )
     results = []
     for cell in cells:
         t0 = time.time()
-        res = suite.run_cell(cell, work, train, a.folds, a.representation,
-                             tuple(a.optimizers), tuple(a.compare), a.reuse)  # fmt: skip
+        res = suite.run_cell(
+            cell,
+            work,
+            train,
+            a.folds,
+            a.representation,
+            tuple(a.optimizers),
+            tuple(a.compare),
+            a.reuse,
+        )
         results.append(res)
         print(suite.format_cell(res) + f"\n\n({time.time() - t0:.0f} s)\n", flush=True)
         if a.json:

@@ -80,11 +80,16 @@ def build_catalogue(folder: Path, n_titles: int, width: int, seed: int = 0) -> d
             fused_dir / f"{tid}.parquet",
         )
         g = rng.standard_normal((1, GLOBAL_DIM), dtype=np.float32)
-        pq.write_table(pa.table({"title_id": [tid], "vector": vector_array(g)}),
-                       glob_dir / f"{tid}.parquet")  # fmt: skip
+        pq.write_table(
+            pa.table({"title_id": [tid], "vector": vector_array(g)}), glob_dir / f"{tid}.parquet"
+        )
         shots += n
-    info = {"titles": n_titles, "shots": shots, "width": width,
-            "fused_bytes": sum(p.stat().st_size for p in fused_dir.iterdir())}  # fmt: skip
+    info = {
+        "titles": n_titles,
+        "shots": shots,
+        "width": width,
+        "fused_bytes": sum(p.stat().st_size for p in fused_dir.iterdir()),
+    }
     done.write_text(json.dumps(info))
     return info
 
@@ -111,8 +116,7 @@ def single_file(folder: Path) -> Path:
 def run_child(cmd: list[str]) -> tuple[float, str]:
     """(wall s, stdout) of one child process; raises with its stderr tail when it fails."""
     t0 = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr[-3000:]}")
@@ -143,15 +147,38 @@ def pretrain_row(folder: Path, in_memory: bool, steps: int) -> dict:
     art = folder / "artefacts"
     fused = str(single_file(folder)) if in_memory else str(art / "fused_shots")
     out = folder / ("ck-memory" if in_memory else "ck-stream")
-    cmd = [str(Path(sys.executable).with_name("mediafm")), "pretrain", "--fused", fused,
-           "--globals", str(art / "title_metadata_embedding"), "--out", str(out),
-           "--size", "small", "--steps", str(steps), "--eval-every", str(steps),
-           "--checkpoint-every", "0", "--log-every", str(steps), "--device", "cpu",
-           "--patience", "0"] + (["--in-memory"] if in_memory else [])  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).with_name("mediafm")),
+        "pretrain",
+        "--fused",
+        fused,
+        "--globals",
+        str(art / "title_metadata_embedding"),
+        "--out",
+        str(out),
+        "--size",
+        "small",
+        "--steps",
+        str(steps),
+        "--eval-every",
+        str(steps),
+        "--checkpoint-every",
+        "0",
+        "--log-every",
+        str(steps),
+        "--device",
+        "cpu",
+        "--patience",
+        "0",
+    ] + (["--in-memory"] if in_memory else [])
     wall, peak, _ = peak_of(cmd)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"peak_gb": peak, "wall_s": wall, "shots_per_s": metrics["train_shots_per_s"],
-            "checkpoint": str(out)}  # fmt: skip
+    return {
+        "peak_gb": peak,
+        "wall_s": wall,
+        "shots_per_s": metrics["train_shots_per_s"],
+        "checkpoint": str(out),
+    }
 
 
 EMBED_CHILD = """
@@ -181,8 +208,10 @@ def upkeep(uri: str) -> None:
     """`LanceStore.upkeep` (compaction, old versions removed) in its own process, as the graph
     runs it (the `ann_index` asset, on cron, is its own run): the storm's writer pays its time
     (it waits) but not its memory."""
-    code = (f"from mediafm_core.storage.lance_store import LanceStore; "
-            f"LanceStore({uri!r}).upkeep(retain_s=0)")  # fmt: skip
+    code = (
+        f"from mediafm_core.storage.lance_store import LanceStore; "
+        f"LanceStore({uri!r}).upkeep(retain_s=0)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
 
 
@@ -227,8 +256,12 @@ def reembed(model, version: str, artefacts: str, store, chunk: int = 8, progress
         else:
             from mediafm_core.inference import embed_titles
 
-            out = embed_titles(model, {t: fused.read(t) for t in part},
-                               {t: glob.read(t)[0] for t in part}, "output")  # fmt: skip
+            out = embed_titles(
+                model,
+                {t: fused.read(t) for t in part},
+                {t: glob.read(t)[0] for t in part},
+                "output",
+            )
         shots, titles = _rows(out, version)
         store.replace_titles("shot_embeddings", shots)
         store.replace_titles("title_embeddings", titles)
@@ -254,13 +287,24 @@ def _rows(out: dict, version: str):
         m = v.mean(axis=0)
         means.append(m / np.linalg.norm(m))
     n = len(tids)
-    shots = pa.table({"title_id": tids, "shot_index": np.concatenate(idx),
-                      "start_s": np.zeros(n), "end_s": np.zeros(n),
-                      "vector": vector_array(np.concatenate(vecs)),
-                      "model_version": [version] * n})  # fmt: skip
-    titles = pa.table({"title_id": list(out), "vector": vector_array(np.stack(means)),
-                       "model_version": [version] * len(out), "n_shots": [len(v) for v in
-                       out.values()]})  # fmt: skip
+    shots = pa.table(
+        {
+            "title_id": tids,
+            "shot_index": np.concatenate(idx),
+            "start_s": np.zeros(n),
+            "end_s": np.zeros(n),
+            "vector": vector_array(np.concatenate(vecs)),
+            "model_version": [version] * n,
+        }
+    )
+    titles = pa.table(
+        {
+            "title_id": list(out),
+            "vector": vector_array(np.stack(means)),
+            "model_version": [version] * len(out),
+            "n_shots": [len(v) for v in out.values()],
+        }
+    )
     return shots, titles
 
 
@@ -310,22 +354,32 @@ def writes_row(folder: Path, n: int, width: int) -> dict:
     code = WRITES_CHILD.format(root=str(ROOT), lance=str(lance), n=n, width=width)
     wall, peak, out = peak_of([sys.executable, "-c", code])
     res = json.loads(out.strip().splitlines()[-1])
-    row = {"titles_per_s": res["titles"] / res["seconds"], "peak_gb": res["storm_peak_gb"],
-           "growth": growth_per_1k(res["samples"]), "switched": res["switched"],
-           "lance_mb": _du(lance) / 2**20}  # fmt: skip
+    row = {
+        "titles_per_s": res["titles"] / res["seconds"],
+        "peak_gb": res["storm_peak_gb"],
+        "growth": growth_per_1k(res["samples"]),
+        "switched": res["switched"],
+        "lance_mb": _du(lance) / 2**20,
+    }
     shutil.rmtree(lance, ignore_errors=True)
     return row
 
 
 def embed_row(folder: Path, checkpoint: str) -> dict:
     lance = folder / "lancedb"
-    code = EMBED_CHILD.format(root=str(ROOT), ckpt=checkpoint, lance=str(lance),
-                              art=str(folder / "artefacts"))  # fmt: skip
+    code = EMBED_CHILD.format(
+        root=str(ROOT), ckpt=checkpoint, lance=str(lance), art=str(folder / "artefacts")
+    )
     wall, peak, out = peak_of([sys.executable, "-c", code])
     res = json.loads(out.strip().splitlines()[-1])
-    return {"titles_per_s": res["titles"] / res["seconds"], "peak_gb": peak,
-            "storm_peak_gb": res["storm_peak_gb"], "growth": growth_per_1k(res["samples"]),
-            "lance_mb": _du(lance) / 2**20, "switched": res["switched"]}  # fmt: skip
+    return {
+        "titles_per_s": res["titles"] / res["seconds"],
+        "peak_gb": peak,
+        "storm_peak_gb": res["storm_peak_gb"],
+        "growth": growth_per_1k(res["samples"]),
+        "lance_mb": _du(lance) / 2**20,
+        "switched": res["switched"],
+    }
 
 
 ANN_CHILD = """
@@ -385,9 +439,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--work", default="/tmp/mediafm-catalogue")
     ap.add_argument("--parts", default="pretrain,embed,ann,dagster")
-    ap.add_argument("--in-memory-max", type=int, default=1000,
-                    help="largest catalogue to run the in-memory path on (it needs ~30 kB/shot "
-                    "at 2128 dims)")  # fmt: skip
+    ap.add_argument(
+        "--in-memory-max",
+        type=int,
+        default=1000,
+        help="largest catalogue to run the in-memory path on (it needs ~30 kB/shot at 2128 dims)",
+    )
     ap.add_argument(
         "--embed-max",
         type=int,
@@ -430,8 +487,7 @@ def main() -> None:
                 m = pretrain_row(folder, True, a.steps)
                 put("pretrain in memory: peak RSS GB", n, f"{m['peak_gb']:.2f}")
                 put("pretrain in memory: shots/s", n, f"{m['shots_per_s']:.0f}")
-                put("streamed / in-memory shots/s", n,
-                    f"{s['shots_per_s'] / m['shots_per_s']:.2f}")  # fmt: skip
+                put("streamed / in-memory shots/s", n, f"{s['shots_per_s'] / m['shots_per_s']:.2f}")
         if "embed" in parts and ckpt and n <= a.embed_max:
             e = embed_row(folder, ckpt)
             put("re-embed + LanceDB write: titles/s", n, f"{e['titles_per_s']:.1f}")
@@ -444,9 +500,14 @@ def main() -> None:
             w = writes_row(folder, n, a.output_width)
             put("storm writes alone (LanceDB): titles/s", n, f"{w['titles_per_s']:.1f}")
             put("storm writes alone: peak RSS GB", n, f"{w['peak_gb']:.2f}")
-            put("storm writes alone: RSS growth MB per 1k titles (2nd half)", n,
-                f"{w['growth']:.1f}")  # fmt: skip
-            put("storm writes alone: LanceDB MB at the end (both spaces)", n, f"{w['lance_mb']:.0f}")
+            put(
+                "storm writes alone: RSS growth MB per 1k titles (2nd half)",
+                n,
+                f"{w['growth']:.1f}",
+            )
+            put(
+                "storm writes alone: LanceDB MB at the end (both spaces)", n, f"{w['lance_mb']:.0f}"
+            )
         if "ann" in parts and (folder / "lancedb").exists() and n <= a.embed_max:
             r = ann_row(folder)
             put("ANN index build s", n, f"{r['build_s']:.1f}")

@@ -49,16 +49,23 @@ def main() -> None:
     write_synthetic_titles(landing, SynthMediaConfig(n_titles=2, seconds=20, seed=0))
     defs = build_definitions(root=str(root))
     with DagsterInstance.get() as instance:
-        setup = [lr.execute_request(defs, instance, r, quiet=True)
-                 for r in lr.tick_sensor(defs, instance).run_requests]  # fmt: skip
-        train = {"ops": {"encoder_checkpoint": {"config": {"size": "small", "steps": 30,
-                                                           "device": "cpu"}}}}  # fmt: skip
-        assert lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", train,
-                                            quiet=True).success  # fmt: skip
+        setup = [
+            lr.execute_request(defs, instance, r, quiet=True)
+            for r in lr.tick_sensor(defs, instance).run_requests
+        ]
+        train = {
+            "ops": {
+                "encoder_checkpoint": {"config": {"size": "small", "steps": 30, "device": "cpu"}}
+            }
+        }
+        assert lr.materialize_unpartitioned(
+            defs, instance, "encoder_checkpoint", train, quiet=True
+        ).success
 
         staging = work / "upload"
         (title_dir,) = write_synthetic_titles(
-            staging, SynthMediaConfig(n_titles=1, seconds=args.seconds, seed=7))
+            staging, SynthMediaConfig(n_titles=1, seconds=args.seconds, seed=7)
+        )
         meta = (title_dir / "metadata.json").read_bytes()
         (title_dir / "metadata.json").unlink()
         shutil.move(str(title_dir), landing / title_dir.name)  # the upload, marker still missing
@@ -75,10 +82,15 @@ def main() -> None:
         hits = similar_shots(store, tid, 0.0, 10.0, k=10)
         t_query = time.perf_counter() - t0
         n = store.count_rows("shot_embeddings", [tid])
-        stages = instance.get_latest_materialization_event(
-            AssetKey("video_embeddings")).asset_materialization.metadata["stage_seconds"].value
-    print(f"\nCold start of one {args.seconds:.0f} s title ({n} shots) -> queryable in LanceDB "
-          f"(top-10 similar shots returned {hits.num_rows} rows)\n")
+        stages = (
+            instance.get_latest_materialization_event(AssetKey("video_embeddings"))
+            .asset_materialization.metadata["stage_seconds"]
+            .value
+        )
+    print(
+        f"\nCold start of one {args.seconds:.0f} s title ({n} shots) -> queryable in LanceDB "
+        f"(top-10 similar shots returned {hits.num_rows} rows)\n"
+    )
     print("| stage | seconds |")
     print("|---|---:|")
     print(f"| sensor tick (list landing zone, add partition, request run) | {t_tick:.2f} |")
@@ -86,8 +98,10 @@ def main() -> None:
         print(f"| run step `{step}` | {s:.2f} |")
     for k, v in stages[tid].items():
         print(f"| ... inside unimodal_embeddings: {k} | {v:.2f} |")
-    print(f"| run overhead (instance events, IO manager, checks) | "
-          f"{out.seconds - sum(out.step_seconds.values()):.2f} |")
+    print(
+        f"| run overhead (instance events, IO manager, checks) | "
+        f"{out.seconds - sum(out.step_seconds.values()):.2f} |"
+    )
     print(f"| first similarity query on LanceDB | {t_query - t_run:.2f} |")
     print(f"| **total: ready marker -> query answered** | **{t_query:.2f}** |")
     first = setup[0].seconds

@@ -48,10 +48,21 @@ REPO = Path(__file__).resolve().parents[1]
 PARTS = ("sensor", "automation", "ui")
 # Upstreams of the eager assets and the eager assets themselves: what must be materialised so
 # that the new checkpoint is the only reason a partition is stale.
-MATERIALISED = ("titles", "shots", "video_embeddings", "fused_shots", "title_metadata_embedding",
-                "contextual_embeddings", "title_embeddings")  # fmt: skip
-ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-       "PYTHONPATH": str(REPO)}  # fmt: skip
+MATERIALISED = (
+    "titles",
+    "shots",
+    "video_embeddings",
+    "fused_shots",
+    "title_metadata_embedding",
+    "contextual_embeddings",
+    "title_embeddings",
+)
+ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "PYTHONPATH": str(REPO),
+}
 
 
 def title_ids(n: int, start: int = 0) -> list[str]:
@@ -90,8 +101,13 @@ def timed_tick(defs, instance, cursor: str | None) -> tuple[float, object]:
 
     sensor = defs.get_sensor_def("title_arrival_sensor")
     t0 = time.perf_counter()
-    ctx = build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
-                               definitions=defs, resources=defs.resources)  # fmt: skip
+    ctx = build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        definitions=defs,
+        resources=defs.resources,
+    )
     with partition_loading_context(dynamic_partitions_store=instance):
         data = sensor.evaluate_tick(ctx)
     for req in data.dynamic_partitions_requests or []:
@@ -116,9 +132,13 @@ def sensor_row(n: int, work: Path) -> dict:
         land_placeholders(root / "landing", title_ids(1, start=n))
         one_s, one = timed_tick(defs, instance, steady.cursor)
     assert not steady.run_requests and len(one.run_requests) == 1, "sensor misbehaved"
-    return {"sensor_first_tick_s": first_s, "sensor_first_runs": len(first.run_requests),
-            "sensor_steady_tick_s": steady_s, "sensor_one_new_tick_s": one_s,
-            "cursor_bytes": len((steady.cursor or "").encode())}  # fmt: skip
+    return {
+        "sensor_first_tick_s": first_s,
+        "sensor_first_runs": len(first.run_requests),
+        "sensor_steady_tick_s": steady_s,
+        "sensor_one_new_tick_s": one_s,
+        "cursor_bytes": len((steady.cursor or "").encode()),
+    }
 
 
 def bulk_materialise(instance, assets: tuple[str, ...], partitions: list[str]) -> None:
@@ -136,12 +156,21 @@ def bulk_materialise(instance, assets: tuple[str, ...], partitions: list[str]) -
         for asset in assets:
             for key in partitions:
                 event = EventLogEntry(
-                    user_message="", level=20, job_name="", run_id="", error_info=None,
-                    timestamp=now, step_key=None, dagster_event=DagsterEvent(
+                    user_message="",
+                    level=20,
+                    job_name="",
+                    run_id="",
+                    error_info=None,
+                    timestamp=now,
+                    step_key=None,
+                    dagster_event=DagsterEvent(
                         event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
                         event_specific_data=StepMaterializationData(
-                            AssetMaterialization(AssetKey(asset), partition=key)),
-                        job_name=""))  # fmt: skip
+                            AssetMaterialization(AssetKey(asset), partition=key)
+                        ),
+                        job_name="",
+                    ),
+                )
                 with db_result(conn, storage.prepare_insert_event(event)) as result:
                     event_id = result.inserted_primary_key[0]
                 storage._store_asset_event_tags(conn, [event], [event_id])
@@ -151,8 +180,9 @@ def bulk_materialise(instance, assets: tuple[str, ...], partitions: list[str]) -
 def stale_partitions(result) -> int:
     from dagster import AssetKey
 
-    return sum(r.true_subset.size for r in result.results
-               if r.key == AssetKey("contextual_embeddings"))  # fmt: skip
+    return sum(
+        r.true_subset.size for r in result.results if r.key == AssetKey("contextual_embeddings")
+    )
 
 
 def automation_row(n: int, work: Path, ui: bool) -> dict:
@@ -171,8 +201,9 @@ def automation_row(n: int, work: Path, ui: bool) -> dict:
         bulk_materialise(instance, MATERIALISED, ids)
         row["setup_events_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        quiet = evaluate_automation_conditions(defs=defs, instance=instance,
-                                               asset_selection=selection)  # fmt: skip
+        quiet = evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection
+        )
         row["automation_quiet_s"] = time.perf_counter() - t0
         instance.report_runless_asset_event(AssetMaterialization(AssetKey("encoder_checkpoint")))
         t0 = time.perf_counter()
@@ -202,11 +233,17 @@ def daemon_evaluation(defs, instance, selection, cursor) -> int:
 
     sensor = defs.get_sensor_def("reembed_on_new_checkpoint")
     requests, _, _ = AutomationTickEvaluationContext(
-        evaluation_id=cursor.evaluation_id + 1, instance=instance,
-        asset_graph=defs.resolve_asset_graph(), cursor=cursor, materialize_run_tags={},
-        observe_run_tags={}, auto_observe_asset_keys=set(), asset_selection=selection,
-        logger=logging.getLogger("dagster_scale"), emit_backfills=sensor.emit_backfills,
-    ).evaluate()  # fmt: skip
+        evaluation_id=cursor.evaluation_id + 1,
+        instance=instance,
+        asset_graph=defs.resolve_asset_graph(),
+        cursor=cursor,
+        materialize_run_tags={},
+        observe_run_tags={},
+        auto_observe_asset_keys=set(),
+        asset_selection=selection,
+        logger=logging.getLogger("dagster_scale"),
+        emit_backfills=sensor.emit_backfills,
+    ).evaluate()
     return len(requests)
 
 
@@ -219,10 +256,20 @@ def ui_seconds(n: int, ids: list[str], work: Path) -> float:
     from tests.e2e.servers import BIN, free_port, graphql, start, stop, wait_http
 
     port, log = free_port(), work / "webserver.log"
-    env = {**ENV, "DAGSTER_HOME": os.environ["DAGSTER_HOME"],
-           "MEDIAFM_ROOT": str(work / "storage")}  # fmt: skip
-    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                  "-w", str(REPO / "workspace.yaml")], env, log)  # fmt: skip
+    env = {**ENV, "DAGSTER_HOME": os.environ["DAGSTER_HOME"], "MEDIAFM_ROOT": str(work / "storage")}
+    proc = start(
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        env,
+        log,
+    )
     try:
         wait_http(port, "/server_info", proc, log, timeout=180)
         graphql(port, "{ assetNodes { id } }", timeout=300)  # code location loaded
@@ -253,21 +300,44 @@ def overhead_row(work: Path, n_titles: int = 8) -> dict:
     for tid in ids:
         out = work / "cli" / tid
         out.mkdir(parents=True)
-        subprocess.run([*cli, "shots", str(landing / tid), "--out", str(out / "shots.parquet")],
-                       env=env, check=True, capture_output=True)  # fmt: skip
-        subprocess.run([*cli, "encode", str(landing / tid), "--shots", str(out / "shots.parquet"),
-                        "--out", str(out), "--profile", "test-tiny"],
-                       env=env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*cli, "shots", str(landing / tid), "--out", str(out / "shots.parquet")],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *cli,
+                "encode",
+                str(landing / tid),
+                "--shots",
+                str(out / "shots.parquet"),
+                "--out",
+                str(out),
+                "--profile",
+                "test-tiny",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     cli_s = time.perf_counter() - t0
     home = work / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--dagster-run", str(work / "storage"), *ids],
-                   env={**env, "DAGSTER_HOME": str(home)}, check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, __file__, "--dagster-run", str(work / "storage"), *ids],
+        env={**env, "DAGSTER_HOME": str(home)},
+        check=True,
+    )
     dagster_s = time.perf_counter() - t0
-    return {"overhead_titles": n_titles, "dagster_s_per_title": dagster_s / n_titles,
-            "cli_s_per_title": cli_s / n_titles}  # fmt: skip
+    return {
+        "overhead_titles": n_titles,
+        "dagster_s_per_title": dagster_s / n_titles,
+        "cli_s_per_title": cli_s / n_titles,
+    }
 
 
 def dagster_run(root: str, ids: list[str]) -> None:
@@ -330,8 +400,9 @@ def markdown(rows: list[dict]) -> str:
     cols = [c for c in COLUMNS if any(c[0] in r for r in rows)]
     lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(f.format(r[k]) if k in r else "–" for k, _, f in cols)
-                     + " |")  # fmt: skip
+        lines.append(
+            "| " + " | ".join(f.format(r[k]) if k in r else "–" for k, _, f in cols) + " |"
+        )
     return "\n".join(lines)
 
 

@@ -87,13 +87,17 @@ def main() -> None:
         clip = title_dir / "video.mp4"
         write_clip(clip, args.width, args.height, args.frames, audio=args.iter_small)
         (title_dir / "metadata.json").write_text('{"name": "clip"}')
-        rows = {label: max(decode_fps(clip, small) for _ in range(args.repeats))
-                for label, small in (("decode", False), ("decode + 48x27 RGB", True))}  # fmt: skip
+        rows = {
+            label: max(decode_fps(clip, small) for _ in range(args.repeats))
+            for label, small in (("decode", False), ("decode + 48x27 RGB", True))
+        }
         if args.iter_small:
             for label, workers in (("iter_small, serial", 1), ("iter_small, 2 workers", 2)):
                 rows[label] = max(iter_small_fps(title_dir, workers) for _ in range(args.repeats))
-    print(f"\n{args.width}x{args.height} H.264, {args.frames} frames, 1 decoder thread, "
-          f"best of {args.repeats}\n")  # fmt: skip
+    print(
+        f"\n{args.width}x{args.height} H.264, {args.frames} frames, 1 decoder thread, "
+        f"best of {args.repeats}\n"
+    )
     print("| stage | frames/s per thread | core-hours per 10^9 frames |")
     print("|---|---:|---:|")
     for label, fps in rows.items():

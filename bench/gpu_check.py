@@ -136,20 +136,24 @@ def main() -> int:
     rows.append(("bf16 matmul peak (measured)", f"{peak / 1e12:.1f} TFLOP/s"))
     tr = train_step(size, shots, batch, a.steps if cuda else 2, dev)
     rows += [
-        (f"train step {size} ({tr['params'] / 1e6:.0f} M params), {batch} x {shots} shots, bf16",
-         f"{tr['s'] * 1e3:.1f} ms"),
+        (
+            f"train step {size} ({tr['params'] / 1e6:.0f} M params), {batch} x {shots} shots, bf16",
+            f"{tr['s'] * 1e3:.1f} ms",
+        ),
         ("  tokens/s", f"{tr['tokens_s']:.0f}"),
         ("  MFU vs bf16 peak", f"{100 * tr['flops'] / peak:.1f} %"),
         ("Muon Newton-Schulz 768x3072, 5 iters, bf16", f"{newton_schulz(dev) * 1e3:.2f} ms"),
         (f"embed one 700-shot title ({size})", f"{embed_700(size, dev) * 1e3:.1f} ms"),
-    ]  # fmt: skip
+    ]
     if cuda or a.profile:
         from mediafm_core.encoders.profiles import DEFAULT_PROFILE
 
         e = encoders(a.profile or DEFAULT_PROFILE, dev)
         v, au = f"{e['video_s']:.3f} s", f"{e['audio_s']:.3f} s"
-        rows += [(f"video encoder ({e['profile']}), 16 shots x 8 frames", v),
-                 (f"audio encoder ({e['profile']}), 16 x 4 s", au)]  # fmt: skip
+        rows += [
+            (f"video encoder ({e['profile']}), 16 shots x 8 frames", v),
+            (f"audio encoder ({e['profile']}), 16 x 4 s", au),
+        ]
     name = torch.cuda.get_device_name(0) if cuda else "CPU (smoke run)"
     print(f"## GPU check on {name}, torch {torch.__version__}\n")
     print("| measure | value |\n|---|---|")

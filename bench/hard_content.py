@@ -67,8 +67,11 @@ def _canvas(rng: np.random.Generator, pal: np.ndarray, h: int, w: int) -> np.nda
     t = _field(rng, h, w, int(rng.integers(2, 5)))
     t2 = _field(rng, h, w, int(rng.integers(8, 20)))
     mix = np.clip(0.7 * t + 0.3 * t2, 0, 1)[..., None]
-    img = np.where(mix < 0.5, pal[0] + (pal[1] - pal[0]) * (mix * 2),
-                   pal[1] + (pal[2] - pal[1]) * (mix * 2 - 1))  # fmt: skip
+    img = np.where(
+        mix < 0.5,
+        pal[0] + (pal[1] - pal[0]) * (mix * 2),
+        pal[1] + (pal[2] - pal[1]) * (mix * 2 - 1),
+    )
     grain = rng.normal(0, rng.uniform(0.01, 0.05), (h, w, 1))  # fine texture
     img = img + grain
     yy, xx = np.mgrid[0:h, 0:w]
@@ -93,8 +96,9 @@ def _crop(canvas: np.ndarray, y: float, x: float, h: int, w: int) -> np.ndarray:
 class _Shot:
     """One shot: a scene, a camera path and its in-shot events."""
 
-    def __init__(self, rng: np.random.Generator, n: int, h: int, w: int, pal: np.ndarray,
-                 kind: str):  # fmt: skip
+    def __init__(
+        self, rng: np.random.Generator, n: int, h: int, w: int, pal: np.ndarray, kind: str
+    ):
         self.n, self.kind = n, kind
         self.ch, self.cw = h * 2, w * 3  # canvas larger than the view: room for pans
         self.canvas = _canvas(rng, pal, self.ch, self.cw)
@@ -184,8 +188,9 @@ def render(plan: dict) -> tuple[list[np.ndarray], dict]:
         for i in range(shot.n):
             frames.append(shot.frame(i))
         for e in shot.events:
-            distractors.append({"kind": e["kind"], "start": start + e["start"],
-                                "end": start + e["end"]})  # fmt: skip
+            distractors.append(
+                {"kind": e["kind"], "start": start + e["start"], "end": start + e["end"]}
+            )
         if k == len(trans):
             break
         kind, glen, shared = trans[k]
@@ -206,18 +211,17 @@ def render(plan: dict) -> tuple[list[np.ndarray], dict]:
             for j in range(glen):  # in
                 a = (j + 1) / (glen + 1)
                 frames.append((1 - a) * target + a * nxt.frame(j - glen))
-        truth_t.append({"type": kind, "start": s, "end": len(frames) - 1,
-                        "shared_palette": shared})  # fmt: skip
+        truth_t.append({"type": kind, "start": s, "end": len(frames) - 1, "shared_palette": shared})
     # distractors that touch a transition are not distractors
     edges = [(t.get("frame", t.get("start")), t.get("frame", t.get("end"))) for t in truth_t]
+
     def clear(d: dict) -> bool:
         return not any(d["start"] - 3 <= e and d["end"] + 3 >= s for s, e in edges)
 
     distractors = [d for d in distractors if clear(d)]
     distractors.sort(key=lambda d: d["start"])
     u8 = [(np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8) for f in frames]
-    return u8, {"fps": FPS, "n_frames": len(u8), "transitions": truth_t,
-                "distractors": distractors}  # fmt: skip
+    return u8, {"fps": FPS, "n_frames": len(u8), "transitions": truth_t, "distractors": distractors}
 
 
 def encode(frames: list[np.ndarray], path: Path, codec: str, keyint: int, crf: int) -> None:
@@ -228,18 +232,50 @@ def encode(frames: list[np.ndarray], path: Path, codec: str, keyint: int, crf: i
         params = ["-x265-params", f"keyint={keyint}:min-keyint={keyint}:log-level=error"]
     else:
         params = ["-g", str(keyint), "-keyint_min", str(keyint)]
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(FPS), "-i", "-",
-           "-f", "lavfi", "-i", f"sine=f=330:d={seconds:.3f}",
-           "-c:v", codec, "-crf", str(crf), *params, "-pix_fmt", "yuv420p",
-           "-c:a", "aac", "-shortest", str(path)]  # fmt: skip
+    cmd = [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{w}x{h}",
+        "-r",
+        str(FPS),
+        "-i",
+        "-",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=f=330:d={seconds:.3f}",
+        "-c:v",
+        codec,
+        "-crf",
+        str(crf),
+        *params,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
+    ]
     proc = subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg failed for {path}: {proc.stderr.decode()[-400:]}")
 
 
-def write_hard_title(out: Path, seed: int, seconds: float = 60.0, size: tuple[int, int] = (160, 90),
-                     title_prefix: str = "hard") -> Path:  # fmt: skip
+def write_hard_title(
+    out: Path,
+    seed: int,
+    seconds: float = 60.0,
+    size: tuple[int, int] = (160, 90),
+    title_prefix: str = "hard",
+) -> Path:
     """Write one hard-content title for `seed`; returns its folder."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -255,8 +291,9 @@ def write_hard_title(out: Path, seed: int, seconds: float = 60.0, size: tuple[in
     return tdir
 
 
-def write_hard_titles(out: str | Path, seeds: list[int], seconds: float = 60.0,
-                      size: tuple[int, int] = (160, 90)) -> list[Path]:  # fmt: skip
+def write_hard_titles(
+    out: str | Path, seeds: list[int], seconds: float = 60.0, size: tuple[int, int] = (160, 90)
+) -> list[Path]:
     out = Path(out)
     return [write_hard_title(out, s, seconds, size) for s in seeds]
 
@@ -272,8 +309,14 @@ def main() -> None:
     w, h = (int(v) for v in a.size.split("x"))
     for d in write_hard_titles(a.out, list(range(a.seed, a.seed + a.titles)), a.seconds, (w, h)):
         t = json.loads((d / "truth" / "boundaries.json").read_text())
-        print(d, t["codec"], len(t["transitions"]), "transitions", len(t["distractors"]),
-              "distractors")  # fmt: skip
+        print(
+            d,
+            t["codec"],
+            len(t["transitions"]),
+            "transitions",
+            len(t["distractors"]),
+            "distractors",
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,15 @@ def candidates(small: np.ndarray, p_transnet: np.ndarray | None, dets: dict) -> 
         lo = max(0, g[0] - 2)
         rep = int(np.argmax(score[lo : g[-1] + 1])) + lo + 1  # largest step in the group
         src = sorted(set().union(*(found[f] for f in g)))
-        out.append({"frames": g, "rep": rep, "src": src, "score": float(score[rep - 1]),
-                    "transnet": float(p[rep - 1])})  # fmt: skip
+        out.append(
+            {
+                "frames": g,
+                "rep": rep,
+                "src": src,
+                "score": float(score[rep - 1]),
+                "transnet": float(p[rep - 1]),
+            }
+        )
     return out
 
 
@@ -63,14 +70,20 @@ def draw(full: np.ndarray, groups: list[dict], out: Path, per: int = 8) -> int:
         pen = ImageDraw.Draw(img)
         for r, g in enumerate(rows):
             y = r * (h + 14)
-            pen.text((2, y), f"#{s + r} rep={g['rep']} {g['frames']} {','.join(g['src'])} "
-                     f"sc={g['score']:.2f} tn={g['transnet']:.2f}", fill=(255, 255, 0))  # fmt: skip
+            pen.text(
+                (2, y),
+                f"#{s + r} rep={g['rep']} {g['frames']} {','.join(g['src'])} "
+                f"sc={g['score']:.2f} tn={g['transnet']:.2f}",
+                fill=(255, 255, 0),
+            )
             for k, f in enumerate(range(g["rep"] - 3, g["rep"] + 4)):
                 if 0 <= f < len(full):
                     img.paste(Image.fromarray(full[f]), (k * (w + 4), y + 12))
                     if f == g["rep"]:
-                        pen.rectangle([k * (w + 4) - 2, y + 11, k * (w + 4) + w + 1, y + 12 + h],
-                                      outline=(255, 0, 0))  # fmt: skip
+                        pen.rectangle(
+                            [k * (w + 4) - 2, y + 11, k * (w + 4) + w + 1, y + 12 + h],
+                            outline=(255, 0, 0),
+                        )
         img.save(out / f"sheet_{s // per:02d}.png")
     return -(-len(groups) // per)
 

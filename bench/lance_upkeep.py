@@ -20,9 +20,16 @@ from mediafm_core.tables import vector_array
 def rows(tid: str, n: int, dim: int, seed: int) -> pa.Table:
     v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n), "start_s": np.arange(n,
-                     dtype=np.float64), "end_s": np.arange(n, dtype=np.float64) + 1,
-                     "vector": vector_array(v), "model_version": ["m"] * n})  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [tid] * n,
+            "shot_index": np.arange(n),
+            "start_s": np.arange(n, dtype=np.float64),
+            "end_s": np.arange(n, dtype=np.float64) + 1,
+            "vector": vector_array(v),
+            "model_version": ["m"] * n,
+        }
+    )
 
 
 def write(store: LanceStore, args, rounds: int) -> None:
@@ -46,8 +53,9 @@ def main() -> None:
     ap.add_argument("--reembeds", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = LanceStore(LanceStoreConfig(f"{tmp}/old", index_min_rows=10**9,
-                                            retain_versions_s=0))  # fmt: skip
+        store = LanceStore(
+            LanceStoreConfig(f"{tmp}/old", index_min_rows=10**9, retain_versions_s=0)
+        )
         write(store, args, 1 + args.reembeds)
         versions, grown = state(store)
         t0 = time.perf_counter()

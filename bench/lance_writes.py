@@ -23,18 +23,29 @@ from mediafm_core.tables import vector_array
 def rows(tid: str, n: int, dim: int, seed: int) -> pa.Table:
     v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n), "start_s": np.arange(n,
-                     dtype=np.float64), "end_s": np.arange(n, dtype=np.float64) + 1,
-                     "vector": vector_array(v), "model_version": ["m"] * n})  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [tid] * n,
+            "shot_index": np.arange(n),
+            "start_s": np.arange(n, dtype=np.float64),
+            "end_s": np.arange(n, dtype=np.float64) + 1,
+            "vector": vector_array(v),
+            "model_version": ["m"] * n,
+        }
+    )
 
 
 def bare_merge(store: LanceStore, table: pa.Table) -> None:
     """The write before issue 12: one merge_insert, no lock, no check."""
     t = store.open("shot_embeddings")
     titles = table["title_id"].to_pylist()
-    (t.merge_insert(TABLE_KEYS["shot_embeddings"]).when_matched_update_all()
-     .when_not_matched_insert_all().when_not_matched_by_source_delete(title_filter(titles))
-     .execute(conform(table, "shot_embeddings")))  # fmt: skip
+    (
+        t.merge_insert(TABLE_KEYS["shot_embeddings"])
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .when_not_matched_by_source_delete(title_filter(titles))
+        .execute(conform(table, "shot_embeddings"))
+    )
 
 
 def racer(uri, rounds, barrier, args, out):
@@ -60,15 +71,18 @@ def main() -> None:
         store.replace_titles("shot_embeddings", rows(f"t{i}", args.shots, args.dim, i))
     ms = {"bare merge_insert (before)": [], "lock + check (now)": []}
     for w in range(args.writes):
-        for label, write in (("bare merge_insert (before)", lambda t: bare_merge(store, t)),
-                             ("lock + check (now)",
-                              lambda t: store.replace_titles("shot_embeddings", t))):
+        for label, write in (
+            ("bare merge_insert (before)", lambda t: bare_merge(store, t)),
+            ("lock + check (now)", lambda t: store.replace_titles("shot_embeddings", t)),
+        ):
             table = rows(f"t{w % args.titles}", args.shots, args.dim, 1000 + w)
             t0 = time.perf_counter()
             write(table)
             ms[label].append(1000 * (time.perf_counter() - t0))
-    print(f"| write of one title ({args.shots} x {args.dim}), table of {args.titles} titles "
-          "| median ms | p90 ms |\n|---|---:|---:|")
+    print(
+        f"| write of one title ({args.shots} x {args.dim}), table of {args.titles} titles "
+        "| median ms | p90 ms |\n|---|---:|---:|"
+    )
     for label, v in ms.items():
         print(f"| {label} | {statistics.median(v):.1f} | {np.percentile(v, 90):.1f} |")
     ctx = mp.get_context("spawn")
@@ -78,8 +92,10 @@ def main() -> None:
     times = [t for _ in procs for t in out.get()]
     [p.join() for p in procs]
     dup = sum(store.count_rows("shot_embeddings", [f"race_{r}"]) - args.shots for r in range(6))
-    print(f"\n3 racing writers x 6 rounds: surplus rows {dup}; per write median "
-          f"{1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms")
+    print(
+        f"\n3 racing writers x 6 rounds: surplus rows {dup}; per write median "
+        f"{1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def _subprocess(args) -> tuple[int, str, str]:
         "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
         "MEDIAFM_PROGRESS": "0",
     }
-    proc = subprocess.run([sys.executable, "-m", "mediafm_core", *args], env=env, text=True,
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "mediafm_core", *args], env=env, text=True, capture_output=True
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -72,22 +73,50 @@ def _in_process(args) -> tuple[int, str, str]:
 
 def make_titles(work: Path, a: argparse.Namespace, timings: dict) -> list[Path]:
     landing = work / "landing"
-    mediafm("synth-media", str(landing), "--family", "scenes", "--titles", str(a.titles),
-            "--seconds", str(a.seconds), "--seed", str(a.seed), "--size", a.size,
-            "--speech", a.speech, timings=timings, stage="synth-media")  # fmt: skip
+    mediafm(
+        "synth-media",
+        str(landing),
+        "--family",
+        "scenes",
+        "--titles",
+        str(a.titles),
+        "--seconds",
+        str(a.seconds),
+        "--seed",
+        str(a.seed),
+        "--size",
+        a.size,
+        "--speech",
+        a.speech,
+        timings=timings,
+        stage="synth-media",
+    )
     return sorted(p for p in landing.iterdir() if (p / "metadata.json").exists())
 
 
 def shots_and_encode(titles: list[Path], work: Path, a: argparse.Namespace, timings: dict):
     for t in titles:
-        mediafm("shots", str(t), "--out", str(work / "shots" / f"{t.name}.parquet"),
-                timings=timings, stage="shots")  # fmt: skip
+        mediafm(
+            "shots",
+            str(t),
+            "--out",
+            str(work / "shots" / f"{t.name}.parquet"),
+            timings=timings,
+            stage="shots",
+        )
     extra = ["--profile", a.profile]
     extra += ["--frames-per-shot", str(a.frames_per_shot)] if a.frames_per_shot else []
-    mediafm("encode", *map(str, titles),
-            "--shots", *(str(work / "shots" / f"{t.name}.parquet") for t in titles),
-            "--out", *(str(work / "encoded" / t.name) for t in titles), *extra,
-            timings=timings, stage="encode")  # fmt: skip
+    mediafm(
+        "encode",
+        *map(str, titles),
+        "--shots",
+        *(str(work / "shots" / f"{t.name}.parquet") for t in titles),
+        "--out",
+        *(str(work / "encoded" / t.name) for t in titles),
+        *extra,
+        timings=timings,
+        stage="encode",
+    )
 
 
 def gather(titles: list[Path], work: Path) -> Path:
@@ -100,13 +129,16 @@ def gather(titles: list[Path], work: Path) -> Path:
 
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
-    parts = {"fused.parquet": ("fused.parquet", ["title_id", "shot_index", "fused", "has_text"]),
-             "video_only.parquet": ("video.parquet", ["title_id", "shot_index", "vector"]),
-             "globals.parquet": ("globals.parquet", ["title_id", "vector"])}  # fmt: skip
+    parts = {
+        "fused.parquet": ("fused.parquet", ["title_id", "shot_index", "fused", "has_text"]),
+        "video_only.parquet": ("video.parquet", ["title_id", "shot_index", "vector"]),
+        "globals.parquet": ("globals.parquet", ["title_id", "vector"]),
+    }
     for name, (src, cols) in parts.items():
         tables = [pq.read_table(work / "encoded" / t.name / src, columns=cols) for t in titles]
-        pq.write_table(pa.concat_tables([x.replace_schema_metadata(None) for x in tables]),
-                       data / name)  # fmt: skip
+        pq.write_table(
+            pa.concat_tables([x.replace_schema_metadata(None) for x in tables]), data / name
+        )
     shots = {t.name: pq.read_table(work / "shots" / f"{t.name}.parquet") for t in titles}
     for task in TASKS:
         table = pq.read_table(work / "landing" / "labels" / f"clips_{task}.parquet")
@@ -119,23 +151,67 @@ def train_embed_probe(data: Path, work: Path, a: argparse.Namespace, timings: di
     Returns {"evaluate": row -> task -> result, "probe": task -> result, "pretrain": metrics}."""
     ckpt = work / "ckpt"
     steps = ["--steps", str(a.steps)] if a.steps else []
-    mediafm("pretrain", "--fused", str(data / "fused.parquet"), "--globals",
-            str(data / "globals.parquet"), "--out", str(ckpt), "--seed", str(a.seed), *steps,
-            timings=timings, stage="pretrain")  # fmt: skip
+    mediafm(
+        "pretrain",
+        "--fused",
+        str(data / "fused.parquet"),
+        "--globals",
+        str(data / "globals.parquet"),
+        "--out",
+        str(ckpt),
+        "--seed",
+        str(a.seed),
+        *steps,
+        timings=timings,
+        stage="pretrain",
+    )
     emb = work / "contextual.parquet"
-    mediafm("embed", "--checkpoint", str(ckpt), "--fused", str(data / "fused.parquet"),
-            "--globals", str(data / "globals.parquet"), "--out", str(emb),
-            timings=timings, stage="embed")  # fmt: skip
+    mediafm(
+        "embed",
+        "--checkpoint",
+        str(ckpt),
+        "--fused",
+        str(data / "fused.parquet"),
+        "--globals",
+        str(data / "globals.parquet"),
+        "--out",
+        str(emb),
+        timings=timings,
+        stage="embed",
+    )
     probed = {}
     for task in TASKS:
-        out = mediafm("probe", "--embeddings", str(emb), "--clips",
-                      str(data / f"clips_{task}.parquet"), "--task", task, "--folds",
-                      str(a.folds), timings=timings, stage="probe")  # fmt: skip
+        out = mediafm(
+            "probe",
+            "--embeddings",
+            str(emb),
+            "--clips",
+            str(data / f"clips_{task}.parquet"),
+            "--task",
+            task,
+            "--folds",
+            str(a.folds),
+            timings=timings,
+            stage="probe",
+        )
         probed[task] = json.loads(out.strip().splitlines()[-1])
-    mediafm("evaluate", str(data), "--checkpoint", str(ckpt), "--folds", str(a.folds),
-            "--json", str(work / "evaluate.json"), timings=timings, stage="evaluate")  # fmt: skip
-    return {"evaluate": json.loads((work / "evaluate.json").read_text()), "probe": probed,
-            "pretrain": json.loads((ckpt / "metrics.json").read_text())}  # fmt: skip
+    mediafm(
+        "evaluate",
+        str(data),
+        "--checkpoint",
+        str(ckpt),
+        "--folds",
+        str(a.folds),
+        "--json",
+        str(work / "evaluate.json"),
+        timings=timings,
+        stage="evaluate",
+    )
+    return {
+        "evaluate": json.loads((work / "evaluate.json").read_text()),
+        "probe": probed,
+        "pretrain": json.loads((ckpt / "metrics.json").read_text()),
+    }
 
 
 def paired(a: list[float], b: list[float]) -> dict:
@@ -181,10 +257,15 @@ def format_tables(s: dict, timings: dict, n_titles: int, n_shots: int) -> str:
     won = sum(r["vs_fused"]["diff"] > 0 and r["vs_fused"]["t"] >= 2 for r in s.values())
     head.append(f"\ncontextual beats fused with t >= 2 on {won} of {len(s)} tasks")
     gap = max(abs(r["probe_cli"] - r["contextual"]) for r in s.values())
-    head.append(f"`mediafm embed` + `mediafm probe` vs `mediafm evaluate` contextual: max "
-                f"difference {gap:.4f}")  # fmt: skip
-    head += ["", f"| stage ({n_titles} titles, {n_shots} detected shots) | seconds | per title |",
-             "|---|---:|---:|"]  # fmt: skip
+    head.append(
+        f"`mediafm embed` + `mediafm probe` vs `mediafm evaluate` contextual: max "
+        f"difference {gap:.4f}"
+    )
+    head += [
+        "",
+        f"| stage ({n_titles} titles, {n_shots} detected shots) | seconds | per title |",
+        "|---|---:|---:|",
+    ]
     for stage, sec in timings.items():
         head.append(f"| {stage} | {sec:.1f} | {sec / n_titles:.2f} |")
     total = sum(timings.values())
@@ -204,8 +285,13 @@ def run(a: argparse.Namespace, work: Path) -> dict:
     import pyarrow.parquet as pq
 
     n_shots = pq.read_metadata(data / "fused.parquet").num_rows
-    return {"summary": summary(results), "timings": timings, "titles": len(titles),
-            "shots": n_shots, "results": results}  # fmt: skip
+    return {
+        "summary": summary(results),
+        "timings": timings,
+        "titles": len(titles),
+        "shots": n_shots,
+        "results": results,
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -226,9 +312,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--speech", choices=("auto", "espeak", "bursts"), default="auto")
     p.add_argument("--work", help="keep everything in this folder (default: a temp folder)")
     p.add_argument("--json", help="also write the summary and timings here")
-    p.add_argument("--in-process", action="store_true",
-                   help="run each command's main() in this process (tests; timings then leave "
-                   "out process start-up)")  # fmt: skip
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run each command's main() in this process (tests; timings then leave "
+        "out process start-up)",
+    )
     return p.parse_args(argv)
 
 
@@ -241,11 +330,14 @@ def main(argv=None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         out = run(a, work)
     print(format_tables(out["summary"], out["timings"], out["titles"], out["shots"]))
-    print(f"\npretrain: best validation MSM {out['results']['pretrain'].get('best_val_loss')}"
-          f" at step {out['results']['pretrain'].get('best_step')}")  # fmt: skip
+    print(
+        f"\npretrain: best validation MSM {out['results']['pretrain'].get('best_val_loss')}"
+        f" at step {out['results']['pretrain'].get('best_step')}"
+    )
     if a.json:
-        Path(a.json).write_text(json.dumps({k: out[k] for k in ("summary", "timings", "titles",
-                                                                "shots")}, indent=2))  # fmt: skip
+        Path(a.json).write_text(
+            json.dumps({k: out[k] for k in ("summary", "timings", "titles", "shots")}, indent=2)
+        )
     return 0
 
 

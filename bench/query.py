@@ -43,13 +43,16 @@ def shots_of(centre_rows: np.ndarray, rng) -> np.ndarray:
 
 def table_of(idx: np.ndarray, v: np.ndarray, version: str = "bench") -> pa.Table:
     title = idx // SHOTS_PER_TITLE
-    return pa.table({
-        "title_id": pa.array([f"title_{t:05d}" for t in title]),
-        "shot_index": pa.array(idx % SHOTS_PER_TITLE, pa.int64()),
-        "start_s": pa.array((idx % SHOTS_PER_TITLE) * 3.0),
-        "end_s": pa.array((idx % SHOTS_PER_TITLE) * 3.0 + 3.0),
-        "vector": vector_array(v), "model_version": pa.array([version] * len(idx)),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": pa.array([f"title_{t:05d}" for t in title]),
+            "shot_index": pa.array(idx % SHOTS_PER_TITLE, pa.int64()),
+            "start_s": pa.array((idx % SHOTS_PER_TITLE) * 3.0),
+            "end_s": pa.array((idx % SHOTS_PER_TITLE) * 3.0 + 3.0),
+            "vector": vector_array(v),
+            "model_version": pa.array([version] * len(idx)),
+        }
+    )
 
 
 def make_rows(n: int, dim: int, seed: int, chunk: int = 100_000):
@@ -108,8 +111,9 @@ def lance_search(store: LanceStore, queries: np.ndarray):
         t1 = time.perf_counter()
         res = store.search("shot_embeddings", q, k=10)
         times.append(time.perf_counter() - t1)
-        found.append({key(t, s) for t, s in zip(res["title_id"].to_pylist(),
-                                                res["shot_index"].to_pylist())})
+        found.append(
+            {key(t, s) for t, s in zip(res["title_id"].to_pylist(), res["shot_index"].to_pylist())}
+        )
     return times, found
 
 
@@ -117,9 +121,11 @@ def duck_search(path: str, queries: np.ndarray, nprobes: int, refine: int):
     con = connect()
     times, found = [], []
     for q in queries:
-        sql = (f"SELECT title_id, shot_index FROM lance_vector_search({literal(path)}, 'vector', "
-               f"{q.tolist()}::FLOAT[], k := 10, nprobs := {nprobes}, "
-               f"refine_factor := {refine})")  # fmt: skip
+        sql = (
+            f"SELECT title_id, shot_index FROM lance_vector_search({literal(path)}, 'vector', "
+            f"{q.tolist()}::FLOAT[], k := 10, nprobs := {nprobes}, "
+            f"refine_factor := {refine})"
+        )
         t1 = time.perf_counter()
         rows = con.sql(sql).fetchall()
         times.append(time.perf_counter() - t1)
@@ -137,8 +143,9 @@ def change_rows(store: LanceStore, vectors: np.ndarray, share: float, dim: int, 
     t0 = time.perf_counter()
     for start in range(0, len(picked), 36):  # 36 titles per commit (batched runs)
         titles = picked[start : start + 36]
-        idx = np.concatenate([np.arange(t * SHOTS_PER_TITLE, (t + 1) * SHOTS_PER_TITLE)
-                              for t in titles])  # fmt: skip
+        idx = np.concatenate(
+            [np.arange(t * SHOTS_PER_TITLE, (t + 1) * SHOTS_PER_TITLE) for t in titles]
+        )
         v = shots_of(c[idx // SHOTS_PER_TITLE], rng)
         vectors[idx] = v
         store.replace_titles("shot_embeddings", table_of(idx, v))
@@ -158,8 +165,9 @@ def main() -> None:
     work = args.dir or tempfile.mkdtemp(prefix="mediafm-bench-query-")
     uri = os.path.join(work, "lancedb")
     shutil.rmtree(uri, ignore_errors=True)
-    cfg = LanceStoreConfig(uri, index_min_rows=10 * args.rows, index_type=args.index,
-                           refine_factor=args.refine)  # fmt: skip
+    cfg = LanceStoreConfig(
+        uri, index_min_rows=10 * args.rows, index_type=args.index, refine_factor=args.refine
+    )
     store = LanceStore(cfg)
     t0 = time.perf_counter()
     parts = []
@@ -188,8 +196,10 @@ def main() -> None:
         du_t, du_f, con = duck_search(path, queries, nprobes, args.refine)
         results[name] = (ex_t, truth, la_t, la_f, du_t, du_f)
 
-    agg = (f"SELECT title_id, count(*) AS shots, avg(end_s - start_s) AS mean_len "
-           f"FROM {literal(path)} GROUP BY title_id ORDER BY shots DESC, title_id LIMIT 10")
+    agg = (
+        f"SELECT title_id, count(*) AS shots, avg(end_s - start_s) AS mean_len "
+        f"FROM {literal(path)} GROUP BY title_id ORDER BY shots DESC, title_id LIMIT 10"
+    )
     agg_t = []
     for _ in range(3):
         t1 = time.perf_counter()
@@ -205,10 +215,12 @@ def main() -> None:
     la_t2, la_f2 = lance_search(store, held)
     partitions_after = store._partitions_of(store.open("shot_embeddings"))
 
-    print(f"\n{args.rows:,} rows x {args.dim} dims, {args.queries} queries per kind, top-10, "
-          f"{args.index} with {partitions} partitions (planned from the size), "
-          f"nprobes={nprobes} (planned), refine_factor={args.refine}; write {write_s:.1f} s, "
-          f"index build {index_s:.1f} s\n")
+    print(
+        f"\n{args.rows:,} rows x {args.dim} dims, {args.queries} queries per kind, top-10, "
+        f"{args.index} with {partitions} partitions (planned from the size), "
+        f"nprobes={nprobes} (planned), refine_factor={args.refine}; write {write_s:.1f} s, "
+        f"index build {index_s:.1f} s\n"
+    )
     print("| queries | method | p50 ms | p95 ms | recall@10 |")
     print("|---|---|---:|---:|---:|")
     for name, (ex_t0, truth0, la_t, la_f, du_t, du_f) in results.items():
@@ -216,11 +228,13 @@ def main() -> None:
         row(f"{name} | LanceDB ANN ({args.index} + refine)", la_t, f"{recall(la_f, truth0):.3f}")
         row(f"{name} | DuckDB lance_vector_search", du_t, f"{recall(du_f, truth0):.3f}")
     row("- | DuckDB aggregate (GROUP BY title, all rows; 3 runs)", agg_t, "-")
-    print(f"\nAfter re-embedding {changed:,} rows ({args.change:.0%}; {change_s:.1f} s of "
-          f"replace_titles commits): unindexed rows {state['unindexed']:,}; "
-          f"refresh_index ({refreshed['action']}) {refresh_s:.1f} s -> unindexed "
-          f"{refreshed['after']['unindexed']:,}, {partitions_after} partitions; held-out recall@10 "
-          f"{recall(la_f2, truth):.3f}, p50 {pct(la_t2, 50):.1f} ms\n")
+    print(
+        f"\nAfter re-embedding {changed:,} rows ({args.change:.0%}; {change_s:.1f} s of "
+        f"replace_titles commits): unindexed rows {state['unindexed']:,}; "
+        f"refresh_index ({refreshed['action']}) {refresh_s:.1f} s -> unindexed "
+        f"{refreshed['after']['unindexed']:,}, {partitions_after} partitions; held-out recall@10 "
+        f"{recall(la_f2, truth):.3f}, p50 {pct(la_t2, 50):.1f} ms\n"
+    )
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -53,12 +53,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LABELS = (
-    "LLLLLLNN" "NLLFFBBN" "FFFFFFFF" "NNNFBBFH" "LLLTHTHL" "LNNNNNNH" "HHLHHLLN" "NNNNLHLH"
-    "HHTLLHHL" "LLLFNNBB" "BBBFNFFF" "FFFHLHLN" "NNNNNNNN" "NNNNNNNN" "NNNHHHHL" "LNHLNLNL"
+    "LLLLLLNN"
+    "NLLFFBBN"
+    "FFFFFFFF"
+    "NNNFBBFH"
+    "LLLTHTHL"
+    "LNNNNNNH"
+    "HHLHHLLN"
+    "NNNNLHLH"
+    "HHTLLHHL"
+    "LLLFNNBB"
+    "BBBFNFFF"
+    "FFFHLHLN"
+    "NNNNNNNN"
+    "NNNNNNNN"
+    "NNNHHHHL"
+    "LNHLNLNL"
     "NN"
-)  # fmt: skip
-SETS = {"L": "lilac studio", "N": "night arches", "F": "sunlit fence", "B": "brick wall",
-        "H": "hall", "T": "terrace"}  # fmt: skip
+)
+SETS = {
+    "L": "lilac studio",
+    "N": "night arches",
+    "F": "sunlit fence",
+    "B": "brick wall",
+    "H": "hall",
+    "T": "terrace",
+}
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -83,8 +103,10 @@ def average_precisions(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def chance_aps(labels: np.ndarray, reps: int = 50, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.nanmean([average_precisions(rng.standard_normal((len(labels), 64)), labels)
-                       for _ in range(reps)], axis=0)  # fmt: skip
+    return np.nanmean(
+        [average_precisions(rng.standard_normal((len(labels), 64)), labels) for _ in range(reps)],
+        axis=0,
+    )
 
 
 def recall_at_1(queries: np.ndarray, database: np.ndarray) -> float:
@@ -99,8 +121,14 @@ def recopy(frames: np.ndarray, share: float = 0.8, size: int = 128) -> np.ndarra
     h, w = frames.shape[1:3]
     ch, cw = int(h * share), int(w * share)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return np.stack([np.asarray(Image.fromarray(f[y0 : y0 + ch, x0 : x0 + cw])
-                                .resize((size, size), Image.BICUBIC)) for f in frames])  # fmt: skip
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(f[y0 : y0 + ch, x0 : x0 + cw]).resize((size, size), Image.BICUBIC)
+            )
+            for f in frames
+        ]
+    )
 
 
 def colour_histograms(shots: list[np.ndarray], bins: int = 8) -> np.ndarray:
@@ -117,8 +145,9 @@ def mel_means(audio: list[np.ndarray]) -> np.ndarray:
     from mediafm_core.encoders.audio_whisper import MIN_SAMPLES, log_mel, mel_filters
 
     fb = mel_filters()
-    return np.stack([log_mel(np.pad(a, (0, max(0, MIN_SAMPLES - len(a)))), fb).mean(axis=1)
-                     for a in audio])  # fmt: skip
+    return np.stack(
+        [log_mel(np.pad(a, (0, max(0, MIN_SAMPLES - len(a)))), fb).mean(axis=1) for a in audio]
+    )
 
 
 def random_init_profile():
@@ -128,9 +157,11 @@ def random_init_profile():
     from mediafm_core.encoders.video import VideoEncoderConfig
 
     small_vit = dict(image_size=224, layers=4, width=256, patch_size=32, head_width=64)
-    return EncoderProfile(name="random-init",
-                          video=VideoEncoderConfig(vision_cfg=small_vit, project=False),
-                          audio=AudioEncoderConfig(preset="small"))  # fmt: skip
+    return EncoderProfile(
+        name="random-init",
+        video=VideoEncoderConfig(vision_cfg=small_vit, project=False),
+        audio=AudioEncoderConfig(preset="small"),
+    )
 
 
 def random_lite0(device: str = "cpu"):
@@ -155,8 +186,10 @@ def load_inputs(landing: Path, n_frames: int, size: int):
 
     title, table, _ = detect(land_music_video(landing))
     if table.num_rows != len(LABELS):
-        raise SystemExit(f"the detector found {table.num_rows} shots, the labels are for "
-                         f"{len(LABELS)}: relabel (see the docstring)")  # fmt: skip
+        raise SystemExit(
+            f"the detector found {table.num_rows} shots, the labels are for "
+            f"{len(LABELS)}: relabel (see the docstring)"
+        )
     items = list(iter_shot_inputs(title, table, n_frames, size))
     return [s.frames for s in items], [s.audio for s in items], title
 
@@ -192,12 +225,16 @@ def report(out: dict, queries: dict, labels: np.ndarray) -> None:
     print("| system | video mAP | audio mAP | fused mAP | copy recall@1 (video) |")
     print("|---|---:|---:|---:|---:|")
     for name, vecs in out.items():
-        cells = [f"{np.nanmean(average_precisions(vecs[m], labels)):.3f}" if m in vecs else "-"
-                 for m in ("video", "audio", "fused")]  # fmt: skip
+        cells = [
+            f"{np.nanmean(average_precisions(vecs[m], labels)):.3f}" if m in vecs else "-"
+            for m in ("video", "audio", "fused")
+        ]
         r1 = recall_at_1(queries[name], vecs["video"])
         print(f"| {name} | {' | '.join(cells)} | {r1:.3f} |")
-    print(f"| chance | {np.nanmean(chance):.3f} | {np.nanmean(chance):.3f} | "
-          f"{np.nanmean(chance):.3f} | {1 / len(labels):.3f} |\n")  # fmt: skip
+    print(
+        f"| chance | {np.nanmean(chance):.3f} | {np.nanmean(chance):.3f} | "
+        f"{np.nanmean(chance):.3f} | {1 / len(labels):.3f} |\n"
+    )
     print("mAP by setting (video / fused):\n")
     names = list(out)
     print("| setting | shots | " + " | ".join(names) + " | chance |")
@@ -210,8 +247,10 @@ def report(out: dict, queries: dict, labels: np.ndarray) -> None:
             vid = np.nanmean(per[n]["video"][rows])
             fused = f" / {np.nanmean(per[n]['fused'][rows]):.3f}" if "fused" in per[n] else ""
             cells.append(f"{vid:.3f}{fused}")
-        print(f"| {setting} | {int(rows.sum())} | {' | '.join(cells)} | "
-              f"{np.nanmean(chance[rows]):.3f} |")  # fmt: skip
+        print(
+            f"| {setting} | {int(rows.sum())} | {' | '.join(cells)} | "
+            f"{np.nanmean(chance[rows]):.3f} |"
+        )
 
 
 def main() -> None:
@@ -227,8 +266,10 @@ def main() -> None:
     labels = np.array(list(LABELS))
     with tempfile.TemporaryDirectory() as tmp:
         frames, audio, title = load_inputs(Path(tmp), args.frames_per_shot, 224)
-    print(f"{title.title_id}: {title.duration_s:.0f} s, {len(frames)} shots, "
-          f"{args.frames_per_shot} frames/shot, {args.threads} thread(s), {args.device}\n")
+    print(
+        f"{title.title_id}: {title.duration_s:.0f} s, {len(frames)} shots, "
+        f"{args.frames_per_shot} frames/shot, {args.threads} thread(s), {args.device}\n"
+    )
     out, queries = systems(frames, audio, args.device)
     report(out, queries, labels)
 

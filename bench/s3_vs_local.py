@@ -30,8 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout, not whatever is installed
-TRAIN = {"ops": {"encoder_checkpoint": {"config": {"size": "small", "steps": 30,
-                                                   "device": "cpu"}}}}  # fmt: skip
+TRAIN = {"ops": {"encoder_checkpoint": {"config": {"size": "small", "steps": 30, "device": "cpu"}}}}
 
 
 class RequestCounter(logging.Handler):
@@ -55,8 +54,12 @@ def start_s3() -> str:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench-secret", AWS_REGION="us-east-1")  # fmt: skip
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench-secret",
+        AWS_REGION="us-east-1",
+    )
     return endpoint
 
 
@@ -116,9 +119,13 @@ def measure(defs, instance, title_dir: Path, landing: str) -> dict[str, float]:
     before = RequestCounter.count
     outcome = lr.execute_request(defs, instance, request, quiet=True)
     assert outcome.success, outcome.error
-    return {"land (upload/copy)": t1 - t0, "sensor tick": t2 - t1, **outcome.step_seconds,
-            "run total": outcome.seconds,
-            "S3 requests in the run (count)": float(RequestCounter.count - before)}  # fmt: skip
+    return {
+        "land (upload/copy)": t1 - t0,
+        "sensor tick": t2 - t1,
+        **outcome.step_seconds,
+        "run total": outcome.seconds,
+        "S3 requests in the run (count)": float(RequestCounter.count - before),
+    }
 
 
 def main() -> None:
@@ -139,8 +146,9 @@ def main() -> None:
     boto3.client("s3").create_bucket(Bucket="mediafm-bench")
     from mediafm_core.synthetic.media import SynthMediaConfig, write_synthetic_titles
 
-    titles = write_synthetic_titles(work / "titles", SynthMediaConfig(
-        n_titles=args.repeats + 1, seconds=args.seconds, seed=42))  # fmt: skip
+    titles = write_synthetic_titles(
+        work / "titles", SynthMediaConfig(n_titles=args.repeats + 1, seconds=args.seconds, seed=42)
+    )
     roots = {"local": str(work / "storage"), "s3": "s3://mediafm-bench/storage"}
     setups = {name: prepare(root, work, work / f"home-{name}") for name, root in roots.items()}
     results: dict[str, list[dict]] = {name: [] for name in roots}
@@ -153,8 +161,10 @@ def main() -> None:
             if i > 0:
                 results[name].append(timing)
     rows = list(dict.fromkeys(k for r in results.values() for m in r for k in m))
-    print(f"\nOne {args.seconds:.0f} s title, cold start (median of {args.repeats}); "
-          f"S3 = moto server at {endpoint}; torch threads 1\n")
+    print(
+        f"\nOne {args.seconds:.0f} s title, cold start (median of {args.repeats}); "
+        f"S3 = moto server at {endpoint}; torch threads 1\n"
+    )
     print("| stage | local s | S3 s | S3 - local s | S3 / local |")
     print("|---|---:|---:|---:|---:|")
     for key in rows:

@@ -30,10 +30,19 @@ def run(f, n: int = 300) -> float:
 def main() -> None:
     root = tempfile.mkdtemp()
     v = np.random.default_rng(0).normal(size=(10000, 256)).astype(np.float32)
-    LanceStore(StorageLayout(root).lancedb).replace_titles("shot_embeddings", pa.table({
-        "title_id": [f"t{i // 100}" for i in range(10000)], "shot_index": np.arange(10000) % 100,
-        "start_s": np.zeros(10000), "end_s": np.ones(10000), "vector": vector_array(v),
-        "model_version": ["m"] * 10000}))  # fmt: skip
+    LanceStore(StorageLayout(root).lancedb).replace_titles(
+        "shot_embeddings",
+        pa.table(
+            {
+                "title_id": [f"t{i // 100}" for i in range(10000)],
+                "shot_index": np.arange(10000) % 100,
+                "start_s": np.zeros(10000),
+                "end_s": np.ones(10000),
+                "vector": vector_array(v),
+                "model_version": ["m"] * 10000,
+            }
+        ),
+    )
     q = "SELECT count(*) FROM shot_embeddings"
     session = SqlSession(root)
     session.sql("SET VARIABLE x = 1")
@@ -43,8 +52,10 @@ def main() -> None:
     a = run(lambda: con.sql(q).fetchall())
     b = run(lambda: session.sql(q).fetchall())
     r = run(session.refresh)
-    print(f"per statement, median of 300: long-lived connection {a:.2f} ms, SqlSession "
-          f"{b:.2f} ms, refresh alone {r:.2f} ms")
+    print(
+        f"per statement, median of 300: long-lived connection {a:.2f} ms, SqlSession "
+        f"{b:.2f} ms, refresh alone {r:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

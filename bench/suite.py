@@ -38,8 +38,10 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return (f"{self.family}/s{self.seed}/{self.titles}t/{self.min_shots}-{self.max_shots}"
-                f"/n{self.noise:g}")  # fmt: skip
+        return (
+            f"{self.family}/s{self.seed}/{self.titles}t/{self.min_shots}-{self.max_shots}"
+            f"/n{self.noise:g}"
+        )
 
 
 SUITE = (
@@ -60,8 +62,7 @@ def _train(job: dict) -> dict:
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    cfg = TrainConfig(**{"device": "cpu", "checkpoint_every": 0, "log_every": 500,
-                         **job["train"]})  # fmt: skip
+    cfg = TrainConfig(**{"device": "cpu", "checkpoint_every": 0, "log_every": 500, **job["train"]})
     t0 = time.perf_counter()
     out = pretrain(cfg, job["fused"], job["globals"], job["out"])
     m = json.loads((Path(out) / "metrics.json").read_text())
@@ -75,23 +76,38 @@ def _data(cell: Cell, work: Path) -> Path:
 
     d = work / cell.name.replace("/", "_")
     if not (d / "clips_retrieval.parquet").exists():
-        cfg = FamilyConfig(family=cell.family, n_titles=cell.titles, seed=cell.seed,
-                           min_shots=cell.min_shots, max_shots=cell.max_shots,
-                           view_noise=cell.noise)  # fmt: skip
+        cfg = FamilyConfig(
+            family=cell.family,
+            n_titles=cell.titles,
+            seed=cell.seed,
+            min_shots=cell.min_shots,
+            max_shots=cell.max_shots,
+            view_noise=cell.noise,
+        )
         write(generate(cfg), d)
     return d
 
 
 def best_within(curve: list[dict], seconds: float) -> float | None:
     """Lowest validation loss reached within `seconds` of training (equal wall clock)."""
-    vals = [p["val_loss"] for p in curve if p.get("val_loss") is not None
-            and p.get("elapsed_s", 0.0) <= seconds]  # fmt: skip
+    vals = [
+        p["val_loss"]
+        for p in curve
+        if p.get("val_loss") is not None and p.get("elapsed_s", 0.0) <= seconds
+    ]
     return min(vals) if vals else None
 
 
-def run_cell(cell: Cell, work: Path, train: dict, folds: int, representation: str | None,
-             optimizers=("muon", "adamw"), compare: tuple[str, ...] = (),
-             reuse: bool = False) -> dict:  # fmt: skip
+def run_cell(
+    cell: Cell,
+    work: Path,
+    train: dict,
+    folds: int,
+    representation: str | None,
+    optimizers=("muon", "adamw"),
+    compare: tuple[str, ...] = (),
+    reuse: bool = False,
+) -> dict:
     """Pre-train, embed and probe one cell; returns the probe results and the training metrics.
 
     `compare`: more representations probed on the same checkpoints, as rows
@@ -102,10 +118,15 @@ def run_cell(cell: Cell, work: Path, train: dict, folds: int, representation: st
 
     data = _data(cell, work)
     tag = "_".join(f"{k}{v}" for k, v in sorted(train.items()))[:80]
-    jobs = {o: {"train": {**train, "optimizer": o, "seed": cell.seed},
-                "fused": str(data / "fused.parquet"), "globals": str(data / "globals.parquet"),
-                "out": str(work / "ckpt" / f"{cell.name.replace('/', '_')}_{tag}_{o}")}
-            for o in optimizers}  # fmt: skip
+    jobs = {
+        o: {
+            "train": {**train, "optimizer": o, "seed": cell.seed},
+            "fused": str(data / "fused.parquet"),
+            "globals": str(data / "globals.parquet"),
+            "out": str(work / "ckpt" / f"{cell.name.replace('/', '_')}_{tag}_{o}"),
+        }
+        for o in optimizers
+    }
     metrics = {o: _reused(j["out"]) for o, j in jobs.items()} if reuse else {}
     todo = {o: j for o, j in jobs.items() if metrics.get(o) is None}
     if todo:
@@ -138,18 +159,28 @@ def format_cell(res: dict) -> str:
     from mediafm_core.evaluation import format_paired, format_table
 
     cell, m = res["cell"], res["metrics"]
-    lines = [f"### {cell.name} ({cell.role})", "", format_table(res["table"]), "",
-             format_paired(res["table"], prefix="contextual"), ""]  # fmt: skip
+    lines = [
+        f"### {cell.name} ({cell.role})",
+        "",
+        format_table(res["table"]),
+        "",
+        format_paired(res["table"], prefix="contextual"),
+        "",
+    ]
     if len(m) == 2:
         t_eq = min(x["wall_s"] for x in m.values())
-        lines.append("| optimiser | best val MSM (step) | final val | best within equal time | "
-                     "wall s | baselines mean-shot / neighbour |")  # fmt: skip
+        lines.append(
+            "| optimiser | best val MSM (step) | final val | best within equal time | "
+            "wall s | baselines mean-shot / neighbour |"
+        )
         lines.append("|---|---|---|---|---|---|")
         for o, x in m.items():
             eq = best_within(x["curve"], t_eq)
             base = f"{x['baseline_mean_shot']:.4f} / {x['baseline_neighbour']:.4f}"
-            lines.append(f"| {o} | {x['best_val_loss']:.4f} ({x['best_step']}) | "
-                         f"{x['val_loss']:.4f} | {eq:.4f} | {x['wall_s']:.0f} | {base} |")
+            lines.append(
+                f"| {o} | {x['best_val_loss']:.4f} ({x['best_step']}) | "
+                f"{x['val_loss']:.4f} | {eq:.4f} | {x['wall_s']:.0f} | {base} |"
+            )
     return "\n".join(lines)
 
 
@@ -159,8 +190,10 @@ def summary(results: list[dict], row: str = "contextual [muon]") -> str:
     from mediafm_core.evaluation import paired_differences
 
     tasks = list(results[0]["table"]["fused"])
-    lines = ["| cell | role | row | " + " | ".join(tasks) + " | best val Muon / AdamW |",
-             "|---|---|---|" + "---|" * (len(tasks) + 1)]  # fmt: skip
+    lines = [
+        "| cell | role | row | " + " | ".join(tasks) + " | best val Muon / AdamW |",
+        "|---|---|---|" + "---|" * (len(tasks) + 1),
+    ]
     for r in results:
         for name in (k for k in r["table"] if k == row or k.startswith(row[:-1] + ", ")):
             lines.append(_summary_line(r, name, tasks, paired_differences(r["table"])[name]))
@@ -169,19 +202,29 @@ def summary(results: list[dict], row: str = "contextual [muon]") -> str:
 
 def _summary_line(r: dict, row: str, tasks: list[str], d: dict) -> str:
     fused = r["table"]["fused"]
-    cells = [f"{d[t]['diff']:+.3f} ({100 * d[t]['diff'] / abs(fused[t].mean):+.1f} %, "
-             f"t {d[t]['t']:+.1f})" for t in tasks]  # fmt: skip
+    cells = [
+        f"{d[t]['diff']:+.3f} ({100 * d[t]['diff'] / abs(fused[t].mean):+.1f} %, "
+        f"t {d[t]['t']:+.1f})"
+        for t in tasks
+    ]
     m = r["metrics"]
-    val = (f"{m['muon']['best_val_loss']:.4f} / {m['adamw']['best_val_loss']:.4f}"
-           if len(m) == 2 else "-")  # fmt: skip
-    return (f"| {r['cell'].name} | {r['cell'].role} | {row} | " + " | ".join(cells)
-            + f" | {val} |")  # fmt: skip
+    val = (
+        f"{m['muon']['best_val_loss']:.4f} / {m['adamw']['best_val_loss']:.4f}"
+        if len(m) == 2
+        else "-"
+    )
+    return f"| {r['cell'].name} | {r['cell'].role} | {row} | " + " | ".join(cells) + f" | {val} |"
 
 
 def to_json(results: list[dict]) -> list[dict]:
     from mediafm_core.evaluation import paired_differences, results_json
 
-    return [{"cell": r["cell"].__dict__, "probes": results_json(r["table"]),
-             "paired": paired_differences(r["table"]),
-             "pretrain": r["metrics"]}
-            for r in results]  # fmt: skip
+    return [
+        {
+            "cell": r["cell"].__dict__,
+            "probes": results_json(r["table"]),
+            "paired": paired_differences(r["table"]),
+            "pretrain": r["metrics"],
+        }
+        for r in results
+    ]

@@ -70,15 +70,21 @@ def picture_cost(thumbs: list[bytes], starts: np.ndarray, vectors: np.ndarray) -
 
     rng = np.random.default_rng(0)
     curve = [{"step": s, "train_loss": 0.6 / (1 + s / 50)} for s in range(0, 301, 10)]
-    curve += [{"step": s, "train_loss": 0.3, "val_loss": 0.5 / (1 + s / 80)}
-              for s in range(50, 301, 50)]  # fmt: skip
-    res = {r: {t: {"metric": "auc", "mean": float(rng.uniform(0.5, 0.9)), "std": 0.05}
-               for t in ("ad", "popularity", "tone", "genre", "retrieval")}
-           for r in p.ROW_COLOURS}  # fmt: skip
+    curve += [
+        {"step": s, "train_loss": 0.3, "val_loss": 0.5 / (1 + s / 80)} for s in range(50, 301, 50)
+    ]
+    res = {
+        r: {
+            t: {"metric": "auc", "mean": float(rng.uniform(0.5, 0.9)), "std": 0.05}
+            for t in ("ad", "popularity", "tone", "genre", "retrieval")
+        }
+        for r in p.ROW_COLOURS
+    }
     jobs = {
         "shots: contact sheet (WebP)": lambda: p.contact_sheet(thumbs, starts),
         "encoder_checkpoint: loss curve (PNG)": lambda: p.loss_curve(
-            curve, {"mean_shot": 0.55, "neighbour": 0.42}),
+            curve, {"mean_shot": 0.55, "neighbour": 0.42}
+        ),
         "linear_probes: chart (PNG)": lambda: p.probe_chart(res),
         "contextual_embeddings: shot map (PNG)": lambda: p.shot_map(vectors, starts, thumbs),
     }
@@ -108,11 +114,12 @@ def lance_tables(root: Path, rows: int, dim: int, thumbs: list[bytes]) -> dict[s
             vec = rng.normal(size=(n, dim)).astype(np.float32)
             cols = {
                 "title_id": pa.array([f"t{i // per_title:05d}" for i in idx]),
-                "shot_index": pa.array(idx % per_title), "start_s": pa.array(idx % per_title * 3.0),
+                "shot_index": pa.array(idx % per_title),
+                "start_s": pa.array(idx % per_title * 3.0),
                 "end_s": pa.array(idx % per_title * 3.0 + 3.0),
                 "vector": vector_array(vec / np.linalg.norm(vec, axis=1, keepdims=True)),
                 "model_version": pa.array(["m"] * n),
-            }  # fmt: skip
+            }
             if with_thumbs:  # compressed pictures do not compress further: random bytes of
                 # the real thumbnails' lengths stand for distinct pictures (repeating the same
                 # few pictures would let Lance's compression hide their size)

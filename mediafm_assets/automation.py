@@ -19,8 +19,9 @@ def any_deps_changed() -> AutomationCondition:
     """A dependency was newly materialised with another data version (outside a run that also
     targets this asset), or will be requested on this tick."""
     changed = AC.newly_updated() & AC.data_version_changed() & ~AC.executed_with_root_target()
-    return AC.any_deps_match(changed.with_label("newly_changed_without_root")
-                             | AC.will_be_requested()).with_label("any_deps_changed")  # fmt: skip
+    return AC.any_deps_match(
+        changed.with_label("newly_changed_without_root") | AC.will_be_requested()
+    ).with_label("any_deps_changed")
 
 
 def eager_after_checks() -> AutomationCondition:

@@ -21,8 +21,9 @@ from mediafm_assets.serving.sensors import ann_index_sensor, reembed_sensor
 DOMAINS = (ingest, embeddings, pretraining, serving, evaluation)
 
 
-def build_definitions(root: str | None = None, deployment: str | None = None,
-                      resources: dict | None = None) -> Definitions:  # fmt: skip
+def build_definitions(
+    root: str | None = None, deployment: str | None = None, resources: dict | None = None
+) -> Definitions:
     """All definitions with resources for a storage root (tests pass a temp folder); `resources`
     replaces chosen resources by key (tests: a trainer launcher, sensor grace periods)."""
     resources = {**build_resources(root, deployment), **(resources or {})}
@@ -35,7 +36,7 @@ def build_definitions(root: str | None = None, deployment: str | None = None,
                 )
             )
             for a in load_assets_from_modules(list(DOMAINS))
-        ],  # fmt: skip
+        ],
         jobs=[retrain_job, retire_titles_job],
         sensors=[title_arrival_sensor, title_retirement_sensor, reembed_sensor, ann_index_sensor],
         schedules=[retrain_schedule],
@@ -49,8 +50,10 @@ def code_versions(resources: dict) -> dict[str, str]:
     from mediafm_core import versions as v
 
     enc, text = resources["encoders"], resources["text_encoder"].config()
-    out = {f"{m}_embeddings": v.encoder_version(enc.profile, m, text, enc.frames_per_shot)
-           for m in v.MODALITIES}  # fmt: skip
+    out = {
+        f"{m}_embeddings": v.encoder_version(enc.profile, m, text, enc.frames_per_shot)
+        for m in v.MODALITIES
+    }
     return out | {
         "titles": v.titles_version(),
         "shots": v.shots_version(enc.shot_detector),

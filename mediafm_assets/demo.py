@@ -32,8 +32,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # 7 short titles (1 for validation) are too few to beat the mean-shot baseline (measured: val MSM
 # 0.315 vs 0.294), so the demo publishes its checkpoint anyway; its check records that.
-TRAIN = {"size": "small", "steps": 150, "eval_every": 50, "log_every": 25, "batch_size": 8,
-         "device": "auto", "publish_below_baselines": True}  # fmt: skip
+TRAIN = {
+    "size": "small",
+    "steps": 150,
+    "eval_every": 50,
+    "log_every": 25,
+    "batch_size": 8,
+    "device": "auto",
+    "publish_below_baselines": True,
+}
 N_TITLES, SECONDS = 7, 40.0
 MUSIC_VIDEO_SHOT = (12.0, 14.8)  # [start, end) s of one shot of the music video (a sunlit fence)
 
@@ -69,8 +76,10 @@ def run_sensor_and_runs(defs, instance, t0) -> list[str]:
     from mediafm_assets.local_runner import execute_request, tick_sensor
 
     tick = tick_sensor(defs, instance)
-    print(f"  sensor: {len(tick.added_partitions)} new partition(s), "
-          f"{len(tick.run_requests)} run request(s)")
+    print(
+        f"  sensor: {len(tick.added_partitions)} new partition(s), "
+        f"{len(tick.run_requests)} run request(s)"
+    )
     ok = []
     for req in tick.run_requests:
         out = execute_request(defs, instance, req, quiet=True)
@@ -85,8 +94,9 @@ def automation_tick(defs, instance, cursor=None):
     from dagster import evaluate_automation_conditions
 
     selection = defs.get_sensor_def("reembed_on_new_checkpoint").asset_selection
-    return evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                          cursor=cursor)  # fmt: skip
+    return evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=cursor
+    )
 
 
 def reembed_stale(defs, instance, cursor, t0) -> None:
@@ -96,15 +106,23 @@ def reembed_stale(defs, instance, cursor, t0) -> None:
     from mediafm_assets.local_runner import materialize_titles
 
     result = automation_tick(defs, instance, cursor)
-    stale = sorted({
-        k for r in result.results if r.key == AssetKey("contextual_embeddings")
-        for k in r.true_subset.expensively_compute_partition_keys()
-    })  # fmt: skip
+    stale = sorted(
+        {
+            k
+            for r in result.results
+            if r.key == AssetKey("contextual_embeddings")
+            for k in r.true_subset.expensively_compute_partition_keys()
+        }
+    )
     print(f"  automation: contextual_embeddings stale for {len(stale)} title(s)")
-    out = materialize_titles(defs, instance, ["contextual_embeddings", "title_embeddings"], stale,
-                             quiet=True)
-    step(f"re-embedded {len(out.partition_keys)} titles in one run: "
-         f"{'ok' if out.success else out.error}", t0)
+    out = materialize_titles(
+        defs, instance, ["contextual_embeddings", "title_embeddings"], stale, quiet=True
+    )
+    step(
+        f"re-embedded {len(out.partition_keys)} titles in one run: "
+        f"{'ok' if out.success else out.error}",
+        t0,
+    )
 
 
 def land_real_footage(landing: Path) -> str | None:
@@ -132,8 +150,13 @@ def print_probes(con) -> None:
     results: dict = {}
     for r in rows:
         results.setdefault(r["features"], {})[r["task"]] = ProbeResult(
-            r["task"], r["metric"], r["mean"], r["std"],
-            [] if r.get("folds") is None else [float(f) for f in r["folds"]], r["n_clips"])
+            r["task"],
+            r["metric"],
+            r["mean"],
+            r["std"],
+            [] if r.get("folds") is None else [float(f) for f in r["folds"]],
+            r["n_clips"],
+        )
     order = [f for f in ROWS if f in results]
     results = {f: results[f] for f in order}
     k = max((len(r.folds) for per in results.values() for r in per.values()), default=0)
@@ -142,10 +165,12 @@ def print_probes(con) -> None:
     if "fused" in results and len(results) > 1:
         print("\nEach row minus fused, paired over the same folds: mean (t, folds won)")
         print(format_paired(results))
-    print(f"\n{N_TITLES} titles in {k} folds (one or two titles each) cannot separate these "
-          "rows: the fold spread is as large as most gaps, and the encoder trained on the same "
-          "few titles; bench/ablation.py runs the real comparison (hundreds of titles, paired "
-          "over folds).")
+    print(
+        f"\n{N_TITLES} titles in {k} folds (one or two titles each) cannot separate these "
+        "rows: the fold spread is as large as most gaps, and the encoder trained on the same "
+        "few titles; bench/ablation.py runs the real comparison (hundreds of titles, paired "
+        "over folds)."
+    )
 
 
 def summary(root: Path, newest: str, footage: str | None) -> None:
@@ -158,28 +183,40 @@ def summary(root: Path, newest: str, footage: str | None) -> None:
     con, _ = open_session(str(root))
     store = LanceStore(StorageLayout(str(root)).lancedb)
     print("\n== Titles and shots ==")
-    print(con.sql("SELECT t.title_id, t.name, t.genres, round(t.duration_s, 1) AS seconds, "
-                  "count(s.shot_index) AS shots FROM titles t JOIN shots s USING (title_id) "
-                  "GROUP BY ALL ORDER BY 1").df().to_string(index=False))  # fmt: skip
-    print(f"\nLanceDB rows: shot_embeddings={store.count_rows('shot_embeddings')}, "
-          f"title_embeddings={store.count_rows('title_embeddings')}")
+    print(
+        con.sql(
+            "SELECT t.title_id, t.name, t.genres, round(t.duration_s, 1) AS seconds, "
+            "count(s.shot_index) AS shots FROM titles t JOIN shots s USING (title_id) "
+            "GROUP BY ALL ORDER BY 1"
+        )
+        .df()
+        .to_string(index=False)
+    )
+    print(
+        f"\nLanceDB rows: shot_embeddings={store.count_rows('shot_embeddings')}, "
+        f"title_embeddings={store.count_rows('title_embeddings')}"
+    )
     print_probes(con)
     print(f"\n== Titles most similar to the just-arrived {newest} ==")
     print(similar_titles(store, newest, k=3).to_pandas().to_string(index=False))
     print(f"\n== Shots most similar to {newest} [0 s, 8 s), embedded in context ==")
     found = similar_shots(store, newest, 0.0, 8.0, k=5)
     print(found.to_pandas().to_string(index=False))
-    page = write_page(similar_shots_page(store, newest, 0.0, 8.0, found),
-                      root.parent / f"similar_{newest}.html")  # fmt: skip
+    page = write_page(
+        similar_shots_page(store, newest, 0.0, 8.0, found), root.parent / f"similar_{newest}.html"
+    )
     print(f"  the same answer with thumbnails: {page}")
     if footage and store.read("shot_embeddings", footage).num_rows:
         a, b = MUSIC_VIDEO_SHOT
-        print(f"\n== Shots most similar to the music video's shot [{a:g} s, {b:g} s) "
-              "(real footage, pretrained encoders) ==")
+        print(
+            f"\n== Shots most similar to the music video's shot [{a:g} s, {b:g} s) "
+            "(real footage, pretrained encoders) =="
+        )
         found = similar_shots(store, footage, a, b, k=5)
         print(found.to_pandas().to_string(index=False))
-        page = write_page(similar_shots_page(store, footage, a, b, found),
-                          root.parent / f"similar_{footage}.html")  # fmt: skip
+        page = write_page(
+            similar_shots_page(store, footage, a, b, found), root.parent / f"similar_{footage}.html"
+        )
         print(f"  with thumbnails: {page}")
 
 
@@ -213,8 +250,11 @@ def main() -> int:
         before = automation_tick(defs, instance)  # nothing to do yet: no checkpoint
         cfg = {"ops": {"encoder_checkpoint": {"config": TRAIN}}}
         out = materialize_unpartitioned(defs, instance, "encoder_checkpoint", cfg, quiet=True)
-        step(f"encoder_checkpoint via Pipes on {len(landed)} titles: "
-             f"{'ok' if out.success else out.error}", t0)
+        step(
+            f"encoder_checkpoint via Pipes on {len(landed)} titles: "
+            f"{'ok' if out.success else out.error}",
+            t0,
+        )
         reembed_stale(defs, instance, before.cursor, t0)
         out = materialize_unpartitioned(defs, instance, "linear_probes", quiet=True)
         step(f"linear_probes: {'ok' if out.success else out.error}", t0)
@@ -225,12 +265,18 @@ def main() -> int:
     summary(root, newest, footage)
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Explore:")
     print(f"  DAGSTER_HOME={home} MEDIAFM_ROOT={root} make ui   # http://127.0.0.1:3000")
-    print(f"  .venv/bin/mediafm sql --root {root}    # views: titles, shots, shot_embeddings, "
-          "title_embeddings, probe_scores")
-    print(f"  .venv/bin/mediafm similar-titles --root {root} --title {newest} "
-          f"--html {base / 'similar_titles.html'}")
-    print("  In the UI, pictures sit behind [Show Markdown]: shots > Events (contact sheet), "
-          "encoder_checkpoint (loss curve), linear_probes (chart), contextual_embeddings (map).")
+    print(
+        f"  .venv/bin/mediafm sql --root {root}    # views: titles, shots, shot_embeddings, "
+        "title_embeddings, probe_scores"
+    )
+    print(
+        f"  .venv/bin/mediafm similar-titles --root {root} --title {newest} "
+        f"--html {base / 'similar_titles.html'}"
+    )
+    print(
+        "  In the UI, pictures sit behind [Show Markdown]: shots > Events (contact sheet), "
+        "encoder_checkpoint (loss curve), linear_probes (chart), contextual_embeddings (map)."
+    )
     return 0
 
 

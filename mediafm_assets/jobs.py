@@ -17,19 +17,24 @@ from dagster import AssetKey, AssetSelection
 # node pool with one GPU; EcsRunLauncher places the task on the GPU capacity provider with one GPU
 # (infra/helm/values.yaml, infra/ecs/dagster.yaml).
 GPU_RUN_TAGS = {
-    "dagster-k8s/config": json.dumps({
-        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
-        "pod_spec_config": {
-            "node_selector": {"mediafm/pool": "gpu"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                             "effect": "NoSchedule"}],
-        },
-    }),
+    "dagster-k8s/config": json.dumps(
+        {
+            "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+            "pod_spec_config": {
+                "node_selector": {"mediafm/pool": "gpu"},
+                "tolerations": [
+                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                ],
+            },
+        }
+    ),
     "ecs/run_task_kwargs": json.dumps(
-        {"capacityProviderStrategy": [{"capacityProvider": "mediafm-gpu"}]}),
+        {"capacityProviderStrategy": [{"capacityProvider": "mediafm-gpu"}]}
+    ),
     "ecs/container_overrides": json.dumps(
-        [{"name": "run", "resourceRequirements": [{"type": "GPU", "value": "1"}]}]),
-}  # fmt: skip
+        [{"name": "run", "resourceRequirements": [{"type": "GPU", "value": "1"}]}]
+    ),
+}
 
 # Per-title chain up to the inputs of the encoder; runs for any title, trained model or not.
 INGEST_CHAIN = (

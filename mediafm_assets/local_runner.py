@@ -52,13 +52,22 @@ class RunOutcome:
     step_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None = None,
-                name: str = "title_arrival_sensor") -> TickResult:  # fmt: skip
+def tick_sensor(
+    defs: Definitions,
+    instance: DagsterInstance,
+    cursor: str | None = None,
+    name: str = "title_arrival_sensor",
+) -> TickResult:
     """Evaluate the sensor once, commit its dynamic-partition requests to the instance, and drop
     run requests whose run_key already has a run (what the sensor daemon does)."""
     sensor = defs.get_sensor_def(name)
-    ctx = build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
-                               definitions=defs, resources=defs.resources)  # fmt: skip
+    ctx = build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        definitions=defs,
+        resources=defs.resources,
+    )
     with partition_loading_context(dynamic_partitions_store=instance):
         data = sensor.evaluate_tick(ctx)
     added, deleted = [], []
@@ -80,51 +89,93 @@ def tick_sensor(defs: Definitions, instance: DagsterInstance, cursor: str | None
     return TickResult(requests, added, data.cursor, data.skip_message, deleted, skipped)
 
 
-def execute_request(defs: Definitions, instance: DagsterInstance, request: RunRequest,
-                    job: str | None = None, run_config: dict | None = None,
-                    quiet: bool = False) -> RunOutcome:
+def execute_request(
+    defs: Definitions,
+    instance: DagsterInstance,
+    request: RunRequest,
+    job: str | None = None,
+    run_config: dict | None = None,
+    quiet: bool = False,
+) -> RunOutcome:
     """Execute one run request (one title) in process against the instance: in `job`, else in
     the implicit asset job (where the arrival sensor's requests go)."""
     job_def = defs.resolve_job_def(job) if job else defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
     result = job_def.execute_in_process(
-        instance=instance, partition_key=request.partition_key,
+        instance=instance,
+        partition_key=request.partition_key,
         asset_selection=list(request.asset_selection or []) or None,
         tags={**(request.tags or {}), RUN_KEY: request.run_key or ""},
-        run_config=_config(run_config, quiet), raise_on_error=False,
-    )  # fmt: skip
-    return RunOutcome([request.partition_key], result.success, result.run_id,
-                      time.perf_counter() - t0, _first_error(result), _step_seconds(instance,
-                      result.run_id))  # fmt: skip
+        run_config=_config(run_config, quiet),
+        raise_on_error=False,
+    )
+    return RunOutcome(
+        [request.partition_key],
+        result.success,
+        result.run_id,
+        time.perf_counter() - t0,
+        _first_error(result),
+        _step_seconds(instance, result.run_id),
+    )
 
 
-def materialize_titles(defs: Definitions, instance: DagsterInstance, assets: list[str],
-                       title_ids: list[str], run_config: dict | None = None,
-                       quiet: bool = False) -> RunOutcome:
+def materialize_titles(
+    defs: Definitions,
+    instance: DagsterInstance,
+    assets: list[str],
+    title_ids: list[str],
+    run_config: dict | None = None,
+    quiet: bool = False,
+) -> RunOutcome:
     """One run over several titles (a partition range: one model load for all of them)."""
     keys = instance.get_dynamic_partitions(titles_partitions.name)
     pos = sorted(keys.index(t) for t in title_ids)
     job = defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
-    tags = {"dagster/asset_partition_range_start": keys[pos[0]],
-            "dagster/asset_partition_range_end": keys[pos[-1]]}  # fmt: skip
+    tags = {
+        "dagster/asset_partition_range_start": keys[pos[0]],
+        "dagster/asset_partition_range_end": keys[pos[-1]],
+    }
     result = job.execute_in_process(
-        instance=instance, asset_selection=[AssetKey(a) for a in assets], tags=tags,
-        run_config=_config(run_config, quiet), raise_on_error=False,
-    )  # fmt: skip
-    return RunOutcome(keys[pos[0]: pos[-1] + 1], result.success, result.run_id,
-                      time.perf_counter() - t0, _first_error(result),
-                      _step_seconds(instance, result.run_id))  # fmt: skip
+        instance=instance,
+        asset_selection=[AssetKey(a) for a in assets],
+        tags=tags,
+        run_config=_config(run_config, quiet),
+        raise_on_error=False,
+    )
+    return RunOutcome(
+        keys[pos[0] : pos[-1] + 1],
+        result.success,
+        result.run_id,
+        time.perf_counter() - t0,
+        _first_error(result),
+        _step_seconds(instance, result.run_id),
+    )
 
 
-def materialize_unpartitioned(defs: Definitions, instance: DagsterInstance, asset: str,
-                              run_config: dict | None = None, quiet: bool = False) -> RunOutcome:
+def materialize_unpartitioned(
+    defs: Definitions,
+    instance: DagsterInstance,
+    asset: str,
+    run_config: dict | None = None,
+    quiet: bool = False,
+) -> RunOutcome:
     job = defs.resolve_implicit_global_asset_job_def()
     t0 = time.perf_counter()
-    result = job.execute_in_process(instance=instance, asset_selection=[AssetKey(asset)],
-                                    run_config=_config(run_config, quiet), raise_on_error=False)
-    return RunOutcome([], result.success, result.run_id, time.perf_counter() - t0,
-                      _first_error(result), _step_seconds(instance, result.run_id))
+    result = job.execute_in_process(
+        instance=instance,
+        asset_selection=[AssetKey(asset)],
+        run_config=_config(run_config, quiet),
+        raise_on_error=False,
+    )
+    return RunOutcome(
+        [],
+        result.success,
+        result.run_id,
+        time.perf_counter() - t0,
+        _first_error(result),
+        _step_seconds(instance, result.run_id),
+    )
 
 
 def _first_error(result) -> str | None:

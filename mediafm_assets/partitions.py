@@ -29,8 +29,9 @@ OWNERS = ["team:mediafm"]
 # Steps that touch S3, LanceDB or OpenAI: transient failures (a throttled bucket, a commit
 # conflict, a 429) are retried 3 times after ~10, 20, 40 s. Bad data is not retried: those steps
 # raise `Failure(allow_retries=False)` (vector_checks.fail_titles).
-STORAGE_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL,
-                            jitter=Jitter.PLUS_MINUS)  # fmt: skip
+STORAGE_RETRY = RetryPolicy(
+    max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
 # Unpartitioned consumers of all titles (training, probes) skip titles whose steps failed.
 ALLOW_MISSING = {"allow_missing_partitions": True}
 
@@ -67,9 +68,12 @@ def final_on_bad_input(fn):
 
 
 def per_title_asset(
-    *, group_name: str, backfill_policy: BackfillPolicy = batched_backfill,
-    retry_policy: RetryPolicy = STORAGE_RETRY, **kwargs
-):  # fmt: skip
+    *,
+    group_name: str,
+    backfill_policy: BackfillPolicy = batched_backfill,
+    retry_policy: RetryPolicy = STORAGE_RETRY,
+    **kwargs,
+):
     """`@asset` partitioned by title: `titles_partitions`, `backfill_policy` (batches of
     TITLES_PER_RUN unless given), `group_name`, `OWNERS` and `STORAGE_RETRY` (bad input is
     never retried: `final_on_bad_input`); other arguments go to `@asset`."""

@@ -21,10 +21,16 @@ class StorageResource(ConfigurableResource):
 
     root: str = Field(description="Storage root: a folder or s3://bucket/prefix")
     landing: str = Field(default="", description="Landing zone; empty = <root>/landing")
-    settle_s: int = Field(default=0, description="Arrival sensor: act on a title only once "
-                          "its newest file is this many seconds old (copies still running)")
-    retire_after_s: int = Field(default=3600, description="Retirement sensor: retire a "
-                                "title whose landing folder has been gone this long, seconds")
+    settle_s: int = Field(
+        default=0,
+        description="Arrival sensor: act on a title only once "
+        "its newest file is this many seconds old (copies still running)",
+    )
+    retire_after_s: int = Field(
+        default=3600,
+        description="Retirement sensor: retire a "
+        "title whose landing folder has been gone this long, seconds",
+    )
 
     def layout(self) -> StorageLayout:
         return StorageLayout(self.root)
@@ -97,21 +103,34 @@ class LanceDBResource(ConfigurableResource):
     uri: str = Field(description="LanceDB folder: <root>/lancedb")
     index_min_rows: int = Field(default=100_000, description="Build the ANN index at this size")
     index_type: str = Field(default="IVF_SQ", description="IVF_SQ | IVF_PQ | IVF_HNSW_SQ")
-    retain_versions_s: int = Field(default=3600, description="Index upkeep removes table "
-                                   "versions older than this, seconds (longer than the "
-                                   "longest query that may hold an old snapshot)")
-    metadata_cache_mb: int = Field(default=128, description="Lance metadata cache cap, MiB "
-                                   "(manifests, fragment metadata)")  # fmt: skip
-    index_cache_mb: int = Field(default=512, description="Lance index cache cap, MiB (IVF "
-                                "partitions and scalar index pages of searches)")  # fmt: skip
+    retain_versions_s: int = Field(
+        default=3600,
+        description="Index upkeep removes table "
+        "versions older than this, seconds (longer than the "
+        "longest query that may hold an old snapshot)",
+    )
+    metadata_cache_mb: int = Field(
+        default=128, description="Lance metadata cache cap, MiB (manifests, fragment metadata)"
+    )
+    index_cache_mb: int = Field(
+        default=512,
+        description="Lance index cache cap, MiB (IVF "
+        "partitions and scalar index pages of searches)",
+    )
 
     def store(self):
         from mediafm_core.storage.lance_store import LanceStore, LanceStoreConfig
 
-        return LanceStore(LanceStoreConfig(self.uri, self.index_min_rows, self.index_type,
-                                           retain_versions_s=self.retain_versions_s,
-                                           metadata_cache_mb=self.metadata_cache_mb,
-                                           index_cache_mb=self.index_cache_mb))  # fmt: skip
+        return LanceStore(
+            LanceStoreConfig(
+                self.uri,
+                self.index_min_rows,
+                self.index_type,
+                retain_versions_s=self.retain_versions_s,
+                metadata_cache_mb=self.metadata_cache_mb,
+                index_cache_mb=self.index_cache_mb,
+            )
+        )
 
 
 class TextEncoderResource(ConfigurableResource):
@@ -207,8 +226,9 @@ class TrainerLauncherResource(ConfigurableResource):
     image: str = Field(default="", description="k8s: trainer image (infra/Dockerfile, cuda)")
     namespace: str = Field(default="", description="k8s: namespace; empty = the current one")
     gpu_resource: str = Field(default="nvidia.com/gpu", description="k8s: GPU resource name")
-    node_selector: dict[str, str] = Field(default={"mediafm/pool": "gpu"},
-                                          description="k8s: nodes of the GPU pool")  # fmt: skip
+    node_selector: dict[str, str] = Field(
+        default={"mediafm/pool": "gpu"}, description="k8s: nodes of the GPU pool"
+    )
     env_secret: str = Field(default="mediafm-env", description="k8s: Secret with the env")
     cpu: str = Field(default="8", description="k8s: CPU request of the trainer pod")
     memory: str = Field(default="64Gi", description="k8s: memory request and limit")
@@ -241,16 +261,20 @@ def build_resources(root: str | None = None, deployment: str | None = None) -> d
     deployment = deployment or os.environ.get("MEDIAFM_DEPLOYMENT", "local")
     text = TextEncoderResource()
     if deployment == "openai":
-        text = TextEncoderResource(kind="openai", model="text-embedding-3-large",
-                                   api_key=EnvVar("OPENAI_API_KEY"))
+        text = TextEncoderResource(
+            kind="openai", model="text-embedding-3-large", api_key=EnvVar("OPENAI_API_KEY")
+        )
     return {
         "storage": StorageResource(
-            root=root, landing=setting("MEDIAFM_LANDING", ""),
+            root=root,
+            landing=setting("MEDIAFM_LANDING", ""),
             settle_s=setting("MEDIAFM_LANDING_SETTLE_S", 0, int),
             retire_after_s=setting("MEDIAFM_RETIRE_AFTER_S", 3600, int),
         ),
-        "lancedb": LanceDBResource(uri=StorageLayout(root).lancedb,
-                                   retain_versions_s=setting("MEDIAFM_LANCE_RETAIN_S", 3600, int)),
+        "lancedb": LanceDBResource(
+            uri=StorageLayout(root).lancedb,
+            retain_versions_s=setting("MEDIAFM_LANCE_RETAIN_S", 3600, int),
+        ),
         # the profile decides the per-title assets' code versions (definitions.code_versions),
         # so it is read when the code location loads: a change is a reload, which shows stale
         "encoders": EncoderResource(profile=os.environ.get("MEDIAFM_ENCODER_PROFILE", "offline")),

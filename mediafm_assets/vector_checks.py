@@ -42,25 +42,37 @@ def vectors_of(table: pa.Table, column: str = "vector") -> np.ndarray:
     return vectors(table, column)
 
 
-def spec(asset: str, name: str, description: str, blocking: bool = True,
-         per_title: bool = True) -> AssetCheckSpec:  # fmt: skip
+def spec(
+    asset: str, name: str, description: str, blocking: bool = True, per_title: bool = True
+) -> AssetCheckSpec:
     """A check spec of `asset`; per title (partitioned like the asset) unless `per_title=False`."""
-    return AssetCheckSpec(name, asset=AssetKey(asset), description=description, blocking=blocking,
-                          partitions_def=titles_partitions if per_title else None)  # fmt: skip
+    return AssetCheckSpec(
+        name,
+        asset=AssetKey(asset),
+        description=description,
+        blocking=blocking,
+        partitions_def=titles_partitions if per_title else None,
+    )
 
 
 def failures(outcomes: dict[str, list[CheckOutcome]]) -> dict[str, str]:
     """{title: 'check: problem; ...'} of the titles with a failed check."""
-    return {t: "; ".join(f"{o.name}: {o.problem}" for o in outs if not o.passed)
-            for t, outs in outcomes.items() if not all(o.passed for o in outs)}  # fmt: skip
+    return {
+        t: "; ".join(f"{o.name}: {o.problem}" for o in outs if not o.passed)
+        for t, outs in outcomes.items()
+        if not all(o.passed for o in outs)
+    }
 
 
 def title_checks(context, asset: str, outcomes: dict[str, list[CheckOutcome]]) -> Iterator:
     """Events for the per-title checks of `asset`: the check outputs of the step (once each),
     then one evaluation per title and selected check. Yield them AFTER the asset's Output, so
     each evaluation targets the title's new materialization."""
-    names = {s.key: n for n, s in context.assets_def.check_specs_by_output_name.items()
-             if s.asset_key == AssetKey(asset)}  # fmt: skip
+    names = {
+        s.key: n
+        for n, s in context.assets_def.check_specs_by_output_name.items()
+        if s.asset_key == AssetKey(asset)
+    }
     selected = {k for k in names if k in context.selected_asset_check_keys}
     for key in sorted(selected, key=lambda k: k.name):
         yield Output(None, output_name=names[key])
@@ -73,14 +85,25 @@ def title_checks(context, asset: str, outcomes: dict[str, list[CheckOutcome]]) -
 
 
 def _evaluation(asset: str, tid: str, o: CheckOutcome, target) -> AssetCheckEvaluation:
-    meta = {"title_id": tid, **({"problem": o.problem} if o.problem else {}),
-            **{k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v
-               for k, v in o.metadata.items()}}  # fmt: skip
+    meta = {
+        "title_id": tid,
+        **({"problem": o.problem} if o.problem else {}),
+        **{
+            k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v
+            for k, v in o.metadata.items()
+        },
+    }
     return AssetCheckEvaluation(
-        asset_key=AssetKey(asset), check_name=o.name, passed=o.passed, metadata=meta,
-        target_materialization_data=target, severity=AssetCheckSeverity.ERROR,
-        description=f"{tid}: {o.problem}" if o.problem else None, blocking=True, partition=tid,
-    )  # fmt: skip
+        asset_key=AssetKey(asset),
+        check_name=o.name,
+        passed=o.passed,
+        metadata=meta,
+        target_materialization_data=target,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{tid}: {o.problem}" if o.problem else None,
+        blocking=True,
+        partition=tid,
+    )
 
 
 def _target(context, asset: str, tid: str):
@@ -115,8 +138,13 @@ def keep_passing(values: dict, failed: dict) -> dict:
     return {t: (None if t in failed else v) for t, v in values.items()}
 
 
-def vector_outcomes(tables: dict[str, pa.Table], shots: dict | None, column: str = "vector",
-                    unit: bool = False, allow_zero: bool = False) -> dict:  # fmt: skip
+def vector_outcomes(
+    tables: dict[str, pa.Table],
+    shots: dict | None,
+    column: str = "vector",
+    unit: bool = False,
+    allow_zero: bool = False,
+) -> dict:
     """{title: [outcomes]} of the vector checks a unimodal or fused table gets: rows match the
     title's shots (when given), finite, and (with `unit`) unit norm."""
     from mediafm_core.checks import finite_vectors, rows_match_shots, unit_norm

@@ -38,12 +38,17 @@ def vectors(table: pa.Table, column: str = "vector") -> np.ndarray:
 def finite_vectors(table: pa.Table, column: str = "vector") -> CheckOutcome:
     """No NaN or inf in any row of `column`."""
     bad = int((~np.isfinite(vectors(table, column))).any(axis=1).sum())
-    return CheckOutcome("finite_vectors", bad == 0, f"{bad} rows with NaN/inf" if bad else "",
-                        {"rows_with_nan_or_inf": bad})  # fmt: skip
+    return CheckOutcome(
+        "finite_vectors",
+        bad == 0,
+        f"{bad} rows with NaN/inf" if bad else "",
+        {"rows_with_nan_or_inf": bad},
+    )
 
 
-def unit_norm(table: pa.Table, column: str = "vector", allow_zero: bool = False,
-              tol: float = UNIT_NORM_TOL) -> CheckOutcome:  # fmt: skip
+def unit_norm(
+    table: pa.Table, column: str = "vector", allow_zero: bool = False, tol: float = UNIT_NORM_TOL
+) -> CheckOutcome:
     """Every row has L2 norm 1 within `tol` (zero rows allowed with `allow_zero`: a modality
     may be missing). A NaN norm counts as the worst error."""
     norms = np.linalg.norm(vectors(table, column), axis=1)
@@ -52,8 +57,12 @@ def unit_norm(table: pa.Table, column: str = "vector", allow_zero: bool = False,
     err = np.abs(norms - 1.0)
     worst = float(np.nanmax(np.where(np.isfinite(err), err, np.inf))) if len(err) else 0.0
     ok = worst <= tol
-    return CheckOutcome("unit_norm", ok, "" if ok else f"max |norm - 1| = {worst:.3g}",
-                        {"max_norm_error": worst if np.isfinite(worst) else "inf"})  # fmt: skip
+    return CheckOutcome(
+        "unit_norm",
+        ok,
+        "" if ok else f"max |norm - 1| = {worst:.3g}",
+        {"max_norm_error": worst if np.isfinite(worst) else "inf"},
+    )
 
 
 def rows_match_shots(table: pa.Table, shots: pa.Table, name: str = "rows_match_shots"):
@@ -70,16 +79,23 @@ def one_model_version(table: pa.Table) -> CheckOutcome:
     versions = sorted({str(v) for v in table["model_version"].to_pylist() if v})
     nulls = table["model_version"].null_count
     ok = len(versions) == 1 and nulls == 0
-    return CheckOutcome("one_model_version", ok, "" if ok else f"model versions {versions}"
-                        + (f" and {nulls} empty" if nulls else ""),
-                        {"model_versions": versions})  # fmt: skip
+    return CheckOutcome(
+        "one_model_version",
+        ok,
+        "" if ok else f"model versions {versions}" + (f" and {nulls} empty" if nulls else ""),
+        {"model_versions": versions},
+    )
 
 
 def contextual_vectors(table: pa.Table, shots: pa.Table) -> list[CheckOutcome]:
     """The serving contract of one title's contextual vectors: one per shot, finite, unit
     norm, one model version. All must pass before the title's rows are written to LanceDB."""
-    return [rows_match_shots(table, shots), finite_vectors(table), unit_norm(table),
-            one_model_version(table)]  # fmt: skip
+    return [
+        rows_match_shots(table, shots),
+        finite_vectors(table),
+        unit_norm(table),
+        one_model_version(table),
+    ]
 
 
 def shot_coverage(shots: pa.Table, duration_s: float) -> CheckOutcome:
@@ -100,15 +116,24 @@ def shot_coverage(shots: pa.Table, duration_s: float) -> CheckOutcome:
     empty = int((end <= start).sum()) + int((t1 <= t0).sum())
     missing_s = max(0.0, float(duration_s) - float(t1[-1]))
     tol = max(DURATION_TOL_S, DURATION_TOL_SHARE * float(duration_s))
-    problems = [f"{n} {what}" for n, what in ((gaps, "gaps"), (overlaps, "overlaps"),
-                                               (empty, "empty shots")) if n]  # fmt: skip
+    problems = [
+        f"{n} {what}"
+        for n, what in ((gaps, "gaps"), (overlaps, "overlaps"), (empty, "empty shots"))
+        if n
+    ]
     if not np.array_equal(idx, np.arange(len(idx))):
         problems.append("shot_index is not 0..n-1")
     if missing_s > tol:
         problems.append(f"shots end {missing_s:.2f} s before the title's {duration_s:.2f} s")
-    meta = {"shots": len(idx), "gaps": gaps, "overlaps": overlaps, "empty_shots": empty,
-            "duration_s": round(float(duration_s), 3), "last_end_s": round(float(t1[-1]), 3),
-            "uncovered_s": round(missing_s, 3)}  # fmt: skip
+    meta = {
+        "shots": len(idx),
+        "gaps": gaps,
+        "overlaps": overlaps,
+        "empty_shots": empty,
+        "duration_s": round(float(duration_s), 3),
+        "last_end_s": round(float(t1[-1]), 3),
+        "uncovered_s": round(missing_s, 3),
+    }
     return CheckOutcome("covers_duration", not problems, "; ".join(problems), meta)
 
 

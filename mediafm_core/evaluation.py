@@ -96,10 +96,16 @@ def open_benchmark(data_dir: str | Path, tasks=tuple(TASKS)) -> StreamedBenchmar
     if not d.is_dir():
         raise InputError(str(d), "not a folder")
     fused = open_titles(str(d / "fused.parquet"), "fused")
-    video = open_titles(str(d / "video_only.parquet"), "vector") \
-        if (d / "video_only.parquet").exists() else None  # fmt: skip
-    globs = open_titles(str(d / "globals.parquet"), "vector", per_shot=False) \
-        if (d / "globals.parquet").exists() else None  # fmt: skip
+    video = (
+        open_titles(str(d / "video_only.parquet"), "vector")
+        if (d / "video_only.parquet").exists()
+        else None
+    )
+    globs = (
+        open_titles(str(d / "globals.parquet"), "vector", per_shot=False)
+        if (d / "globals.parquet").exists()
+        else None
+    )
     return StreamedBenchmark(fused, video, globs, read_task_clips(d, tasks))
 
 
@@ -120,9 +126,14 @@ def ablation_features(data: BenchmarkData, model, representation, device, batch_
         shots["video_only"] = data.video
     if model is not None and "contextual" in rows:
         shots["contextual"] = embed_titles(
-            model, data.fused, data.globals_, representation, batch_size, device=device,
+            model,
+            data.fused,
+            data.globals_,
+            representation,
+            batch_size,
+            device=device,
             progress=_progress("embed titles"),
-        )  # fmt: skip
+        )
     for row, per_title in shots.items():
         per_row[row] = {
             t: clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
@@ -130,18 +141,32 @@ def ablation_features(data: BenchmarkData, model, representation, device, batch_
         }
     if model is not None and "clip_alone" in rows:
         per_row["clip_alone"] = {
-            t: embed_clips_alone(model, data.fused, c.title_ids, c.shot_start, c.shot_end,
-                                 data.globals_, representation, device=device,
-                                 progress=_progress(f"embed {t} clips alone"))
+            t: embed_clips_alone(
+                model,
+                data.fused,
+                c.title_ids,
+                c.shot_start,
+                c.shot_end,
+                data.globals_,
+                representation,
+                device=device,
+                progress=_progress(f"embed {t} clips alone"),
+            )
             for t, c in data.clips.items()
-        }  # fmt: skip
+        }
     return per_row
 
 
 def subset_clips(clips: Clips, keep: np.ndarray) -> Clips:
     """The clips at the boolean or index positions `keep`, targets and all."""
-    return Clips(clips.task, clips.title_ids[keep], clips.shot_start[keep], clips.shot_end[keep],
-                 clips.y[keep], clips.label_names)  # fmt: skip
+    return Clips(
+        clips.task,
+        clips.title_ids[keep],
+        clips.shot_start[keep],
+        clips.shot_end[keep],
+        clips.y[keep],
+        clips.label_names,
+    )
 
 
 def streamed_features(
@@ -167,14 +192,17 @@ def streamed_features(
     wanted = sorted({str(t) for c in clips.values() for t in c.title_ids})
     missing = [t for t in wanted if t not in fused]
     if missing:
-        raise InputError(getattr(fused, "uri", "fused"), f"no vectors for title(s) "
-                         f"{missing[:5]} named by the clips")  # fmt: skip
+        raise InputError(
+            getattr(fused, "uri", "fused"),
+            f"no vectors for title(s) {missing[:5]} named by the clips",
+        )
     out: dict[str, dict[str, np.ndarray]] = {}
     for i in range(0, len(wanted), chunk_titles):
         chunk = wanted[i : i + chunk_titles]
         data = _chunk_data(chunk, fused, video, globals_, clips)
-        for row, per_task in ablation_features(data.bench, model, rep, device, batch_size,
-                                               rows).items():  # fmt: skip
+        for row, per_task in ablation_features(
+            data.bench, model, rep, device, batch_size, rows
+        ).items():
             for task, x in per_task.items():
                 full = out.setdefault(row, {}).get(task)
                 if full is None:
@@ -263,8 +291,12 @@ def paired_differences(
             d = a - b
             sd = d.std(ddof=1)
             t = float(d.mean() / (sd / np.sqrt(len(d)))) if sd > 0 else float("inf")
-            out[row][task] = {"diff": float(d.mean()), "t": t, "wins": int((d > 0).sum()),
-                              "folds": len(d)}  # fmt: skip
+            out[row][task] = {
+                "diff": float(d.mean()),
+                "t": t,
+                "wins": int((d > 0).sum()),
+                "folds": len(d),
+            }
     return out
 
 
@@ -275,8 +307,10 @@ def format_paired(
     "+0.032 (t +6.8, 10/10)" per row and task."""
     diffs = paired_differences(results, base)
     tasks = list(results[base])
-    lines = [f"| minus {base}, paired over folds | " + " | ".join(tasks) + " |",
-             "|---|" + "---|" * len(tasks)]  # fmt: skip
+    lines = [
+        f"| minus {base}, paired over folds | " + " | ".join(tasks) + " |",
+        "|---|" + "---|" * len(tasks),
+    ]
     for row, per_task in diffs.items():
         if not row.startswith(prefix):
             continue

@@ -36,20 +36,26 @@ class ModalitySlot:
     def encoder_json(self) -> str:
         """The `mediafm.encoder` metadata of a unimodal table (EncoderInfo.to_dict's keys)."""
         info = {"modality": self.modality, "name": self.encoder, "dim": self.dim}
-        return json.dumps({**info, "weights": self.weights, "random_init": self.random_init,
-                           **self.provenance()})  # fmt: skip
+        return json.dumps(
+            {**info, "weights": self.weights, "random_init": self.random_init, **self.provenance()}
+        )
 
     def provenance(self) -> dict[str, str]:
-        return dict(package=self.package, version=self.version, sha256=self.sha256,
-                    licence=self.licence)  # fmt: skip
+        return dict(
+            package=self.package, version=self.version, sha256=self.sha256, licence=self.licence
+        )
 
     @classmethod
     def from_info(cls, modality: str, info: dict, dim: int | None = None) -> ModalitySlot:
         """From an `EncoderInfo.to_dict()` (as stored in a unimodal table's metadata)."""
-        return cls(modality, int(info["dim"] if dim is None else dim),
-                   info.get("name") or info.get("encoder", "?"), info.get("weights", "?"),
-                   bool(info.get("random_init", False)),
-                   **{k: str(info.get(k, "")) for k in PROVENANCE_KEYS})  # fmt: skip
+        return cls(
+            modality,
+            int(info["dim"] if dim is None else dim),
+            info.get("name") or info.get("encoder", "?"),
+            info.get("weights", "?"),
+            bool(info.get("random_init", False)),
+            **{k: str(info.get(k, "")) for k in PROVENANCE_KEYS},
+        )
 
 
 PROVENANCE_KEYS = ("package", "version", "sha256", "licence")
@@ -84,11 +90,7 @@ class FusionLayout:
     @classmethod
     def from_infos(cls, infos: dict) -> FusionLayout:
         """From {modality: EncoderInfo} in fusion order."""
-        return cls(
-            tuple(
-                ModalitySlot.from_info(m, i.to_dict()) for m, i in infos.items()
-            )
-        )
+        return cls(tuple(ModalitySlot.from_info(m, i.to_dict()) for m, i in infos.items()))
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -160,8 +162,10 @@ def fuse_tables(paths: dict, out_path) -> FusionLayout:
     tabs = {m: read_vectors(paths[m], extra=("has_text",)) for m in paths}
     ref = tabs["video"]
     for m, t in tabs.items():
-        if not (np.array_equal(t.title_ids, ref.title_ids) and
-                np.array_equal(t.shot_index, ref.shot_index)):  # fmt: skip
+        if not (
+            np.array_equal(t.title_ids, ref.title_ids)
+            and np.array_equal(t.shot_index, ref.shot_index)
+        ):
             raise InputError(str(paths[m]), "shots differ from the video table's shots")
     fused = np.zeros((len(ref.title_ids), layout.dim), np.float32)
     start = 0
@@ -172,12 +176,14 @@ def fuse_tables(paths: dict, out_path) -> FusionLayout:
     has_text = tabs["text"].extra.get("has_text")
     if has_text is None:
         has_text = np.linalg.norm(tabs["text"].vectors, axis=1) > EPS
-    table = pa.table({
-        "title_id": pa.array([str(t) for t in ref.title_ids], pa.string()),
-        "shot_index": pa.array(ref.shot_index),
-        "fused": vector_array(fused),
-        "has_text": pa.array(np.asarray(has_text, dtype=bool)),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "title_id": pa.array([str(t) for t in ref.title_ids], pa.string()),
+            "shot_index": pa.array(ref.shot_index),
+            "fused": vector_array(fused),
+            "has_text": pa.array(np.asarray(has_text, dtype=bool)),
+        }
+    )
     table = table.replace_schema_metadata({LAYOUT_KEY: layout.to_json().encode()})
     write_table_atomic(table, out_path)
     return layout

@@ -30,8 +30,15 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 REPRESENTATIONS = (
-    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
-)  # fmt: skip
+    "output",
+    "hidden",
+    "concat",
+    "masked",
+    "output+masked",
+    "fused+masked",
+    "compact",
+    "auto",
+)
 MASKED_PHASES = 5  # "masked": every 5th shot masked per pass (the 20 % MSM mask ratio), 5 passes
 # Chosen on the suite's tune cells (bench/suite.py: narrative and drift, seed 11, 240 titles,
 # noise 1.5; 2 x 128 Muon, best checkpoint) with 5-fold probes, contextual minus fused, paired
@@ -142,8 +149,9 @@ def _fused_plus_masked(model, args: dict, T: int):
     return args["shots"] + torch.nn.functional.normalize(pred.float(), dim=-1).to(pred.dtype)
 
 
-def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation,
-               device) -> list[np.ndarray]:  # fmt: skip
+def _run_batch(
+    model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation, device
+) -> list[np.ndarray]:
     """Encoder outputs for a batch of shot sequences (padded to the longest)."""
     import torch
 
@@ -161,8 +169,9 @@ def _run_batch(model, seqs: list[np.ndarray], globs: list[np.ndarray | None], re
             g[i] = v
     with torch.inference_mode():
         kw = dict(device=device)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.device(device).type
-                                  == "cuda")  # fmt: skip
+        autocast = torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=torch.device(device).type == "cuda"
+        )
         args = dict(
             shots=torch.from_numpy(shots).to(**kw),  # (B, T, D)
             shot_mask=torch.from_numpy(mask).to(**kw),  # (B, T)
@@ -219,8 +228,9 @@ def embed_titles(
     for b in range(0, len(jobs), batch_size):
         batch = jobs[b : b + batch_size]
         seqs = [titles[tid][s:e] for tid, _, s, e in batch]
-        outs = _run_batch(model, seqs, [globals_.get(tid) for tid, *_ in batch], representation,
-                          device)  # fmt: skip
+        outs = _run_batch(
+            model, seqs, [globals_.get(tid) for tid, *_ in batch], representation, device
+        )
         for (tid, w, _, _), o in zip(batch, outs):
             results[(tid, w)] = o
         if progress is not None:
@@ -281,9 +291,12 @@ def embed_clips_alone(
     keys = sorted(spans)
     seqs = {f"{t}\x00{a}\x00{b}": titles[t][a:b] for t, a, b in keys}
     globs = {f"{t}\x00{a}\x00{b}": globals_[t] for t, a, b in keys if globals_ and t in globals_}
-    emb = embed_titles(model, seqs, globs, representation, batch_size, device=device,
-                       progress=progress)  # fmt: skip
+    emb = embed_titles(
+        model, seqs, globs, representation, batch_size, device=device, progress=progress
+    )
     return np.stack(
-        [emb[f"{t}\x00{int(a)}\x00{int(b)}"].mean(0) for t, a, b in zip(title_ids, shot_start,
-                                                                        shot_end)]
-    ).astype(np.float64)  # fmt: skip
+        [
+            emb[f"{t}\x00{int(a)}\x00{int(b)}"].mean(0)
+            for t, a, b in zip(title_ids, shot_start, shot_end)
+        ]
+    ).astype(np.float64)

@@ -21,8 +21,12 @@ SHEET_MAX_TILES = 40  # longer titles show this many shots, spread evenly over t
 SHEET_MIME = "image/webp"  # contact sheets: WebP at quality 60 (~60 kB for 40 tiles of film)
 PLOT_DPI = 80  # plots are drawn at figsize * PLOT_DPI pixels
 # Colours of the probe chart rows (ablation order) and of the loss curve lines.
-ROW_COLOURS = {"video_only": "#9e9e9e", "fused": "#4c72b0", "contextual": "#dd8452",
-               "clip_alone": "#55a868"}  # fmt: skip
+ROW_COLOURS = {
+    "video_only": "#9e9e9e",
+    "fused": "#4c72b0",
+    "contextual": "#dd8452",
+    "clip_alone": "#55a868",
+}
 
 
 def markdown_image(data: bytes, alt: str, mime: str = "image/png") -> str:
@@ -66,8 +70,13 @@ def sheet_rows(n: int, max_tiles: int = SHEET_MAX_TILES) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_tiles).round().astype(int))
 
 
-def contact_sheet(thumbnails: list[bytes | None], starts_s, transitions=None,
-                  columns: int = SHEET_COLUMNS, tile: int = SHEET_TILE) -> bytes:  # fmt: skip
+def contact_sheet(
+    thumbnails: list[bytes | None],
+    starts_s,
+    transitions=None,
+    columns: int = SHEET_COLUMNS,
+    tile: int = SHEET_TILE,
+) -> bytes:
     """WebP of a title's shots in order: each tile is a thumbnail with its shot index and start
     time (m:ss.s); a coloured bar on a tile's left edge marks the transition into the shot
     (red: cut, blue: gradual, when `transitions` gives each shot's kind; red otherwise).
@@ -82,8 +91,11 @@ def contact_sheet(thumbnails: list[bytes | None], starts_s, transitions=None,
     caption_h = 16
     sheet = Image.new("RGB", (columns * tile, caption_h + n_rows * (th + label_h)), "white")
     draw = ImageDraw.Draw(sheet)
-    shown = f"{len(rows)} of {len(thumbnails)} shots" if len(rows) < len(thumbnails) else \
-        f"{len(thumbnails)} shots"  # fmt: skip
+    shown = (
+        f"{len(rows)} of {len(thumbnails)} shots"
+        if len(rows) < len(thumbnails)
+        else f"{len(thumbnails)} shots"
+    )
     draw.text((4, 2), f"{shown}; label: shot index @ start time; bar: transition in", fill="black")
     for i, k in enumerate(rows):
         x, y = (i % columns) * tile, caption_h + (i // columns) * (th + label_h)
@@ -95,8 +107,9 @@ def contact_sheet(thumbnails: list[bytes | None], starts_s, transitions=None,
             draw.rectangle([x + 1, y, x + tile - 2, y + th], fill="#cccccc")
         if k > 0:
             kind = transitions[k] if transitions is not None else "cut"
-            draw.rectangle([x + 1, y, x + 4, y + th], fill="#1f77b4" if kind == "gradual"
-                           else "#d62728")  # fmt: skip
+            draw.rectangle(
+                [x + 1, y, x + 4, y + th], fill="#1f77b4" if kind == "gradual" else "#d62728"
+            )
         draw.text((x + 3, y + th + 1), f"#{k} @ {_clock(float(starts_s[k]))}", fill="black")
     return _webp(sheet)
 
@@ -115,13 +128,20 @@ def loss_curve(curve: list[dict], baselines: dict[str, float] | None = None) -> 
     by step, with the mean-shot and neighbour baselines as flat dashed lines."""
     fig, ax = _figure(6.0, 3.0)
     steps = [p["step"] for p in curve if "train_loss" in p]
-    ax.plot(steps, [p["train_loss"] for p in curve if "train_loss" in p], label="train MSM",
-            color="#4c72b0", lw=1.5)  # fmt: skip
+    ax.plot(
+        steps,
+        [p["train_loss"] for p in curve if "train_loss" in p],
+        label="train MSM",
+        color="#4c72b0",
+        lw=1.5,
+    )
     val = [(p["step"], p["val_loss"]) for p in curve if p.get("val_loss") is not None]
     if val:
         ax.plot(*zip(*val), "o-", label="validation MSM", color="#dd8452", lw=1.5, ms=4)
-    styles = {"mean_shot": ("mean-shot baseline", "#7f7f7f"),
-              "neighbour": ("neighbour baseline", "#2ca02c")}  # fmt: skip
+    styles = {
+        "mean_shot": ("mean-shot baseline", "#7f7f7f"),
+        "neighbour": ("neighbour baseline", "#2ca02c"),
+    }
     for name, value in (baselines or {}).items():
         if value is not None and name in styles:
             label, colour = styles[name]
@@ -147,8 +167,13 @@ def probe_chart(results: dict) -> bytes:
         means = np.array([c["mean"] for c in cells], float)  # NaN: the probe had no score
         stds = np.nan_to_num(np.array([c["std"] for c in cells], float))
         ok = np.isfinite(means)
-        ax.bar(np.flatnonzero(ok), means[ok], yerr=stds[ok], capsize=3,
-               color=[ROW_COLOURS.get(r, "#8172b2") for r, k in zip(names, ok) if k])  # fmt: skip
+        ax.bar(
+            np.flatnonzero(ok),
+            means[ok],
+            yerr=stds[ok],
+            capsize=3,
+            color=[ROW_COLOURS.get(r, "#8172b2") for r, k in zip(names, ok) if k],
+        )
         ax.set_xticks([])
         ax.set_title(f"{task} ({cells[0]['metric']})", fontsize=8)
         if ok.any():
@@ -157,14 +182,27 @@ def probe_chart(results: dict) -> bytes:
             ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
         else:  # too few clips with both classes in every fold (tiny catalogues)
             ax.set_yticks([])
-            ax.text(0.5, 0.5, "no score", ha="center", va="center", transform=ax.transAxes,
-                    fontsize=8, color="#777777")  # fmt: skip
+            ax.text(
+                0.5,
+                0.5,
+                "no score",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="#777777",
+            )
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
 
-    fig.legend(handles=[Patch(color=ROW_COLOURS.get(r, "#8172b2"), label=r) for r in rows],
-               loc="lower center", ncol=len(rows), fontsize=8, frameon=False)  # fmt: skip
+    fig.legend(
+        handles=[Patch(color=ROW_COLOURS.get(r, "#8172b2"), label=r) for r in rows],
+        loc="lower center",
+        ncol=len(rows),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return _png(fig)
 
@@ -187,8 +225,9 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
 
 
-def shot_map(vectors: np.ndarray, starts_s, thumbnails: list[bytes | None] | None = None,
-             n_pictures: int = 6) -> bytes:  # fmt: skip
+def shot_map(
+    vectors: np.ndarray, starts_s, thumbnails: list[bytes | None] | None = None, n_pictures: int = 6
+) -> bytes:
     """PNG of a title's shots on the first two principal components of their contextual vectors,
     points coloured by start time, with `n_pictures` thumbnails (spread over the title) placed at
     their shots."""
@@ -202,8 +241,16 @@ def shot_map(vectors: np.ndarray, starts_s, thumbnails: list[bytes | None] | Non
     have = [i for i, t in enumerate(thumbnails or []) if t]
     for i in (have[j] for j in sheet_rows(len(have), n_pictures)) if have else ():
         img = np.asarray(open_thumbnail(thumbnails[i]).resize((36, 36)))
-        ax.add_artist(AnnotationBbox(OffsetImage(img, zoom=1.0), xy[i], frameon=True, pad=0.1,
-                                     xybox=(14, 14), boxcoords="offset points"))  # fmt: skip
+        ax.add_artist(
+            AnnotationBbox(
+                OffsetImage(img, zoom=1.0),
+                xy[i],
+                frameon=True,
+                pad=0.1,
+                xybox=(14, 14),
+                boxcoords="offset points",
+            )
+        )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title("shots on the first two principal components", fontsize=9)

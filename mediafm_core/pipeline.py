@@ -190,7 +190,7 @@ def build_tables(title_id, n, vectors: dict, has_text, glob, layout, profile: st
             vectors[m],
             {**common, "mediafm.encoder": slots[m]},
             **({"has_text": flag} if m == "text" else {}),
-        )  # fmt: skip
+        )
         for m in slots
     }
     tables["fused"] = _vector_table(keys, "fused", vectors["fused"], common, has_text=flag)
@@ -223,8 +223,16 @@ def write_all(tables: dict[str, pa.Table], out_dir: Path) -> dict[str, Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, chunk: int,
-                       timings, thumbnails: list | None = None) -> dict:  # fmt: skip
+def _encode_shot_media(
+    title,
+    table,
+    encoders: dict,
+    n_frames: int,
+    size: int,
+    chunk: int,
+    timings,
+    thumbnails: list | None = None,
+) -> dict:
     """{"video"|"audio": encoder} -> vectors, decoding shots in one pass and encoding `chunk`
     shots at a time, so a title with thousands of shots never holds all its frames in memory.
     `thumbnails`, when given, receives each shot's WebP thumbnail (bytes) from the same frames."""
@@ -242,8 +250,7 @@ def _encode_shot_media(title, table, encoders: dict, n_frames: int, size: int, c
     return {m: np.concatenate(v) for m, v in out.items()}
 
 
-def _encode_batches(shots, encoders: dict, chunk: int, timings, thumbnails, out: dict,
-                    bar) -> int:  # fmt: skip
+def _encode_batches(shots, encoders: dict, chunk: int, timings, thumbnails, out: dict, bar) -> int:
     """Encode `chunk` shots at a time into `out` (modality -> list of arrays); returns the
     number of shots the decoder gave."""
     from mediafm_core.media.thumbnails import shot_thumbnail
@@ -312,8 +319,9 @@ def encode_title(
         media = {"video": enc.video, "audio": enc.audio}
         size = enc.profile.frame_size
         thumbs: list[bytes] = []
-        vectors.update(_encode_shot_media(title, table, media, n_frames, size, shot_chunk, timings,
-                                          thumbs))  # fmt: skip
+        vectors.update(
+            _encode_shot_media(title, table, media, n_frames, size, shot_chunk, timings, thumbs)
+        )
     except ValueError as exc:  # encoder input checks (NaN audio, empty shots, bad widths)
         raise TitleError(title.title_id, str(exc)) from exc
     layout = FusionLayout.from_infos(enc.infos())
@@ -366,8 +374,9 @@ def encode_modality(
     else:
         table = load_shots(shots, title.title_id)
         keys = np.arange(table.num_rows, dtype=np.int64)
-        vectors, flags = _one_modality(title, table, modality, encoder, frames_per_shot,
-                                       frame_size, shot_chunk)  # fmt: skip
+        vectors, flags = _one_modality(
+            title, table, modality, encoder, frames_per_shot, frame_size, shot_chunk
+        )
     meta = {"mediafm.encoder": json.dumps(encoder.info.to_dict())}
     cols = {"title_id": pa.array([title.title_id] * len(vectors), pa.string())}
     if keys is not None:
@@ -376,8 +385,9 @@ def encode_modality(
     path = Path(out_path)
     write_table_atomic(table_out, path)
     n_text = sum(flags["has_text"].to_pylist()) if "has_text" in flags else 0
-    return ModalityResult(title.title_id, modality, path, len(vectors),
-                          time.perf_counter() - t0, n_text)  # fmt: skip
+    return ModalityResult(
+        title.title_id, modality, path, len(vectors), time.perf_counter() - t0, n_text
+    )
 
 
 def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
@@ -389,8 +399,9 @@ def _one_modality(title, table, modality, encoder, n_frames, size, chunk):
             return vectors, {"has_text": pa.array(has_text, pa.bool_())}
         if modality in _INPUT:
             thumbs: list[bytes] | None = [] if modality == "video" else None
-            out = _encode_shot_media(title, table, {modality: encoder}, n_frames, size, chunk, {},
-                                     thumbs)  # fmt: skip
+            out = _encode_shot_media(
+                title, table, {modality: encoder}, n_frames, size, chunk, {}, thumbs
+            )
             extra = {"thumbnail": pa.array(thumbs, pa.binary())} if thumbs is not None else {}
             return out[modality], extra
     except ValueError as exc:

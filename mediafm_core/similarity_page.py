@@ -55,20 +55,28 @@ def shot_thumbnails(store: LanceStore, keys) -> dict[tuple[str, int], bytes | No
         by_title.setdefault(str(tid), []).append(int(idx))
     out: dict[tuple[str, int], bytes | None] = {}
     for tid, idx in by_title.items():
-        where = (f"title_id = {sql_quote(tid)} AND shot_index IN "
-                 f"({', '.join(str(i) for i in sorted(set(idx)))})")  # fmt: skip
+        where = (
+            f"title_id = {sql_quote(tid)} AND shot_index IN "
+            f"({', '.join(str(i) for i in sorted(set(idx)))})"
+        )
         t = _rows(store, where, ["shot_index", "thumbnail"])
-        out.update({(tid, int(i)): b for i, b in zip(t["shot_index"].to_pylist(),
-                                                     t["thumbnail"].to_pylist())})  # fmt: skip
+        out.update(
+            {
+                (tid, int(i)): b
+                for i, b in zip(t["shot_index"].to_pylist(), t["thumbnail"].to_pylist())
+            }
+        )
     return out
 
 
-def title_strip(store: LanceStore, title_id: str, n: int = STRIP_SHOTS,
-                start_s=None, end_s=None) -> list[dict]:  # fmt: skip
+def title_strip(
+    store: LanceStore, title_id: str, n: int = STRIP_SHOTS, start_s=None, end_s=None
+) -> list[dict]:
     """Up to `n` shots of a title (optionally those overlapping [start_s, end_s)), spread evenly:
     [{"shot_index", "start_s", "end_s", "thumbnail"}] in shot order."""
-    t = _rows(store, f"title_id = {sql_quote(title_id)}",
-              ["shot_index", "start_s", "end_s", "thumbnail"]).sort_by("shot_index")
+    t = _rows(
+        store, f"title_id = {sql_quote(title_id)}", ["shot_index", "start_s", "end_s", "thumbnail"]
+    ).sort_by("shot_index")
     rows = t.to_pylist()
     if start_s is not None or end_s is not None:
         lo = -np.inf if start_s is None else start_s
@@ -88,33 +96,41 @@ def title_names(store: LanceStore) -> dict[str, str]:
 
 
 def _figure(thumb: bytes | None, caption: str) -> str:
-    img = (f'<img src="{data_url(thumb)}" alt="{html.escape(caption)}">' if thumb
-           else '<div class="none"></div>')  # fmt: skip
+    img = (
+        f'<img src="{data_url(thumb)}" alt="{html.escape(caption)}">'
+        if thumb
+        else '<div class="none"></div>'
+    )
     return f"<figure>{img}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def _strip(rows: list[dict]) -> str:
-    figs = "".join(_figure(r["thumbnail"], f"#{r['shot_index']} {r['start_s']:.1f}s")
-                   for r in rows)  # fmt: skip
+    figs = "".join(_figure(r["thumbnail"], f"#{r['shot_index']} {r['start_s']:.1f}s") for r in rows)
     return f'<div class="thumbs">{figs}</div>'
 
 
 def _page(title: str, query_html: str, results_html: list[str]) -> str:
     body = "\n".join(results_html) or "<p>No results.</p>"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<h2>Query</h2>{query_html}<h2>Results</h2>{body}</body></html>")  # fmt: skip
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<h2>Query</h2>{query_html}<h2>Results</h2>{body}</body></html>"
+    )
 
 
-def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s,
-                       results: pa.Table) -> str:  # fmt: skip
+def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s, results: pa.Table) -> str:
     """HTML for `similar_shots` results: the clip's shots, then one row per result shot."""
     names = title_names(store)
-    span = "whole title" if start_s is None and end_s is None else \
-        f"[{start_s or 0:g} s, {'end' if end_s is None else f'{end_s:g} s'})"  # fmt: skip
-    query = (f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
-             f"</b><br>{html.escape(title_id)} {span}</div>"
-             f"{_strip(title_strip(store, title_id, STRIP_SHOTS * 2, start_s, end_s))}</div>")
+    span = (
+        "whole title"
+        if start_s is None and end_s is None
+        else f"[{start_s or 0:g} s, {'end' if end_s is None else f'{end_s:g} s'})"
+    )
+    query = (
+        f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
+        f"</b><br>{html.escape(title_id)} {span}</div>"
+        f"{_strip(title_strip(store, title_id, STRIP_SHOTS * 2, start_s, end_s))}</div>"
+    )
     rows = results.to_pylist()
     thumbs = shot_thumbnails(store, [(r["title_id"], r["shot_index"]) for r in rows])
     out = []
@@ -127,15 +143,17 @@ def similar_shots_page(store: LanceStore, title_id: str, start_s, end_s,
             f"{r['start_s']:.2f}-{r['end_s']:.2f} s<br>distance "
             f"<span class='dist'>{r['distance']:.4f}</span></div><div class='thumbs'>"
             f"{_figure(thumbs.get((r['title_id'], r['shot_index'])), caption)}</div></div>"
-        )  # fmt: skip
+        )
     return _page(f"Shots most similar to {title_id} {span}", query, out)
 
 
 def similar_titles_page(store: LanceStore, title_id: str, results: pa.Table) -> str:
     """HTML for `similar_titles` results: the query title's strip, then one strip per result."""
     names = title_names(store)
-    query = (f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
-             f"</b><br>{html.escape(title_id)}</div>{_strip(title_strip(store, title_id))}</div>")
+    query = (
+        f'<div class="row"><div class="meta"><b>{html.escape(names.get(title_id, title_id))}'
+        f"</b><br>{html.escape(title_id)}</div>{_strip(title_strip(store, title_id))}</div>"
+    )
     out = []
     for rank, r in enumerate(results.to_pylist(), 1):
         tid = r["title_id"]
@@ -146,7 +164,7 @@ def similar_titles_page(store: LanceStore, title_id: str, results: pa.Table) -> 
             f"{'<br>' + html.escape(genres) if genres else ''}<br>distance "
             f"<span class='dist'>{r['distance']:.4f}</span></div>"
             f"{_strip(title_strip(store, tid))}</div>"
-        )  # fmt: skip
+        )
     return _page(f"Titles most similar to {names.get(title_id, title_id)}", query, out)
 
 

@@ -74,8 +74,11 @@ def one_width(widths: dict[str, int], source: str, what: str = "fused width") ->
     for w, tids in sorted(by_width.items()):
         shown = ", ".join(tids[:5]) + (f" and {len(tids) - 5} more" if len(tids) > 5 else "")
         parts.append(f"{w} ({shown})")
-    raise InputError(source, f"titles have mixed {what}s: {'; '.join(parts)}; re-encode them "
-                             "with one encoder profile, or train a new space on one width")
+    raise InputError(
+        source,
+        f"titles have mixed {what}s: {'; '.join(parts)}; re-encode them "
+        "with one encoder profile, or train a new space on one width",
+    )
 
 
 def _vectors_from_column(col: pa.ChunkedArray, path: str, name: str) -> np.ndarray:

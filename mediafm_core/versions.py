@@ -49,8 +49,14 @@ def shots_version(detector: str = "mediafm") -> str:
 
     name = ShotConfig().detector if detector == "auto" else detector
     rules = dataclasses.asdict(FastDetectorConfig()) if name == "mediafm" else {}
-    return digest("shots", SHOTS_RULES, name, rules, dataclasses.asdict(ShotConfig(detector=name)),
-                  DECODE_SIZE)  # fmt: skip
+    return digest(
+        "shots",
+        SHOTS_RULES,
+        name,
+        rules,
+        dataclasses.asdict(ShotConfig(detector=name)),
+        DECODE_SIZE,
+    )
 
 
 def encoder_version(profile, modality: str, text_config=None, frames_per_shot: int = 0) -> str:
@@ -63,8 +69,11 @@ def encoder_version(profile, modality: str, text_config=None, frames_per_shot: i
     p = get_profile(profile)
     cfg = text_config if modality == "text" and text_config is not None else getattr(p, modality)
     fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "device"}
-    sampling = ({"frames_per_shot": frames_per_shot or p.frames_per_shot,
-                 "frame_size": p.frame_size} if modality == "video" else {})  # fmt: skip
+    sampling = (
+        {"frames_per_shot": frames_per_shot or p.frames_per_shot, "frame_size": p.frame_size}
+        if modality == "video"
+        else {}
+    )
     return digest(modality, fields, sampling, weights_identity(modality, cfg))
 
 
@@ -111,8 +120,9 @@ def contextual_version(representation: str | None = None) -> str:
     """Contextual vectors of `representation` (None = the default), windowed by inference.py."""
     from mediafm_core.inference import DEFAULT_REPRESENTATION, MASKED_PHASES
 
-    return digest("contextual", CONTEXTUAL_RULES, representation or DEFAULT_REPRESENTATION,
-                  MASKED_PHASES)  # fmt: skip
+    return digest(
+        "contextual", CONTEXTUAL_RULES, representation or DEFAULT_REPRESENTATION, MASKED_PHASES
+    )
 
 
 def title_pooling_version() -> str:

@@ -16,9 +16,13 @@ def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
 
 def shot_rows(title_id: str, n: int, d: int = 16, seed: int = 0, version: str = "m1") -> pa.Table:
     """`n` shots of `title_id`, 2 s each, with seeded unit vectors of width `d`."""
-    return pa.table({
-        "title_id": [title_id] * n, "shot_index": np.arange(n, dtype=np.int64),
-        "start_s": np.arange(n, dtype=np.float64) * 2.0,
-        "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
-        "vector": vector_array(unit_rows(n, d, seed)), "model_version": [version] * n,
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [title_id] * n,
+            "shot_index": np.arange(n, dtype=np.int64),
+            "start_s": np.arange(n, dtype=np.float64) * 2.0,
+            "end_s": np.arange(n, dtype=np.float64) * 2.0 + 2.0,
+            "vector": vector_array(unit_rows(n, d, seed)),
+            "model_version": [version] * n,
+        }
+    )

@@ -20,10 +20,22 @@ def test_the_pytest_entry_point_collects_our_tests_package():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     files = ["tests/assets/test_sensor.py", "tests/e2e/test_daemon.py"]  # both import tests.*
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "pytest"), "--collect-only", "-q", "-p", "no:xdist",
-         "-p", "no:cacheprovider", *files],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "pytest"),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            *files,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "tests/e2e/test_daemon.py::test_daemon_ticks_the_sensor" in proc.stdout
     assert "errors" not in proc.stdout.splitlines()[-1]

@@ -46,8 +46,14 @@ from mediafm_core.tables import vector_array
 MODALITIES = ("video", "audio", "text")
 
 
-def vector_table(title_id: str, vectors: np.ndarray, column: str = "vector", with_shots=True,
-                 encoder: dict | None = None, **extra) -> pa.Table:  # fmt: skip
+def vector_table(
+    title_id: str,
+    vectors: np.ndarray,
+    column: str = "vector",
+    with_shots=True,
+    encoder: dict | None = None,
+    **extra,
+) -> pa.Table:
     """A contract table (title_id[, shot_index], <column>, **extra), encoder info in metadata."""
     n = len(vectors)
     cols = {"title_id": pa.array([title_id] * n, pa.string())}
@@ -104,7 +110,7 @@ def encode_unimodal(enc, title_id: str, inputs):
     check_specs=[
         spec(f"{m}_embeddings", "rows_match_shots", "One vector per shot") for m in MODALITIES
     ]
-    + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],  # fmt: skip
+    + [spec(f"{m}_embeddings", "finite_vectors", "No NaN/inf") for m in MODALITIES],
     description="Decode each title once and run the video, audio and timed-text encoders.",
 )
 @final_on_bad_input
@@ -180,15 +186,17 @@ def contact_sheet_observation(tid: str, shots: pa.Table, video: pa.Table) -> Ass
     sheet = contact_sheet(thumbs or [None] * shots.num_rows, shots["start_s"].to_pylist(), kinds)
     sizes = [len(t) for t in thumbs if t]
     return AssetObservation(
-        asset_key="shots", partition=tid,
+        asset_key="shots",
+        partition=tid,
         metadata={
-            "contact_sheet": MetadataValue.md(markdown_image(sheet, f"{tid} contact sheet",
-                                                             SHEET_MIME)),
+            "contact_sheet": MetadataValue.md(
+                markdown_image(sheet, f"{tid} contact sheet", SHEET_MIME)
+            ),
             "contact_sheet_bytes": len(sheet),
             "thumbnail_bytes_per_shot": round(float(np.mean(sizes)), 1) if sizes else 0,
             "pictures_seconds": round(time.perf_counter() - t0, 3),
         },
-    )  # fmt: skip
+    )
 
 
 @per_title_asset(
@@ -260,8 +268,13 @@ def fused_shots(context: AssetExecutionContext, video: dict, audio: dict, text: 
 
 def _thumb_bytes(tables: dict) -> float:
     """Mean bytes of the thumbnails in `tables` (title -> video table)."""
-    sizes = [len(b) for t in tables.values() if "thumbnail" in t.column_names
-             for b in t["thumbnail"].to_pylist() if b]  # fmt: skip
+    sizes = [
+        len(b)
+        for t in tables.values()
+        if "thumbnail" in t.column_names
+        for b in t["thumbnail"].to_pylist()
+        if b
+    ]
     return round(float(np.mean(sizes)), 1) if sizes else 0.0
 
 

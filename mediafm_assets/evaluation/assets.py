@@ -30,8 +30,10 @@ class ProbeConfig(Config):
 
 def label_table(storage: StorageResource, task: str) -> pa.Table | None:
     """clips_<task> rows from <root>/labels, else from <landing>/labels (folder or s3://)."""
-    for path in (UPath(storage.layout().clips(task)),
-                 UPath(storage.landing_root()) / "labels" / f"clips_{task}.parquet"):
+    for path in (
+        UPath(storage.layout().clips(task)),
+        UPath(storage.landing_root()) / "labels" / f"clips_{task}.parquet",
+    ):
         if path.exists():
             with path.open("rb") as f:
                 return pq.read_table(f)
@@ -65,10 +67,19 @@ def scores_table(results: dict, version: str) -> pa.Table:
     """Long format: one row per (features, task); `folds` holds the per-fold scores (the
     folds are the same for every row, so differences between rows can be paired)."""
     rows = [
-        {"features": row, "task": task, "metric": r.metric, "mean": r.mean, "std": r.std,
-         "n_clips": r.n_clips, "model_version": version, "folds": [float(f) for f in r.folds]}
-        for row, per in results.items() for task, r in per.items()
-    ]  # fmt: skip
+        {
+            "features": row,
+            "task": task,
+            "metric": r.metric,
+            "mean": r.mean,
+            "std": r.std,
+            "n_clips": r.n_clips,
+            "model_version": version,
+            "folds": [float(f) for f in r.folds],
+        }
+        for row, per in results.items()
+        for task, r in per.items()
+    ]
     return pa.Table.from_pylist(rows)
 
 
@@ -97,14 +108,22 @@ def artefact_sources(storage: StorageResource) -> dict:
         path = join(storage.layout().artefacts, asset)
         return open_titles(path, column, per_shot=per_shot) if UPath(path).exists() else None
 
-    return {"fused": source("fused_shots", "fused"), "video": source("video_embeddings", "vector"),
-            "globals_": source("title_metadata_embedding", "vector", per_shot=False)}  # fmt: skip
+    return {
+        "fused": source("fused_shots", "fused"),
+        "video": source("video_embeddings", "vector"),
+        "globals_": source("title_metadata_embedding", "vector", per_shot=False),
+    }
 
 
 @asset(
     ins={"shots": AssetIn(metadata=ALLOW_MISSING)},  # shot times only, to map clips onto shots
-    deps=["fused_shots", "video_embeddings", "title_metadata_embedding",
-          "contextual_embeddings", "encoder_checkpoint"],  # fmt: skip
+    deps=[
+        "fused_shots",
+        "video_embeddings",
+        "title_metadata_embedding",
+        "contextual_embeddings",
+        "encoder_checkpoint",
+    ],
     group_name="evaluation",
     owners=OWNERS,
     kinds={"scikitlearn", "parquet"},
@@ -140,8 +159,9 @@ def linear_probes(
         raise InputError(storage.layout().labels, "no clips_<task>.parquet labels found")
     model, _, version = load_current_model(storage)
     folds = max(2, min(config.folds, len(titles)))  # grouped by title: <= #titles
-    feats = streamed_features(**sources, clips=clips, model=model,
-                              representation=DEFAULT_REPRESENTATION, rows=ROWS)  # fmt: skip
+    feats = streamed_features(
+        **sources, clips=clips, model=model, representation=DEFAULT_REPRESENTATION, rows=ROWS
+    )
     data = BenchmarkData({}, None, {}, clips)  # the clips; the features came from the scan
     results = run_ablation(data, model, folds=folds, seed=config.seed, features=feats)
     layout = storage.layout()

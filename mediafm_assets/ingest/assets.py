@@ -73,8 +73,9 @@ def landed_version(storage: StorageResource, title_ids: list[str]) -> DataVersio
     from mediafm_core.storage.landing import scan_landing
 
     landed = scan_landing(storage.landing_root())
-    return DataVersion(",".join(landed[t].fingerprint if t in landed else "gone"
-                                for t in sorted(title_ids)))  # fmt: skip
+    return DataVersion(
+        ",".join(landed[t].fingerprint if t in landed else "gone" for t in sorted(title_ids))
+    )
 
 
 def to_arrow(table) -> pa.Table:

@@ -40,24 +40,32 @@ def retire_titles(context: OpExecutionContext, config: RetireConfig, storage: St
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
     for tid, reason in sorted(config.titles.items()):
         try:
-            done[tid] = retire_title(storage.root, tid, reason=reason,
-                                     landing=storage.landing_root(), must_exist=False)  # fmt: skip
+            done[tid] = retire_title(
+                storage.root, tid, reason=reason, landing=storage.landing_root(), must_exist=False
+            )
         except Exception as exc:  # one title's storage error does not block the others
             failed[tid] = str(exc)
             context.log.warning(f"retiring {tid} failed: {exc}")
             continue
-        context.log.info(f"retired {tid} ({reason}): rows {done[tid]['rows']}, "
-                         f"artefacts {done[tid]['artefacts']}")  # fmt: skip
+        context.log.info(
+            f"retired {tid} ({reason}): rows {done[tid]['rows']}, "
+            f"artefacts {done[tid]['artefacts']}"
+        )
         if tid in known:
             context.instance.delete_dynamic_partition(titles_partitions.name, tid)
     if failed:  # after the others were retired; STORAGE_RETRY runs the op again (idempotent)
-        raise Failure(description=f"retiring {sorted(failed)} failed: {failed}",
-                      metadata={"retired": MetadataValue.json(sorted(done))})  # fmt: skip
+        raise Failure(
+            description=f"retiring {sorted(failed)} failed: {failed}",
+            metadata={"retired": MetadataValue.json(sorted(done))},
+        )
     yield Output(None, metadata={"retired": MetadataValue.json(done)})
 
 
-@job(name=RETIRE_JOB, tags={"mediafm/kind": "retirement"},
-     description="Retire titles: their rows leave LanceDB, their artefacts move to retired/, "
-     "their partitions are deleted. Requested by title_retirement_sensor.")  # fmt: skip
+@job(
+    name=RETIRE_JOB,
+    tags={"mediafm/kind": "retirement"},
+    description="Retire titles: their rows leave LanceDB, their artefacts move to retired/, "
+    "their partitions are deleted. Requested by title_retirement_sensor.",
+)
 def retire_titles_job():
     retire_titles()

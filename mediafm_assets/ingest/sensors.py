@@ -97,8 +97,9 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
     before = dict(seen)
     known = set(context.instance.get_dynamic_partitions(titles_partitions.name))
     retired = retired_titles(storage.root)
-    todo = titles_to_run(seen, known, scan_landing(storage.landing_root()), retired,
-                         storage.settle_s)  # fmt: skip
+    todo = titles_to_run(
+        seen, known, scan_landing(storage.landing_root()), retired, storage.settle_s
+    )
     selection = cold_start_selection(storage.has_checkpoint()) if todo else []
     requests, fresh = [], []
     for tid, fingerprint, n in todo:
@@ -106,17 +107,29 @@ def title_arrival_sensor(context: SensorEvaluationContext, storage: StorageResou
             readmit_title(storage.root, tid)  # landed again: it is a title once more
         seen[tid] = (fingerprint, n)
         fresh += [tid] if tid not in known else []
-        requests.append(RunRequest(
-            run_key=f"cold-start:{tid}:{n}:{fingerprint}", partition_key=tid,
-            asset_selection=selection,
-            tags={**COLD_START_TAGS, "mediafm/trigger": "title_arrival",
-                  "mediafm/fingerprint": fingerprint},
-        ))  # fmt: skip
+        requests.append(
+            RunRequest(
+                run_key=f"cold-start:{tid}:{n}:{fingerprint}",
+                partition_key=tid,
+                asset_selection=selection,
+                tags={
+                    **COLD_START_TAGS,
+                    "mediafm/trigger": "title_arrival",
+                    "mediafm/fingerprint": fingerprint,
+                },
+            )
+        )
     token = state.get("fingerprints")
     if seen != before or (seen and not token):
         token = fingerprints.save(storage.root, SEEN_STATE, seen, previous=token)
-    cursor = json.dumps({"fingerprints": token, "seen": len(seen), "known": len(known) + len(fresh),
-                         "last": todo[-1][0] if todo else state.get("last")})  # fmt: skip
+    cursor = json.dumps(
+        {
+            "fingerprints": token,
+            "seen": len(seen),
+            "known": len(known) + len(fresh),
+            "last": todo[-1][0] if todo else state.get("last"),
+        }
+    )
     if not requests:
         skip = f"no new or changed ready titles in {storage.landing_root()}"
         return SensorResult(skip_reason=skip, cursor=cursor)
@@ -152,12 +165,14 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
     since = {t: state.get("missing_since", {}).get(t, now) for t in sorted(known - present)}
     records = retired_titles(storage.root)
     recent = [t for t, r in records.items() if now - r.get("retired_at", 0) < SWEEP_S]
-    todo = {t: "landing folder vanished" for t, s in since.items()
-            if now - s >= storage.retire_after_s}  # fmt: skip
+    todo = {
+        t: "landing folder vanished" for t, s in since.items() if now - s >= storage.retire_after_s
+    }
     todo |= {t: "retired by hand" for t in sorted((set(records) & known) - set(todo))}
     # a run still in flight at retirement may have written rows or artefacts since: sweep
-    todo |= {t: "swept again after retirement"
-             for t in leftovers(storage.root, set(recent) - set(todo))}  # fmt: skip
+    todo |= {
+        t: "swept again after retirement" for t in leftovers(storage.root, set(recent) - set(todo))
+    }
     requested = {t: at for t, at in state.get("requested", {}).items() if now - at < RETRY_S}
     todo = {t: why for t, why in todo.items() if t not in requested}  # its run is under way
     cursor = {
@@ -174,8 +189,13 @@ def title_retirement_sensor(context: SensorEvaluationContext, storage: StorageRe
         return SensorResult(skip_reason=f"nothing to retire ({why})", cursor=json.dumps(cursor))
     cursor["n"] += 1
     context.log.info(f"requesting the retirement of {sorted(todo)}")
-    return SensorResult(run_requests=[RunRequest(
-        run_key=f"retire:{cursor['n']}:{','.join(sorted(todo))}"[:200],
-        run_config={"ops": {"retire_titles": {"config": {"titles": todo}}}},
-        tags={"mediafm/kind": "retirement", "mediafm/titles": ",".join(sorted(todo))[:200]},
-    )], cursor=json.dumps(cursor))  # fmt: skip
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"retire:{cursor['n']}:{','.join(sorted(todo))}"[:200],
+                run_config={"ops": {"retire_titles": {"config": {"titles": todo}}}},
+                tags={"mediafm/kind": "retirement", "mediafm/titles": ",".join(sorted(todo))[:200]},
+            )
+        ],
+        cursor=json.dumps(cursor),
+    )

@@ -71,12 +71,21 @@ class PretrainConfig(Config):
         from mediafm_core.training import TrainConfig
 
         cfg = TrainConfig(
-            size=self.size, steps=self.steps, optimizer=self.optimizer, device=self.device,
-            batch_size=self.batch_size, lr=self.lr, window=self.window, seed=self.seed,
-            eval_every=self.eval_every, checkpoint_every=self.checkpoint_every or self.eval_every,
-            log_every=self.log_every, patience=self.patience, resume=True,
+            size=self.size,
+            steps=self.steps,
+            optimizer=self.optimizer,
+            device=self.device,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            window=self.window,
+            seed=self.seed,
+            eval_every=self.eval_every,
+            checkpoint_every=self.checkpoint_every or self.eval_every,
+            log_every=self.log_every,
+            patience=self.patience,
+            resume=True,
             warmup=min(100, max(1, self.steps // 5)),
-        )  # fmt: skip
+        )
         return cfg.to_dict()
 
 
@@ -100,8 +109,11 @@ def check_dataset(uri: str) -> dict:
     from mediafm_core.training.dataset import ParquetTitles
 
     titles = ParquetTitles(uri)
-    return {"titles": len(titles.title_ids), "fused_dim": titles.dim,
-            "shots": sum(titles.n_rows(t) for t in titles.title_ids)}  # fmt: skip
+    return {
+        "titles": len(titles.title_ids),
+        "fused_dim": titles.dim,
+        "shots": sum(titles.n_rows(t) for t in titles.title_ids),
+    }
 
 
 def trainer_command(trainer: TrainerLauncherResource) -> list[str]:
@@ -111,8 +123,7 @@ def trainer_command(trainer: TrainerLauncherResource) -> list[str]:
     n = trainer.processes()
     if n <= 1:
         return [python, *module]
-    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
-            *module]  # fmt: skip
+    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", *module]
 
 
 def run_in_process(context, spec: dict) -> dict:
@@ -126,8 +137,12 @@ def run_in_process(context, spec: dict) -> dict:
     with open(os.path.join(out_dir, "metrics.json")) as f:
         metrics = json.load(f)
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
-    return {"loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
-            "loss_curve": MetadataValue.md(curve_markdown(curve)), **scalars, "world_size": 1}
+    return {
+        "loss_curve_plot": MetadataValue.md(curve_picture(curve, metrics)),
+        "loss_curve": MetadataValue.md(curve_markdown(curve)),
+        **scalars,
+        "world_size": 1,
+    }
 
 
 def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) -> dict:
@@ -158,16 +173,20 @@ def verify_checkpoint(out_dir: str, meta: dict) -> None:
     """Raise `Failure` unless the trainer reported its metrics and `out_dir` holds a checkpoint
     whose safetensors weights load into the model its config.json describes."""
     if "loss_curve" not in meta:
-        raise Failure(description=f"the trainer exited without reporting its metrics over Pipes; "
-                      f"checkpoints/LATEST not moved to {out_dir}")  # fmt: skip
+        raise Failure(
+            description=f"the trainer exited without reporting its metrics over Pipes; "
+            f"checkpoints/LATEST not moved to {out_dir}"
+        )
     from mediafm_core.storage.s3 import local_copy
     from mediafm_core.training.checkpoint import load_checkpoint
 
     try:
         load_checkpoint(local_copy(out_dir, "checkpoints"))
     except Exception as exc:  # missing folder, config or weights; shapes that do not match
-        raise Failure(description=f"the trainer wrote no loadable checkpoint at {out_dir} "
-                      f"({exc}); checkpoints/LATEST not moved") from exc  # fmt: skip
+        raise Failure(
+            description=f"the trainer wrote no loadable checkpoint at {out_dir} "
+            f"({exc}); checkpoints/LATEST not moved"
+        ) from exc
 
 
 @asset(
@@ -248,13 +267,27 @@ def baselines_result(gate, published_anyway: bool) -> AssetCheckResult:
     the operator accepted the checkpoint: the check passes, says `beats_baselines: false` and
     why in its description, and downstream automation proceeds."""
     accepted = gate.passed or published_anyway
-    why = None if gate.passed else (f"{gate.problem}; published anyway (publish_below_baselines)"
-                                     if published_anyway else gate.problem)  # fmt: skip
-    return AssetCheckResult(check_name="beats_baselines", passed=accepted,
-                            severity=AssetCheckSeverity.ERROR, description=why,
-                            metadata={**gate.metadata, "beats_baselines": gate.passed,
-                                      "problem": gate.problem or "none",
-                                      "latest_moved": accepted})  # fmt: skip
+    why = (
+        None
+        if gate.passed
+        else (
+            f"{gate.problem}; published anyway (publish_below_baselines)"
+            if published_anyway
+            else gate.problem
+        )
+    )
+    return AssetCheckResult(
+        check_name="beats_baselines",
+        passed=accepted,
+        severity=AssetCheckSeverity.ERROR,
+        description=why,
+        metadata={
+            **gate.metadata,
+            "beats_baselines": gate.passed,
+            "problem": gate.problem or "none",
+            "latest_moved": accepted,
+        },
+    )
 
 
 def _value(v):

@@ -28,20 +28,26 @@ def trainer_pod_spec(trainer: TrainerLauncherResource) -> dict:
     return {
         "restart_policy": "Never",
         "node_selector": dict(trainer.node_selector),
-        "tolerations": [{"key": trainer.gpu_resource, "operator": "Exists",
-                         "effect": "NoSchedule"}],  # fmt: skip
-        "containers": [{
-            "name": "trainer",
-            "resources": {
-                "requests": {"cpu": trainer.cpu, "memory": trainer.memory,
-                             trainer.gpu_resource: gpus},
-                "limits": {"memory": trainer.memory, trainer.gpu_resource: gpus},
-            },
-            "env_from": [{"secret_ref": {"name": trainer.env_secret}}],
-            "volume_mounts": [{"name": "dshm", "mount_path": "/dev/shm"}],
-        }],
+        "tolerations": [
+            {"key": trainer.gpu_resource, "operator": "Exists", "effect": "NoSchedule"}
+        ],
+        "containers": [
+            {
+                "name": "trainer",
+                "resources": {
+                    "requests": {
+                        "cpu": trainer.cpu,
+                        "memory": trainer.memory,
+                        trainer.gpu_resource: gpus,
+                    },
+                    "limits": {"memory": trainer.memory, trainer.gpu_resource: gpus},
+                },
+                "env_from": [{"secret_ref": {"name": trainer.env_secret}}],
+                "volume_mounts": [{"name": "dshm", "mount_path": "/dev/shm"}],
+            }
+        ],
         "volumes": [{"name": "dshm", "empty_dir": {"medium": "Memory"}}],
-    }  # fmt: skip
+    }
 
 
 def k8s_run_kwargs(trainer: TrainerLauncherResource, spec: dict) -> dict:
@@ -52,16 +58,18 @@ def k8s_run_kwargs(trainer: TrainerLauncherResource, spec: dict) -> dict:
         raise InputError("trainer resource", "mode 'k8s' needs `image` (the CUDA trainer image)")
     if not is_s3(spec["out_dir"]):
         raise InputError(spec["out_dir"], "a Kubernetes trainer pod needs an s3:// storage root")
-    pod_python = TrainerLauncherResource(nproc_per_node=trainer.processes(),
-                                         python=trainer.python or "python")  # fmt: skip
+    pod_python = TrainerLauncherResource(
+        nproc_per_node=trainer.processes(), python=trainer.python or "python"
+    )
     return {
         "image": trainer.image,
         "command": trainer_command(pod_python),
         "namespace": trainer.namespace or None,
         "env": {SPEC_ENV: json.dumps(spec)},
         "base_pod_spec": trainer_pod_spec(trainer),
-        "base_pod_meta": {"labels": {"app.kubernetes.io/part-of": "mediafm",
-                                     "mediafm/job": "pretrain"}},  # fmt: skip
+        "base_pod_meta": {
+            "labels": {"app.kubernetes.io/part-of": "mediafm", "mediafm/job": "pretrain"}
+        },
     }
 
 
@@ -70,5 +78,7 @@ def run_with_k8s(context, trainer: TrainerLauncherResource, spec: dict) -> dict:
     loads the in-cluster config inside Kubernetes, else ~/.kube/config (dagster-k8s default)."""
     kwargs = k8s_run_kwargs(trainer, spec)
     result = PipesK8sClient().run(context=context, **kwargs).get_materialize_result()
-    return dict(result.metadata or {}) | {"command": " ".join(kwargs["command"]),
-                                          "image": trainer.image}  # fmt: skip
+    return dict(result.metadata or {}) | {
+        "command": " ".join(kwargs["command"]),
+        "image": trainer.image,
+    }

@@ -22,8 +22,9 @@ def curve_markdown(curve: list[dict]) -> str:
     lines = ["| step | train_loss | val_loss |", "|---:|---:|---:|"]
     for p in curve:
         val = p.get("val_loss")
-        lines.append(f"| {p['step']} | {p['train_loss']:.4f} | "
-                     f"{'' if val is None else f'{val:.4f}'} |")  # fmt: skip
+        lines.append(
+            f"| {p['step']} | {p['train_loss']:.4f} | {'' if val is None else f'{val:.4f}'} |"
+        )
     return "\n".join(lines)
 
 
@@ -113,8 +114,10 @@ def main() -> None:
     with open_dagster_pipes() as pipes:
 
         def report(step: int, m: dict) -> None:
-            pipes.log.info(f"step {step} train_loss {m.get('train_loss'):.4f}"
-                           + (f" val_loss {m['val_loss']:.4f}" if m.get("val_loss") else ""))
+            pipes.log.info(
+                f"step {step} train_loss {m.get('train_loss'):.4f}"
+                + (f" val_loss {m['val_loss']:.4f}" if m.get("val_loss") else "")
+            )
 
         summary: dict = {}
         out_dir, curve = train(extras, report, summary)

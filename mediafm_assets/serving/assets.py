@@ -54,8 +54,10 @@ def load_current_model(storage: StorageResource, name: str | None = None):
 
     name = name or storage.current_model_version()
     if name is None:
-        raise InputError(storage.layout().checkpoints, "no encoder checkpoint yet; "
-                         "materialise encoder_checkpoint first")  # fmt: skip
+        raise InputError(
+            storage.layout().checkpoints,
+            "no encoder checkpoint yet; materialise encoder_checkpoint first",
+        )
     path = storage.checkpoint_dir(name)
     if path not in _MODELS:
         from mediafm_core.storage.s3 import local_copy
@@ -70,8 +72,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: str,
-                     video: pa.Table | None = None) -> pa.Table:  # fmt: skip
+def contextual_table(
+    tid: str, shots: pa.Table, vectors: np.ndarray, version: str, video: pa.Table | None = None
+) -> pa.Table:
     """The contextual contract: title_id, shot_index, start_s, end_s, vector, model_version,
     and each shot's thumbnail (WebP bytes, from `video`'s thumbnail column; null without)."""
     shots = shots.sort_by("shot_index")
@@ -79,15 +82,17 @@ def contextual_table(tid: str, shots: pa.Table, vectors: np.ndarray, version: st
     thumbs = pa.nulls(n, pa.binary())
     if video is not None and "thumbnail" in video.column_names and video.num_rows == n:
         thumbs = video.sort_by("shot_index")["thumbnail"].cast(pa.binary())
-    return pa.table({
-        "title_id": pa.array([tid] * n, pa.string()),
-        "shot_index": shots["shot_index"].cast(pa.int64()),
-        "start_s": shots["start_s"].cast(pa.float64()),
-        "end_s": shots["end_s"].cast(pa.float64()),
-        "vector": vector_array(vectors),
-        "model_version": pa.array([version] * n, pa.string()),
-        "thumbnail": thumbs,
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": pa.array([tid] * n, pa.string()),
+            "shot_index": shots["shot_index"].cast(pa.int64()),
+            "start_s": shots["start_s"].cast(pa.float64()),
+            "end_s": shots["end_s"].cast(pa.float64()),
+            "vector": vector_array(vectors),
+            "model_version": pa.array([version] * n, pa.string()),
+            "thumbnail": thumbs,
+        }
+    )
 
 
 def shot_map_metadata(tid: str, table: pa.Table) -> dict:
@@ -111,9 +116,12 @@ def lance_rows(store, table: str, tid: str, expected: int) -> CheckOutcome:
     """LanceDB `table` (the physical table the title was written to) holds exactly `expected`
     rows for the title: no duplicates, none missing."""
     have = store.count_rows(table, [tid])
-    return CheckOutcome("lancedb_rows_match", have == expected,
-                        "" if have == expected else f"{have} rows in {table}, {expected} written",
-                        {"rows": have, "expected": expected, "table": table})  # fmt: skip
+    return CheckOutcome(
+        "lancedb_rows_match",
+        have == expected,
+        "" if have == expected else f"{have} rows in {table}, {expected} written",
+        {"rows": have, "expected": expected, "table": table},
+    )
 
 
 @per_title_asset(
@@ -154,8 +162,11 @@ def contextual_embeddings(
     model, meta, version = load_current_model(storage)
     load_s = time.perf_counter() - t0
     fused = {t: vectors_of(fused_shots[t], "fused") for t in context.partition_keys}
-    globs = {t: vectors_of(title_metadata_embedding[t])[0] for t in context.partition_keys
-             if t in title_metadata_embedding}  # fmt: skip
+    globs = {
+        t: vectors_of(title_metadata_embedding[t])[0]
+        for t in context.partition_keys
+        if t in title_metadata_embedding
+    }
     t1 = time.perf_counter()
     vectors = embed_titles(model, fused, globs)  # {tid: (n, R)}
     embed_s = time.perf_counter() - t1
@@ -174,21 +185,28 @@ def contextual_embeddings(
     failed = failures(outcomes)
     space = store.serving_space()
     first = next((t for t in context.partition_keys if t in good), None)
-    yield Output(keep_passing(out, failed), metadata={
-        "serving_space": space.id if space else "",
-        "also_in_serving_space": MetadataValue.json(served),
-        "rows": sum(x.num_rows for x in good.values()),
-        "failed_titles": MetadataValue.json(failed),
-        "width": int(next(iter(vectors.values())).shape[1]),
-        "model_version": version,
-        "lancedb_table": SHOT_EMBEDDINGS,
-        "lancedb_rows_total": store.count_rows(SHOT_EMBEDDINGS),
-        "lancedb_writes": MetadataValue.json(writes),
-        "stage_seconds": MetadataValue.json({"load_model": round(load_s, 3),
-                                             "embed": round(embed_s, 3),
-                                             "lancedb_write": round(time.perf_counter() - t2, 3)}),
-        **(shot_map_metadata(first, good[first]) if first else {}),
-    })  # fmt: skip
+    yield Output(
+        keep_passing(out, failed),
+        metadata={
+            "serving_space": space.id if space else "",
+            "also_in_serving_space": MetadataValue.json(served),
+            "rows": sum(x.num_rows for x in good.values()),
+            "failed_titles": MetadataValue.json(failed),
+            "width": int(next(iter(vectors.values())).shape[1]),
+            "model_version": version,
+            "lancedb_table": SHOT_EMBEDDINGS,
+            "lancedb_rows_total": store.count_rows(SHOT_EMBEDDINGS),
+            "lancedb_writes": MetadataValue.json(writes),
+            "stage_seconds": MetadataValue.json(
+                {
+                    "load_model": round(load_s, 3),
+                    "embed": round(embed_s, 3),
+                    "lancedb_write": round(time.perf_counter() - t2, 3),
+                }
+            ),
+            **(shot_map_metadata(first, good[first]) if first else {}),
+        },
+    )
     yield from title_checks(context, "contextual_embeddings", outcomes)
     fail_titles("contextual_embeddings", failed, len(out))
 
@@ -200,9 +218,17 @@ def checked_tables(shots: dict, vectors: dict, version: str, video: dict) -> tup
     for t, v in vectors.items():
         n = shots[t].num_rows
         if len(v) != n:
-            out[t], outcomes[t] = None, [CheckOutcome("rows_match_shots", False,
-                                                      f"{len(v)} vectors for {n} shots",
-                                                      {"rows": len(v), "shots": n})]  # fmt: skip
+            out[t], outcomes[t] = (
+                None,
+                [
+                    CheckOutcome(
+                        "rows_match_shots",
+                        False,
+                        f"{len(v)} vectors for {n} shots",
+                        {"rows": len(v), "shots": n},
+                    )
+                ],
+            )
             continue
         out[t] = contextual_table(t, shots[t], unit(v), version, video.get(t))
         outcomes[t] = contextual_vectors(out[t], shots[t])
@@ -225,9 +251,13 @@ def serve_new_titles(storage: StorageResource, store, version: str, fused, globs
         return []
     model, _, old = load_current_model(storage, folder)
     vectors = embed_titles(model, {t: fused[t] for t in new}, globs)
-    store.replace_titles(SHOT_EMBEDDINGS, pa.concat_tables(
-        [contextual_table(t, shots[t], unit(v), old) for t, v in vectors.items()],
-        promote_options="default"))  # fmt: skip
+    store.replace_titles(
+        SHOT_EMBEDDINGS,
+        pa.concat_tables(
+            [contextual_table(t, shots[t], unit(v), old) for t, v in vectors.items()],
+            promote_options="default",
+        ),
+    )
     return sorted(vectors)
 
 
@@ -235,12 +265,17 @@ def title_row(tid: str, contextual: pa.Table, meta: pa.Table) -> pa.Table:
     """One title_embeddings row: the unit-normed mean of the title's contextual vectors."""
     vec = unit(vectors_of(contextual).mean(axis=0, keepdims=True))  # (1, D)
     m = meta.to_pylist()[0]
-    return pa.table({
-        "title_id": [tid], "vector": vector_array(vec),
-        "model_version": [contextual["model_version"][0].as_py()],
-        "name": [m.get("name")], "genres": [m.get("genres") or []], "tags": [m.get("tags") or []],
-        "n_shots": [contextual.num_rows],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [tid],
+            "vector": vector_array(vec),
+            "model_version": [contextual["model_version"][0].as_py()],
+            "name": [m.get("name")],
+            "genres": [m.get("genres") or []],
+            "tags": [m.get("tags") or []],
+            "n_shots": [contextual.num_rows],
+        }
+    )
 
 
 @per_title_asset(
@@ -277,12 +312,16 @@ def title_embeddings(
             store.replace_titles(
                 TITLE_EMBEDDINGS, title_row(t, store.read(SHOT_EMBEDDINGS, t), titles[t])
             )
-    yield Output(out, metadata={
-        "titles": len(out),
-        "model_version": MetadataValue.json(sorted({x["model_version"][0].as_py()
-                                                     for x in out.values()})),
-        "lancedb_rows_total": store.count_rows(TITLE_EMBEDDINGS),
-    })  # fmt: skip
+    yield Output(
+        out,
+        metadata={
+            "titles": len(out),
+            "model_version": MetadataValue.json(
+                sorted({x["model_version"][0].as_py() for x in out.values()})
+            ),
+            "lancedb_rows_total": store.count_rows(TITLE_EMBEDDINGS),
+        },
+    )
     outcomes = {t: [lance_rows(store, written[t], t, 1)] for t in out}
     yield from title_checks(context, "title_embeddings", outcomes)
     fail_titles("title_embeddings", failures(outcomes), len(out))
@@ -315,17 +354,20 @@ def ann_index(lancedb: LanceDBResource) -> MaterializeResult:
     space = store.serving_space()
     before = sum(u["before"]["bytes"] for u in upkeep.values())
     after = sum(u["after"]["bytes"] for u in upkeep.values())
-    return MaterializeResult(metadata={
-        "serving_space": space.id if space else "",
-        "index": MetadataValue.json(report),
-        "seconds": MetadataValue.json(seconds),
-        "unindexed_rows_after": sum(r["after"]["unindexed"] for r in report.values()),
-        "upkeep": MetadataValue.json(upkeep),
-        "upkeep_seconds": round(time.perf_counter() - t0, 3),
-        "disk_bytes_before": before,
-        "disk_bytes_after": after,
-        "disk_saved_bytes": before - after,
-        "versions_removed": sum(u["before"]["versions"] - u["after"]["versions"]
-                                for u in upkeep.values()),
-        "retain_versions_s": store.config.retain_versions_s,
-    })  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            "serving_space": space.id if space else "",
+            "index": MetadataValue.json(report),
+            "seconds": MetadataValue.json(seconds),
+            "unindexed_rows_after": sum(r["after"]["unindexed"] for r in report.values()),
+            "upkeep": MetadataValue.json(upkeep),
+            "upkeep_seconds": round(time.perf_counter() - t0, 3),
+            "disk_bytes_before": before,
+            "disk_bytes_after": after,
+            "disk_saved_bytes": before - after,
+            "versions_removed": sum(
+                u["before"]["versions"] - u["after"]["versions"] for u in upkeep.values()
+            ),
+            "retain_versions_s": store.config.retain_versions_s,
+        }
+    )

@@ -28,6 +28,8 @@ def run_retire(args) -> int:
     out = retire_title(args.root or default_root(), args.title, reason=args.reason)
     rows = ", ".join(f"{n} from {t}" for t, n in out["rows"].items())
     state = "was already retired; " if out["already_retired"] else ""
-    print(f"retired {args.title}: {state}rows removed {rows}; "
-          f"artefacts moved: {', '.join(out['artefacts']) or 'none'}")  # fmt: skip
+    print(
+        f"retired {args.title}: {state}rows removed {rows}; "
+        f"artefacts moved: {', '.join(out['artefacts']) or 'none'}"
+    )
     return 0

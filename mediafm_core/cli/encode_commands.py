@@ -17,10 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from mediafm_core.encoders.profiles import DEFAULT_PROFILE, PROFILE_CARDS
 
     cards = "\n".join(
-        textwrap.fill(card, 92, initial_indent=f"  {name}: ", subsequent_indent="    ",
-                      break_on_hyphens=False)
+        textwrap.fill(
+            card, 92, initial_indent=f"  {name}: ", subsequent_indent="    ", break_on_hyphens=False
+        )
         for name, card in PROFILE_CARDS.items()
-    )  # fmt: skip
+    )
     p = sub.add_parser(
         "encode",
         help="encode a title's shots (video, audio, timed text) and fuse them",
@@ -35,17 +36,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("title_dir", metavar="TITLE_DIR", nargs="+", help="landing-zone title folder(s)")
-    p.add_argument("--shots", required=True, nargs="+",
-                   help="shots Parquet (from `mediafm shots`), one per title")  # fmt: skip
-    p.add_argument("--out", required=True, nargs="+",
-                   help="output folder for the five Parquet files, one per title")  # fmt: skip
-    p.add_argument("--profile", default=DEFAULT_PROFILE, choices=tuple(PROFILE_CARDS),
-                   help=f"encoder profile (default {DEFAULT_PROFILE}; see above)")  # fmt: skip
+    p.add_argument(
+        "--shots",
+        required=True,
+        nargs="+",
+        help="shots Parquet (from `mediafm shots`), one per title",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        nargs="+",
+        help="output folder for the five Parquet files, one per title",
+    )
+    p.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        choices=tuple(PROFILE_CARDS),
+        help=f"encoder profile (default {DEFAULT_PROFILE}; see above)",
+    )
     p.add_argument("--frames-per-shot", type=int, default=None, help="frames sampled per shot")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if present)")
     p.add_argument("--landing-root", default=None, help="landing zone (default: TITLE_DIR/..)")
-    p.add_argument("--video-checkpoint", default=None,
-                   help="local checkpoint file of the profile's video model")  # fmt: skip
+    p.add_argument(
+        "--video-checkpoint",
+        default=None,
+        help="local checkpoint file of the profile's video model",
+    )
     p.add_argument("--video-model", default=None, help="open_clip model name, e.g. ViT-B-32")
     p.add_argument(
         "--audio-model",
@@ -72,8 +88,9 @@ def build_profile(args: argparse.Namespace):
     p = get_profile(args.profile)
     video, audio, text = p.video, p.audio, p.text
     if args.video_model:
-        video = dataclasses.replace(video, kind="open_clip", model_name=args.video_model,
-                                    vision_cfg=None)  # fmt: skip
+        video = dataclasses.replace(
+            video, kind="open_clip", model_name=args.video_model, vision_cfg=None
+        )
     if args.video_checkpoint:
         video = dataclasses.replace(video, checkpoint=args.video_checkpoint, vision_cfg=None)
     if args.audio_model:
@@ -96,8 +113,11 @@ def run_encode(args: argparse.Namespace) -> int:
     from mediafm_core.pipeline import read_title_inputs
 
     if not len(args.title_dir) == len(args.shots) == len(args.out):
-        raise InputError("encode", f"{len(args.title_dir)} titles need as many --shots and "
-                         f"--out, got {len(args.shots)} and {len(args.out)}")  # fmt: skip
+        raise InputError(
+            "encode",
+            f"{len(args.title_dir)} titles need as many --shots and "
+            f"--out, got {len(args.shots)} and {len(args.out)}",
+        )
     jobs, failed = [], 0
     for title_dir, shots, out in zip(args.title_dir, args.shots, args.out):
         try:
@@ -135,9 +155,15 @@ def _load_encoders(args: argparse.Namespace):
 def _encode_one(args, encoders, title_dir, shots, out, inputs) -> None:
     from mediafm_core.pipeline import encode_title
 
-    res = encode_title(title_dir, shots, out, encoders=encoders,
-                       frames_per_shot=args.frames_per_shot, landing_root=args.landing_root,
-                       inputs=inputs)  # fmt: skip
+    res = encode_title(
+        title_dir,
+        shots,
+        out,
+        encoders=encoders,
+        frames_per_shot=args.frames_per_shot,
+        landing_root=args.landing_root,
+        inputs=inputs,
+    )
     summary = {
         "title_id": res.title_id,
         "shots": res.n_shots,

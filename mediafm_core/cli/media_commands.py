@@ -80,12 +80,19 @@ def _synth_media(args: argparse.Namespace) -> int:
         raise InputError("--size", f"needs even sides of at least 16 pixels, got {args.size}")
     if args.titles < 1 or args.seconds <= 0 or args.fps < 1:
         raise InputError("synth-media", "--titles, --seconds and --fps must be positive")
-    config, write = {"shots": (SynthMediaConfig, write_synthetic_titles),
-                     "scenes": (SceneMediaConfig, write_scene_titles)}[args.family]  # fmt: skip
+    config, write = {
+        "shots": (SynthMediaConfig, write_synthetic_titles),
+        "scenes": (SceneMediaConfig, write_scene_titles),
+    }[args.family]
     cfg = config(
-        n_titles=args.titles, seconds=args.seconds, seed=args.seed, width=width, height=height,
-        fps=args.fps, speech=args.speech,
-    )  # fmt: skip
+        n_titles=args.titles,
+        seconds=args.seconds,
+        seed=args.seed,
+        width=width,
+        height=height,
+        fps=args.fps,
+        speech=args.speech,
+    )
     dirs = write(args.out_dir, cfg)
     for d in dirs:
         print(d)

@@ -15,8 +15,15 @@ log = logging.getLogger(__name__)
 
 TASK_NAMES = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
 REPRESENTATION_CHOICES = (
-    "output", "hidden", "concat", "masked", "output+masked", "fused+masked", "compact", "auto",
-)  # fmt: skip
+    "output",
+    "hidden",
+    "concat",
+    "masked",
+    "output+masked",
+    "fused+masked",
+    "compact",
+    "auto",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -111,13 +118,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.titles < 1 or min(args.dims) < 1:
         raise InputError("arguments", "--titles and --dims must be positive")
     try:
-        cfg = FamilyConfig(family=args.family, n_titles=args.titles, dims=tuple(args.dims),
-                           seed=args.seed, min_shots=args.min_shots, max_shots=args.max_shots,
-                           view_noise=args.noise)  # fmt: skip
+        cfg = FamilyConfig(
+            family=args.family,
+            n_titles=args.titles,
+            dims=tuple(args.dims),
+            seed=args.seed,
+            min_shots=args.min_shots,
+            max_shots=args.max_shots,
+            view_noise=args.noise,
+        )
     except ValueError as exc:
         raise InputError("arguments", str(exc)) from exc
-    log.info("generating %d %s titles (dims %s, seed %d)", cfg.n_titles, cfg.family, cfg.dims,
-             cfg.seed)  # fmt: skip
+    log.info(
+        "generating %d %s titles (dims %s, seed %d)", cfg.n_titles, cfg.family, cfg.dims, cfg.seed
+    )
     paths = write(generate(cfg), args.out_dir)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
     return 0
@@ -134,8 +148,9 @@ def _check_width(model, width: int, source: str) -> None:
     from mediafm_core.errors import InputError
 
     if width != model.config.fused_dim:
-        raise InputError(source, f"vectors are {width} wide, the checkpoint expects "
-                         f"{model.config.fused_dim}")  # fmt: skip
+        raise InputError(
+            source, f"vectors are {width} wide, the checkpoint expects {model.config.fused_dim}"
+        )
 
 
 def _read_globals(path: str | None, model) -> dict:
@@ -146,8 +161,9 @@ def _read_globals(path: str | None, model) -> dict:
         return {}
     gt = read_vectors(path, keys=("title_id",))
     if model.config.global_dim and gt.dim != model.config.global_dim:
-        raise InputError(path, f"vectors are {gt.dim} wide, the checkpoint expects "
-                         f"{model.config.global_dim}")  # fmt: skip
+        raise InputError(
+            path, f"vectors are {gt.dim} wide, the checkpoint expects {model.config.global_dim}"
+        )
     return {str(t): v for t, v in zip(gt.title_ids, gt.vectors)}
 
 
@@ -165,15 +181,26 @@ def cmd_embed(args: argparse.Namespace) -> int:
     titles = vectors_by_title(table, args.fused)
     globs = _read_globals(args.globals, model)
     rep = resolve_representation(model, args.representation or DEFAULT_REPRESENTATION)
-    emb = embed_titles(model, titles, globs, rep, args.batch_size, device=args.device,
-                       progress=_progress("embed"))  # fmt: skip
+    emb = embed_titles(
+        model, titles, globs, rep, args.batch_size, device=args.device, progress=_progress("embed")
+    )
     tids = np.concatenate([[t] * len(v) for t, v in emb.items()])
     idx = np.concatenate([np.arange(len(v)) for v in emb.values()])
     version = str(meta.get("model_version", "unknown"))
-    write_vectors(args.out, tids, idx, np.concatenate(list(emb.values())),
-                  model_version=[version] * len(tids))  # fmt: skip
-    print(json.dumps({"out": args.out, "titles": len(emb), "shots": int(len(tids)),
-                      "representation": rep, "model_version": version}))  # fmt: skip
+    write_vectors(
+        args.out, tids, idx, np.concatenate(list(emb.values())), model_version=[version] * len(tids)
+    )
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "titles": len(emb),
+                "shots": int(len(tids)),
+                "representation": rep,
+                "model_version": version,
+            }
+        )
+    )
     return 0
 
 
@@ -192,8 +219,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     per_title = vectors_by_title(table, args.embeddings)
     clips = read_clips(args.clips, args.task)
     feats = clip_features(per_title, clips, args.embeddings)
-    res = run_probe(feats, clips, folds=args.folds, seed=args.seed,
-                    progress=_progress(f"probe {args.task}"), method=args.method)  # fmt: skip
+    res = run_probe(
+        feats,
+        clips,
+        folds=args.folds,
+        seed=args.seed,
+        progress=_progress(f"probe {args.task}"),
+        method=args.method,
+    )
     line = json.dumps(res.to_dict())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -221,10 +254,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print("no --checkpoint: contextual rows left out", file=sys.stderr)
     rep = args.representation or DEFAULT_REPRESENTATION
-    feats = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, model, rep,
-                              args.device)  # fmt: skip
-    results = run_ablation(bench.as_data(), model, folds=args.folds, representation=rep,
-                           device=args.device, features=feats, method=args.method)  # fmt: skip
+    feats = streamed_features(
+        bench.fused, bench.video, bench.globals_, bench.clips, model, rep, args.device
+    )
+    results = run_ablation(
+        bench.as_data(),
+        model,
+        folds=args.folds,
+        representation=rep,
+        device=args.device,
+        features=feats,
+        method=args.method,
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results_json(results), indent=2) + "\n")

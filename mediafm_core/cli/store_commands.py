@@ -41,8 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_html(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--html", metavar="OUT.html", default=None,
-                   help="also write the answer as one self-contained HTML page with thumbnails")
+    p.add_argument(
+        "--html",
+        metavar="OUT.html",
+        default=None,
+        help="also write the answer as one self-contained HTML page with thumbnails",
+    )
 
 
 def _add_root(p: argparse.ArgumentParser) -> None:
@@ -123,9 +127,11 @@ def _repl(session) -> int:
 
     tty = sys.stdin.isatty()  # piped SQL (mediafm sql < file.sql) runs without prompts
     if tty:
-        print("mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
-              "probe_scores; each statement sees the latest commit. End statements with ';', "
-              ".quit to leave.")
+        print(
+            "mediafm sql — DuckDB with views titles, shots, shot_embeddings, title_embeddings, "
+            "probe_scores; each statement sees the latest commit. End statements with ';', "
+            ".quit to leave."
+        )
     buf: list[str] = []
     while True:
         try:

@@ -19,18 +19,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "folder (model.safetensors, config.json, metrics.json, trainer_state.pt). Under torchrun "
         "every rank runs this command and rank 0 writes the checkpoint.",
     )
-    p.add_argument("--fused", required=True,
-                   help="fused shots (title_id, shot_index, fused): a Parquet file, or a folder "
-                   "of them such as <root>/artefacts/fused_shots (local or s3://); streamed")
-    p.add_argument("--globals", help="title metadata vectors (title_id, vector): a Parquet file "
-                   "or folder such as <root>/artefacts/title_metadata_embedding")
-    p.add_argument("--prefetch", type=int, default=TrainConfig.prefetch,
-                   help="batches read ahead in a background thread (0 = none)")
-    p.add_argument("--cache-mb", type=float, default=TrainConfig.cache_mb,
-                   help="decoded Parquet row groups kept for reuse, MiB")
-    p.add_argument("--in-memory", action="store_true",
-                   help="read the whole input into memory before training (the pre-streaming "
-                   "path; for comparisons)")
+    p.add_argument(
+        "--fused",
+        required=True,
+        help="fused shots (title_id, shot_index, fused): a Parquet file, or a folder "
+        "of them such as <root>/artefacts/fused_shots (local or s3://); streamed",
+    )
+    p.add_argument(
+        "--globals",
+        help="title metadata vectors (title_id, vector): a Parquet file "
+        "or folder such as <root>/artefacts/title_metadata_embedding",
+    )
+    p.add_argument(
+        "--prefetch",
+        type=int,
+        default=TrainConfig.prefetch,
+        help="batches read ahead in a background thread (0 = none)",
+    )
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        default=TrainConfig.cache_mb,
+        help="decoded Parquet row groups kept for reuse, MiB",
+    )
+    p.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="read the whole input into memory before training (the pre-streaming "
+        "path; for comparisons)",
+    )
     p.add_argument("--out", required=True, help="checkpoint folder to write")
     p.add_argument("--optimizer", choices=("muon", "adamw"), default="muon")
     p.add_argument(
@@ -166,8 +183,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
     rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun one bar, rank 0's
     with progress_bar("pretrain", cfg.steps if rank0 else 0, unit="step") as bar:
-        out = pretrain(cfg, args.fused, args.globals, args.out,
-                       callback=lambda step, metrics: bar.set(step))  # fmt: skip
+        out = pretrain(
+            cfg, args.fused, args.globals, args.out, callback=lambda step, metrics: bar.set(step)
+        )
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())

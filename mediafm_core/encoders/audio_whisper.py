@@ -45,9 +45,15 @@ def mel_filters() -> np.ndarray:
     """(80, 201) Slaney mel filter bank of Whisper (librosa's mel for sr 16000, n_fft 400)."""
     from transformers.audio_utils import mel_filter_bank
 
-    fb = mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS,
-                         min_frequency=0.0, max_frequency=SAMPLE_RATE / 2,
-                         sampling_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney")  # fmt: skip
+    fb = mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=N_MELS,
+        min_frequency=0.0,
+        max_frequency=SAMPLE_RATE / 2,
+        sampling_rate=SAMPLE_RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     return np.ascontiguousarray(fb.T, dtype=np.float32)
 
 
@@ -96,9 +102,13 @@ class WhisperAudioEncoder:
         threads = self.cfg.threads or torch.get_num_threads()
         compute = "float16" if self.device == "cuda" else "float32"  # CPU: exact, deterministic
         self.model = ctranslate2.models.Whisper(
-            folder, device=self.device, device_index=index, compute_type=compute,
-            intra_threads=threads, inter_threads=1,
-        )  # fmt: skip
+            folder,
+            device=self.device,
+            device_index=index,
+            compute_type=compute,
+            intra_threads=threads,
+            inter_threads=1,
+        )
         self.filters = mel_filters()
         self.window = int(round(self.cfg.window_s * SAMPLE_RATE))
         cap = self.cfg.max_seconds
@@ -106,8 +116,9 @@ class WhisperAudioEncoder:
         prov = {} if self.cfg.model else PackagedWeights(PACKAGE, weights, LICENCE).provenance()
         ident = f"{prov['package']}=={prov['version']}" if prov else f"local:{folder}"
         dim = int(self._run([np.zeros((N_MELS, 2), np.float32)]).shape[-1])
-        self.info = EncoderInfo("audio", "ctranslate2:whisper-tiny.en:encoder", dim, ident, False,
-                                **prov)  # fmt: skip
+        self.info = EncoderInfo(
+            "audio", "ctranslate2:whisper-tiny.en:encoder", dim, ident, False, **prov
+        )
 
     def _run(self, mels: list[np.ndarray]) -> np.ndarray:
         """Equal-length log-mels [(80, T)] -> encoder states (b, ceil(T / 2), 384) float32."""

@@ -106,8 +106,9 @@ class PackagedWeights:
 
         st = os.stat(self.path)
         sha = _full_sha256(os.path.abspath(self.path), st.st_size, st.st_mtime_ns)
-        return dict(package=self.package, version=version(self.package), sha256=sha,
-                    licence=self.licence)  # fmt: skip
+        return dict(
+            package=self.package, version=version(self.package), sha256=sha, licence=self.licence
+        )
 
 
 def warn_random_init(info: EncoderInfo) -> None:

@@ -22,9 +22,15 @@ logger = logging.getLogger(__name__)
 # Tiny random-init towers of the `test-tiny` profile: 32 px ViT (one layer, width 32) and a
 # one-layer wav2vec2 (width 32). Tests only: their vectors carry no learned semantics.
 TINY_VIT = dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16)
-TINY_W2V = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                conv_dim=(16,) * 7, num_conv_pos_embeddings=16,
-                num_conv_pos_embedding_groups=4)  # fmt: skip
+TINY_W2V = dict(
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=(16,) * 7,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+)
 
 
 @dataclass
@@ -55,8 +61,9 @@ def offline_profile() -> EncoderProfile:
     return EncoderProfile(
         name="offline",
         video=VideoEncoderConfig(kind="efficientnet-lite0", batch_size=32),
-        audio=AudioEncoderConfig(kind="whisper-ct2", window_s=10.0, max_seconds=None,
-                                 batch_size=16),  # fmt: skip
+        audio=AudioEncoderConfig(
+            kind="whisper-ct2", window_s=10.0, max_seconds=None, batch_size=16
+        ),
         text=TextEncoderConfig(kind="sentence-transformers"),
     )
 

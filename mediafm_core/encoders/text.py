@@ -138,8 +138,9 @@ class SentenceTransformerTextEncoder:
         """(window, word pieces) parts of `text`, each within the model's max_seq_length (less
         [CLS] and [SEP]), cut where a word starts; one part when the text fits."""
         limit = max(8, int(self.model.max_seq_length) - 2)
-        spans = self.model.tokenizer(text, add_special_tokens=False,
-                                     return_offsets_mapping=True)["offset_mapping"]  # fmt: skip
+        spans = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
         if len(spans) <= limit:
             return [(text, len(spans))]
         parts, i = [], 0
@@ -162,8 +163,11 @@ class SentenceTransformerTextEncoder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            vecs = parts if len(windows) == len(uniq) else pool_windows(
-                parts, owner, weight, len(uniq))  # fmt: skip
+            vecs = (
+                parts
+                if len(windows) == len(uniq)
+                else pool_windows(parts, owner, weight, len(uniq))
+            )
         out = _scatter(where, vecs, self.info.dim)
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 
@@ -242,15 +246,20 @@ class OpenAITextEncoder:
         return as_float32_rows(out, len(texts), self.info.dim, self.info.name)
 
 
-def make_openai_client(cfg: TextEncoderConfig, api_key: str | None = None,
-                       base_url: str | None = None):  # fmt: skip
+def make_openai_client(
+    cfg: TextEncoderConfig, api_key: str | None = None, base_url: str | None = None
+):
     """An `openai.OpenAI` client that retries transient failures itself (`cfg.max_retries`,
     its exponential backoff with jitter, honouring Retry-After) with `cfg.timeout_s` per
     request. The key comes from `api_key` or OPENAI_API_KEY and is never logged."""
     import openai
 
-    return openai.OpenAI(api_key=api_key, base_url=base_url or cfg.base_url,
-                         max_retries=cfg.max_retries, timeout=cfg.timeout_s)  # fmt: skip
+    return openai.OpenAI(
+        api_key=api_key,
+        base_url=base_url or cfg.base_url,
+        max_retries=cfg.max_retries,
+        timeout=cfg.timeout_s,
+    )
 
 
 def make_text_encoder(cfg: TextEncoderConfig):

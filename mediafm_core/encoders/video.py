@@ -49,8 +49,14 @@ class VideoEncoderConfig:
     extra: dict = field(default_factory=dict)  # spare knobs forwarded to open_clip.create_model
 
 
-def _preprocess(frames: np.ndarray, size: int, device: str, mean=OPENAI_MEAN, std=OPENAI_STD,
-                mode: str = "bicubic"):  # fmt: skip
+def _preprocess(
+    frames: np.ndarray,
+    size: int,
+    device: str,
+    mean=OPENAI_MEAN,
+    std=OPENAI_STD,
+    mode: str = "bicubic",
+):
     """uint8 (N, H, W, 3) -> normalised (N, 3, size, size): shorter side resized (`mode`),
     centre crop, then (x - mean) / std per channel."""
     import torch
@@ -93,8 +99,9 @@ def make_video_encoder(cfg: VideoEncoderConfig | None = None):
         from mediafm_core.encoders.video_efficientnet import EfficientNetLiteVideoEncoder
 
         return EfficientNetLiteVideoEncoder(cfg)
-    raise ValueError(f"unknown video encoder kind {cfg.kind!r}; "
-                     "use open_clip or efficientnet-lite0")
+    raise ValueError(
+        f"unknown video encoder kind {cfg.kind!r}; use open_clip or efficientnet-lite0"
+    )
 
 
 class VideoEncoder:

@@ -94,8 +94,9 @@ class EfficientNetLiteVideoEncoder:
 
     def frame_tensor(self, frames: np.ndarray):
         """uint8 (N, H, W, 3) -> the model's input (N, 3, 224, 224) on its device."""
-        return _preprocess(frames, IMAGE_SIZE, self.device, IMAGENET_MEAN, IMAGENET_STD,
-                           mode="bilinear")  # fmt: skip
+        return _preprocess(
+            frames, IMAGE_SIZE, self.device, IMAGENET_MEAN, IMAGENET_STD, mode="bilinear"
+        )
 
     def _stages(self, x):
         """The model's input (b, 3, 224, 224) -> (head pooled (b, 1280), stage-3 pooled (b, 80))."""

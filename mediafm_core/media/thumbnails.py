@@ -27,8 +27,9 @@ def middle_frame(frames: np.ndarray) -> np.ndarray:
     return frames[len(frames) // 2]
 
 
-def thumbnail_bytes(frame: np.ndarray, width: int = THUMB_WIDTH,
-                    quality: int = THUMB_QUALITY) -> bytes:  # fmt: skip
+def thumbnail_bytes(
+    frame: np.ndarray, width: int = THUMB_WIDTH, quality: int = THUMB_QUALITY
+) -> bytes:
     """WebP bytes of one (H, W, 3) uint8 RGB frame scaled to `width` pixels wide (never up)."""
     from PIL import Image
 

@@ -24,9 +24,18 @@ log = logging.getLogger(__name__)
 
 # The 11 core genres of the seed (clip genre task); metadata genres must come from this list.
 GENRES: tuple[str, ...] = (
-    "Action", "Anime", "Comedy", "Documentary", "Drama", "Fantasy",
-    "Horror", "Kids", "Romance", "Sci-fi", "Thriller",
-)  # fmt: skip
+    "Action",
+    "Anime",
+    "Comedy",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Horror",
+    "Kids",
+    "Romance",
+    "Sci-fi",
+    "Thriller",
+)
 _GENRE_BY_KEY = {g.lower(): g for g in GENRES}
 # A title id is one folder name: no separators, no leading dot (rules out "." and "..").
 TITLE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
@@ -274,13 +283,19 @@ def _probe_streams(container: Any, video: Path, title_id: str, audio_track: Any)
         raise TitleError(title_id, f"{video.name} has a zero-length video stream (no frames)")
     sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio
     return dict(
-        duration_s=duration_s, fps=fps, n_frames=n_frames,
-        width=int(vs.codec_context.width), height=int(vs.codec_context.height),
-        has_audio=True, audio_sample_rate=int(aus.codec_context.sample_rate or aus.rate or 0),
-        start_s=_start_s(container, vs), time_base=Fraction(vs.time_base) if vs.time_base else None,
+        duration_s=duration_s,
+        fps=fps,
+        n_frames=n_frames,
+        width=int(vs.codec_context.width),
+        height=int(vs.codec_context.height),
+        has_audio=True,
+        audio_sample_rate=int(aus.codec_context.sample_rate or aus.rate or 0),
+        start_s=_start_s(container, vs),
+        time_base=Fraction(vs.time_base) if vs.time_base else None,
         sample_aspect=float(sar) if sar and sar > 0 else 1.0,
-        video_stream=vs.index, audio_stream=aus.index,
-    )  # fmt: skip
+        video_stream=vs.index,
+        audio_stream=aus.index,
+    )
 
 
 # Audio dispositions that mark a track other than the main mix: audio description for the
@@ -288,13 +303,33 @@ def _probe_streams(container: Any, video: Path, title_id: str, audio_track: Any)
 _NOT_MAIN_MIX = ("visual_impaired", "hearing_impaired", "comment")
 # ISO 639-1 -> the ISO 639-2 codes (bibliographic and terminology) containers carry.
 _ISO639_2 = {
-    "ar": ("ara",), "cs": ("cze", "ces"), "da": ("dan",), "de": ("ger", "deu"),
-    "el": ("gre", "ell"), "en": ("eng",), "es": ("spa",), "fi": ("fin",), "fr": ("fre", "fra"),
-    "he": ("heb",), "hi": ("hin",), "hu": ("hun",), "it": ("ita",), "ja": ("jpn",),
-    "ko": ("kor",), "nl": ("dut", "nld"), "no": ("nor",), "pl": ("pol",), "pt": ("por",),
-    "ro": ("rum", "ron"), "ru": ("rus",), "sv": ("swe",), "th": ("tha",), "tr": ("tur",),
-    "uk": ("ukr",), "zh": ("chi", "zho"),
-}  # fmt: skip
+    "ar": ("ara",),
+    "cs": ("cze", "ces"),
+    "da": ("dan",),
+    "de": ("ger", "deu"),
+    "el": ("gre", "ell"),
+    "en": ("eng",),
+    "es": ("spa",),
+    "fi": ("fin",),
+    "fr": ("fre", "fra"),
+    "he": ("heb",),
+    "hi": ("hin",),
+    "hu": ("hun",),
+    "it": ("ita",),
+    "ja": ("jpn",),
+    "ko": ("kor",),
+    "nl": ("dut", "nld"),
+    "no": ("nor",),
+    "pl": ("pol",),
+    "pt": ("por",),
+    "ro": ("rum", "ron"),
+    "ru": ("rus",),
+    "sv": ("swe",),
+    "th": ("tha",),
+    "tr": ("tur",),
+    "uk": ("ukr",),
+    "zh": ("chi", "zho"),
+}
 
 
 def pick_streams(container: Any, name: str, title_id: str, audio_track: Any = None) -> tuple:
@@ -348,12 +383,18 @@ def _named_audio(tracks: list, choice: Any, name: str, title_id: str) -> Any:
         found = [s for s in found if not _disposed(s, *_NOT_MAIN_MIX)] or found
         found = [s for s in found if _disposed(s, "default")] or found
     else:
-        raise TitleError(title_id, f"{METADATA_FILE} field 'audio_track' must be a stream index, "
-                                   f"'a:N' or a language code, got {choice!r}")  # fmt: skip
+        raise TitleError(
+            title_id,
+            f"{METADATA_FILE} field 'audio_track' must be a stream index, "
+            f"'a:N' or a language code, got {choice!r}",
+        )
     if not found:
         have = ", ".join(f"#{s.index} {(s.metadata or {}).get('language', 'und')}" for s in tracks)
-        raise TitleError(title_id, f"{METADATA_FILE} audio_track {choice!r} matches no audio "
-                                   f"stream of {name} (audio streams: {have})")  # fmt: skip
+        raise TitleError(
+            title_id,
+            f"{METADATA_FILE} audio_track {choice!r} matches no audio "
+            f"stream of {name} (audio streams: {have})",
+        )
     return found[0]
 
 

@@ -50,9 +50,14 @@ class ProbeResult:
 
     def to_dict(self) -> dict:
         return {
-            "task": self.task, "metric": self.metric, "mean": self.mean, "std": self.std,
-            "folds": self.folds, "n_clips": self.n_clips, "skipped": self.skipped,
-        }  # fmt: skip
+            "task": self.task,
+            "metric": self.metric,
+            "mean": self.mean,
+            "std": self.std,
+            "folds": self.folds,
+            "n_clips": self.n_clips,
+            "skipped": self.skipped,
+        }
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -212,8 +217,9 @@ class RidgeGram:
 
         A = self.gram.copy()
         A.flat[:: A.shape[0] + 1] += alpha
-        return cho_solve(cho_factor(A, overwrite_a=True, check_finite=False), self.rhs,
-                         check_finite=False)  # fmt: skip
+        return cho_solve(
+            cho_factor(A, overwrite_a=True, check_finite=False), self.rhs, check_finite=False
+        )
 
     def coef(self, alpha: float) -> np.ndarray:
         """(D, L) coefficients at strength `alpha`."""
@@ -305,8 +311,15 @@ def run_probe(
         if progress is not None:
             progress(i + 1, len(outer))
     arr = np.array(scores) if scores else np.array([np.nan])
-    return ProbeResult(clips.task, spec.metric, float(arr.mean()), float(arr.std()),
-                       [float(v) for v in scores], len(clips), skipped)  # fmt: skip
+    return ProbeResult(
+        clips.task,
+        spec.metric,
+        float(arr.mean()),
+        float(arr.std()),
+        [float(v) for v in scores],
+        len(clips),
+        skipped,
+    )
 
 
 @dataclass
@@ -322,8 +335,15 @@ class FittedProbe:
     labels: list[str]
 
     def save(self, path: str | os.PathLike) -> None:
-        np.savez(path, coef=self.coef, bias=self.bias, mean=self.mean, std=self.std,
-                 reg=self.reg, labels=np.array(self.labels or [self.task]))  # fmt: skip
+        np.savez(
+            path,
+            coef=self.coef,
+            bias=self.bias,
+            mean=self.mean,
+            std=self.std,
+            reg=self.reg,
+            labels=np.array(self.labels or [self.task]),
+        )
 
 
 def fit_final_probe(

@@ -135,8 +135,9 @@ def map_clips_to_shots(table, shots: dict):
     if "start_s" not in table.column_names:
         return table
     starts, ends = [], []
-    spans = zip(table["title_id"].to_pylist(), table["start_s"].to_pylist(),
-                table["end_s"].to_pylist())  # fmt: skip
+    spans = zip(
+        table["title_id"].to_pylist(), table["start_s"].to_pylist(), table["end_s"].to_pylist()
+    )
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # title_id -> (start_s, end_s)
     for tid, a, b in spans:
         if tid not in bounds:

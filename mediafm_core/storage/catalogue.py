@@ -36,8 +36,13 @@ def _upath(uri: str):
     return UPath(uri, **S3Settings.from_env().fsspec_options()) if is_s3(uri) else UPath(uri)
 
 
-def retire_title(root: str, title_id: str, reason: str = "retired", landing: str | None = None,
-                 must_exist: bool = True) -> dict:  # fmt: skip
+def retire_title(
+    root: str,
+    title_id: str,
+    reason: str = "retired",
+    landing: str | None = None,
+    must_exist: bool = True,
+) -> dict:
     """Retire `title_id` under the storage `root`; returns what was removed:
     {"title_id", "rows": {table: n}, "artefacts": [asset, ...], "already_retired": bool}.
 
@@ -65,8 +70,14 @@ def retire_title(root: str, title_id: str, reason: str = "retired", landing: str
         landing = landing or os.environ.get("MEDIAFM_LANDING") or layout.landing
         landed = scan_landing(landing).get(title_id)
         fingerprint = landed.fingerprint if landed else None
-        record = {"title_id": title_id, "reason": reason, "retired_at": time.time(),
-                  "rows": rows, "artefacts": moved, "fingerprint": fingerprint}  # fmt: skip
+        record = {
+            "title_id": title_id,
+            "reason": reason,
+            "retired_at": time.time(),
+            "rows": rows,
+            "artefacts": moved,
+            "fingerprint": fingerprint,
+        }
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(record))
     log.info("retired %s (%s): rows %s, artefacts %s", title_id, reason, rows, moved)

@@ -78,9 +78,13 @@ def save(root: str, sensor: str, seen: Seen, previous: str | None = None) -> str
 
     token = token_of(seen)
     ids = sorted(seen)
-    table = pa.table({"title_id": pa.array(ids, pa.string()),
-                      "fingerprint": pa.array([seen[t][0] for t in ids], pa.string()),
-                      "runs": pa.array([seen[t][1] for t in ids], pa.int32())})  # fmt: skip
+    table = pa.table(
+        {
+            "title_id": pa.array(ids, pa.string()),
+            "fingerprint": pa.array([seen[t][0] for t in ids], pa.string()),
+            "runs": pa.array([seen[t][1] for t in ids], pa.int32()),
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     base = _upath(folder(root, sensor))

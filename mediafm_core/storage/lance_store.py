@@ -120,8 +120,9 @@ class LanceStore:
                 index_cache_size_bytes=self.config.index_cache_mb << 20,
                 metadata_cache_size_bytes=self.config.metadata_cache_mb << 20,
             )
-            self._db = lancedb.connect(self.config.uri, storage_options=opts or None,
-                                       session=session)  # fmt: skip
+            self._db = lancedb.connect(
+                self.config.uri, storage_options=opts or None, session=session
+            )
             self.session = session  # its size_bytes: what the caches hold now
         return self._db
 
@@ -196,8 +197,13 @@ class LanceStore:
         where = title_filter(titles)
         if table.count_rows(where) == 0:
             table.add(rows)
-            return {"inserted": rows.num_rows, "updated": 0, "deleted": 0,
-                    "version": int(table.version), "write": "append"}  # fmt: skip
+            return {
+                "inserted": rows.num_rows,
+                "updated": 0,
+                "deleted": 0,
+                "version": int(table.version),
+                "write": "append",
+            }
         result = (
             table.merge_insert(TABLE_KEYS[logical_name(name)])
             .when_matched_update_all()
@@ -205,9 +211,13 @@ class LanceStore:
             .when_not_matched_by_source_delete(where)
             .execute(rows)
         )
-        return {"inserted": int(result.num_inserted_rows), "updated": int(result.num_updated_rows),
-                "deleted": int(result.num_deleted_rows), "version": int(result.version),
-                "write": "merge"}  # fmt: skip
+        return {
+            "inserted": int(result.num_inserted_rows),
+            "updated": int(result.num_updated_rows),
+            "deleted": int(result.num_deleted_rows),
+            "version": int(result.version),
+            "write": "merge",
+        }
 
     def maybe_compact(self, name: str) -> bool:
         """Under the write lock: merge the table's small fragments once it has more than
@@ -219,8 +229,10 @@ class LanceStore:
         ds = self.open(name).to_lance()
         if len(ds.get_fragments()) <= self.config.compact_fragments:
             return False
-        ds.optimize.compact_files(target_rows_per_fragment=self.config.compact_rows_per_fragment,
-                                  materialize_deletions_threshold=0.1)  # fmt: skip
+        ds.optimize.compact_files(
+            target_rows_per_fragment=self.config.compact_rows_per_fragment,
+            materialize_deletions_threshold=0.1,
+        )
         return True
 
     def ensure_title_index(self, name: str) -> bool:
@@ -373,11 +385,13 @@ class LanceStore:
         if self._surely_incomplete(space, serving, names):
             return False
         for logical in LOGICAL_TABLES:
-            missing = (self.titles_in(serving.table(logical), names)
-                       - self.titles_in(space.table(logical), names))  # fmt: skip
+            missing = self.titles_in(serving.table(logical), names) - self.titles_in(
+                space.table(logical), names
+            )
             if missing or space.table(logical) not in names:
-                log.info("space %s: %s lacks %d of the serving titles", space.id, logical,
-                         len(missing))  # fmt: skip
+                log.info(
+                    "space %s: %s lacks %d of the serving titles", space.id, logical, len(missing)
+                )
                 return False
         for logical in LOGICAL_TABLES:
             self.refresh_index(space.table(logical))
@@ -432,8 +446,14 @@ class LanceStore:
         plan = index_plan(n, dim, self.config.index_type, min_rows)
         if plan is None:
             return False
-        log.info("building %s index on %s (%d rows, dim %d, %d partitions)", plan.index_type,
-                 name, n, dim, plan.num_partitions)  # fmt: skip
+        log.info(
+            "building %s index on %s (%d rows, dim %d, %d partitions)",
+            plan.index_type,
+            name,
+            n,
+            dim,
+            plan.num_partitions,
+        )
         self._build(table, plan, n)
         return True
 
@@ -445,15 +465,25 @@ class LanceStore:
         if "shot_index" in table.schema.names and plan.index_type in TITLE_CENTROID_TYPES:
             centroids = title_centroids(table, rows)
         if centroids is None:
-            table.create_index(metric=self.config.metric, vector_column_name="vector",
-                               replace=True, **plan.kwargs())  # fmt: skip
+            table.create_index(
+                metric=self.config.metric,
+                vector_column_name="vector",
+                replace=True,
+                **plan.kwargs(),
+            )
         else:
             extra = {"num_sub_vectors": plan.num_sub_vectors} if plan.num_sub_vectors else {}
             # the partition size is recorded so `optimize` keeps it (it merges "small" ones)
             size = max(1, rows // len(centroids))
-            table.to_lance().create_index("vector", plan.index_type, metric=self.config.metric,
-                                          replace=True, ivf_centroids=centroids,
-                                          target_partition_size=size, **extra)  # fmt: skip
+            table.to_lance().create_index(
+                "vector",
+                plan.index_type,
+                metric=self.config.metric,
+                replace=True,
+                ivf_centroids=centroids,
+                target_partition_size=size,
+                **extra,
+            )
         self.db.open_table(table.name).to_lance().update_config(
             {PLAN_ROWS: str(rows), FOLDED_ROWS: "0"}
         )
@@ -471,11 +501,13 @@ class LanceStore:
         changed = int(config.get(FOLDED_ROWS, 0)) + before["unindexed"]
         if not indexed:
             action = "built" if self.maybe_index(name) else "none (too small: exact search)"
-        elif (changed >= RETRAIN_SHARE * before["rows"]
-              or before["rows"] > 2 * int(config.get(PLAN_ROWS, before["rows"]))):  # fmt: skip
+        elif changed >= RETRAIN_SHARE * before["rows"] or before["rows"] > 2 * int(
+            config.get(PLAN_ROWS, before["rows"])
+        ):
             dim = table.schema.field("vector").type.list_size
-            self._build(table, index_plan(before["rows"], dim, self.config.index_type),
-                        before["rows"])  # fmt: skip
+            self._build(
+                table, index_plan(before["rows"], dim, self.config.index_type), before["rows"]
+            )
             action = "retrained"
         else:
             table.optimize()  # compaction + unindexed rows folded into the existing partitions
@@ -506,10 +538,15 @@ class LanceStore:
             with self.write_lock(name):
                 table.checkout_latest()
                 table.optimize(cleanup_older_than=keep)
-            after = {"versions": len(self.db.open_table(name).list_versions()),
-                     "bytes": self.disk_bytes(name)}  # fmt: skip
-            report[name] = {"before": before, "after": after,
-                            "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+            after = {
+                "versions": len(self.db.open_table(name).list_versions()),
+                "bytes": self.disk_bytes(name),
+            }
+            report[name] = {
+                "before": before,
+                "after": after,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
         return report
 
     def disk_bytes(self, name: str) -> int:
@@ -628,8 +665,11 @@ def title_centroids(table, rows: int, seed: int = 0) -> np.ndarray | None:
     ds = table.to_lance()
     n_titles = len(pc.unique(ds.to_table(columns=["title_id"])["title_id"]))
     take = min(rows, SAMPLE_ROWS_PER_TITLE * n_titles)
-    sample = (ds.to_table(columns=["title_id", "vector"]) if take >= rows
-              else ds.sample(take, columns=["title_id", "vector"]))  # fmt: skip
+    sample = (
+        ds.to_table(columns=["title_id", "vector"])
+        if take >= rows
+        else ds.sample(take, columns=["title_id", "vector"])
+    )
     codes = pc.dictionary_encode(sample["title_id"]).combine_chunks().indices.to_numpy()
     vec = sample["vector"].combine_chunks()
     v = vec.flatten().to_numpy().reshape(len(vec), -1).astype(np.float32)

@@ -85,7 +85,7 @@ def _list_fsspec(landing: str) -> dict[str, list[tuple]]:
         path = fs._strip_protocol(path).rstrip("/")
         if path == base:
             continue
-        rel = path[len(base) + 1:].split("/")
+        rel = path[len(base) + 1 :].split("/")
         if len(rel) == 1:  # a title folder itself (or a stray file in the landing root)
             if info.get("type") == "directory":
                 files.setdefault(rel[0], [])

@@ -150,8 +150,11 @@ def arrow_filesystem(settings: S3Settings | None = None):
         scheme, _, host = settings.endpoint_url.partition("://")
         kwargs.update(endpoint_override=host, scheme=scheme)
     if settings.access_key_id:
-        kwargs.update(access_key=settings.access_key_id, secret_key=settings.secret_access_key,
-                      session_token=settings.session_token)  # fmt: skip
+        kwargs.update(
+            access_key=settings.access_key_id,
+            secret_key=settings.secret_access_key,
+            session_token=settings.session_token,
+        )
     return pafs.S3FileSystem(**kwargs)
 
 
@@ -170,20 +173,30 @@ def boto3_client(settings: S3Settings | None = None, timeout_s: float | None = N
     settings = settings or S3Settings.from_env()
     config = None
     if timeout_s is not None:
-        config = Config(connect_timeout=timeout_s, read_timeout=timeout_s,
-                        retries={"max_attempts": 1, "mode": "standard"})  # fmt: skip
+        config = Config(
+            connect_timeout=timeout_s,
+            read_timeout=timeout_s,
+            retries={"max_attempts": 1, "mode": "standard"},
+        )
     return boto3.client("s3", config=config, **settings.boto3_kwargs())
 
 
 _CREDENTIAL_CODES = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
-    "ExpiredToken", "AuthorizationHeaderMalformed", "403", "Forbidden",
-}  # fmt: skip
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "AuthorizationHeaderMalformed",
+    "403",
+    "Forbidden",
+}
 _MISSING_BUCKET_CODES = {"NoSuchBucket", "404", "NotFound"}
 
 
-def check_storage_root(root: str, settings: S3Settings | None = None,
-                       timeout_s: float = CHECK_TIMEOUT_S) -> None:  # fmt: skip
+def check_storage_root(
+    root: str, settings: S3Settings | None = None, timeout_s: float = CHECK_TIMEOUT_S
+) -> None:
     """Raise ONE clear `InputError` if an s3:// root cannot be used; no-op for a local folder.
 
     One request: a one-key ListObjectsV2 under the prefix proves the endpoint answers, the
@@ -200,23 +213,37 @@ def check_storage_root(root: str, settings: S3Settings | None = None,
     try:
         client = boto3_client(settings, timeout_s)
         client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
-    except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
-            bex.ConnectionClosedError) as exc:  # fmt: skip
-        raise InputError(root, f"cannot reach the S3 endpoint {where} ({type(exc).__name__}); "
-                         "check AWS_ENDPOINT_URL and the network") from None  # fmt: skip
+    except (
+        bex.EndpointConnectionError,
+        bex.ConnectTimeoutError,
+        bex.ReadTimeoutError,
+        bex.ConnectionClosedError,
+    ) as exc:
+        raise InputError(
+            root,
+            f"cannot reach the S3 endpoint {where} ({type(exc).__name__}); "
+            "check AWS_ENDPOINT_URL and the network",
+        ) from None
     except bex.NoCredentialsError:
-        raise InputError(root, f"no S3 credentials found for {where}; set AWS_ACCESS_KEY_ID "
-                         "and AWS_SECRET_ACCESS_KEY (or give the pod/task a role)") from None
+        raise InputError(
+            root,
+            f"no S3 credentials found for {where}; set AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY (or give the pod/task a role)",
+        ) from None
     except bex.ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code in _MISSING_BUCKET_CODES or status == "404":
-            raise InputError(root, f"bucket {bucket!r} does not exist at {where}; create it "
-                             "or fix MEDIAFM_ROOT") from None  # fmt: skip
+            raise InputError(
+                root, f"bucket {bucket!r} does not exist at {where}; create it or fix MEDIAFM_ROOT"
+            ) from None
         if code in _CREDENTIAL_CODES or status == "403":
-            raise InputError(root, f"S3 rejected the credentials for bucket {bucket!r} at "
-                             f"{where} ({code or status}); check AWS_ACCESS_KEY_ID / "
-                             "AWS_SECRET_ACCESS_KEY and the bucket policy") from None
+            raise InputError(
+                root,
+                f"S3 rejected the credentials for bucket {bucket!r} at "
+                f"{where} ({code or status}); check AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY and the bucket policy",
+            ) from None
         raise InputError(root, f"S3 error {code or status} at {where}") from None
     except ValueError as exc:  # botocore: malformed endpoint URL
         raise InputError(root, f"invalid S3 endpoint {where!r}: {exc}") from None
@@ -264,8 +291,9 @@ def cache_dir(kind: str) -> str:
     return path
 
 
-def local_copy(uri: str, kind: str, settings: S3Settings | None = None,
-               name: str | None = None) -> str:  # fmt: skip
+def local_copy(
+    uri: str, kind: str, settings: S3Settings | None = None, name: str | None = None
+) -> str:
     """A local folder holding everything under `uri` (downloaded once, then reused); a local
     `uri` is returned unchanged. For immutable things only: landed titles (their ready marker is
     written last) and checkpoints (one folder per model_version). The copy lands in a temp folder

@@ -76,8 +76,10 @@ def literal(value: str) -> str:
 
 def lance_paths(layout: StorageLayout) -> dict[str, str]:
     """logical embedding table -> `.lance` folder of the serving space's table."""
-    return {name: join(layout.lancedb, f"{table}.lance")
-            for name, table in serving_tables(layout.lancedb).items()}  # fmt: skip
+    return {
+        name: join(layout.lancedb, f"{table}.lance")
+        for name, table in serving_tables(layout.lancedb).items()
+    }
 
 
 def view_sources(layout: StorageLayout) -> dict[str, tuple[str, str]]:
@@ -86,14 +88,22 @@ def view_sources(layout: StorageLayout) -> dict[str, tuple[str, str]]:
     shots = layout.artefact("shots")
     lance = lance_paths(layout)
     return {
-        "titles": (titles, f"SELECT * FROM read_parquet({literal(titles + '/*.parquet')}, "
-                           "union_by_name=true)"),
-        "shots": (shots, f"SELECT * FROM read_parquet({literal(shots + '/*.parquet')}, "
-                         "union_by_name=true)"),
-        "shot_embeddings": (lance[SHOT_EMBEDDINGS],
-                            f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}"),
-        "title_embeddings": (lance[TITLE_EMBEDDINGS],
-                             f"SELECT * FROM {literal(lance[TITLE_EMBEDDINGS])}"),
+        "titles": (
+            titles,
+            f"SELECT * FROM read_parquet({literal(titles + '/*.parquet')}, union_by_name=true)",
+        ),
+        "shots": (
+            shots,
+            f"SELECT * FROM read_parquet({literal(shots + '/*.parquet')}, union_by_name=true)",
+        ),
+        "shot_embeddings": (
+            lance[SHOT_EMBEDDINGS],
+            f"SELECT * FROM {literal(lance[SHOT_EMBEDDINGS])}",
+        ),
+        "title_embeddings": (
+            lance[TITLE_EMBEDDINGS],
+            f"SELECT * FROM {literal(lance[TITLE_EMBEDDINGS])}",
+        ),
         "probe_scores": (layout.probe_scores, f"SELECT * FROM {literal(layout.probe_scores)}"),
     }
 
@@ -124,8 +134,9 @@ def _s3_parquet_view(con, name: str, path: str, select: str, filesystem) -> str:
     import pyarrow.dataset as ds
 
     bucket_key = path.split("://", 1)[1]
-    con.register(f"_{name}_arrow", ds.dataset(bucket_key, filesystem=filesystem(),
-                                              format="parquet"))  # fmt: skip
+    con.register(
+        f"_{name}_arrow", ds.dataset(bucket_key, filesystem=filesystem(), format="parquet")
+    )
     return f"SELECT * FROM _{name}_arrow"
 
 

@@ -139,8 +139,9 @@ def _render(cfg, world: _World, tid, gw, mu, latent, talk, rng) -> FamilyTitle:
     syn = np.r_[gw * 3.0, mu] @ world.globals_map.T
     glob = _unit(syn + 0.5 * rng.normal(size=len(syn)) * np.linalg.norm(syn) / np.sqrt(len(syn)))
     f32 = np.float32
-    return FamilyTitle(tid, gw, views["video"].astype(f32), fused.astype(f32), has_text,
-                       glob.astype(f32))  # fmt: skip
+    return FamilyTitle(
+        tid, gw, views["video"].astype(f32), fused.astype(f32), has_text, glob.astype(f32)
+    )
 
 
 def _smooth(n: int, dim: int, length: float, rng) -> np.ndarray:
@@ -203,20 +204,36 @@ def _drift_clips(cfg, world, titles, rng) -> dict[str, dict]:
             pop_rows.append((t.title_id, a, b))
         n_pos = int(rng.integers(6, 11))
         spans = _random_spans(n, 8 * n_pos, rng)
-        worth = [s[a:b, E].mean() - _window_mean(s, a - 20, b + 20)[E].mean()
-                 + 0.5 * world.appeal @ s[a:b, :LZ].mean(0) + 0.2 * rng.normal()
-                 for a, b in spans]  # fmt: skip
+        worth = [
+            s[a:b, E].mean()
+            - _window_mean(s, a - 20, b + 20)[E].mean()
+            + 0.5 * world.appeal @ s[a:b, :LZ].mean(0)
+            + 0.2 * rng.normal()
+            for a, b in spans
+        ]
         _retrieval_rows(t.title_id, spans, worth, n_pos, rng, ret_rows, flags)
         cuts = np.arange(12, n - 12)  # breaks with 12 shots on either side
         picks = rng.choice(cuts, size=min(8, max(1, n // 40)), replace=False) if len(cuts) else []
         for cut in picks:
             nxt, prev = _window_mean(s, cut, cut + 12), _window_mean(s, cut - 12, cut)
-            ad_logits.append(world.ad_coef @ (0.7 * nxt + 0.3 * prev)
-                             + world.genre_ad @ t.genre_weights)  # fmt: skip
+            ad_logits.append(
+                world.ad_coef @ (0.7 * nxt + 0.3 * prev) + world.genre_ad @ t.genre_weights
+            )
             ad_rows.append((t.title_id, int(cut) - 3, int(cut) + 3))
         _genre_rows(t, rng, gen_rows, gen_labels)
-    return _clip_tables(tone_rows, tone_logits, pop_rows, pops, ret_rows, flags, ad_rows,
-                        ad_logits, gen_rows, gen_labels, rng)  # fmt: skip
+    return _clip_tables(
+        tone_rows,
+        tone_logits,
+        pop_rows,
+        pops,
+        ret_rows,
+        flags,
+        ad_rows,
+        ad_logits,
+        gen_rows,
+        gen_labels,
+        rng,
+    )
 
 
 # ---- recurring: a catalogue-wide bank of sets, labels from the whole title ---------------------
@@ -248,8 +265,12 @@ def _recurring_title(cfg, world, tid, rng, bank) -> FamilyTitle:
         scene_set[j] = rng.choice(k, p=w / w.sum())
     shape = int(rng.integers(4))
     pos = (bounds[:-1] + bounds[1:]) / 2 / n
-    arc = [np.sin(np.pi * pos), pos**2, np.exp(-((pos - 0.3) / 0.15) ** 2)
-           + np.exp(-((pos - 0.8) / 0.1) ** 2), 1 - pos][shape] * 2 - 1  # fmt: skip
+    arc = [
+        np.sin(np.pi * pos),
+        pos**2,
+        np.exp(-(((pos - 0.3) / 0.15) ** 2)) + np.exp(-(((pos - 0.8) / 0.1) ** 2)),
+        1 - pos,
+    ][shape] * 2 - 1
     scene_energy = arc + 0.3 * rng.normal(size=K)
     of_shot = np.repeat(np.arange(K), np.diff(bounds))
     gid = sets[scene_set]  # (K,) bank index of each scene's set
@@ -260,10 +281,19 @@ def _recurring_title(cfg, world, tid, rng, bank) -> FamilyTitle:
     talk = (rng.random(K) < 0.6)[of_shot]
     t = _render(cfg, world, tid, gw, mu, latent, talk, rng)
     freq = np.bincount(scene_set, weights=np.diff(bounds), minlength=k) / n  # share of screen time
-    first = np.array([np.flatnonzero(scene_set == s)[0] if (scene_set == s).any() else -1
-                      for s in range(k)])  # fmt: skip
-    t.latent = {"bounds": bounds, "of_shot": of_shot, "scene_set": scene_set, "gid": gid,
-                "freq": freq, "first": first, "energy": scene_energy, "latent": latent}  # fmt: skip
+    first = np.array(
+        [np.flatnonzero(scene_set == s)[0] if (scene_set == s).any() else -1 for s in range(k)]
+    )
+    t.latent = {
+        "bounds": bounds,
+        "of_shot": of_shot,
+        "scene_set": scene_set,
+        "gid": gid,
+        "freq": freq,
+        "first": first,
+        "energy": scene_energy,
+        "latent": latent,
+    }
     return t
 
 
@@ -287,9 +317,12 @@ def _recurring_clips(cfg, world, titles, rng) -> dict[str, dict]:
 
         for a, b in _random_spans(t.n_shots, 10, rng):
             s, share, r = feats(a, b)
-            tone_logits.append(world.tone_coef @ z["latent"][a:b].mean(0) * 0.3
-                               + cw["central"] * 3 * share + cw["rank"] * 2 * r
-                               + world.genre_tone @ t.genre_weights)  # fmt: skip
+            tone_logits.append(
+                world.tone_coef @ z["latent"][a:b].mean(0) * 0.3
+                + cw["central"] * 3 * share
+                + cw["rank"] * 2 * r
+                + world.genre_tone @ t.genre_weights
+            )
             tone_rows.append((t.title_id, a, b))
         main = z["freq"].argmax()
         for a, b in _random_spans(t.n_shots, 12, rng):
@@ -309,12 +342,26 @@ def _recurring_clips(cfg, world, titles, rng) -> dict[str, dict]:
         for k in rng.choice(np.arange(1, K), size=n_breaks, replace=False) if n_breaks else ():
             cut = int(z["bounds"][k])
             nxt = z["latent"][cut : int(z["bounds"][k + 1])].mean(0)
-            ad_logits.append(world.ad_coef @ nxt + world.genre_ad @ t.genre_weights
-                             + cw["pop"] * 2 * z["freq"][z["scene_set"][k]])  # fmt: skip
+            ad_logits.append(
+                world.ad_coef @ nxt
+                + world.genre_ad @ t.genre_weights
+                + cw["pop"] * 2 * z["freq"][z["scene_set"][k]]
+            )
             ad_rows.append((t.title_id, max(0, cut - 3), min(t.n_shots, cut + 3)))
         _genre_rows(t, rng, gen_rows, gen_labels)
-    return _clip_tables(tone_rows, tone_logits, pop_rows, pops, ret_rows, flags, ad_rows,
-                        ad_logits, gen_rows, gen_labels, rng)  # fmt: skip
+    return _clip_tables(
+        tone_rows,
+        tone_logits,
+        pop_rows,
+        pops,
+        ret_rows,
+        flags,
+        ad_rows,
+        ad_logits,
+        gen_rows,
+        gen_labels,
+        rng,
+    )
 
 
 def _bank(world: _World, rng, size: int = 48):
@@ -343,8 +390,19 @@ def _genre_rows(t: FamilyTitle, rng, rows, labels) -> None:
         labels.append(list(names))
 
 
-def _clip_tables(tone_rows, tone_logits, pop_rows, pops, ret_rows, flags, ad_rows, ad_logits,
-                 gen_rows, gen_labels, rng) -> dict[str, dict]:  # fmt: skip
+def _clip_tables(
+    tone_rows,
+    tone_logits,
+    pop_rows,
+    pops,
+    ret_rows,
+    flags,
+    ad_rows,
+    ad_logits,
+    gen_rows,
+    gen_labels,
+    rng,
+) -> dict[str, dict]:
     return {
         "ad_relevancy": _clip_columns(
             ad_rows, labels=_sample_multilabel(np.array(ad_logits), AD_CATEGORIES, rng, 0.8)
@@ -363,9 +421,15 @@ def generate(cfg: FamilyConfig) -> NarrativeDataset:
     `synthetic.narrative.write` (its titles expose title_id, n_shots, fused, has_text, video,
     globals_)."""
     if cfg.family == "narrative":
-        ncfg = NarrativeConfig(n_titles=cfg.n_titles, dims=tuple(cfg.dims), seed=cfg.seed,
-                               min_shots=cfg.min_shots, max_shots=cfg.max_shots,
-                               view_noise=cfg.view_noise, **cfg.extra)  # fmt: skip
+        ncfg = NarrativeConfig(
+            n_titles=cfg.n_titles,
+            dims=tuple(cfg.dims),
+            seed=cfg.seed,
+            min_shots=cfg.min_shots,
+            max_shots=cfg.max_shots,
+            view_noise=cfg.view_noise,
+            **cfg.extra,
+        )
         return generate_narrative(ncfg)
     rng = np.random.default_rng([cfg.seed, FAMILIES.index(cfg.family)])
     world = _world(cfg, rng)
@@ -374,8 +438,7 @@ def generate(cfg: FamilyConfig) -> NarrativeDataset:
         clips = _drift_clips(cfg, world, titles, rng)
     else:
         bank = _bank(world, rng)
-        titles = [_recurring_title(cfg, world, f"t{i:04d}", rng, bank)
-                  for i in range(cfg.n_titles)]  # fmt: skip
+        titles = [_recurring_title(cfg, world, f"t{i:04d}", rng, bank) for i in range(cfg.n_titles)]
         clips = _recurring_clips(cfg, world, titles, rng)
     log.info("%s: %d titles, %d shots", cfg.family, len(titles), sum(t.n_shots for t in titles))
     return NarrativeDataset(cfg, titles, {task: clips[task] for task in TASKS})  # type: ignore[arg-type]

@@ -44,18 +44,34 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 GENRES = (
-    "Action", "Anime", "Comedy", "Documentary", "Drama", "Fantasy",
-    "Horror", "Kids", "Romance", "Sci-fi", "Thriller",
-)  # fmt: skip
+    "Action",
+    "Anime",
+    "Comedy",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Horror",
+    "Kids",
+    "Romance",
+    "Sci-fi",
+    "Thriller",
+)
 MOODS = ("joyful", "tense", "calm", "dark")
 TOPICS = ("cars", "food", "travel", "sports", "tech")
 # Mood preferences per genre (unnormalised weights over MOODS).
 GENRE_MOODS = {
-    "Action": (1, 4, 1, 2), "Anime": (3, 2, 2, 1), "Comedy": (5, 1, 2, 0.5),
-    "Documentary": (1, 0.5, 5, 1), "Drama": (1, 2, 3, 2), "Fantasy": (3, 2, 2, 1),
-    "Horror": (0.3, 3, 0.5, 5), "Kids": (5, 0.5, 3, 0.3), "Romance": (4, 1, 3, 1),
-    "Sci-fi": (1, 3, 2, 3), "Thriller": (0.5, 5, 1, 3),
-}  # fmt: skip
+    "Action": (1, 4, 1, 2),
+    "Anime": (3, 2, 2, 1),
+    "Comedy": (5, 1, 2, 0.5),
+    "Documentary": (1, 0.5, 5, 1),
+    "Drama": (1, 2, 3, 2),
+    "Fantasy": (3, 2, 2, 1),
+    "Horror": (0.3, 3, 0.5, 5),
+    "Kids": (5, 0.5, 3, 0.3),
+    "Romance": (4, 1, 3, 1),
+    "Sci-fi": (1, 3, 2, 3),
+    "Thriller": (0.5, 5, 1, 3),
+}
 # Visual kinds each mood draws from.
 MOOD_KINDS = {
     "joyful": ("shapes", "texture", "pan"),
@@ -70,9 +86,13 @@ _LINES = {
     "travel": ("the train leaves for the mountains at dawn", "pack your bags, we fly tonight"),
     "sports": ("the team scores in the final minute", "run faster, the race is not over"),
     "tech": ("my phone lost the signal again", "the new computer is very quiet"),
-    None: ("where were you last night", "I told you not to open that door",
-           "we should talk about what happened", "look at the sky, it is beautiful"),
-}  # fmt: skip
+    None: (
+        "where were you last night",
+        "I told you not to open that door",
+        "we should talk about what happened",
+        "look at the sky, it is beautiful",
+    ),
+}
 
 
 @dataclass
@@ -187,9 +207,11 @@ def _draw_params(rng: np.random.Generator, cfg: SynthMediaConfig, kind: str) -> 
         k = int(rng.integers(2, 5))
         return dict(
             centres=rng.uniform([0, 0], [w, h], size=(k, 2)),
-            vel=rng.uniform(-2.5, 2.5, size=(k, 2)), radii=rng.uniform(0.08, 0.22, k) * h,
-            colours=rng.uniform(0, 1, size=(k, 3)), grad=rng.uniform(0, 2 * np.pi),
-        )  # fmt: skip
+            vel=rng.uniform(-2.5, 2.5, size=(k, 2)),
+            radii=rng.uniform(0.08, 0.22, k) * h,
+            colours=rng.uniform(0, 1, size=(k, 3)),
+            grad=rng.uniform(0, 2 * np.pi),
+        )
     if kind == "texture":
         return dict(
             freq=rng.uniform(0.03, 0.12), angle=rng.uniform(0, np.pi), speed=rng.uniform(0.02, 0.08)
@@ -503,15 +525,26 @@ def _truth(title_id: str, cfg: SynthMediaConfig, shots: list, plan: dict, genres
         for k, s, e in plan["spans"]
     ]
     return {
-        "title_id": title_id, "fps": cfg.fps, "n_frames": plan["n_frames"],
-        "width": cfg.width, "height": cfg.height, "genres": genres,
-        "transitions": transitions, "flashes": plan["flashes"],
+        "title_id": title_id,
+        "fps": cfg.fps,
+        "n_frames": plan["n_frames"],
+        "width": cfg.width,
+        "height": cfg.height,
+        "genres": genres,
+        "transitions": transitions,
+        "flashes": plan["flashes"],
         "shots": [
-            {"start_frame": starts[i], "end_frame": starts[i + 1], "kind": s.kind, "mood": s.mood,
-             "topic": s.topic, "line": s.line}
+            {
+                "start_frame": starts[i],
+                "end_frame": starts[i + 1],
+                "kind": s.kind,
+                "mood": s.mood,
+                "topic": s.topic,
+                "line": s.line,
+            }
             for i, s in enumerate(shots)
         ],
-    }  # fmt: skip
+    }
 
 
 def _write_metadata(
@@ -551,15 +584,21 @@ def _clip_rows(truth: dict, rng: np.random.Generator) -> list[dict]:
         pan = np.mean([x["kind"] == "pan" for x in shots])
         speech = np.mean([x["line"] is not None for x in shots])
         flash = float(any(a <= f < b for f in flashes))
-        rows.append({
-            "title_id": truth["title_id"], "clip_id": f"{truth['title_id']}:c{k:03d}",
-            "shot_start": s, "shot_end": e, "start_s": a / fps, "end_s": b / fps,
-            "ad_relevancy": sorted({x["topic"] for x in shots if x["topic"]}),
-            "tone": sorted({m for m in moods if moods.count(m) * 3 >= len(moods)}),
-            "genre": list(truth["genres"]),
-            "popularity": float(0.4 * pan + 0.3 * flash + 0.3 * speech + rng.normal(0, 0.05)),
-            "retrieval": bool(pan > 0),
-        })  # fmt: skip
+        rows.append(
+            {
+                "title_id": truth["title_id"],
+                "clip_id": f"{truth['title_id']}:c{k:03d}",
+                "shot_start": s,
+                "shot_end": e,
+                "start_s": a / fps,
+                "end_s": b / fps,
+                "ad_relevancy": sorted({x["topic"] for x in shots if x["topic"]}),
+                "tone": sorted({m for m in moods if moods.count(m) * 3 >= len(moods)}),
+                "genre": list(truth["genres"]),
+                "popularity": float(0.4 * pan + 0.3 * flash + 0.3 * speech + rng.normal(0, 0.05)),
+                "retrieval": bool(pan > 0),
+            }
+        )
     return rows
 
 

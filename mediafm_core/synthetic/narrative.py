@@ -53,17 +53,50 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 GENRES = (
-    "Action", "Anime", "Comedy", "Documentary", "Drama", "Fantasy",
-    "Horror", "Kids", "Romance", "Sci-fi", "Thriller",
-)  # fmt: skip
+    "Action",
+    "Anime",
+    "Comedy",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Horror",
+    "Kids",
+    "Romance",
+    "Sci-fi",
+    "Thriller",
+)
 TONES = (
-    "creepy", "scary", "humorous", "tense", "suspenseful", "romantic", "melancholic", "uplifting",
-    "dark", "whimsical", "heartfelt", "thrilling", "foreboding", "triumphant", "tragic",
-    "playful", "gritty", "serene", "chaotic", "bittersweet",
-)  # fmt: skip
+    "creepy",
+    "scary",
+    "humorous",
+    "tense",
+    "suspenseful",
+    "romantic",
+    "melancholic",
+    "uplifting",
+    "dark",
+    "whimsical",
+    "heartfelt",
+    "thrilling",
+    "foreboding",
+    "triumphant",
+    "tragic",
+    "playful",
+    "gritty",
+    "serene",
+    "chaotic",
+    "bittersweet",
+)
 AD_CATEGORIES = (
-    "automotive", "food", "travel", "technology", "finance", "fashion", "gaming", "family",
-)  # fmt: skip
+    "automotive",
+    "food",
+    "travel",
+    "technology",
+    "finance",
+    "fashion",
+    "gaming",
+    "family",
+)
 TASKS = ("ad_relevancy", "popularity", "tone", "genre", "retrieval")
 
 
@@ -284,10 +317,23 @@ def make_title(cfg: NarrativeConfig, world: NarrativeWorld, tid: str, rng) -> Na
     )
     f32 = np.float32
     return NarrativeTitle(
-        tid, gw, climax, scene_of_shot, bounds, content, tension, mood, shot_content,
-        shot_tension, views["video"].astype(f32), views["audio"].astype(f32),
-        views["text"].astype(f32), has_text, fused.astype(f32), glob.astype(f32),
-    )  # fmt: skip
+        tid,
+        gw,
+        climax,
+        scene_of_shot,
+        bounds,
+        content,
+        tension,
+        mood,
+        shot_content,
+        shot_tension,
+        views["video"].astype(f32),
+        views["audio"].astype(f32),
+        views["text"].astype(f32),
+        has_text,
+        fused.astype(f32),
+        glob.astype(f32),
+    )
 
 
 # ---- labels ----------------------------------------------------------------------------------
@@ -327,8 +373,13 @@ def _tone_features(cfg, t: NarrativeTitle, a: int, b: int) -> dict:
     s0, s1 = _clip_scenes(t, a, b)
     moods = np.bincount(t.scene_mood[t.scene_of_shot[a:b]], minlength=cfg.n_moods) / (b - a)
     ctx, trend = _context_tension(t, s0, s1)
-    return {"mood": moods, "tension": float(t.shot_tension[a:b].mean()), "context": ctx,
-            "trend": trend, "genre": t.genre_weights}  # fmt: skip
+    return {
+        "mood": moods,
+        "tension": float(t.shot_tension[a:b].mean()),
+        "context": ctx,
+        "trend": trend,
+        "genre": t.genre_weights,
+    }
 
 
 def _sample_multilabel(logits: np.ndarray, names, rng, offset: float) -> list[list[str]]:
@@ -346,9 +397,12 @@ def _tone_clips(cfg, world, titles, rng) -> dict[str, list]:
         for a, b in _random_spans(t.n_shots, cfg.tone_clips, rng):
             f = _tone_features(cfg, t, a, b)
             logits.append(
-                c["mood"] @ f["mood"] + c["tension"] * f["tension"] + c["context"] * f["context"]
-                + c["trend"] * f["trend"] + c["genre"] @ f["genre"]
-            )  # fmt: skip
+                c["mood"] @ f["mood"]
+                + c["tension"] * f["tension"]
+                + c["context"] * f["context"]
+                + c["trend"] * f["trend"]
+                + c["genre"] @ f["genre"]
+            )
             rows.append((t.title_id, a, b))
     labels = _sample_multilabel(np.array(logits), TONES, rng, offset=1.0)
     return _clip_columns(rows, labels=labels)
@@ -366,10 +420,12 @@ def _ad_clips(cfg, world, titles, rng) -> dict[str, list]:
             a, b = max(0, cut - 3), min(t.n_shots, cut + 3)
             mood = np.eye(cfg.n_moods)[t.scene_mood[k]]
             logits.append(
-                c["prev"] @ t.scene_content[k - 1] + c["next"] @ t.scene_content[k]
-                + c["mood"] @ mood + c["tension"] * t.scene_tension[k]
+                c["prev"] @ t.scene_content[k - 1]
+                + c["next"] @ t.scene_content[k]
+                + c["mood"] @ mood
+                + c["tension"] * t.scene_tension[k]
                 + c["genre"] @ t.genre_weights
-            )  # fmt: skip
+            )
             rows.append((t.title_id, a, b))
     labels = _sample_multilabel(np.array(logits), AD_CATEGORIES, rng, offset=0.8)
     return _clip_columns(rows, labels=labels)
@@ -408,8 +464,7 @@ def _retrieval_clips(cfg, world, titles, rng) -> dict[str, list]:
             before = t.scene_tension[max(0, s0 - 2) : s0]
             jump = t.shot_tension[a:b].mean() - (before.mean() if len(before) else 0.0)
             local = 0.8 * world.appeal @ t.shot_content[a:b].mean(0)
-            worth.append(local + 0.8 * jump + 1.5 * _climax_proximity(t, a, b)
-                         + 0.3 * rng.normal())  # fmt: skip
+            worth.append(local + 0.8 * jump + 1.5 * _climax_proximity(t, a, b) + 0.3 * rng.normal())
         order = np.argsort(-np.array(worth))
         neg = rng.choice(order[n_pos:], size=3 * n_pos, replace=False)
         for i in sorted(list(order[:n_pos]) + list(neg)):
@@ -471,13 +526,26 @@ def write(ds: NarrativeDataset, out_dir: str | Path) -> dict[str, Path]:
     tids = np.concatenate([[t.title_id] * t.n_shots for t in ds.titles])
     shot_idx = np.concatenate([np.arange(t.n_shots) for t in ds.titles])
     stack = lambda attr: np.concatenate([getattr(t, attr) for t in ds.titles])  # noqa: E731
-    paths = {"fused": out / "fused.parquet", "globals": out / "globals.parquet",
-             "video_only": out / "video_only.parquet"}  # fmt: skip
-    write_vectors(paths["fused"], tids, shot_idx, stack("fused"), column="fused",
-                  has_text=stack("has_text").astype(bool))  # fmt: skip
+    paths = {
+        "fused": out / "fused.parquet",
+        "globals": out / "globals.parquet",
+        "video_only": out / "video_only.parquet",
+    }
+    write_vectors(
+        paths["fused"],
+        tids,
+        shot_idx,
+        stack("fused"),
+        column="fused",
+        has_text=stack("has_text").astype(bool),
+    )
     write_vectors(paths["video_only"], tids, shot_idx, stack("video"))
-    write_vectors(paths["globals"], [t.title_id for t in ds.titles], None,
-                  np.stack([t.globals_ for t in ds.titles]))  # fmt: skip
+    write_vectors(
+        paths["globals"],
+        [t.title_id for t in ds.titles],
+        None,
+        np.stack([t.globals_ for t in ds.titles]),
+    )
     for task, cols in ds.clips.items():
         paths[f"clips_{task}"] = out / f"clips_{task}.parquet"
         write_table_atomic(pa.table(cols), paths[f"clips_{task}"])

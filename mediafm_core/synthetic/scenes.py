@@ -57,11 +57,23 @@ from mediafm_core.synthetic.media import (
 SET_KINDS = ("stripes", "tiles", "blobs", "room")
 SHAPES = ("circle", "square", "diamond")
 # (espeak-ng variant, pitch 0-99) per character; the hero speaks first.
-VOICES = (("en+m3", 35), ("en+f2", 70), ("en+m1", 20), ("en+f4", 85), ("en+m7", 55),
-          ("en+f1", 45), ("en+m2", 10), ("en+f3", 95))  # fmt: skip
+VOICES = (
+    ("en+m3", 35),
+    ("en+f2", 70),
+    ("en+m1", 20),
+    ("en+f4", 85),
+    ("en+m7", 55),
+    ("en+f1", 45),
+    ("en+m2", 10),
+    ("en+f3", 95),
+)
 # The score each tone plays on its cue shots: (sound, base frequency Hz).
-TONE_SCORES = {"joyful": ("major", 330.0), "tense": ("pulse", 0.0), "calm": ("sine", 220.0),
-               "dark": ("minor", 110.0)}  # fmt: skip
+TONE_SCORES = {
+    "joyful": ("major", 330.0),
+    "tense": ("pulse", 0.0),
+    "calm": ("sine", 220.0),
+    "dark": ("minor", 110.0),
+}
 TONE_LINES = {
     "joyful": ("this is the best day of my life", "we won, let us celebrate tonight"),
     "tense": ("someone is following us, run", "we have ten seconds before it blows"),
@@ -75,8 +87,12 @@ TOPIC_LINES = {
     "sports": ("the team scores in the final minute", "run faster, the race is not over"),
     "tech": ("my phone lost the signal again", "the new computer is very quiet"),
 }
-PLAIN_LINES = ("where were you last night", "I told you not to open that door",
-               "we should talk about what happened", "pass me the keys please")  # fmt: skip
+PLAIN_LINES = (
+    "where were you last night",
+    "I told you not to open that door",
+    "we should talk about what happened",
+    "pass me the keys please",
+)
 
 
 @dataclass
@@ -141,10 +157,14 @@ def make_catalogue(cfg: SceneMediaConfig) -> Catalogue:
     sets = [_draw_set(rng, SET_KINDS[i % len(SET_KINDS)]) for i in range(cfg.n_sets)]
     chars = []
     for i in range(cfg.n_characters):
-        chars.append(CharacterSpec(
-            shape=SHAPES[i % len(SHAPES)], colour=rng.uniform(0, 1, 3).astype(np.float32),
-            band=rng.uniform(0, 1, 3).astype(np.float32), voice=VOICES[i % len(VOICES)],
-        ))  # fmt: skip
+        chars.append(
+            CharacterSpec(
+                shape=SHAPES[i % len(SHAPES)],
+                colour=rng.uniform(0, 1, 3).astype(np.float32),
+                band=rng.uniform(0, 1, 3).astype(np.float32),
+                voice=VOICES[i % len(VOICES)],
+            )
+        )
     return Catalogue(sets, chars)
 
 
@@ -181,8 +201,9 @@ def write_scene_titles(out_dir: str | Path, cfg: SceneMediaConfig) -> list[Path]
     return dirs
 
 
-def write_scene_title(out: Path, title_id: str, cfg: SceneMediaConfig, cat: Catalogue,
-                      speaker, seed: int) -> tuple[Path, dict]:  # fmt: skip
+def write_scene_title(
+    out: Path, title_id: str, cfg: SceneMediaConfig, cat: Catalogue, speaker, seed: int
+) -> tuple[Path, dict]:
     """Draw, render and write one title; returns its folder and truth dict."""
     rng = np.random.default_rng([cfg.seed, seed])
     story = _draw_story(rng, cfg, cat)
@@ -193,8 +214,15 @@ def write_scene_title(out: Path, title_id: str, cfg: SceneMediaConfig, cat: Cata
     renderer = SceneRenderer(cfg, cat, story["shots"], seed=int(rng.integers(2**31)))
     _encode_mp4(tdir / "video.mp4", cfg, story["shots"], plan, audio, rng, renderer=renderer)
     starts = plan["shot_starts"] + [plan["n_frames"]]
-    cues = [(starts[i] / cfg.fps + 0.1, max(starts[i] / cfg.fps + 0.2, starts[i + 1] / cfg.fps
-             - 0.1), s.line) for i, s in enumerate(story["shots"]) if s.line]  # fmt: skip
+    cues = [
+        (
+            starts[i] / cfg.fps + 0.1,
+            max(starts[i] / cfg.fps + 0.2, starts[i + 1] / cfg.fps - 0.1),
+            s.line,
+        )
+        for i, s in enumerate(story["shots"])
+        if s.line
+    ]
     if cues:
         _write_vtt(tdir / "subtitles.vtt", cues)
     truth = _truth(title_id, cfg, story, plan)
@@ -226,27 +254,43 @@ def _draw_story(rng: np.random.Generator, cfg: SceneMediaConfig, cat: Catalogue)
         w = mood_w * tilt
         choices = [s for s in sets if s != prev_set] or sets
         scene = {  # each set once in turn, then revisits (never the previous scene's set)
-            "set": sets[k] if k < len(sets) else int(rng.choice(choices)), "intensity": intensity,
+            "set": sets[k] if k < len(sets) else int(rng.choice(choices)),
+            "intensity": intensity,
             "tone": MOODS[int(rng.choice(len(MOODS), p=w / w.sum()))],
             "topic": str(rng.choice(TOPICS)) if rng.random() < cfg.topic_prob else None,
-            "cast": [int(c) for c in rng.choice(cast, size=min(len(cast), int(rng.integers(1, 3))),
-                                                replace=False)],
-        }  # fmt: skip
+            "cast": [
+                int(c)
+                for c in rng.choice(
+                    cast, size=min(len(cast), int(rng.integers(1, 3))), replace=False
+                )
+            ],
+        }
         prev_set = scene["set"]
         n = int(rng.integers(cfg.scene_shots[0], cfg.scene_shots[1] + 1))
         scene["shots"] = [len(shots), len(shots) + n]
         shots += _draw_scene_shots(rng, cfg, k, scene, n)
         scenes.append(scene)
-    return {"genres": genres, "cast": cast, "sets": sets, "climax": climax, "scenes": scenes,
-            "shots": shots}  # fmt: skip
+    return {
+        "genres": genres,
+        "cast": cast,
+        "sets": sets,
+        "climax": climax,
+        "scenes": scenes,
+        "shots": shots,
+    }
 
 
 # Framings of a set: (x0 as a fraction of the free width, y0 fraction, zoom, reverse angle, key
 # light side). Consecutive shots alternate the angle and the light's side (a mirrored view): a
 # cut from one crop of a set to another crop of it reads as a camera move to a shot detector.
-FRAMINGS = ((0.0, 0.0, 1.0, 0, -1.0), (0.5, 0.3, 1.4, 1, 1.0), (1.0, 0.0, 1.0, 1, 0.6),
-            (0.25, 0.6, 1.8, 0, -0.5), (0.75, 0.5, 1.2, 1, 0.8),
-            (0.6, 0.2, 1.5, 0, -0.8))  # fmt: skip
+FRAMINGS = (
+    (0.0, 0.0, 1.0, 0, -1.0),
+    (0.5, 0.3, 1.4, 1, 1.0),
+    (1.0, 0.0, 1.0, 1, 0.6),
+    (0.25, 0.6, 1.8, 0, -0.5),
+    (0.75, 0.5, 1.2, 1, 0.8),
+    (0.6, 0.2, 1.5, 0, -0.8),
+)
 
 
 def _draw_scene_shots(rng, cfg: SceneMediaConfig, k: int, scene: dict, n: int) -> list:
@@ -344,8 +388,7 @@ class SceneRenderer:
     def set_picture(self, set_id: int) -> np.ndarray:
         """The set's wide picture, (1.5 H, 3 W, 3) float32."""
         if set_id not in self._sets:
-            self._sets[set_id] = set_picture(self.cat.sets[set_id], self.cfg.height,
-                                             self.cfg.width)  # fmt: skip
+            self._sets[set_id] = set_picture(self.cat.sets[set_id], self.cfg.height, self.cfg.width)
         return self._sets[set_id]
 
     def _draw_character(self, img: np.ndarray, ch: CharacterSpec, shot_i: int, t: int) -> None:
@@ -353,8 +396,11 @@ class SceneRenderer:
         cx = w * (0.3 + 0.4 * ((shot_i * 0.37) % 1)) + 3 * np.sin(t / 9)
         cy, r = h * 0.6 + 2 * np.sin(t / 5), 0.28 * h
         dx, dy = np.abs(self.xx - cx), np.abs(self.yy - cy)
-        body = {"circle": dx**2 + dy**2 < r * r, "square": np.maximum(dx, dy) < 0.85 * r,
-                "diamond": dx + dy < 1.2 * r}[ch.shape]  # fmt: skip
+        body = {
+            "circle": dx**2 + dy**2 < r * r,
+            "square": np.maximum(dx, dy) < 0.85 * r,
+            "diamond": dx + dy < 1.2 * r,
+        }[ch.shape]
         img[body] = ch.colour
         img[body & (np.abs(self.yy - cy) < 0.2 * r)] = ch.band
 
@@ -407,16 +453,18 @@ class _Voices:
         if key not in self._cache:
             variant, pitch = self.cat.characters[who].voice
             if self.exe:
-                self._cache[key] = _espeak(self.exe, line, self.sr,
-                                           ("-v", variant, "-p", str(pitch)))  # fmt: skip
+                self._cache[key] = _espeak(
+                    self.exe, line, self.sr, ("-v", variant, "-p", str(pitch))
+                )
             else:
                 rng = np.random.default_rng([pitch, len(line)])
                 self._cache[key] = _speech_bursts(line, rng, self.sr) * (0.5 + pitch / 100)
         return self._cache[key]
 
 
-def _render_audio(rng, cfg: SceneMediaConfig, cat: Catalogue, story: dict, plan: dict,
-                  speaker: _Voices) -> np.ndarray:  # fmt: skip
+def _render_audio(
+    rng, cfg: SceneMediaConfig, cat: Catalogue, story: dict, plan: dict, speaker: _Voices
+) -> np.ndarray:
     """Per shot: the set's hum, the scene's score on cue shots, the line in its speaker's voice."""
     sr, spf = cfg.sample_rate, cfg.sample_rate // cfg.fps
     starts = plan["shot_starts"] + [plan["n_frames"]]
@@ -451,27 +499,50 @@ def score(tone: str, intensity: float, t: np.ndarray, rng: np.random.Generator) 
 
 def _truth(title_id: str, cfg: SceneMediaConfig, story: dict, plan: dict) -> dict:
     starts = plan["shot_starts"] + [plan["n_frames"]]
-    transitions = [{"type": k, "frame": s} if k == "cut" else {"type": k, "start": s, "end": e}
-                   for k, s, e in plan["spans"]]  # fmt: skip
+    transitions = [
+        {"type": k, "frame": s} if k == "cut" else {"type": k, "start": s, "end": e}
+        for k, s, e in plan["spans"]
+    ]
     shots = [
-        {"start_frame": starts[i], "end_frame": starts[i + 1], "scene": s.scene, "set": s.set_id,
-         "framing": list(s.framing), "on_screen": s.on_screen, "cue": s.cue, "line": s.line,
-         "speaker": s.speaker}
+        {
+            "start_frame": starts[i],
+            "end_frame": starts[i + 1],
+            "scene": s.scene,
+            "set": s.set_id,
+            "framing": list(s.framing),
+            "on_screen": s.on_screen,
+            "cue": s.cue,
+            "line": s.line,
+            "speaker": s.speaker,
+        }
         for i, s in enumerate(story["shots"])
-    ]  # fmt: skip
+    ]
     return {
-        "title_id": title_id, "family": "scenes", "fps": cfg.fps, "n_frames": plan["n_frames"],
-        "width": cfg.width, "height": cfg.height, "genres": story["genres"],
-        "cast": story["cast"], "sets": story["sets"], "climax": story["climax"],
-        "scenes": story["scenes"], "transitions": transitions, "flashes": [], "shots": shots,
-    }  # fmt: skip
+        "title_id": title_id,
+        "family": "scenes",
+        "fps": cfg.fps,
+        "n_frames": plan["n_frames"],
+        "width": cfg.width,
+        "height": cfg.height,
+        "genres": story["genres"],
+        "cast": story["cast"],
+        "sets": story["sets"],
+        "climax": story["climax"],
+        "scenes": story["scenes"],
+        "transitions": transitions,
+        "flashes": [],
+        "shots": shots,
+    }
 
 
 def _write_metadata(path: Path, title_id: str, genres: list[str]) -> None:
     """Title-level text only (name, genres): nothing that tells scenes apart."""
-    meta = {"name": f"Scenes {' '.join(genres)} {title_id.rsplit('_', 1)[-1]}",
-            "synopsis": f"A {' and '.join(g.lower() for g in genres)} story told in scenes.",
-            "tags": [g.lower() for g in genres], "genres": genres}  # fmt: skip
+    meta = {
+        "name": f"Scenes {' '.join(genres)} {title_id.rsplit('_', 1)[-1]}",
+        "synopsis": f"A {' and '.join(g.lower() for g in genres)} story told in scenes.",
+        "tags": [g.lower() for g in genres],
+        "genres": genres,
+    }
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(meta, indent=1))
     tmp.replace(path)
@@ -501,14 +572,19 @@ def scene_clip_rows(truth: dict, rng: np.random.Generator) -> list[dict]:
         if e == scene["shots"][1] and k + 1 < len(scenes):  # the break after it opens scene k+1
             topics |= {scenes[k + 1]["topic"]} - {None}
         hero = 0 in scene["cast"]
-        rows.append({
-            "title_id": truth["title_id"], "clip_id": f"{truth['title_id']}:c{c:03d}",
-            "shot_start": s, "shot_end": e,
-            "start_s": truth["shots"][s]["start_frame"] / fps,
-            "end_s": truth["shots"][e - 1]["end_frame"] / fps,
-            "ad_relevancy": sorted(topics), "tone": [scene["tone"]],
-            "genre": list(truth["genres"]),
-            "popularity": float(scene["intensity"] + 0.1 * hero + rng.normal(0, 0.02)),
-            "retrieval": bool(hero),
-        })  # fmt: skip
+        rows.append(
+            {
+                "title_id": truth["title_id"],
+                "clip_id": f"{truth['title_id']}:c{c:03d}",
+                "shot_start": s,
+                "shot_end": e,
+                "start_s": truth["shots"][s]["start_frame"] / fps,
+                "end_s": truth["shots"][e - 1]["end_frame"] / fps,
+                "ad_relevancy": sorted(topics),
+                "tone": [scene["tone"]],
+                "genre": list(truth["genres"]),
+                "popularity": float(scene["intensity"] + 0.1 * hero + rng.normal(0, 0.02)),
+                "retrieval": bool(hero),
+            }
+        )
     return rows

@@ -132,8 +132,11 @@ class TitleWindows:
             raise InputError(source, f"held-out titles not in the table: {missing[:5]}")
         self.shard = rank_shard(self.train_ids, rank, world_size)
         if not self.shard:
-            raise InputError(source, f"{len(self.train_ids)} training title(s) for "
-                             f"{world_size} ranks: rank {rank} has none")  # fmt: skip
+            raise InputError(
+                source,
+                f"{len(self.train_ids)} training title(s) for "
+                f"{world_size} ranks: rank {rank} has none",
+            )
 
     def n_shots(self, title_ids) -> int:
         """Shots of these titles, from the index (no vectors read)."""

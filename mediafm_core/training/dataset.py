@@ -77,8 +77,14 @@ class ParquetTitles:
     widths, a title in two files; and naming the title for NaN/inf or duplicate shots on read.
     """
 
-    def __init__(self, uri: str, column: str = "fused", per_shot: bool = True,
-                 cache_mb: float = DEFAULT_CACHE_MB, filesystem=None):  # fmt: skip
+    def __init__(
+        self,
+        uri: str,
+        column: str = "fused",
+        per_shot: bool = True,
+        cache_mb: float = DEFAULT_CACHE_MB,
+        filesystem=None,
+    ):
         self.uri, self.column, self.per_shot = str(uri), column, per_shot
         self.fs, root = _filesystem(self.uri, filesystem)
         self._slices: dict[str, TitleSlice] = {}
@@ -100,8 +106,9 @@ class ParquetTitles:
         try:
             meta = pq.ParquetFile(path, filesystem=self.fs).metadata
         except Exception as exc:  # pyarrow raises several types for unreadable files
-            raise InputError(path, f"not a readable Parquet file ({exc.__class__.__name__}: "
-                             f"{exc})") from exc  # fmt: skip
+            raise InputError(
+                path, f"not a readable Parquet file ({exc.__class__.__name__}: {exc})"
+            ) from exc
         schema = meta.schema.to_arrow_schema()
         needed = ("title_id", self.column) + (("shot_index",) if self.per_shot else ())
         missing = [c for c in needed if c not in schema.names]
@@ -146,8 +153,9 @@ class ParquetTitles:
                 bad = ~np.isfinite(x).all(axis=1) if x.size else np.zeros(0, bool)
                 if bad.any():
                     row = base + int(np.flatnonzero(bad)[0])
-                    raise InputError(path, f"column {self.column!r} has NaN or inf values "
-                                     f"(first at row {row})")  # fmt: skip
+                    raise InputError(
+                        path, f"column {self.column!r} has NaN or inf values (first at row {row})"
+                    )
                 base += len(x)
 
     def _first_width(self, title_id: str) -> int:
@@ -165,8 +173,9 @@ class ParquetTitles:
     def n_rows(self, title_id: str) -> int:
         return self._slices[title_id].n_rows
 
-    def read(self, title_id: str, start: int = 0, stop: int | None = None,
-             count: bool = True) -> np.ndarray:  # fmt: skip
+    def read(
+        self, title_id: str, start: int = 0, stop: int | None = None, count: bool = True
+    ) -> np.ndarray:
         """(stop - start, D) float32 rows [start, stop) of one title, in shot order. Raises
         `InputError` naming the title for NaN/inf values or duplicate shot indices."""
         s = self._slices[title_id]
@@ -181,8 +190,9 @@ class ParquetTitles:
         rows = rows.slice(start, None if stop is None else max(0, stop - start))
         x = _vectors(rows[self.column])
         if not np.isfinite(x).all():
-            raise InputError(f"title {title_id!r}", f"{self.column} has NaN or inf values "
-                             f"({s.path})")  # fmt: skip
+            raise InputError(
+                f"title {title_id!r}", f"{self.column} has NaN or inf values ({s.path})"
+            )
         if count:
             self.reads[title_id] = self.reads.get(title_id, 0) + 1
         return x
@@ -211,8 +221,9 @@ class ParquetTitles:
                 self._cache_bytes -= old.nbytes
 
 
-def open_titles(source, column: str = "fused", per_shot: bool = True,
-                cache_mb: float = DEFAULT_CACHE_MB):  # fmt: skip
+def open_titles(
+    source, column: str = "fused", per_shot: bool = True, cache_mb: float = DEFAULT_CACHE_MB
+):
     """A title source for training: `source` is a `VectorTable` (kept in memory), a Parquet file,
     or a folder of Parquet files (local or `s3://`), e.g. `<root>/artefacts/fused_shots`."""
     if source is None or isinstance(source, (InMemoryTitles, ParquetTitles)):
@@ -251,8 +262,13 @@ def _parquet_files(fs, root: str, uri: str) -> list[str]:
     if info.type == pafs.FileType.File:
         return [root]
     found = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    files = [f.path for f in found if f.type == pafs.FileType.File
-             and f.base_name.endswith(".parquet") and not f.base_name.startswith(".")]  # fmt: skip
+    files = [
+        f.path
+        for f in found
+        if f.type == pafs.FileType.File
+        and f.base_name.endswith(".parquet")
+        and not f.base_name.startswith(".")
+    ]
     return sorted(files)
 
 

@@ -71,7 +71,12 @@ def model_config(
     size = auto_size(n_shots) if cfg.size == "auto" else cfg.size
     try:
         return config_for(
-            size, fused_dim, global_dim, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
+            size,
+            fused_dim,
+            global_dim,
+            layers=cfg.layers,
+            hidden=cfg.hidden,
+            heads=cfg.heads,
             dropout=cfg.dropout,
         )
     except ValueError as exc:
@@ -225,8 +230,10 @@ class Trainer:
         for titles in every:
             for t in titles:
                 seen[t] = seen.get(t, 0) + 1
-        return {"titles_read_per_rank": [len(t) for t in every],
-                "titles_read_by_several_ranks": sum(1 for n in seen.values() if n > 1)}  # fmt: skip
+        return {
+            "titles_read_per_rank": [len(t) for t in every],
+            "titles_read_by_several_ranks": sum(1 for n in seen.values() if n > 1),
+        }
 
     def save(self) -> None:
         """Rank 0 writes the checkpoint folder (weights, config, metrics, resume state)."""
@@ -354,8 +361,11 @@ class Trainer:
                 self.baselines["neighbour"],
             )
         t0 = time.perf_counter()
-        ahead = Prefetcher(self.make_batch, self.step, cfg.steps, cfg.prefetch) \
-            if cfg.prefetch > 0 else None  # fmt: skip
+        ahead = (
+            Prefetcher(self.make_batch, self.step, cfg.steps, cfg.prefetch)
+            if cfg.prefetch > 0
+            else None
+        )
         try:
             while self.step < cfg.steps and not self.stopped_early:
                 t_step = time.perf_counter()
@@ -377,8 +387,9 @@ class Trainer:
             return
         if self.best_val is None or val < self.best_val - self.cfg.min_delta:
             self.best_val, self.best_step, self.bad_evals = val, self.step, 0
-            self.best_state = {k: v.detach().cpu().clone() for k, v in
-                               self.model.state_dict().items()}  # fmt: skip
+            self.best_state = {
+                k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+            }
         else:
             self.bad_evals += 1
 
@@ -408,8 +419,14 @@ class Trainer:
             ckpt_now = ckpt_now or self.stopped_early
         if eval_now:  # elapsed_s: training wall clock of this process (equal-time comparisons)
             elapsed = round(self.elapsed_before + time.perf_counter() - t0, 3)
-            self.curve.append({"step": self.step, "train_loss": mean_loss,
-                               "val_loss": self.last_val, "elapsed_s": elapsed})  # fmt: skip
+            self.curve.append(
+                {
+                    "step": self.step,
+                    "train_loss": mean_loss,
+                    "val_loss": self.last_val,
+                    "elapsed_s": elapsed,
+                }
+            )
         if ckpt_now:
             self.save()
         if self.dist.is_main:

@@ -27,8 +27,10 @@ def retirement_tick(defs, instance, cursor=None):
     from mediafm_assets import local_runner as lr
 
     tick = lr.tick_sensor(defs, instance, cursor=cursor, name="title_retirement_sensor")
-    runs = [lr.execute_request(defs, instance, r, job="retirement", run_config=r.run_config)
-            for r in tick.run_requests]  # fmt: skip
+    runs = [
+        lr.execute_request(defs, instance, r, job="retirement", run_config=r.run_config)
+        for r in tick.run_requests
+    ]
     return tick, runs
 
 

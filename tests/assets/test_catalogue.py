@@ -16,9 +16,20 @@ from tests.conftest import make_dagster_home
 warnings.filterwarnings("ignore")
 SERVE = ["contextual_embeddings", "title_embeddings"]
 # 6 steps over 3 titles do not beat the baselines: publish anyway (a smoke test of the graph)
-TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
-    "publish_below_baselines": True}}}}  # fmt: skip
+TINY_TRAIN = {
+    "ops": {
+        "encoder_checkpoint": {
+            "config": {
+                "size": "tiny",
+                "steps": 6,
+                "eval_every": 3,
+                "log_every": 3,
+                "device": "cpu",
+                "publish_below_baselines": True,
+            }
+        }
+    }
+}
 
 
 def make_defs(root, **storage):
@@ -26,10 +37,13 @@ def make_defs(root, **storage):
     from mediafm_assets.definitions import build_definitions
     from mediafm_assets.resources import StorageResource, TrainerLauncherResource
 
-    return build_definitions(root=str(root), resources={
-        "storage": StorageResource(root=str(root), **storage),
-        "trainer": TrainerLauncherResource(mode="in_process"),
-    })  # fmt: skip
+    return build_definitions(
+        root=str(root),
+        resources={
+            "storage": StorageResource(root=str(root), **storage),
+            "trainer": TrainerLauncherResource(mode="in_process"),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +68,15 @@ def cat(tmp_path_factory):
         ckpt = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN)
         assert ckpt.success
         assert lr.materialize_titles(defs, instance, SERVE, ids).success
-        yield dict(root=root, landing=root / "landing", ids=ids, defs=defs, instance=instance,
-                   cursor=tick.cursor, base=base)  # fmt: skip
+        yield dict(
+            root=root,
+            landing=root / "landing",
+            ids=ids,
+            defs=defs,
+            instance=instance,
+            cursor=tick.cursor,
+            base=base,
+        )
     if old is None:
         os.environ.pop("DAGSTER_HOME", None)
     else:
@@ -108,9 +129,12 @@ def preview_tick(cat, defs):
     """Evaluate the retirement sensor as a UI preview does: its result, nothing applied."""
     from dagster import build_sensor_context, partition_loading_context
 
-    ctx = build_sensor_context(instance=cat["instance"], definitions=defs,
-                               cursor=cat.get("title_retirement_sensor"),
-                               resources=defs.resources)  # fmt: skip
+    ctx = build_sensor_context(
+        instance=cat["instance"],
+        definitions=defs,
+        cursor=cat.get("title_retirement_sensor"),
+        resources=defs.resources,
+    )
     with partition_loading_context(dynamic_partitions_store=cat["instance"]):
         return defs.get_sensor_def("title_retirement_sensor").evaluate_tick(ctx)
 
@@ -119,8 +143,9 @@ def retire(cat, defs=None):
     """A retirement sensor tick (cursor kept in `cat`) and the run it requests."""
     from tests.assets.conftest import retirement_tick
 
-    out, runs = retirement_tick(defs or cat["defs"], cat["instance"],
-                                cursor=cat.get("title_retirement_sensor"))  # fmt: skip
+    out, runs = retirement_tick(
+        defs or cat["defs"], cat["instance"], cursor=cat.get("title_retirement_sensor")
+    )
     cat["title_retirement_sensor"] = out.cursor
     return out, runs
 
@@ -173,7 +198,8 @@ def test_metadata_before_video_is_retried_when_the_copy_completes(cat, tmp_path)
     outcome = lr.execute_request(cat["defs"], cat["instance"], again.run_requests[0])
     assert outcome.success, outcome.error
     assert store_of(cat["root"]).count_rows("shot_embeddings", [tid]) == shots_in_artefact(
-        cat["root"], tid)
+        cat["root"], tid
+    )
 
 
 def test_a_deleted_and_readded_partition_gets_a_run(cat):
@@ -276,8 +302,12 @@ def test_one_run_repairs_a_title_seeded_with_duplicates(cat):
     rows = store.read("shot_embeddings", tid)["shot_index"].to_pylist()
     assert sorted(rows) == list(range(n))  # exactly one row per key
     assert store.count_rows("title_embeddings", [tid]) == 1
-    checks = [e.dagster_event.event_specific_data for e in cat["instance"].all_logs(
-        run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+    checks = [
+        e.dagster_event.event_specific_data
+        for e in cat["instance"].all_logs(
+            run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
     lance = [c.passed for c in checks if c.asset_check_key.name == "lancedb_rows_match"]
     assert lance == [True, True]
     assert snapshot(cat["root"], others) == keep
@@ -295,15 +325,20 @@ def test_a_trainer_that_lies_or_fails_never_moves_latest(cat, tmp_path, case):
     from mediafm_assets.definitions import build_definitions
     from mediafm_assets.resources import StorageResource, TrainerLauncherResource
 
-    body = {"silent_exit_0": "exit 0",
-            "out_of_memory": "echo 'step 1 train_loss 0.93' >&2\n"
-                             "echo 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate"
-                             " 20.00 GiB' >&2\nexit 1"}[case]  # fmt: skip
+    body = {
+        "silent_exit_0": "exit 0",
+        "out_of_memory": "echo 'step 1 train_loss 0.93' >&2\n"
+        "echo 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate"
+        " 20.00 GiB' >&2\nexit 1",
+    }[case]
     python = _fake_trainer(tmp_path / "trainer.sh", body)
-    defs = build_definitions(root=str(cat["root"]), resources={
-        "storage": StorageResource(root=str(cat["root"])),
-        "trainer": TrainerLauncherResource(mode="pipes", python=python, nproc_per_node=1),
-    })  # fmt: skip
+    defs = build_definitions(
+        root=str(cat["root"]),
+        resources={
+            "storage": StorageResource(root=str(cat["root"])),
+            "trainer": TrainerLauncherResource(mode="pipes", python=python, nproc_per_node=1),
+        },
+    )
     storage = StorageResource(root=str(cat["root"]))
     before = storage.current_model_version()
     out = lr.materialize_unpartitioned(defs, cat["instance"], "encoder_checkpoint", TINY_TRAIN)
@@ -326,18 +361,36 @@ def test_a_checkpoint_that_does_not_beat_the_baselines_never_moves_latest(cat, p
 
     storage = StorageResource(root=str(cat["root"]))
     before = storage.current_model_version()
-    cfg = {"ops": {"encoder_checkpoint": {"config": {
-        **TINY_TRAIN["ops"]["encoder_checkpoint"]["config"], "steps": 2, "eval_every": 1,
-        "optimizer": "adamw", "lr": 1e-9, "publish_below_baselines": publish_anyway}}}}  # fmt: skip
+    cfg = {
+        "ops": {
+            "encoder_checkpoint": {
+                "config": {
+                    **TINY_TRAIN["ops"]["encoder_checkpoint"]["config"],
+                    "steps": 2,
+                    "eval_every": 1,
+                    "optimizer": "adamw",
+                    "lr": 1e-9,
+                    "publish_below_baselines": publish_anyway,
+                }
+            }
+        }
+    }
     out = lr.materialize_unpartitioned(cat["defs"], cat["instance"], "encoder_checkpoint", cfg)
-    checks = [e.dagster_event.event_specific_data for e in cat["instance"].all_logs(
-        out.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]  # fmt: skip
+    checks = [
+        e.dagster_event.event_specific_data
+        for e in cat["instance"].all_logs(
+            out.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
     (gate,) = [c for c in checks if c.asset_check_key.name == "beats_baselines"]
     assert gate.metadata["beats_baselines"].value is False
     assert ">=" in gate.metadata["problem"].value
     assert gate.passed is publish_anyway  # accepted by the operator, or blocking
-    meta = cat["instance"].get_latest_materialization_event(
-        AssetKey("encoder_checkpoint")).asset_materialization.metadata  # fmt: skip
+    meta = (
+        cat["instance"]
+        .get_latest_materialization_event(AssetKey("encoder_checkpoint"))
+        .asset_materialization.metadata
+    )
     assert meta["latest_moved"].value is publish_anyway
     if publish_anyway:
         assert out.success and storage.current_model_version() != before

@@ -25,12 +25,16 @@ def unit_rows(n, d, seed):
 
 def shot_rows(first, n, seed, per_title=50):
     idx = np.arange(n)
-    return pa.table({
-        "title_id": [f"t{first + i // per_title:03d}" for i in idx],
-        "shot_index": (idx % per_title).astype(np.int64), "start_s": idx * 1.0,
-        "end_s": idx * 1.0 + 1.0, "vector": vector_array(unit_rows(n, 16, seed)),
-        "model_version": ["m1"] * n,
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [f"t{first + i // per_title:03d}" for i in idx],
+            "shot_index": (idx % per_title).astype(np.int64),
+            "start_s": idx * 1.0,
+            "end_s": idx * 1.0 + 1.0,
+            "vector": vector_array(unit_rows(n, 16, seed)),
+            "model_version": ["m1"] * n,
+        }
+    )
 
 
 def test_ann_index_asset_builds_then_keeps_the_index_current(tmp_path, instance):
@@ -74,8 +78,9 @@ def test_ann_index_is_requested_on_its_cron_after_embeddings_changed(tmp_path, i
     defs = build_definitions(root=str(tmp_path))
     target = defs.get_sensor_def("ann_index_on_schedule").asset_selection
     start = datetime.datetime(2026, 1, 1, 5, 0)
-    quiet = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=target,
-                                           evaluation_time=start)  # fmt: skip
+    quiet = evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=target, evaluation_time=start
+    )
     assert quiet.get_num_requested(AssetKey("ann_index")) == 0
     instance.add_dynamic_partitions("titles", ["t000"])
     from dagster import AssetMaterialization
@@ -83,14 +88,24 @@ def test_ann_index_is_requested_on_its_cron_after_embeddings_changed(tmp_path, i
     for asset in ("contextual_embeddings", "title_embeddings"):
         instance.report_runless_asset_event(AssetMaterialization(asset, partition="t000"))
     later = evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=target, cursor=quiet.cursor,
-        evaluation_time=start + datetime.timedelta(hours=1, minutes=5))  # fmt: skip
+        defs=defs,
+        instance=instance,
+        asset_selection=target,
+        cursor=quiet.cursor,
+        evaluation_time=start + datetime.timedelta(hours=1, minutes=5),
+    )
     assert later.get_num_requested(AssetKey("ann_index")) == 1
 
 
 def fused_table(tid, n, d):
-    return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n, dtype=np.int64),
-                     "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
+    return pa.table(
+        {
+            "title_id": [tid] * n,
+            "shot_index": np.arange(n, dtype=np.int64),
+            "fused": vector_array(unit_rows(n, d, 0)),
+            "has_text": [True] * n,
+        }
+    )
 
 
 def test_encoder_checkpoint_over_mixed_widths_names_the_titles_and_widths(tmp_path, instance):
@@ -104,8 +119,12 @@ def test_encoder_checkpoint_over_mixed_widths_names_the_titles_and_widths(tmp_pa
         pq.write_table(fused_table(tid, 6, d), layout.artefact("fused_shots", tid))
     instance.add_dynamic_partitions("titles", ["ep_01", "ep_02", "ep_03"])
     defs = build_definitions(root=str(tmp_path))
-    out = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", {"ops": {
-        "encoder_checkpoint": {"config": {"size": "tiny", "steps": 2, "device": "cpu"}}}})
+    out = lr.materialize_unpartitioned(
+        defs,
+        instance,
+        "encoder_checkpoint",
+        {"ops": {"encoder_checkpoint": {"config": {"size": "tiny", "steps": 2, "device": "cpu"}}}},
+    )
     assert not out.success
     assert "titles have mixed fused widths: 896 (ep_01, ep_03); 1920 (ep_02)" in out.error
     assert "fused_shots" in out.error  # the dataset is named: the step failed before a launch

@@ -12,9 +12,17 @@ from dagster import AssetKey, evaluate_automation_conditions
 from tests.assets.conftest import write_tiny_titles
 
 warnings.filterwarnings("ignore")
-PER_TITLE = ("titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
-             "title_metadata_embedding", "fused_shots", "contextual_embeddings",
-             "title_embeddings")  # fmt: skip
+PER_TITLE = (
+    "titles",
+    "shots",
+    "video_embeddings",
+    "audio_embeddings",
+    "text_embeddings",
+    "title_metadata_embedding",
+    "fused_shots",
+    "contextual_embeddings",
+    "title_embeddings",
+)
 
 
 def wider_tiny_profile():
@@ -31,16 +39,20 @@ def stale_status(defs, instance, asset: str, partition: str):
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContextForTest
 
-    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(),
-                                          LoadingContextForTest(instance))  # fmt: skip
+    resolver = CachingStaleStatusResolver(
+        instance, defs.resolve_asset_graph(), LoadingContextForTest(instance)
+    )
     return resolver.get_status(AssetKey(asset), partition)
 
 
 def requested(result) -> dict:
     from dagster import AssetKey as Key
 
-    return {k.to_user_string(): result.get_requested_partitions(k)
-            for k in map(Key, PER_TITLE) if result.get_num_requested(k)}  # fmt: skip
+    return {
+        k.to_user_string(): result.get_requested_partitions(k)
+        for k in map(Key, PER_TITLE)
+        if result.get_num_requested(k)
+    }
 
 
 def test_every_per_title_asset_has_a_code_version_from_its_inputs(tmp_path):

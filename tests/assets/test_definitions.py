@@ -12,10 +12,19 @@ from dagster import (
 warnings.filterwarnings("ignore")
 
 ASSETS = {
-    "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
-    "title_metadata_embedding", "fused_shots", "encoder_checkpoint", "contextual_embeddings",
-    "title_embeddings", "linear_probes", "ann_index",
-}  # fmt: skip
+    "titles",
+    "shots",
+    "video_embeddings",
+    "audio_embeddings",
+    "text_embeddings",
+    "title_metadata_embedding",
+    "fused_shots",
+    "encoder_checkpoint",
+    "contextual_embeddings",
+    "title_embeddings",
+    "linear_probes",
+    "ann_index",
+}
 UNPARTITIONED = {"encoder_checkpoint", "linear_probes", "ann_index"}
 
 
@@ -31,8 +40,13 @@ def test_definitions_load_with_the_whole_lineage():
     for name in UNPARTITIONED:
         assert graph.get(AssetKey(name)).partitions_def is None
     parents = {k.to_user_string() for k in graph.get(AssetKey("contextual_embeddings")).parent_keys}
-    assert parents == {"fused_shots", "title_metadata_embedding", "shots", "encoder_checkpoint",
-                       "video_embeddings"}  # video_embeddings: the shots' thumbnails (issue 13)
+    assert parents == {
+        "fused_shots",
+        "title_metadata_embedding",
+        "shots",
+        "encoder_checkpoint",
+        "video_embeddings",
+    }  # video_embeddings: the shots' thumbnails (issue 13)
 
 
 def test_every_asset_has_group_description_owner_and_kinds():
@@ -108,10 +122,15 @@ def test_trainer_launch_command_uses_torchrun_for_several_processes():
 def test_loss_curve_renders_as_markdown():
     from mediafm_assets.pretraining.pipes_trainer import curve_markdown
 
-    md = curve_markdown([{"step": 10, "train_loss": 0.5}, {"step": 20, "train_loss": 0.25,
-                                                            "val_loss": 0.3}])  # fmt: skip
-    assert md.splitlines() == ["| step | train_loss | val_loss |", "|---:|---:|---:|",
-                               "| 10 | 0.5000 |  |", "| 20 | 0.2500 | 0.3000 |"]  # fmt: skip
+    md = curve_markdown(
+        [{"step": 10, "train_loss": 0.5}, {"step": 20, "train_loss": 0.25, "val_loss": 0.3}]
+    )
+    assert md.splitlines() == [
+        "| step | train_loss | val_loss |",
+        "|---:|---:|---:|",
+        "| 10 | 0.5000 |  |",
+        "| 20 | 0.2500 | 0.3000 |",
+    ]
 
 
 def test_steps_that_touch_storage_retry_with_backoff_and_retirement_is_a_job():

@@ -11,10 +11,18 @@ from mediafm_assets.demo import N_TITLES, print_probes
 def test_probe_table_prints_spread_paired_difference_and_a_caveat(capsys):
     folds = {"fused": [0.60, 0.70, 0.80], "contextual": [0.62, 0.69, 0.83]}
     rows = [
-        {"features": f, "task": "tone", "metric": "auc", "mean": sum(v) / 3, "std": 0.08,
-         "n_clips": 40, "model_version": "m", "folds": v}
+        {
+            "features": f,
+            "task": "tone",
+            "metric": "auc",
+            "mean": sum(v) / 3,
+            "std": 0.08,
+            "n_clips": 40,
+            "model_version": "m",
+            "folds": v,
+        }
         for f, v in folds.items()
-    ]  # fmt: skip
+    ]
     con = duckdb.connect()
     table = pa.Table.from_pylist(rows)
     con.register("scores_arrow", table)

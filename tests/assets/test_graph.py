@@ -13,8 +13,19 @@ from tests.assets.conftest import write_corrupt_title, write_tiny_titles
 from tests.conftest import make_dagster_home
 
 warnings.filterwarnings("ignore")
-TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 10, "eval_every": 5, "log_every": 5, "device": "cpu"}}}}  # fmt: skip
+TINY_TRAIN = {
+    "ops": {
+        "encoder_checkpoint": {
+            "config": {
+                "size": "tiny",
+                "steps": 10,
+                "eval_every": 5,
+                "log_every": 5,
+                "device": "cpu",
+            }
+        }
+    }
+}
 CORRUPT = "zz_corrupt"
 
 
@@ -37,11 +48,22 @@ def world(tmp_path_factory):
         tick = lr.tick_sensor(defs, instance)
         runs = {r.partition_key: lr.execute_request(defs, instance, r) for r in tick.run_requests}
         ckpt = lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN)
-        serve = lr.materialize_titles(defs, instance, ["contextual_embeddings",
-                                                      "title_embeddings"], good)  # fmt: skip
+        serve = lr.materialize_titles(
+            defs, instance, ["contextual_embeddings", "title_embeddings"], good
+        )
         probes = lr.materialize_unpartitioned(defs, instance, "linear_probes")
-        yield dict(defs=defs, instance=instance, good=good, runs=runs, ckpt=ckpt, serve=serve,
-                   probes=probes, root=base / "storage", tick=tick, landing=landing)  # fmt: skip
+        yield dict(
+            defs=defs,
+            instance=instance,
+            good=good,
+            runs=runs,
+            ckpt=ckpt,
+            serve=serve,
+            probes=probes,
+            root=base / "storage",
+            tick=tick,
+            landing=landing,
+        )
     if old is None:
         os.environ.pop("DAGSTER_HOME", None)
     else:
@@ -67,8 +89,9 @@ def test_one_run_per_title_and_the_corrupt_title_fails_alone(world):
     assert not runs[CORRUPT].success
     assert CORRUPT in runs[CORRUPT].error
     assert "max_retries" not in runs[CORRUPT].error  # bad input fails at once, never retried
-    restarts = world["instance"].all_logs(runs[CORRUPT].run_id,
-                                          of_type=DagsterEventType.STEP_RESTARTED)  # fmt: skip
+    restarts = world["instance"].all_logs(
+        runs[CORRUPT].run_id, of_type=DagsterEventType.STEP_RESTARTED
+    )
     assert restarts == []
     assert world["ckpt"].success and world["serve"].success and world["probes"].success
     shots_done = world["instance"].get_materialized_partitions(AssetKey("fused_shots"))
@@ -86,8 +109,9 @@ def test_shot_counts_agree_from_shots_to_lancedb(world):
     assert got == rows
     for asset in ("video_embeddings", "audio_embeddings", "text_embeddings", "fused_shots"):
         path = world["root"] / "artefacts" / asset
-        got = dict(con.sql(f"SELECT title_id, count(*) FROM '{path}/*.parquet' GROUP BY 1")
-                   .fetchall())  # fmt: skip
+        got = dict(
+            con.sql(f"SELECT title_id, count(*) FROM '{path}/*.parquet' GROUP BY 1").fetchall()
+        )
         assert got == rows, asset
     versions = con.sql("SELECT count(DISTINCT model_version) FROM shot_embeddings").fetchone()
     assert versions == (1,)
@@ -129,8 +153,11 @@ def test_several_titles_in_one_run(world):
 
     instance = world["instance"]
 
-    records = instance.get_event_records(EventRecordsFilter(
-        DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("contextual_embeddings")))
+    records = instance.get_event_records(
+        EventRecordsFilter(
+            DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("contextual_embeddings")
+        )
+    )
     run_ids = {r.event_log_entry.run_id for r in records}
     assert run_ids == {world["serve"].run_id}  # four titles, one run (one model load)
     assert len(records) == 4
@@ -161,16 +188,17 @@ def test_an_identical_checkpoint_changes_nothing_downstream(world):
 
     defs, instance = world["defs"], world["instance"]
     selection = defs.get_sensor_def("reembed_on_new_checkpoint").asset_selection
-    quiet = evaluate_automation_conditions(defs=defs, instance=instance,
-                                           asset_selection=selection)  # fmt: skip
+    quiet = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
     before = latest(instance, "encoder_checkpoint")["model_version"].value
     assert lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", TINY_TRAIN).success
     assert latest(instance, "encoder_checkpoint")["model_version"].value == before
-    again = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                           cursor=quiet.cursor)  # fmt: skip
+    again = evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=quiet.cursor
+    )
     assert again.total_requested == 0
-    resolver = CachingStaleStatusResolver(instance, defs.resolve_asset_graph(),
-                                          LoadingContextForTest(instance))  # fmt: skip
+    resolver = CachingStaleStatusResolver(
+        instance, defs.resolve_asset_graph(), LoadingContextForTest(instance)
+    )
     status = resolver.get_status(AssetKey("contextual_embeddings"), world["good"][0])
     assert status == StaleStatus.FRESH
 
@@ -180,14 +208,19 @@ def test_new_checkpoint_makes_contextual_embeddings_stale(world):
 
     defs, instance = world["defs"], world["instance"]
     selection = defs.get_sensor_def("reembed_on_new_checkpoint").asset_selection
-    quiet = evaluate_automation_conditions(defs=defs, instance=instance,
-                                           asset_selection=selection)  # fmt: skip
+    quiet = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
     assert quiet.get_num_requested(AssetKey("contextual_embeddings")) == 0
-    cfg = {"ops": {"encoder_checkpoint": {"config": {**TINY_TRAIN["ops"]["encoder_checkpoint"][
-        "config"], "seed": 1}}}}  # fmt: skip
+    cfg = {
+        "ops": {
+            "encoder_checkpoint": {
+                "config": {**TINY_TRAIN["ops"]["encoder_checkpoint"]["config"], "seed": 1}
+            }
+        }
+    }
     assert lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint", cfg).success
-    stale = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                           cursor=quiet.cursor)  # fmt: skip
+    stale = evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=quiet.cursor
+    )
     assert stale.get_num_requested(AssetKey("contextual_embeddings")) == 4
 
 
@@ -236,8 +269,11 @@ def test_every_stored_shot_has_its_thumbnail_and_the_ui_gets_pictures(world):
     assert len(sheet) == seen[world["good"][0]]["contact_sheet_bytes"].value < 60_000
     ckpt, probes = latest(instance, "encoder_checkpoint"), latest(instance, "linear_probes")
     ctx = latest(instance, "contextual_embeddings")
-    for value in (ckpt["loss_curve_plot"].value, probes["ablation_chart"].value,
-                  ctx["shot_map"].value):  # fmt: skip
+    for value in (
+        ckpt["loss_curve_plot"].value,
+        probes["ablation_chart"].value,
+        ctx["shot_map"].value,
+    ):
         img = Image.open(io.BytesIO(md_picture(value)))
         assert img.width > 300 and len(md_picture(value)) < 60_000
     assert "minus fused, paired over folds" in probes["ablation_paired"].value
@@ -257,8 +293,9 @@ def test_a_full_re_embed_with_the_new_checkpoint_switches_the_serving_space(worl
     assert before.model_version != latest  # the retrain above made a new space
     titles = sorted([*world["good"], "synth_9_000"])
     for batch in (world["good"], ["synth_9_000"]):  # the corrupt title sits between them
-        out = lr.materialize_titles(world["defs"], world["instance"],
-                                    ["contextual_embeddings", "title_embeddings"], batch)
+        out = lr.materialize_titles(
+            world["defs"], world["instance"], ["contextual_embeddings", "title_embeddings"], batch
+        )
         assert out.success, out.error
     store = lance_store(world)
     after = store.serving_space()

@@ -19,9 +19,17 @@ def title_rows(tid: str, seed: int) -> tuple[pa.Table, pa.Table]:
 
     shots = shot_rows(tid, SHOTS, d=DIM, seed=seed)
     mean = np.mean(np.stack(shots["vector"].to_pylist()), axis=0, keepdims=True)
-    title = pa.table({"title_id": [tid], "vector": vector_array(mean / np.linalg.norm(mean)),
-                      "model_version": ["m1"], "name": [tid], "genres": [["Drama"]],
-                      "tags": [[]], "n_shots": [SHOTS]})  # fmt: skip
+    title = pa.table(
+        {
+            "title_id": [tid],
+            "vector": vector_array(mean / np.linalg.norm(mean)),
+            "model_version": ["m1"],
+            "name": [tid],
+            "genres": [["Drama"]],
+            "tags": [[]],
+            "n_shots": [SHOTS],
+        }
+    )
     return shots, title
 
 
@@ -100,7 +108,8 @@ def test_ann_index_runs_upkeep_on_every_table_and_reports_the_disk_saved(tmp_pat
     )
     assert result.success
     meta = instance.get_latest_materialization_event(
-        AssetKey("ann_index")).asset_materialization.metadata  # fmt: skip
+        AssetKey("ann_index")
+    ).asset_materialization.metadata
     upkeep = meta["upkeep"].value
     assert set(upkeep) == {"shot_embeddings", "title_embeddings", "shot_embeddings__old_d32"}
     assert all(u["after"]["versions"] == 1 for u in upkeep.values())

@@ -13,8 +13,9 @@ def _defs(root, **storage):
     from mediafm_assets.definitions import build_definitions
     from mediafm_assets.resources import StorageResource
 
-    return build_definitions(root=str(root),
-                             resources={"storage": StorageResource(root=str(root), **storage)})
+    return build_definitions(
+        root=str(root), resources={"storage": StorageResource(root=str(root), **storage)}
+    )
 
 
 def test_a_missing_landing_zone_retires_nothing(tmp_path, instance):

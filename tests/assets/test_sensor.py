@@ -150,8 +150,9 @@ def test_settle_time_holds_a_folder_that_is_still_being_written(tmp_path, instan
     root = tmp_path / "storage"
     (root / "landing" / "t_fresh").mkdir(parents=True)
     write_ready_marker(root / "landing" / "t_fresh")
-    defs = build_definitions(root=str(root), resources={
-        "storage": StorageResource(root=str(root), settle_s=3600)})  # fmt: skip
+    defs = build_definitions(
+        root=str(root), resources={"storage": StorageResource(root=str(root), settle_s=3600)}
+    )
     assert tick_sensor(defs, instance).run_requests == []
     assert tick_sensor(_defs(root), instance).run_requests[0].partition_key == "t_fresh"
 
@@ -248,8 +249,9 @@ def test_a_cursor_that_still_holds_fingerprints_is_moved_to_the_root(tmp_path, i
     land(root / "landing", ["t_a", "t_b"])
     instance.add_dynamic_partitions("titles", ["t_a", "t_b"])
     landed = scan_landing(str(root / "landing"))
-    old = json.dumps({"known": 2, "last": "t_b",
-                      "titles": {t: [landed[t].fingerprint, 3] for t in landed}})  # fmt: skip
+    old = json.dumps(
+        {"known": 2, "last": "t_b", "titles": {t: [landed[t].fingerprint, 3] for t in landed}}
+    )
     tick = tick_sensor(_defs(root), instance, cursor=old)
     assert tick.run_requests == [] and "titles" not in json.loads(tick.cursor)
     assert seen_on_root(root, tick.cursor) == {t: (landed[t].fingerprint, 3) for t in landed}
@@ -316,6 +318,7 @@ def test_the_local_listing_fingerprints_exactly_as_the_fsspec_listing(tmp_path):
     (tmp_path / "stray.txt").write_text("not a title")
     local = lz._list_local(str(tmp_path))
     assert {t: sorted(e) for t, e in local.items()} == {
-        t: sorted(e) for t, e in lz._list_fsspec(str(tmp_path)).items()}
+        t: sorted(e) for t, e in lz._list_fsspec(str(tmp_path)).items()
+    }
     assert ("extra/deep/notes.txt", 6) in {(n, s) for n, s, _ in local[ids[0]]}
     assert local["t_only_folder"] == [] and "stray.txt" not in local

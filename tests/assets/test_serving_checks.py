@@ -25,8 +25,13 @@ def world(tmp_path, instance):
         write_title(root, t, SHOTS[t], seed=i)
     instance.add_dynamic_partitions("titles", ids)
     version = train_checkpoint(root, ids)
-    return dict(root=root, ids=ids, defs=build_definitions(root=str(root)), instance=instance,
-                version=version)  # fmt: skip
+    return dict(
+        root=root,
+        ids=ids,
+        defs=build_definitions(root=str(root)),
+        instance=instance,
+        version=version,
+    )
 
 
 def store_of(root):
@@ -38,8 +43,12 @@ def store_of(root):
 
 def rows_of(root, ids) -> dict:
     store = store_of(root)
-    return {t: store.read("shot_embeddings", t).select(["shot_index", "vector", "model_version"])
-            .to_pylist() for t in ids}  # fmt: skip
+    return {
+        t: store.read("shot_embeddings", t)
+        .select(["shot_index", "vector", "model_version"])
+        .to_pylist()
+        for t in ids
+    }
 
 
 def check_results(instance, run_id) -> dict:
@@ -75,13 +84,15 @@ def test_a_poisoned_title_among_8_is_not_served_and_fails_alone(world, poison):
     store = store_of(root)
     assert store.count_rows("shot_embeddings", [bad]) == 0  # never written
     assert {t: store.count_rows("shot_embeddings", [t]) for t in good} == {
-        t: SHOTS[t] for t in good}  # fmt: skip
+        t: SHOTS[t] for t in good
+    }
     after = rows_of(root, good)
     for t in good:  # the other titles' rows: same keys, same version, same vectors
         assert [r["shot_index"] for r in after[t]] == [r["shot_index"] for r in before[t]]
         assert {r["model_version"] for r in after[t]} == {world["version"]}
-        np.testing.assert_allclose([r["vector"] for r in after[t]],
-                                   [r["vector"] for r in before[t]], atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            [r["vector"] for r in after[t]], [r["vector"] for r in before[t]], atol=1e-5
+        )
     results = check_results(instance, run.run_id)
     name = "finite_vectors" if poison == "nan_vectors" else "rows_match_shots"
     passed, meta = results[name, bad]
@@ -96,8 +107,9 @@ def report_checkpoint(instance, model_version: str) -> None:
     from dagster import AssetMaterialization
     from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
-    instance.report_runless_asset_event(AssetMaterialization(
-        "encoder_checkpoint", tags={DATA_VERSION_TAG: model_version}))  # fmt: skip
+    instance.report_runless_asset_event(
+        AssetMaterialization("encoder_checkpoint", tags={DATA_VERSION_TAG: model_version})
+    )
 
 
 def report_upstream(instance, ids) -> None:
@@ -117,8 +129,9 @@ def test_automation_holds_back_only_the_title_whose_checks_failed(world):
     root, ids, instance, defs = world["root"], world["ids"], world["instance"], world["defs"]
     report_upstream(instance, ids)
     report_checkpoint(instance, world["version"])
-    assert lr.materialize_titles(defs, instance, ["contextual_embeddings", "title_embeddings"],
-                                 ids).success  # fmt: skip
+    assert lr.materialize_titles(
+        defs, instance, ["contextual_embeddings", "title_embeddings"], ids
+    ).success
     target = defs.get_sensor_def("reembed_on_new_checkpoint").asset_selection
     quiet = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=target)
     assert quiet.total_requested == 0
@@ -127,9 +140,12 @@ def test_automation_holds_back_only_the_title_whose_checks_failed(world):
     fused[:, 0] = np.inf
     write_title(root, ids[7], SHOTS[ids[7]], seed=7, fused=fused)
     assert not serve(world, ids).success
-    tick = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=target,
-                                          cursor=quiet.cursor)  # fmt: skip
+    tick = evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=target, cursor=quiet.cursor
+    )
     requested = {
-        r.key: r.true_subset.expensively_compute_partition_keys() for r in tick.results
-        if r.true_subset.size}  # fmt: skip
+        r.key: r.true_subset.expensively_compute_partition_keys()
+        for r in tick.results
+        if r.true_subset.size
+    }
     assert requested == {AssetKey("title_embeddings"): set(ids[:7])}

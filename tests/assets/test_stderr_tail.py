@@ -28,10 +28,19 @@ def _alive(pid: int) -> bool:
 def test_sigint_to_the_wrapper_stops_the_trainer(tmp_path):
     tail = tmp_path / "tail.txt"
     wrapper = subprocess.Popen(
-        [sys.executable, "-m", "mediafm_assets.pretraining.stderr_tail", str(tail), "--",
-         sys.executable, "-c", TRAINER],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mediafm_assets.pretraining.stderr_tail",
+            str(tail),
+            "--",
+            sys.executable,
+            "-c",
+            TRAINER,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     child = None
     try:
         line = wrapper.stderr.readline()  # forwarded by the wrapper: its handlers are in place

@@ -16,10 +16,17 @@ from tests.store_rows import shot_rows, unit_rows
 
 
 def title_rows(title_id, vector, genres=("Drama",)):
-    return pa.table({
-        "title_id": [title_id], "vector": vector_array(vector[None, :]), "model_version": ["m1"],
-        "name": [title_id.upper()], "genres": [list(genres)], "tags": [[]], "n_shots": [3],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [title_id],
+            "vector": vector_array(vector[None, :]),
+            "model_version": ["m1"],
+            "name": [title_id.upper()],
+            "genres": [list(genres)],
+            "tags": [[]],
+            "n_shots": [3],
+        }
+    )
 
 
 def test_replacing_a_title_is_one_commit_and_never_duplicates(tmp_path):
@@ -54,15 +61,21 @@ def test_a_wrong_vector_width_is_refused_with_the_table_named(tmp_path):
 
 
 def test_ann_index_is_built_when_large_and_keeps_recall(tmp_path):
-    cfg = LanceStoreConfig(str(tmp_path / "lancedb"), index_min_rows=2000, nprobes=16,
-                           refine_factor=20)  # fmt: skip
+    cfg = LanceStoreConfig(
+        str(tmp_path / "lancedb"), index_min_rows=2000, nprobes=16, refine_factor=20
+    )
     store = LanceStore(cfg)
     vecs = unit_rows(3000, 32, 7)
-    rows = pa.table({
-        "title_id": [f"t{i // 100}" for i in range(3000)],
-        "shot_index": np.arange(3000) % 100, "start_s": np.zeros(3000), "end_s": np.ones(3000),
-        "vector": vector_array(vecs), "model_version": ["m"] * 3000,
-    })  # fmt: skip
+    rows = pa.table(
+        {
+            "title_id": [f"t{i // 100}" for i in range(3000)],
+            "shot_index": np.arange(3000) % 100,
+            "start_s": np.zeros(3000),
+            "end_s": np.ones(3000),
+            "vector": vector_array(vecs),
+            "model_version": ["m"] * 3000,
+        }
+    )
     store.replace_titles("shot_embeddings", rows.slice(0, 1000))
     assert not store.has_index("shot_embeddings")  # small: exact search
     store.replace_titles("shot_embeddings", rows.slice(1000))
@@ -72,8 +85,10 @@ def test_ann_index_is_built_when_large_and_keeps_recall(tmp_path):
     for q in queries:
         exact = set(np.argsort(-(vecs @ q))[:10])
         got = store.search("shot_embeddings", q, k=10)
-        ids = {int(t[1:]) * 100 + int(s) for t, s in zip(got["title_id"].to_pylist(),
-                                                       got["shot_index"].to_pylist())}
+        ids = {
+            int(t[1:]) * 100 + int(s)
+            for t, s in zip(got["title_id"].to_pylist(), got["shot_index"].to_pylist())
+        }
         hits += len(exact & ids)
     assert hits / 200 >= 0.9
 
@@ -84,9 +99,16 @@ def _fill_store(root):
     store.replace_titles("shot_embeddings", shot_rows("a", 5, seed=0))
     store.replace_titles("shot_embeddings", shot_rows("b", 5, seed=1))
     va, vb, vc = unit_rows(3, 16, 5)
-    store.replace_titles("title_embeddings", pa.concat_tables([
-        title_rows("a", va, ("Drama",)), title_rows("b", vb, ("Comedy", "Drama")),
-        title_rows("c", vc, ("Horror",))]))  # fmt: skip
+    store.replace_titles(
+        "title_embeddings",
+        pa.concat_tables(
+            [
+                title_rows("a", va, ("Drama",)),
+                title_rows("b", vb, ("Comedy", "Drama")),
+                title_rows("c", vc, ("Horror",)),
+            ]
+        ),
+    )
     return store
 
 
@@ -101,8 +123,10 @@ def test_similar_queries_use_the_clip_in_context_and_skip_the_query(tmp_path):
     np.testing.assert_allclose(vec, manual / np.linalg.norm(manual), atol=1e-6)
     hits = similar_shots(store, "a", 2.5, 6.0, k=4)
     assert hits.num_rows == 4
-    assert not any(t == "a" and s in (1, 2) for t, s in zip(hits["title_id"].to_pylist(),
-                                                            hits["shot_index"].to_pylist()))
+    assert not any(
+        t == "a" and s in (1, 2)
+        for t, s in zip(hits["title_id"].to_pylist(), hits["shot_index"].to_pylist())
+    )
     titles = similar_titles(store, "a", k=5)
     assert sorted(titles["title_id"].to_pylist()) == ["b", "c"]
     with pytest.raises(InputError, match="no shots overlap"):
@@ -119,29 +143,46 @@ def test_sql_session_views_and_lance_vector_search(tmp_path):
     assert counts.fetchall() == [("a", 5), ("b", 5)]
     q = unit_rows(5, 16, 0)[3].tolist()  # shot 3 of title a
     lance = f"{tmp_path}/lancedb/shot_embeddings.lance"
-    top = con.sql(f"SELECT title_id, shot_index FROM lance_vector_search('{lance}', 'vector', "
-                  f"{q}::FLOAT[], k := 3)").fetchall()  # fmt: skip
+    top = con.sql(
+        f"SELECT title_id, shot_index FROM lance_vector_search('{lance}', 'vector', "
+        f"{q}::FLOAT[], k := 3)"
+    ).fetchall()
     assert top[0] == ("a", 3) and len(top) == 3
-    genres = con.sql("SELECT g, count(*) FROM (SELECT unnest(genres) g FROM title_embeddings) "
-                     "GROUP BY g ORDER BY 2 DESC, 1").fetchall()  # fmt: skip
+    genres = con.sql(
+        "SELECT g, count(*) FROM (SELECT unnest(genres) g FROM title_embeddings) "
+        "GROUP BY g ORDER BY 2 DESC, 1"
+    ).fetchall()
     assert genres[0] == ("Drama", 2)
 
 
 def test_mediafm_sql_and_similar_cli(tmp_path):
     _fill_store(tmp_path)
     run = [sys.executable, "-m", "mediafm_core"]
-    out = subprocess.run([*run, "sql", "--root", str(tmp_path),
-                          "SELECT count(*) AS n FROM shot_embeddings"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [*run, "sql", "--root", str(tmp_path), "SELECT count(*) AS n FROM shot_embeddings"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.split() == ["n", "10"]
-    out = subprocess.run([*run, "similar-titles", "--root", str(tmp_path), "--title", "b", "-k",
-                          "1"], capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [*run, "similar-titles", "--root", str(tmp_path), "--title", "b", "-k", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.splitlines()[1].split()[0] in {"a", "c"}
-    piped = subprocess.run([*run, "sql", "--root", str(tmp_path)], input="SELECT 40 +\n2 AS x;\n",
-                           capture_output=True, text=True, check=True)  # fmt: skip
+    piped = subprocess.run(
+        [*run, "sql", "--root", str(tmp_path)],
+        input="SELECT 40 +\n2 AS x;\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert piped.stdout.split() == ["x", "42"]
-    bad = subprocess.run([*run, "similar", "--root", str(tmp_path), "--title", "zzz"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [*run, "similar", "--root", str(tmp_path), "--title", "zzz"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "zzz" in bad.stderr
 
 

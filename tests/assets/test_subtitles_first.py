@@ -13,8 +13,9 @@ BAD = "WEBVTT\n\n00:00:xx.000 --> 00:00:01.000\nno readable cue\n"
 
 
 @pytest.mark.parametrize("bad_index", [0, 1])  # the bad title first or after a good one
-def test_unreadable_subtitles_fail_the_title_before_the_encoders_load(tmp_path, monkeypatch,
-                                                                       bad_index):  # fmt: skip
+def test_unreadable_subtitles_fail_the_title_before_the_encoders_load(
+    tmp_path, monkeypatch, bad_index
+):
     from dagster import DagsterInstance
 
     from mediafm_assets import local_runner as lr
@@ -43,4 +44,5 @@ def test_unreadable_subtitles_fail_the_title_before_the_encoders_load(tmp_path, 
         assert loaded == []
         assert instance.get_materialized_partitions(AssetKey("video_embeddings")) == set()
     assert not (root / "artefacts" / "video_embeddings").exists() or not any(
-        (root / "artefacts" / "video_embeddings").iterdir())
+        (root / "artefacts" / "video_embeddings").iterdir()
+    )

@@ -14,8 +14,16 @@ from dagster import DagsterEventType
 from tests.assets.serving_world import titles, write_title
 
 warnings.filterwarnings("ignore")
-TRAIN = {"size": "tiny", "steps": 30, "eval_every": 5, "log_every": 5, "device": "cpu",
-         "batch_size": 4, "window": 32, "publish_below_baselines": True}  # fmt: skip
+TRAIN = {
+    "size": "tiny",
+    "steps": 30,
+    "eval_every": 5,
+    "log_every": 5,
+    "device": "cpu",
+    "batch_size": 4,
+    "window": 32,
+    "publish_below_baselines": True,
+}
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 # Runs the real trainer; the first time, kills it (SIGKILL, as an OOM killer or a lost node
 # would) as soon as it has written its first resumable state; later attempts run healthy.
@@ -41,8 +49,9 @@ def training_job():
     from mediafm_assets.resources import TrainerLauncherResource
 
     root = os.environ["MEDIAFM_TEST_ROOT"]
-    trainer = TrainerLauncherResource(mode="pipes", python=os.environ["MEDIAFM_TEST_PYTHON"],
-                                      nproc_per_node=1)  # fmt: skip
+    trainer = TrainerLauncherResource(
+        mode="pipes", python=os.environ["MEDIAFM_TEST_PYTHON"], nproc_per_node=1
+    )
     defs = build_definitions(root=root, resources={"trainer": trainer})
     return defs.resolve_job_def("retrain_encoder")
 
@@ -57,8 +66,7 @@ def logged_steps(instance, run_id) -> list[int]:
     return steps
 
 
-def test_a_retried_training_run_resumes_from_its_last_saved_step(tmp_path, instance,
-                                                                 monkeypatch):  # fmt: skip
+def test_a_retried_training_run_resumes_from_its_last_saved_step(tmp_path, instance, monkeypatch):
     from dagster import ReexecutionOptions, execute_job, reconstructable
 
     root = tmp_path / "storage"
@@ -79,15 +87,18 @@ def test_a_retried_training_run_resumes_from_its_last_saved_step(tmp_path, insta
     folders = sorted(p.name for p in (root / "checkpoints").iterdir() if p.name.startswith("run-"))
     assert folders == [f"run-{first_id[:8]}"]  # keyed on the (root) run id
     assert max(logged_steps(instance, first_id), default=0) < TRAIN["steps"]  # killed part-way
-    with execute_job(job, instance, reexecution_options=ReexecutionOptions.from_failure(
-            first_id, instance)) as retry:  # fmt: skip
+    with execute_job(
+        job, instance, reexecution_options=ReexecutionOptions.from_failure(first_id, instance)
+    ) as retry:
         assert retry.success
         assert retry.dagster_run.root_run_id == first_id
         retry_id = retry.run_id
     steps = logged_steps(instance, retry_id)
     assert steps[-1] == TRAIN["steps"]
     assert min(steps) > TRAIN["eval_every"]  # continued after the saved step: no step 5 again
-    assert sorted(p.name for p in (root / "checkpoints").iterdir()
-                  if p.name.startswith("run-")) == folders  # fmt: skip
+    assert (
+        sorted(p.name for p in (root / "checkpoints").iterdir() if p.name.startswith("run-"))
+        == folders
+    )
     events = instance.all_logs(retry_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     assert len(events) == 1

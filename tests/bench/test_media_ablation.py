@@ -16,11 +16,31 @@ TASKS = ("tone", "popularity", "retrieval", "genre", "ad_relevancy")
 
 def test_media_bench_runs_every_stage_and_prints_the_paired_table(tmp_path, capsys):
     work = tmp_path / "work"
-    rc = media_ablation.main([
-        "--titles", "4", "--seconds", "14", "--size", "48x28", "--profile", "test-tiny",
-        "--frames-per-shot", "1", "--steps", "20", "--folds", "2", "--speech", "bursts",
-        "--work", str(work), "--json", str(tmp_path / "summary.json"), "--in-process",
-    ])  # fmt: skip
+    rc = media_ablation.main(
+        [
+            "--titles",
+            "4",
+            "--seconds",
+            "14",
+            "--size",
+            "48x28",
+            "--profile",
+            "test-tiny",
+            "--frames-per-shot",
+            "1",
+            "--steps",
+            "20",
+            "--folds",
+            "2",
+            "--speech",
+            "bursts",
+            "--work",
+            str(work),
+            "--json",
+            str(tmp_path / "summary.json"),
+            "--in-process",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     data = work / "data"
@@ -37,14 +57,24 @@ def test_media_bench_runs_every_stage_and_prints_the_paired_table(tmp_path, caps
         labels = pq.read_table(work / "landing" / "labels" / f"clips_{task}.parquet")
         assert clips.num_rows == labels.num_rows == summary["summary"][task]["n_clips"]
         per_title = {t: n for t, n in zip(*_counts(fused))}
-        assert all(e <= per_title[t] for t, e in zip(clips["title_id"].to_pylist(),
-                                                     clips["shot_end"].to_pylist()))  # fmt: skip
+        assert all(
+            e <= per_title[t]
+            for t, e in zip(clips["title_id"].to_pylist(), clips["shot_end"].to_pylist())
+        )
         row = summary["summary"][task]
         assert set(row) >= {"video_only", "fused", "contextual", "clip_alone", "vs_fused"}
         assert row["vs_fused"]["folds"] <= 2
         assert f"| {task} | {row['n_clips']} |" in out
-    assert set(summary["timings"]) == {"synth-media", "shots", "encode", "gather", "pretrain",
-                                       "embed", "probe", "evaluate"}  # fmt: skip
+    assert set(summary["timings"]) == {
+        "synth-media",
+        "shots",
+        "encode",
+        "gather",
+        "pretrain",
+        "embed",
+        "probe",
+        "evaluate",
+    }
     assert "contextual beats fused with t >= 2 on" in out and "| total |" in out
 
 

@@ -40,9 +40,13 @@ def write_test_title(
     """
     cfg = small_config(seconds=seconds, **config)
     tdir, _ = write_title(
-        Path(directory), title_id, cfg, seed=seed, with_audio=with_audio,
+        Path(directory),
+        title_id,
+        cfg,
+        seed=seed,
+        with_audio=with_audio,
         with_metadata=with_metadata and metadata is None,
-    )  # fmt: skip
+    )
     if metadata is not None and with_metadata:
         (tdir / "metadata.json").write_text(json.dumps(metadata))
     return tdir

@@ -27,11 +27,17 @@ RUN = [sys.executable, "-m", "mediafm_core"]
 
 
 def title_rows(ids, d=16, seed=5, version="m1"):
-    return pa.table({
-        "title_id": ids, "vector": vector_array(unit_rows(len(ids), d, seed)),
-        "model_version": [version] * len(ids), "name": [t.upper() for t in ids],
-        "genres": [["Drama"]] * len(ids), "tags": [[]] * len(ids), "n_shots": [5] * len(ids),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": ids,
+            "vector": vector_array(unit_rows(len(ids), d, seed)),
+            "model_version": [version] * len(ids),
+            "name": [t.upper() for t in ids],
+            "genres": [["Drama"]] * len(ids),
+            "tags": [[]] * len(ids),
+            "n_shots": [5] * len(ids),
+        }
+    )
 
 
 def fill(root: Path) -> LanceStore:
@@ -70,16 +76,28 @@ def test_the_demo_summary_runs_under_a_root_with_an_apostrophe(tmp_path, capsys)
     fill(root)
     layout = StorageLayout(str(root))
     for asset, table in {
-        "titles": pa.table({"title_id": ["a"], "name": ["A"], "genres": [["Drama"]],
-                            "duration_s": [12.0]}),
+        "titles": pa.table(
+            {"title_id": ["a"], "name": ["A"], "genres": [["Drama"]], "duration_s": [12.0]}
+        ),
         "shots": pa.table({"title_id": ["a"] * 6, "shot_index": list(range(6))}),
-    }.items():  # fmt: skip
+    }.items():
         Path(layout.artefact(asset)).mkdir(parents=True)
         pq.write_table(table, layout.artefact(asset, "a"))
     Path(layout.probes).mkdir(parents=True)
-    pq.write_table(pa.table({"features": ["fused"], "task": ["genre"], "metric": ["macro_ap"],
-                             "mean": [0.5], "std": [0.01], "folds": [[0.49, 0.51]],
-                             "n_clips": [20]}), layout.probe_scores)  # fmt: skip
+    pq.write_table(
+        pa.table(
+            {
+                "features": ["fused"],
+                "task": ["genre"],
+                "metric": ["macro_ap"],
+                "mean": [0.5],
+                "std": [0.01],
+                "folds": [[0.49, 0.51]],
+                "n_clips": [20],
+            }
+        ),
+        layout.probe_scores,
+    )
     summary(root, "a", None)
     out = capsys.readouterr().out
     assert "LanceDB rows: shot_embeddings=18, title_embeddings=3" in out
@@ -109,12 +127,17 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path, args, problem):
 
 
 def test_a_missing_root_is_named_and_exit_2(tmp_path):
-    for command in (("sql", "SELECT 1"), ("similar", "--title", "a"), ("similar-titles",
-                                                                      "--title", "a")):
+    for command in (
+        ("sql", "SELECT 1"),
+        ("similar", "--title", "a"),
+        ("similar-titles", "--title", "a"),
+    ):
         rc, out, err = cli(*command, root=tmp_path / "does-not-exist")
         assert rc == 2 and out == ""
-        assert err.strip() == (f"mediafm {command[0]}: error: {tmp_path}/does-not-exist: storage "
-                               "root does not exist (pass --root or set MEDIAFM_ROOT)")
+        assert err.strip() == (
+            f"mediafm {command[0]}: error: {tmp_path}/does-not-exist: storage "
+            "root does not exist (pass --root or set MEDIAFM_ROOT)"
+        )
 
 
 def test_a_long_lived_session_sees_later_commits(tmp_path):
@@ -136,13 +159,19 @@ def test_a_long_lived_session_sees_later_commits(tmp_path):
 
 def test_the_interactive_prompt_sees_a_commit_made_between_two_statements(tmp_path):
     fill(tmp_path)
-    proc = subprocess.Popen([*RUN, "sql", "--root", str(tmp_path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*RUN, "sql", "--root", str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdin.write("SELECT count(*) AS n FROM shot_embeddings;\n")
     proc.stdin.flush()
     first = [proc.stdout.readline() for _ in range(2)]
     LanceStore(StorageLayout(str(tmp_path)).lancedb).replace_titles(
-        "shot_embeddings", shot_rows("z", 5, seed=3))
+        "shot_embeddings", shot_rows("z", 5, seed=3)
+    )
     out, _ = proc.communicate("SELECT count(*) AS n FROM shot_embeddings;\n", timeout=60)
     assert [x.split() for x in first] == [["n"], ["18"]]
     assert out.split() == ["n", "23"]
@@ -160,20 +189,32 @@ def test_cli_and_sql_share_cosine_distance_and_leave_the_clip_out(tmp_path):
     from mediafm_core.storage.sql import SqlSession
 
     store = fill(tmp_path)
-    rc, out, err = cli("similar", "--title", "a", "--start", "0", "--end", "8", "-k", "5",
-                       root=tmp_path)  # fmt: skip
+    rc, out, err = cli(
+        "similar", "--title", "a", "--start", "0", "--end", "8", "-k", "5", root=tmp_path
+    )
     assert rc == 0, err
     header, *lines = out.splitlines()
-    assert header.split() == ["title_id", "shot_index", "start_s", "end_s", "model_version",
-                              "distance"]  # fmt: skip
+    assert header.split() == [
+        "title_id",
+        "shot_index",
+        "start_s",
+        "end_s",
+        "model_version",
+        "distance",
+    ]
     cli_rows = [(x.split()[0], int(x.split()[1]), float(x.split()[-1])) for x in lines]
     vec, span = clip_vector(store, "a", 0.0, 8.0)
     assert list(span) == [0, 1, 2, 3]
     assert not any(t == "a" and s in span for t, s, _ in cli_rows)  # the clip's own shots
     everything = store.read("shot_embeddings")
-    cos = {(t, s): float(np.dot(v, vec)) for t, s, v in zip(
-        everything["title_id"].to_pylist(), everything["shot_index"].to_pylist(),
-        everything["vector"].to_pylist())}  # fmt: skip
+    cos = {
+        (t, s): float(np.dot(v, vec))
+        for t, s, v in zip(
+            everything["title_id"].to_pylist(),
+            everything["shot_index"].to_pylist(),
+            everything["vector"].to_pylist(),
+        )
+    }
     for t, s, d in cli_rows:
         assert d == pytest.approx(1 - cos[(t, s)], abs=1e-4)  # cosine distance, not squared L2
     session = SqlSession(str(tmp_path))

@@ -23,19 +23,24 @@ def unit_rows(n, d, seed):
 
 def rows(n, d=16, seed=0, first_title=0, per_title=37):
     idx = np.arange(n)
-    return pa.table({
-        "title_id": [f"t{first_title + i // per_title:04d}" for i in idx],
-        "shot_index": (idx % per_title).astype(np.int64), "start_s": idx * 1.0,
-        "end_s": idx * 1.0 + 1.0, "vector": vector_array(unit_rows(n, d, seed)),
-        "model_version": ["m"] * n,
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [f"t{first_title + i // per_title:04d}" for i in idx],
+            "shot_index": (idx % per_title).astype(np.int64),
+            "start_s": idx * 1.0,
+            "end_s": idx * 1.0 + 1.0,
+            "vector": vector_array(unit_rows(n, d, seed)),
+            "model_version": ["m"] * n,
+        }
+    )
 
 
 def test_ivf_pq_is_not_built_on_111_rows_and_duckdb_still_searches(tmp_path):
     from mediafm_core.storage.sql import connect, literal
 
-    store = LanceStore(LanceStoreConfig(str(tmp_path / "lancedb"), index_min_rows=50,
-                                        index_type="IVF_PQ"))  # fmt: skip
+    store = LanceStore(
+        LanceStoreConfig(str(tmp_path / "lancedb"), index_min_rows=50, index_type="IVF_PQ")
+    )
     table = rows(111)
     store.replace_titles("shot_embeddings", table)
     assert not store.maybe_index("shot_embeddings", force=True)
@@ -43,8 +48,14 @@ def test_ivf_pq_is_not_built_on_111_rows_and_duckdb_still_searches(tmp_path):
     assert not (tmp_path / "lancedb" / "shot_embeddings.lance" / "_indices").exists()
     q = unit_rows(111, 16, 0)[7].tolist()
     path = literal(str(tmp_path / "lancedb" / "shot_embeddings.lance"))
-    top = connect().sql(f"SELECT title_id, shot_index FROM lance_vector_search({path}, 'vector', "
-                        f"{q}::FLOAT[], k := 3)").fetchall()  # fmt: skip
+    top = (
+        connect()
+        .sql(
+            f"SELECT title_id, shot_index FROM lance_vector_search({path}, 'vector', "
+            f"{q}::FLOAT[], k := 3)"
+        )
+        .fetchall()
+    )
     assert top[0] == ("t0000", 7) and len(top) == 3
 
 
@@ -97,7 +108,9 @@ def test_search_probes_a_planned_share_of_the_partitions(tmp_path):
     for q in unit_rows(30, 16, 5):
         truth = set(np.argsort(-(exact @ q))[:10])
         got = store.search("shot_embeddings", q, k=10)
-        found = {int(t[1:]) * 37 + s for t, s in zip(got["title_id"].to_pylist(),
-                                                   got["shot_index"].to_pylist())}
+        found = {
+            int(t[1:]) * 37 + s
+            for t, s in zip(got["title_id"].to_pylist(), got["shot_index"].to_pylist())
+        }
         hits += len(truth & found)
     assert hits / 300 >= 0.95

@@ -24,14 +24,17 @@ def shots_of(spans, fps=25.0) -> pa.Table:
     )
 
 
-@pytest.mark.parametrize("spans, duration, passed, problem", [
-    ([(0, 50), (50, 120), (120, 250)], 10.0, True, ""),
-    ([(0, 50), (60, 120), (120, 250)], 10.0, False, "1 gaps"),
-    ([(0, 50), (40, 120), (120, 250)], 10.0, False, "1 overlaps"),
-    ([(10, 50), (50, 250)], 10.0, False, "1 gaps"),  # the first frames belong to no shot
-    ([(0, 50), (50, 125)], 10.0, False, "shots end 5.00 s before the title's 10.00 s"),
-    ([(0, 50), (50, 240)], 10.0, True, ""),  # 0.4 s short: container slack
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "spans, duration, passed, problem",
+    [
+        ([(0, 50), (50, 120), (120, 250)], 10.0, True, ""),
+        ([(0, 50), (60, 120), (120, 250)], 10.0, False, "1 gaps"),
+        ([(0, 50), (40, 120), (120, 250)], 10.0, False, "1 overlaps"),
+        ([(10, 50), (50, 250)], 10.0, False, "1 gaps"),  # the first frames belong to no shot
+        ([(0, 50), (50, 125)], 10.0, False, "shots end 5.00 s before the title's 10.00 s"),
+        ([(0, 50), (50, 240)], 10.0, True, ""),  # 0.4 s short: container slack
+    ],
+)
 def test_shot_coverage(spans, duration, passed, problem):
     out = shot_coverage(shots_of(spans), duration)
     assert out.passed is passed and problem in out.problem
@@ -62,13 +65,19 @@ def test_contextual_vectors_name_each_problem():
     assert not fewer.passed and fewer.problem == "4 rows for 5 shots"
 
 
-@pytest.mark.parametrize("metrics, passed", [
-    ({"best_val_loss": 0.20, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.30}, True),
-    ({"best_val_loss": 0.35, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.30}, False),
-    ({"best_val_loss": 0.45, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.50}, False),
-    ({"best_val_loss": 0.20}, False),  # no baselines reported: nothing to compare with
-    ({"best_val_loss": float("nan"), "baseline_mean_shot": 0.4, "baseline_neighbour": 0.3}, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "metrics, passed",
+    [
+        ({"best_val_loss": 0.20, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.30}, True),
+        ({"best_val_loss": 0.35, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.30}, False),
+        ({"best_val_loss": 0.45, "baseline_mean_shot": 0.40, "baseline_neighbour": 0.50}, False),
+        ({"best_val_loss": 0.20}, False),  # no baselines reported: nothing to compare with
+        (
+            {"best_val_loss": float("nan"), "baseline_mean_shot": 0.4, "baseline_neighbour": 0.3},
+            False,
+        ),
+    ],
+)
 def test_beats_baselines(metrics, passed):
     out = beats_baselines(metrics)
     assert out.passed is passed

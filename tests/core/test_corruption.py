@@ -86,8 +86,18 @@ def _tiny_trainer(tmp_path, **over):
     table = VectorTable(
         np.array(ids, dtype=object), np.array(idx), np.concatenate(vecs).astype(np.float32), {}
     )
-    base = dict(size="tiny", steps=2, batch_size=3, window=12, warmup=1, eval_every=0,
-                checkpoint_every=0, log_every=1, val_fraction=0.34, seed=0)  # fmt: skip
+    base = dict(
+        size="tiny",
+        steps=2,
+        batch_size=3,
+        window=12,
+        warmup=1,
+        eval_every=0,
+        checkpoint_every=0,
+        log_every=1,
+        val_fraction=0.34,
+        seed=0,
+    )
     return Trainer(TrainConfig(**{**base, **over}), table, None, tmp_path / "ck")
 
 

@@ -37,15 +37,36 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     idx = [j for k in n for j in range(k)]
     fp = tmp_path / "fused.parquet"
     write_vectors(fp, ids, idx, rng.normal(size=(len(ids), 8)).astype(np.float32), column="fused")
-    cfg = dict(size="tiny", layers=1, steps=4, batch_size=2, window=12, warmup=1, eval_every=2,
-               checkpoint_every=2, log_every=2, val_fraction=0.25)
+    cfg = dict(
+        size="tiny",
+        layers=1,
+        steps=4,
+        batch_size=2,
+        window=12,
+        warmup=1,
+        eval_every=2,
+        checkpoint_every=2,
+        log_every=2,
+        val_fraction=0.25,
+    )
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
     out, hashes = tmp_path / "ckpt", tmp_path / "hashes"
     hashes.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(script), json.dumps(cfg), str(fp), str(out), str(hashes)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        json.dumps(cfg),
+        str(fp),
+        str(out),
+        str(hashes),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = json.loads((hashes / "rank0.json").read_text())

@@ -19,11 +19,17 @@ TITLES = ("a", "b", "c")
 
 
 def title_row(title_id, d, seed, version):
-    return pa.table({
-        "title_id": [title_id], "vector": vector_array(unit_rows(1, d, seed)),
-        "model_version": [version], "name": [title_id.upper()], "genres": [["Drama"]],
-        "tags": [[]], "n_shots": [5],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": [title_id],
+            "vector": vector_array(unit_rows(1, d, seed)),
+            "model_version": [version],
+            "name": [title_id.upper()],
+            "genres": [["Drama"]],
+            "tags": [[]],
+            "n_shots": [5],
+        }
+    )
 
 
 def write_space(store, titles, d, version, seed0=0, title_rows=True):
@@ -34,8 +40,10 @@ def write_space(store, titles, d, version, seed0=0, title_rows=True):
 
 
 def widths(store):
-    return {n: store.open(n).schema.field("vector").type.list_size
-            for n in ("shot_embeddings", "title_embeddings")}  # fmt: skip
+    return {
+        n: store.open(n).schema.field("vector").type.list_size
+        for n in ("shot_embeddings", "title_embeddings")
+    }
 
 
 def test_a_new_width_is_built_beside_the_old_space_and_switched_in_one_step(tmp_path):
@@ -63,16 +71,21 @@ def test_a_new_width_is_built_beside_the_old_space_and_switched_in_one_step(tmp_
     assert reader.serving_space().id == "m2/d32"
     assert widths(reader) == {"shot_embeddings": 32, "title_embeddings": 32}
     assert set(similar_titles(reader, "a", k=5)["model_version"].to_pylist()) == {"m2"}
-    assert session.sql("SELECT DISTINCT model_version, len(vector) FROM shot_embeddings"
-                       ).fetchall() == [("m2", 32)]  # fmt: skip
+    assert session.sql(
+        "SELECT DISTINCT model_version, len(vector) FROM shot_embeddings"
+    ).fetchall() == [("m2", 32)]
     q = session.sql("SELECT vector FROM shot_embeddings WHERE title_id = 'b' AND shot_index = 1")
     session.sql(f"SET VARIABLE q = {list(q.fetchone()[0])}::FLOAT[32]")
     top = session.sql("SELECT title_id, shot_index FROM nearest_shots(getvariable('q'), 1)")
     assert top.fetchall() == [("b", 1)]
     # nothing stored was lost: the previous space is still on disk, row for row
     assert reader.read("shot_embeddings", None).num_rows == 15
-    assert reader.db.open_table("shot_embeddings").to_arrow().sort_by(
-        [("title_id", "ascending"), ("shot_index", "ascending")]).equals(old_rows)
+    assert (
+        reader.db.open_table("shot_embeddings")
+        .to_arrow()
+        .sort_by([("title_id", "ascending"), ("shot_index", "ascending")])
+        .equals(old_rows)
+    )
 
 
 def test_rows_of_the_serving_space_still_replace_in_place(tmp_path):
@@ -110,8 +123,11 @@ def test_fused_vectors_of_another_width_name_the_titles_before_the_model_runs():
 
     model = MediaFMEncoder(config_for("tiny", fused_dim=16))
     titles = {"a": unit_rows(4, 16, 0), "b": unit_rows(3, 32, 1), "c": unit_rows(3, 32, 2)}
-    with pytest.raises(InputError, match=r"2 title\(s\): fused width does not match the "
-                                         r"checkpoint's 16: b \(32\), c \(32\)"):  # fmt: skip
+    with pytest.raises(
+        InputError,
+        match=r"2 title\(s\): fused width does not match the "
+        r"checkpoint's 16: b \(32\), c \(32\)",
+    ):
         embed_titles(model, titles)
 
 
@@ -119,8 +135,14 @@ def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widt
     from mediafm_core.training.dataset import ParquetTitles
 
     def fused(tid, n, d):
-        return pa.table({"title_id": [tid] * n, "shot_index": np.arange(n),
-                         "fused": vector_array(unit_rows(n, d, 0)), "has_text": [True] * n})
+        return pa.table(
+            {
+                "title_id": [tid] * n,
+                "shot_index": np.arange(n),
+                "fused": vector_array(unit_rows(n, d, 0)),
+                "has_text": [True] * n,
+            }
+        )
 
     folder = tmp_path / "fused_shots"  # the training dataset: one Parquet file per title
     folder.mkdir()
@@ -128,9 +150,11 @@ def test_mixed_widths_in_the_training_input_are_one_error_naming_titles_and_widt
         pq.write_table(fused(tid, n, d), folder / f"{tid}.parquet")
     with pytest.raises(InputError) as err:
         ParquetTitles(str(folder))
-    assert str(err.value) == (f"{folder}: titles have mixed fused widths: 896 (a, c); "
-                              "1920 (b); re-encode them with one encoder profile, or train a new "
-                              "space on one width")  # fmt: skip
+    assert str(err.value) == (
+        f"{folder}: titles have mixed fused widths: 896 (a, c); "
+        "1920 (b); re-encode them with one encoder profile, or train a new "
+        "space on one width"
+    )
 
 
 def test_a_title_retired_during_a_migration_leaves_both_spaces(tmp_path):
@@ -182,14 +206,16 @@ def test_new_titles_are_appended_and_known_titles_merged_with_a_title_index(tmp_
     from mediafm_core.storage.lance_store import TITLE_INDEX
 
     store = LanceStore(StorageLayout(str(tmp_path)).lancedb)
-    first = store.replace_titles("shot_embeddings", pa.concat_tables(
-        [shot_rows(f"t{i:03d}", 250, 8, i) for i in range(41)]))  # fmt: skip
+    first = store.replace_titles(
+        "shot_embeddings", pa.concat_tables([shot_rows(f"t{i:03d}", 250, 8, i) for i in range(41)])
+    )
     assert first["write"] == "append" and first["inserted"] == 10_250
     assert TITLE_INDEX in {i.name for i in store.open("shot_embeddings").list_indices()}
     new = store.replace_titles("shot_embeddings", shot_rows("fresh", 7, 8, 99))
     assert new["write"] == "append" and new["inserted"] == 7
     again = store.replace_titles("shot_embeddings", shot_rows("fresh", 5, 8, 98))
     assert again["write"] == "merge" and again["deleted"] == 2
+
     def same(tid, want):
         got = store.read("shot_embeddings", tid)
         return all(got[c].to_pylist() == want[c].to_pylist() for c in want.column_names)
@@ -230,8 +256,9 @@ def test_the_store_caps_lance_caches_and_looks_up_only_the_titles_asked_for(tmp_
     configured bytes. `titles_among` answers for the given titles without the whole column."""
     from mediafm_core.storage.lance_store import LanceStoreConfig
 
-    store = LanceStore(LanceStoreConfig(str(tmp_path / "lancedb"), metadata_cache_mb=1,
-                                        index_cache_mb=1))  # fmt: skip
+    store = LanceStore(
+        LanceStoreConfig(str(tmp_path / "lancedb"), metadata_cache_mb=1, index_cache_mb=1)
+    )
     for i in range(40):
         store.replace_titles("shot_embeddings", shot_rows(f"t{i:02d}", 5, 16, i))
     assert 0 < store.session.size_bytes <= 2 << 20

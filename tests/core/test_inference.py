@@ -130,15 +130,17 @@ def test_masked_representation_is_each_shots_msm_prediction(model):
         np.testing.assert_allclose(emb[i], pred, atol=1e-5)
     other = x.copy()
     other[7] += 5.0  # shot 7's own input is never seen where it is predicted
-    np.testing.assert_allclose(embed_titles(model, {"t0": other}, representation="masked")["t0"][7],
-                               emb[7], atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        embed_titles(model, {"t0": other}, representation="masked")["t0"][7], emb[7], atol=1e-5
+    )
     out_other = embed_titles(model, {"t0": other}, representation="output")["t0"][7]
     assert not np.allclose(out_other, embed_titles(model, titles, representation="output")["t0"][7])
     both = embed_titles(model, titles, representation="output+masked")["t0"]
     assert both.shape == (23, 2 * D)
     np.testing.assert_allclose(both[:, D:], emb, atol=1e-5)
-    np.testing.assert_allclose(both[:, :D], embed_titles(model, titles, representation="output")[
-        "t0"], atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        both[:, :D], embed_titles(model, titles, representation="output")["t0"], atol=1e-5
+    )
 
 
 def test_fused_plus_masked_is_the_input_plus_the_unit_msm_prediction(model):
@@ -165,8 +167,9 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
 
     torch.manual_seed(1)
     wide = 40  # fused width well above 2 (H + 1) = 18 for an 8-wide hidden state
-    m = MediaFMEncoder(config_for("tiny", fused_dim=wide, global_dim=0, hidden=8, heads=2,
-                                  max_shots=64)).eval()  # fmt: skip
+    m = MediaFMEncoder(
+        config_for("tiny", fused_dim=wide, global_dim=0, hidden=8, heads=2, max_shots=64)
+    ).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -176,8 +179,9 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
     compact, both = embed_titles(m, titles), embed_titles(m, titles, representation="output+masked")
     for tid in titles:
         assert compact[tid].shape == (len(titles[tid]), 18) and both[tid].shape[1] == 2 * wide
-        np.testing.assert_allclose(compact[tid] @ compact[tid].T, both[tid] @ both[tid].T,
-                                   rtol=1e-4, atol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(
+            compact[tid] @ compact[tid].T, both[tid] @ both[tid].T, rtol=1e-4, atol=1e-4
+        )
     basis = serving_basis(m).numpy()  # the same basis on every call: signs fixed
     np.testing.assert_allclose(basis.T @ basis, np.eye(9), atol=1e-5)
     assert (basis[np.abs(basis).argmax(0), np.arange(9)] > 0).all()

@@ -72,8 +72,10 @@ def test_the_end_of_a_long_cue_reaches_the_shot_vector(tmp_path, minilm):
     """One cue of ~400 words over the whole title; the two titles' cues differ in
     their last sentence only."""
     vectors = []
-    endings = {"zombies": "Then the dead rise from their graves and attack.",
-               "wedding": "Then the couple marry in a sunny garden wedding."}  # fmt: skip
+    endings = {
+        "zombies": "Then the dead rise from their graves and attack.",
+        "wedding": "Then the couple marry in a sunny garden wedding.",
+    }
     for tid, ending in endings.items():
         tdir = write_plain_title(tmp_path, tid, seconds=1.0)
         cue = f"1\n{srt_stamp(0)} --> {srt_stamp(1.0)}\n{SYNOPSIS} {ending}\n"
@@ -102,5 +104,6 @@ def test_windows_fit_the_model_and_cover_the_text(minilm):
     short = "A quiet town by the sea."
     assert minilm.split(short) == [(short, len(tok(short, add_special_tokens=False)["input_ids"]))]
     plain = minilm.model.encode([short], convert_to_numpy=True)
-    np.testing.assert_allclose(minilm.encode([short, ""]), np.r_[plain, np.zeros_like(plain)],
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        minilm.encode([short, ""]), np.r_[plain, np.zeros_like(plain)], atol=1e-6
+    )

@@ -31,17 +31,28 @@ def srt_time(s: float) -> str:
 
 
 def srt_ab(a: tuple[float, float], b: tuple[float, float]) -> str:
-    return SRT_AB.format(a0=srt_time(a[0]), a1=srt_time(a[1]), b0=srt_time(b[0]),
-                         b1=srt_time(b[1]))  # fmt: skip
+    return SRT_AB.format(a0=srt_time(a[0]), a1=srt_time(a[1]), b0=srt_time(b[0]), b1=srt_time(b[1]))
 
 
 def ffprobe_frame_times(path) -> tuple[np.ndarray, float]:
     """(pts_time of every video frame, container start_time), read by ffprobe, not by us."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "frame=pts_time:format=start_time", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=pts_time:format=start_time",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     values = [float(v.strip(",")) for v in out if v.strip(",")]
     return np.array(values[:-1]), values[-1]  # the format section comes last
 
@@ -72,19 +83,37 @@ def check_scenes(title, shots, tones, texts):
 
 # -- case 1: variable frame rate ----------------------------------------------------------------
 @pytest.mark.parametrize(
-    "slow_fps, ext", [(12.5, "mp4"), (50, "mp4"), (12.5, "mkv")],
+    "slow_fps, ext",
+    [(12.5, "mp4"), (50, "mp4"), (12.5, "mkv")],
     ids=["25-then-12.5fps", "25-then-50fps", "mkv-25-then-12.5fps"],
-)  # fmt: skip
+)
 def test_vfr_shot_times_audio_and_cues_follow_the_frames(tmp_path, slow_fps, ext):
     """25 fps for 4 s (red, 440 Hz), then `slow_fps` for 4 s (blue, 880 Hz), -fps_mode vfr.
     Matroska records no frame count: the decode is complete by the time it covers."""
     args = [
-        "-f", "lavfi", "-i", "color=c=red:s=64x36:r=25:d=4",
-        "-f", "lavfi", "-i", f"color=c=blue:s=64x36:r={slow_fps}:d=4",
-        "-f", "lavfi", "-i", scene_tones([440, 880], [4, 4]),
-        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
-        *X264, "-fps_mode", "vfr", *AAC,
-    ]  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x36:r=25:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=blue:s=64x36:r={slow_fps}:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440, 880], [4, 4]),
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        *X264,
+        "-fps_mode",
+        "vfr",
+        *AAC,
+    ]
     cues = srt_ab((0.5, 3.5), (4.5, 7.5))
     tdir = write_ffmpeg_title(tmp_path, "vfr", f"video.{ext}", args, cues)
     title = open_title(tdir)
@@ -101,9 +130,19 @@ def test_vfr_shot_times_audio_and_cues_follow_the_frames(tmp_path, slow_fps, ext
 def test_mpegts_starting_late_cuts_audio_and_cues_on_the_picture_clock(tmp_path):
     """MPEG-TS: ffmpeg's mux delay starts the audio at 1.4 s and the video at 1.464 s."""
     args = [
-        "-f", "lavfi", "-i", scene_video(["red", "blue"], [2, 2]),
-        "-f", "lavfi", "-i", scene_tones([440, 880], [2, 2]), *X264, *AAC, "-f", "mpegts",
-    ]  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        scene_video(["red", "blue"], [2, 2]),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440, 880], [2, 2]),
+        *X264,
+        *AAC,
+        "-f",
+        "mpegts",
+    ]
     tdir = write_ffmpeg_title(tmp_path, "ts", "video.ts", args, srt_ab((0.3, 1.7), (2.3, 3.7)))
     title = open_title(tdir)
     pts, start = ffprobe_frame_times(title.video_path)
@@ -119,10 +158,21 @@ def test_mp4_video_starting_after_the_audio(tmp_path, offset):
     picture, then 440 Hz under red, 880 Hz under blue). Audio before the first frame belongs to
     no shot."""
     args = [
-        "-itsoffset", str(offset), "-f", "lavfi", "-i", scene_video(["red", "blue"], [2, 2]),
-        "-f", "lavfi", "-i", scene_tones([220, 440, 880], [offset, 2, 2]),
-        *X264, *AAC, "-fps_mode", "passthrough",
-    ]  # fmt: skip
+        "-itsoffset",
+        str(offset),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_video(["red", "blue"], [2, 2]),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([220, 440, 880], [offset, 2, 2]),
+        *X264,
+        *AAC,
+        "-fps_mode",
+        "passthrough",
+    ]
     cues = srt_ab((offset + 0.3, offset + 1.7), (offset + 2.3, offset + 3.7))
     tdir = write_ffmpeg_title(tmp_path, "late", "video.mp4", args, cues)
     # `mediafm shots` writes the table the encoders read: both sides on one clock
@@ -143,12 +193,22 @@ def test_mp4_video_starting_after_the_audio(tmp_path, offset):
 )
 def test_matroska_audio_longer_than_video_is_not_truncated(tmp_path, video_s, audio_s, ext):
     half = video_s / 2
-    codecs = ["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus"] if ext == "webm" else [
-        *X264, *AAC]  # fmt: skip
+    codecs = (
+        ["-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus"]
+        if ext == "webm"
+        else [*X264, *AAC]
+    )
     args = [
-        "-f", "lavfi", "-i", scene_video(["red", "blue"], [half, half]),
-        "-f", "lavfi", "-i", scene_tones([440, 880], [half, audio_s - half]), *codecs,
-    ]  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        scene_video(["red", "blue"], [half, half]),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440, 880], [half, audio_s - half]),
+        *codecs,
+    ]
     title = open_title(write_ffmpeg_title(tmp_path, "mkv", f"video.{ext}", args))
     assert title.n_frames == 25 * video_s
     assert title.duration_s == pytest.approx(video_s, abs=0.05)
@@ -164,10 +224,24 @@ def test_matroska_written_to_a_pipe_is_measured_from_its_packets(tmp_path):
     tdir = tmp_path / "piped"
     tdir.mkdir()
     args = [
-        "ffmpeg", "-v", "error", "-nostdin",
-        "-f", "lavfi", "-i", scene_video(["red", "blue"], [2, 2]),
-        "-f", "lavfi", "-i", scene_tones([440, 880], [2, 2.5]), *X264, *AAC, "-f", "matroska", "-",
-    ]  # fmt: skip
+        "ffmpeg",
+        "-v",
+        "error",
+        "-nostdin",
+        "-f",
+        "lavfi",
+        "-i",
+        scene_video(["red", "blue"], [2, 2]),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440, 880], [2, 2.5]),
+        *X264,
+        *AAC,
+        "-f",
+        "matroska",
+        "-",
+    ]
     with open(tdir / "video.mkv", "wb") as out:
         subprocess.run(args, stdout=out, check=True)
     (tdir / "metadata.json").write_text('{"name": "piped"}')
@@ -180,9 +254,17 @@ def test_matroska_written_to_a_pipe_is_measured_from_its_packets(tmp_path):
 
 def test_truncated_matroska_is_still_refused(tmp_path):
     args = [
-        "-f", "lavfi", "-i", scene_video(["red", "blue"], [4, 4]),
-        "-f", "lavfi", "-i", scene_tones([440, 880], [4, 6]), *X264, *AAC,
-    ]  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        scene_video(["red", "blue"], [4, 4]),
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440, 880], [4, 6]),
+        *X264,
+        *AAC,
+    ]
     tdir = write_ffmpeg_title(tmp_path, "cut", "video.mkv", args)
     truncate(tdir / "video.mkv", 0.5)
     with pytest.raises(TitleError, match="'cut'.*truncated"):
@@ -203,8 +285,10 @@ def markers(frame: np.ndarray) -> dict[str, tuple[float, float, float]]:
     f = frame.astype(int)
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     out = {}
-    for name, mask in (("red", (r > 150) & (g < 90) & (b < 90)),
-                       ("blue", (b > 150) & (r < 90) & (g < 90))):  # fmt: skip
+    for name, mask in (
+        ("red", (r > 150) & (g < 90) & (b < 90)),
+        ("blue", (b > 150) & (r < 90) & (g < 90)),
+    ):
         ys, xs = np.nonzero(mask)
         assert len(ys) > 4, f"no {name} marker"
         h, w = frame.shape[:2]
@@ -238,8 +322,19 @@ def check_upright(frame: np.ndarray, aspect_tol: float = 0.2) -> None:
 def test_display_matrix_rotation_is_applied(tmp_path, rotate_tag, store, rotation):
     """Stored rotated with a display matrix (as phones write it); players show it upright."""
     stored = tmp_path / "stored.mp4"
-    ffmpeg("-f", "lavfi", "-i", f"{MARKED},{store}", "-f", "lavfi", "-i",
-           scene_tones([440], [0.4]), *X264, *AAC, str(stored))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"{MARKED},{store}",
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440], [0.4]),
+        *X264,
+        *AAC,
+        str(stored),
+    )
     args = ["-i", str(stored), "-c", "copy", "-metadata:s:v:0", f"rotate={rotate_tag}"]
     title = open_title(write_ffmpeg_title(tmp_path, "phone", "video.mp4", args))
     import av
@@ -256,8 +351,16 @@ def test_non_square_pixels_are_resampled_to_display_aspect(tmp_path, stored, sar
     """Stored anamorphic (scaled to `stored` with sample aspect `sar`); displayed 320x180."""
     w, h = stored.split("x")
     args = [
-        "-f", "lavfi", "-i", f"{MARKED},scale={w}:{h},setsar={sar}",
-        "-f", "lavfi", "-i", scene_tones([440], [0.4]), *X264, *AAC,
-    ]  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"{MARKED},scale={w}:{h},setsar={sar}",
+        "-f",
+        "lavfi",
+        "-i",
+        scene_tones([440], [0.4]),
+        *X264,
+        *AAC,
+    ]
     title = open_title(write_ffmpeg_title(tmp_path, "anamorphic", "video.mp4", args))
     check_upright(encoder_frame(title), aspect_tol=0.15)

@@ -22,8 +22,12 @@ RED_BLUE = scene_video(["red", "blue"], [3, 3])  # a cut at 3 s, 6 s in all
 
 def sine(freq: float, seconds: float = 6, rate: int = 48000, layout: str = "mono") -> list[str]:
     """An ffmpeg lavfi input: a `freq` Hz tone in `layout` at `rate` Hz."""
-    return ["-f", "lavfi", "-i",
-            f"sine=f={freq}:d={seconds}:r={rate},aformat=channel_layouts={layout}"]  # fmt: skip
+    return [
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=f={freq}:d={seconds}:r={rate},aformat=channel_layouts={layout}",
+    ]
 
 
 def title_dir(tmp_path, name="t", meta=None):
@@ -43,11 +47,32 @@ def shot_tones(title, freqs=(440, 880)) -> list[int]:
 # -- case 1: audio track choice -----------------------------------------------------------------
 def two_track_mkv(tdir, dispositions=("visual_impaired", "default"), langs=("eng", "eng")):
     """MKV: the red/blue cut, audio 0 = 440 Hz, audio 1 = 880 Hz with these dispositions."""
-    ffmpeg("-f", "lavfi", "-i", RED_BLUE, *sine(440), *sine(880),
-           "-map", "0:v", "-map", "1:a", "-map", "2:a", *X264, "-c:a", "aac",
-           "-disposition:a:0", dispositions[0], "-disposition:a:1", dispositions[1],
-           "-metadata:s:a:0", f"language={langs[0]}", "-metadata:s:a:1", f"language={langs[1]}",
-           str(tdir / "video.mkv"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        RED_BLUE,
+        *sine(440),
+        *sine(880),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:a",
+        *X264,
+        "-c:a",
+        "aac",
+        "-disposition:a:0",
+        dispositions[0],
+        "-disposition:a:1",
+        dispositions[1],
+        "-metadata:s:a:0",
+        f"language={langs[0]}",
+        "-metadata:s:a:1",
+        f"language={langs[1]}",
+        str(tdir / "video.mkv"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,8 +120,15 @@ def plain_mp4(path, extra=()):
 def test_cover_art_listed_first_is_not_the_video(tmp_path):
     """A JPEG cover muxed as attached_pic; its `udta` box moved before the `trak`s (mutagen's
     layout) makes FFmpeg list it as stream 0."""
-    ffmpeg("-f", "lavfi", "-i", "color=c=green:s=100x100", "-frames:v", "1",
-           str(tmp_path / "cover.jpg"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=green:s=100x100",
+        "-frames:v",
+        "1",
+        str(tmp_path / "cover.jpg"),
+    )
     plain_mp4(tmp_path / "main.mp4")
     tdir = title_dir(tmp_path)
     ffmpeg(
@@ -132,8 +164,23 @@ def test_subtitle_stream_first_in_matroska(tmp_path):
     srt.write_text("1\n00:00:00,500 --> 00:00:02,000\nhello\n")
     plain_mp4(tmp_path / "main.mp4")
     tdir = title_dir(tmp_path)
-    ffmpeg("-i", str(srt), "-i", str(tmp_path / "main.mp4"), "-map", "0", "-map", "1",
-           "-c:v", "copy", "-c:a", "copy", "-c:s", "srt", str(tdir / "video.mkv"))  # fmt: skip
+    ffmpeg(
+        "-i",
+        str(srt),
+        "-i",
+        str(tmp_path / "main.mp4"),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "copy",
+        "-c:s",
+        "srt",
+        str(tdir / "video.mkv"),
+    )
     title = open_title(tdir)
     assert (title.video_stream, title.audio_stream) == (1, 2)
     assert detect_shots(title)["start_frame"].to_pylist() == [0, 75]
@@ -186,8 +233,18 @@ def spliced(tmp_path, tdir, segments, name="video.ts", fmt=("-f", "mpegts"), vco
     lines = []
     for k, (colour, seconds, audio, codec) in enumerate(segments):
         seg = tmp_path / f"seg{k}.{name.split('.')[-1]}"
-        ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s=64x36:r=25:d={seconds}", *audio,
-               *vcodec, *codec, "-shortest", *fmt, str(seg))  # fmt: skip
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={colour}:s=64x36:r=25:d={seconds}",
+            *audio,
+            *vcodec,
+            *codec,
+            "-shortest",
+            *fmt,
+            str(seg),
+        )
         lines.append(f"file '{seg}'")
     listing.write_text("\n".join(lines) + "\n")
     ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tdir / name))
@@ -199,13 +256,17 @@ AAC = ["-c:a", "aac"]
 
 @pytest.mark.parametrize(
     "first, second",
-    [((sine(440, 3, 48000, "stereo"), AC3), (sine(880, 3, 48000, "5.1"), AC3)),
-     ((sine(440, 3, 44100), AAC), (sine(880, 3, 48000), AAC)),
-     ((sine(440, 3, 48000, "5.1"), AC3), (sine(880, 3, 32000, "mono"), AC3)),
-     ((sine(440, 3, 22050, "mono"), ["-c:a", "mp2"]), (sine(880, 3, 44100, "stereo"),
-                                                     ["-c:a", "mp2"]))],
+    [
+        ((sine(440, 3, 48000, "stereo"), AC3), (sine(880, 3, 48000, "5.1"), AC3)),
+        ((sine(440, 3, 44100), AAC), (sine(880, 3, 48000), AAC)),
+        ((sine(440, 3, 48000, "5.1"), AC3), (sine(880, 3, 32000, "mono"), AC3)),
+        (
+            (sine(440, 3, 22050, "mono"), ["-c:a", "mp2"]),
+            (sine(880, 3, 44100, "stereo"), ["-c:a", "mp2"]),
+        ),
+    ],
     ids=["ac3-stereo-to-5.1", "aac-44.1k-to-48k", "ac3-5.1-48k-to-mono-32k", "mp2-22k-mono-to-44k"],
-)  # fmt: skip
+)
 def test_audio_format_change_mid_stream_is_decoded_through(tmp_path, first, second):
     tdir = title_dir(tmp_path)
     spliced(tmp_path, tdir, [("red", 3, *first), ("blue", 3, *second)])
@@ -234,8 +295,20 @@ def gapped_audio(tmp_path, first_s: float, stamp_s: float, second_s: float) -> l
 
 def gapped_title(tmp_path, ext, first_s, stamp_s, second_s, codec=AAC):
     tdir = title_dir(tmp_path)
-    ffmpeg("-f", "lavfi", "-i", RED_BLUE, *gapped_audio(tmp_path, first_s, stamp_s, second_s),
-           "-map", "0:v", "-map", "1:a", *X264, *codec, str(tdir / f"video.{ext}"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        RED_BLUE,
+        *gapped_audio(tmp_path, first_s, stamp_s, second_s),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        *X264,
+        *codec,
+        str(tdir / f"video.{ext}"),
+    )
     title = open_title(tdir)
     shots = detect_shots(title)
     assert shots["start_frame"].to_pylist() == [0, 75]
@@ -270,8 +343,14 @@ def test_a_hole_in_the_video_timestamps_keeps_pictures_and_sound_together(tmp_pa
     """Red for 0-2 s, then blue stamped 3-6 s (concat `duration 3`); 440 Hz for 0-3 s, 880 Hz
     for 3-6 s: the cut is at 3 s on the clock, and the blue shot hears 880 Hz."""
     for name, colour, seconds in (("v1", "red", 2), ("v2", "blue", 3)):
-        ffmpeg("-f", "lavfi", "-i", f"color=c={colour}:s=64x36:r=25:d={seconds}", *X264,
-               str(tmp_path / f"{name}.mkv"))  # fmt: skip
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={colour}:s=64x36:r=25:d={seconds}",
+            *X264,
+            str(tmp_path / f"{name}.mkv"),
+        )
     listing = tmp_path / "video.txt"
     listing.write_text(f"file '{tmp_path / 'v1.mkv'}'\nduration 3\nfile '{tmp_path / 'v2.mkv'}'\n")
     tdir = title_dir(tmp_path)
@@ -310,10 +389,27 @@ def test_the_last_frame_lasts_as_long_as_its_neighbours(tmp_path, ext, slow):
     """The issue-11 case: 25 fps for 4 s, then smptebars at `slow` fps for 4 s, -fps_mode vfr."""
     tdir = title_dir(tmp_path)
     codec = ["-c:v", "libvpx", "-deadline", "realtime"] if ext == "webm" else X264
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x36:r=25:d=4", "-f", "lavfi", "-i",
-           f"smptebars=s=64x36:r={slow}:d=4", *sine(440, 8),
-           "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
-           *codec, "-fps_mode", "vfr", str(tdir / f"video.{ext}"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x36:r=25:d=4",
+        "-f",
+        "lavfi",
+        "-i",
+        f"smptebars=s=64x36:r={slow}:d=4",
+        *sine(440, 8),
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "2:a",
+        *codec,
+        "-fps_mode",
+        "vfr",
+        str(tdir / f"video.{ext}"),
+    )
     title = open_title(tdir)
     shots = detect_shots(title)
     assert shots["start_frame"].to_pylist() == [0, 100]
@@ -352,13 +448,33 @@ def motion(kind: str, rate: int, seconds: float) -> str:
 
 @pytest.mark.parametrize(
     "kind, rate, seconds",
-    [("mandelbrot", 25, 8), ("zoom", 25, 4), ("zoom", 8, 4), ("pan", 25, 4), ("pan", 8, 4),
-     ("shake", 12, 6), ("shake", 25, 4), ("whip", 12, 4), ("fractal", 8, 4), ("fractal", 25, 4)],
-)  # fmt: skip
+    [
+        ("mandelbrot", 25, 8),
+        ("zoom", 25, 4),
+        ("zoom", 8, 4),
+        ("pan", 25, 4),
+        ("pan", 8, 4),
+        ("shake", 12, 6),
+        ("shake", 25, 4),
+        ("whip", 12, 4),
+        ("fractal", 8, 4),
+        ("fractal", 25, 4),
+    ],
+)
 def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
     tdir = title_dir(tmp_path)
-    ffmpeg("-f", "lavfi", "-i", motion(kind, rate, seconds), *sine(440, seconds), *X264,
-           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        motion(kind, rate, seconds),
+        *sine(440, seconds),
+        *X264,
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(tdir / "video.mp4"),
+    )
     assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0]
 
 
@@ -370,30 +486,58 @@ def test_a_take_that_starts_in_fast_motion_has_no_transition_at_its_first_frames
     from mediafm_core.media.shots import DECODE_SIZE, FastDetector
 
     tdir = title_dir(tmp_path)
-    ffmpeg("-f", "lavfi", "-i", motion("fractal", rate, 3), *sine(440, 3), *X264,
-           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        motion("fractal", rate, 3),
+        *sine(440, 3),
+        *X264,
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(tdir / "video.mp4"),
+    )
     frames = decode_small(open_title(tdir), *DECODE_SIZE)
     assert FastDetector().detect(frames, float(rate)) == []
 
 
 @pytest.mark.parametrize(
     "first, second, rate",
-    [("pan", "shake", 12), ("whip", "pan", 25), ("shake", "zoom", 8),
-     # each missed before the one-sided rule (a single shot), issue 19 case 8: a cut into the
-     # fractal, whose own steps are as large as the cut; shake into a whip pan whose first
-     # frames are a flat field; neighbours: a pan at 8 fps, a zoom out, a whip at 25 fps
-     ("zoom", "fractal", 10), ("shake", "whip", 12), ("pan", "fractal", 8),
-     ("zoomout", "fractal", 12), ("whip", "fractal", 25),
-     # ... and a cut out of the fractal (its last frame, as bright as the new one, was taken
-     # for a flash returning)
-     ("fractal", "whip", 8)],
-)  # fmt: skip
+    [
+        ("pan", "shake", 12),
+        ("whip", "pan", 25),
+        ("shake", "zoom", 8),
+        # each missed before the one-sided rule (a single shot), issue 19 case 8: a cut into the
+        # fractal, whose own steps are as large as the cut; shake into a whip pan whose first
+        # frames are a flat field; neighbours: a pan at 8 fps, a zoom out, a whip at 25 fps
+        ("zoom", "fractal", 10),
+        ("shake", "whip", 12),
+        ("pan", "fractal", 8),
+        ("zoomout", "fractal", 12),
+        ("whip", "fractal", 25),
+        # ... and a cut out of the fractal (its last frame, as bright as the new one, was taken
+        # for a flash returning)
+        ("fractal", "whip", 8),
+    ],
+)
 def test_a_cut_between_fast_moving_takes_is_found(tmp_path, first, second, rate):
     tdir = title_dir(tmp_path)
-    graph = (f"{motion(first, rate, 3)}[a];{motion(second, rate, 3)}[b];"
-             "[a][b]concat=n=2:v=1:a=0[v]")  # fmt: skip
-    ffmpeg("-filter_complex", graph, *sine(440, 6), "-map", "[v]", "-map", "0:a", *X264,
-           "-c:a", "aac", "-shortest", str(tdir / "video.mp4"))  # fmt: skip
+    graph = f"{motion(first, rate, 3)}[a];{motion(second, rate, 3)}[b];[a][b]concat=n=2:v=1:a=0[v]"
+    ffmpeg(
+        "-filter_complex",
+        graph,
+        *sine(440, 6),
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        *X264,
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(tdir / "video.mp4"),
+    )
     assert detect_shots(open_title(tdir))["start_frame"].to_pylist() == [0, 3 * rate]
 
 

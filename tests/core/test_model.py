@@ -99,7 +99,12 @@ def test_auto_size_follows_the_catalogue():
     from mediafm_core.model.configuration_mediafm import SIZES, auto_size
 
     assert [auto_size(n) for n in (50_000, 499_999, 500_000, 4_000_000, 60_000_000)] == [
-        "small", "small", "medium", "medium", "base"]  # fmt: skip
+        "small",
+        "small",
+        "medium",
+        "medium",
+        "base",
+    ]
     assert (SIZES["small"]["layers"], SIZES["small"]["hidden"]) == (2, 128)
 
 
@@ -111,9 +116,12 @@ def test_trainer_auto_size_resolves_from_training_shots(tmp_path):
     from mediafm_core.training.trainer import Trainer
 
     n = 40
-    vt = VectorTable(np.array([f"t{i % 4}" for i in range(n)], dtype=object),
-                     np.arange(n) // 4, np.random.default_rng(0).normal(size=(n, 6)).astype(
-                         np.float32), {})  # fmt: skip
+    vt = VectorTable(
+        np.array([f"t{i % 4}" for i in range(n)], dtype=object),
+        np.arange(n) // 4,
+        np.random.default_rng(0).normal(size=(n, 6)).astype(np.float32),
+        {},
+    )
     tr = Trainer(TrainConfig(size="auto", steps=1, val_fraction=0.25), vt, None, tmp_path / "c")
     assert (tr.model_cfg.layers, tr.model_cfg.hidden) == (2, 128)
     assert tr._config_json()["model"]["hidden"] == 128

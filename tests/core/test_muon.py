@@ -40,10 +40,22 @@ def test_listed_kinds_land_in_adamw_and_body_matrices_in_muon(model):
     muon = {n for n, _ in groups["muon"]}
     adamw = {n for n, _ in groups["adamw_decay"] + groups["adamw_no_decay"]}
     for name in (
-        "input_proj.weight", "input_proj.bias", "output_proj.weight", "output_proj.bias",
-        "global_proj.weight", "global_proj.bias", "cls_token", "global_fallback", "mask_token",
-        "positions", "final_norm.weight", "final_norm.bias", "blocks.0.ln1.weight",
-        "blocks.0.ln2.bias", "blocks.0.attn.q.bias", "blocks.1.mlp.fc2.bias",
+        "input_proj.weight",
+        "input_proj.bias",
+        "output_proj.weight",
+        "output_proj.bias",
+        "global_proj.weight",
+        "global_proj.bias",
+        "cls_token",
+        "global_fallback",
+        "mask_token",
+        "positions",
+        "final_norm.weight",
+        "final_norm.bias",
+        "blocks.0.ln1.weight",
+        "blocks.0.ln2.bias",
+        "blocks.0.attn.q.bias",
+        "blocks.1.mlp.fc2.bias",
     ):
         assert name in adamw, name
     expected = {

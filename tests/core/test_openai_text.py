@@ -164,8 +164,9 @@ def test_the_dagster_resource_builds_a_client_that_retries(server):
     from mediafm_assets.resources import TextEncoderResource
 
     FakeOpenAI.plan = [503, 503]
-    res = TextEncoderResource(kind="openai", model="text-embedding-3-large", dimensions=32,
-                              base_url=server, api_key=KEY)  # fmt: skip
+    res = TextEncoderResource(
+        kind="openai", model="text-embedding-3-large", dimensions=32, base_url=server, api_key=KEY
+    )
     enc = res.build()
     assert enc.client.max_retries == 5
     assert enc.encode(["x"]).shape == (1, 32) and len(FakeOpenAI.requests) == 3

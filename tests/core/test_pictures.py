@@ -26,8 +26,9 @@ def thumbs(n: int, width: int = 160) -> list[bytes]:
 
 
 def test_contact_sheet_lays_out_shots_in_order_with_a_transition_bar():
-    sheet = image(pictures.contact_sheet(thumbs(10), np.arange(10) * 2.5,
-                                         ["cut"] * 5 + ["gradual"] * 5))  # fmt: skip
+    sheet = image(
+        pictures.contact_sheet(thumbs(10), np.arange(10) * 2.5, ["cut"] * 5 + ["gradual"] * 5)
+    )
     tile, cols = pictures.SHEET_TILE, pictures.SHEET_COLUMNS
     assert sheet.width == cols * tile
     px = np.asarray(sheet)
@@ -54,8 +55,13 @@ def test_loss_curve_probe_chart_and_shot_map_are_small_pngs():
     curve = [{"step": s, "train_loss": 1 / (1 + s / 20)} for s in range(0, 150, 10)]
     curve += [{"step": s, "train_loss": 0.3, "val_loss": 0.5 - s / 1000} for s in (50, 100, 150)]
     loss = pictures.loss_curve(curve, {"mean_shot": 0.6, "neighbour": 0.45})
-    res = {r: {t: {"metric": "auc", "mean": 0.5 + 0.1 * i, "std": 0.05}
-               for t in ("ad", "tone", "genre")} for i, r in enumerate(pictures.ROW_COLOURS)}
+    res = {
+        r: {
+            t: {"metric": "auc", "mean": 0.5 + 0.1 * i, "std": 0.05}
+            for t in ("ad", "tone", "genre")
+        }
+        for i, r in enumerate(pictures.ROW_COLOURS)
+    }
     res["clip_alone"]["genre"]["mean"] = float("nan")  # a task the probe could not score
     chart = pictures.probe_chart(res)
     rng = np.random.default_rng(0)

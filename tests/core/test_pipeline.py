@@ -109,8 +109,12 @@ def test_encode_title_writes_every_table(tmp_path, encoders):
 
     assert res.n_shots == 3 and res.n_with_text == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "audio.parquet", "fused.parquet", "globals.parquet", "text.parquet", "video.parquet",
-    ]  # fmt: skip
+        "audio.parquet",
+        "fused.parquet",
+        "globals.parquet",
+        "text.parquet",
+        "video.parquet",
+    ]
     widths = {"video": 32, "audio": 24, "text": 384}
     for name, dim in widths.items():
         vt = read_vectors(res.files[name], extra=("has_text",))
@@ -126,13 +130,17 @@ def test_encode_title_writes_every_table(tmp_path, encoders):
     glob = read_vectors(res.files["globals"], keys=("title_id",))
     assert glob.vectors.shape == (1, 384) and np.linalg.norm(glob.vectors) > 0.5
     # distinct colours give distinct video vectors
-    assert not np.allclose(read_vectors(res.files["video"]).vectors[0],
-                           read_vectors(res.files["video"]).vectors[2])  # fmt: skip
+    assert not np.allclose(
+        read_vectors(res.files["video"]).vectors[0], read_vectors(res.files["video"]).vectors[2]
+    )
 
     meta = pq.read_schema(res.files["fused"]).metadata
     layout = FusionLayout.from_json(meta[b"mediafm.layout"])
-    assert [(s.modality, s.dim) for s in layout.slots] == [("video", 32), ("audio", 24),
-                                                           ("text", 384)]  # fmt: skip
+    assert [(s.modality, s.dim) for s in layout.slots] == [
+        ("video", 32),
+        ("audio", 24),
+        ("text", 384),
+    ]
     assert layout.slots[0].random_init is True and layout.slots[2].random_init is False
     enc_meta = json.loads(pq.read_schema(res.files["video"]).metadata[b"mediafm.encoder"])
     assert enc_meta == encoders.video.info.to_dict() and enc_meta["random_init"] is True
@@ -182,8 +190,20 @@ def test_cli_encode_test_tiny_profile(tmp_path, capsys):
     pq.write_table(shots_table(), tmp_path / "shots.parquet")
     out = tmp_path / "out"
     args = ["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet")]
-    rc = main([*args, "--out", str(out), "--profile", "test-tiny", "--frames-per-shot", "2",
-               "--device", "cpu", "--json"])  # fmt: skip
+    rc = main(
+        [
+            *args,
+            "--out",
+            str(out),
+            "--profile",
+            "test-tiny",
+            "--frames-per-shot",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["shots"] == 3 and summary["shots_with_text"] == 2
@@ -197,8 +217,18 @@ def test_cli_encode_bad_title_exits_2_with_one_line(tmp_path, capsys):
 
     title_dir = make_title(tmp_path / "landing", subtitles="garbage\n")
     pq.write_table(shots_table(), tmp_path / "shots.parquet")
-    rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"),
-               "--out", str(tmp_path / "out"), "--frames-per-shot", "1"])  # fmt: skip
+    rc = main(
+        [
+            "encode",
+            str(title_dir),
+            "--shots",
+            str(tmp_path / "shots.parquet"),
+            "--out",
+            str(tmp_path / "out"),
+            "--frames-per-shot",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert err[-1].startswith("mediafm encode: error: title 't1': malformed vtt")
@@ -224,8 +254,9 @@ def test_global_parts_are_synopsis_tags_and_genres_with_name_fallback():
     from mediafm_core.media.titles import TitleMetadata
     from mediafm_core.pipeline import global_parts
 
-    meta = TitleMetadata(name="N", synopsis="A heist.", tags=("crime", " ", "night"),
-                         genres=("Thriller",))  # fmt: skip
+    meta = TitleMetadata(
+        name="N", synopsis="A heist.", tags=("crime", " ", "night"), genres=("Thriller",)
+    )
     assert global_parts(meta) == ["A heist.", "Tags: crime, night", "Genres: Thriller"]
     assert global_parts(TitleMetadata(name="Only a name")) == ["Only a name"]
 
@@ -240,8 +271,15 @@ def test_per_modality_tables_fuse_to_the_same_result(tmp_path, encoders):
     paths = {}
     for m in ("video", "audio", "text", "globals"):
         enc = encoders.text if m == "globals" else getattr(encoders, m)
-        res = encode_modality(m, title_dir, shots_table(), enc, tmp_path / f"{m}.parquet",
-                              frames_per_shot=2, frame_size=32)  # fmt: skip
+        res = encode_modality(
+            m,
+            title_dir,
+            shots_table(),
+            enc,
+            tmp_path / f"{m}.parquet",
+            frames_per_shot=2,
+            frame_size=32,
+        )
         assert res.n_rows == (1 if m == "globals" else 3)
         paths[m] = res.path
         key = ("title_id",) if m == "globals" else ("title_id", "shot_index")
@@ -267,13 +305,22 @@ def test_fuse_tables_refuses_mismatched_shots(tmp_path, encoders):
     title_dir = make_title(tmp_path / "landing")
     two = shots_table(bounds=((0, 18), (18, 36)))
     paths = {
-        "video": encode_modality("video", title_dir, shots_table(), encoders.video,
-                                 tmp_path / "v.parquet", frames_per_shot=1, frame_size=32).path,
-        "audio": encode_modality("audio", title_dir, two, encoders.audio,
-                                 tmp_path / "a.parquet").path,
-        "text": encode_modality("text", title_dir, shots_table(), encoders.text,
-                                tmp_path / "t.parquet").path,
-    }  # fmt: skip
+        "video": encode_modality(
+            "video",
+            title_dir,
+            shots_table(),
+            encoders.video,
+            tmp_path / "v.parquet",
+            frames_per_shot=1,
+            frame_size=32,
+        ).path,
+        "audio": encode_modality(
+            "audio", title_dir, two, encoders.audio, tmp_path / "a.parquet"
+        ).path,
+        "text": encode_modality(
+            "text", title_dir, shots_table(), encoders.text, tmp_path / "t.parquet"
+        ).path,
+    }
     with pytest.raises(InputError, match="a.parquet: shots differ"):
         fuse_tables(paths, tmp_path / "f.parquet")
     assert not (tmp_path / "f.parquet").exists()
@@ -282,15 +329,18 @@ def test_fuse_tables_refuses_mismatched_shots(tmp_path, encoders):
 def test_one_shot_title_and_chunked_decoding(tmp_path, encoders):
     """A single-shot title works; encoding in chunks of shots (long titles) changes nothing."""
     title_dir = make_title(tmp_path / "landing")
-    one = encode_title(title_dir, shots_table(bounds=((0, 36),)), tmp_path / "one",
-                       encoders=encoders)  # fmt: skip
+    one = encode_title(
+        title_dir, shots_table(bounds=((0, 36),)), tmp_path / "one", encoders=encoders
+    )
     assert one.n_shots == 1 and one.n_with_text == 1
     whole = encode_title(title_dir, shots_table(), tmp_path / "a", encoders=encoders)
-    chunked = encode_title(title_dir, shots_table(), tmp_path / "b", encoders=encoders,
-                           shot_chunk=2)  # fmt: skip
+    chunked = encode_title(
+        title_dir, shots_table(), tmp_path / "b", encoders=encoders, shot_chunk=2
+    )
     for m in ("video", "audio"):
-        np.testing.assert_allclose(read_vectors(chunked.files[m]).vectors,
-                                   read_vectors(whole.files[m]).vectors, atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            read_vectors(chunked.files[m]).vectors, read_vectors(whole.files[m]).vectors, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("via", ["cli", "library"])
@@ -310,15 +360,26 @@ def test_subtitle_errors_come_before_the_encoders_load(tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(Encoders, "from_profile", from_profile)
     if via == "cli":
-        rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"),
-                   "--out", str(tmp_path / "out"), "--profile", "test-tiny"])  # fmt: skip
+        rc = main(
+            [
+                "encode",
+                str(title_dir),
+                "--shots",
+                str(tmp_path / "shots.parquet"),
+                "--out",
+                str(tmp_path / "out"),
+                "--profile",
+                "test-tiny",
+            ]
+        )
         assert rc == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("mediafm encode: error: title 't1': malformed vtt subtitles")
     else:
         with pytest.raises(TitleError, match="'t1'.*malformed vtt"):
-            encode_title(title_dir, tmp_path / "shots.parquet", tmp_path / "out",
-                         profile="test-tiny")  # fmt: skip
+            encode_title(
+                title_dir, tmp_path / "shots.parquet", tmp_path / "out", profile="test-tiny"
+            )
     assert loaded == []
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
@@ -331,8 +392,11 @@ def test_cli_encodes_several_titles_with_one_model_load_and_a_bad_one_fails_alon
     from mediafm_core.cli import main
 
     landing = tmp_path / "landing"
-    dirs = [make_title(landing, "t1"), make_title(landing, "t2", subtitles="garbage\n"),
-            make_title(landing, "t3")]  # fmt: skip
+    dirs = [
+        make_title(landing, "t1"),
+        make_title(landing, "t2", subtitles="garbage\n"),
+        make_title(landing, "t3"),
+    ]
     for d in dirs:
         pq.write_table(shots_table(d.name), tmp_path / f"{d.name}.parquet")
     loads = []
@@ -342,10 +406,22 @@ def test_cli_encodes_several_titles_with_one_model_load_and_a_bad_one_fails_alon
         "from_profile",
         classmethod(lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)),
     )
-    rc = main(["encode", *map(str, dirs), "--shots",
-               *(str(tmp_path / f"{d.name}.parquet") for d in dirs), "--out",
-               *(str(tmp_path / "out" / d.name) for d in dirs), "--profile", "test-tiny",
-               "--frames-per-shot", "1", "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "encode",
+            *map(str, dirs),
+            "--shots",
+            *(str(tmp_path / f"{d.name}.parquet") for d in dirs),
+            "--out",
+            *(str(tmp_path / "out" / d.name) for d in dirs),
+            "--profile",
+            "test-tiny",
+            "--frames-per-shot",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 2 and len(loads) == 1
     errors = [x for x in err.splitlines() if x.startswith("mediafm encode: error:")]

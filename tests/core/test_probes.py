@@ -11,11 +11,22 @@ from mediafm_core.probes.tasks import clip_features
 
 def _clips(task, n_titles, per_title, values):
     tids = [f"t{i // per_title:03d}" for i in range(n_titles * per_title)]
-    col = {"ad_relevancy": "labels", "tone": "labels", "genre": "labels", "retrieval": "label",
-           "popularity": "score"}[task]  # fmt: skip
-    return clips_from_columns(task, {
-        "title_id": tids, "shot_start": [0] * len(tids), "shot_end": [1] * len(tids), col: values,
-    })  # fmt: skip
+    col = {
+        "ad_relevancy": "labels",
+        "tone": "labels",
+        "genre": "labels",
+        "retrieval": "label",
+        "popularity": "score",
+    }[task]
+    return clips_from_columns(
+        task,
+        {
+            "title_id": tids,
+            "shot_start": [0] * len(tids),
+            "shot_end": [1] * len(tids),
+            col: values,
+        },
+    )
 
 
 @pytest.fixture
@@ -166,8 +177,15 @@ def test_clips_given_in_seconds_map_onto_detected_shots():
     from mediafm_core.probes.tasks import map_clips_to_shots
 
     shots = {"t": pa.table({"start_s": [0.0, 2.0, 4.0, 6.0], "end_s": [2.0, 4.0, 6.0, 8.0]})}
-    clips = pa.table({"title_id": ["t", "t"], "shot_start": [0, 0], "shot_end": [1, 1],
-                      "start_s": [1.9, 5.0], "end_s": [6.1, 5.5]})  # fmt: skip
+    clips = pa.table(
+        {
+            "title_id": ["t", "t"],
+            "shot_start": [0, 0],
+            "shot_end": [1, 1],
+            "start_s": [1.9, 5.0],
+            "end_s": [6.1, 5.5],
+        }
+    )
     out = map_clips_to_shots(clips, shots)
     assert out["shot_start"].to_pylist() == [1, 2]
     assert out["shot_end"].to_pylist() == [3, 3]
@@ -178,12 +196,18 @@ def test_paired_differences_pair_folds_and_count_wins():
     from mediafm_core.probes.linear import ProbeResult
 
     def res(folds):
-        return {"tone": ProbeResult("tone", "micro_ap", float(np.mean(folds)),
-                                    float(np.std(folds)), list(folds), 10, {})}  # fmt: skip
+        return {
+            "tone": ProbeResult(
+                "tone", "micro_ap", float(np.mean(folds)), float(np.std(folds)), list(folds), 10, {}
+            )
+        }
 
     hard_easy = np.array([0.3, 0.7, 0.4, 0.8])  # fold difficulty varies a lot
-    table = {"fused": res(hard_easy), "ctx": res(hard_easy + [0.02, 0.03, 0.01, 0.02]),
-             "worse": res(hard_easy - [0.01, -0.01, 0.0, 0.0])}  # fmt: skip
+    table = {
+        "fused": res(hard_easy),
+        "ctx": res(hard_easy + [0.02, 0.03, 0.01, 0.02]),
+        "worse": res(hard_easy - [0.01, -0.01, 0.0, 0.0]),
+    }
     d = paired_differences(table)
     assert d["ctx"]["tone"]["wins"] == 4 and d["ctx"]["tone"]["folds"] == 4
     assert np.isclose(d["ctx"]["tone"]["diff"], 0.02)
@@ -250,8 +274,17 @@ def test_ridge_probe_agrees_with_sklearn_logistic_within_fold_noise():
     its score on every task lies within the fold spread of the scikit-learn logistic probe."""
     from mediafm_core.synthetic.families import FamilyConfig, generate
 
-    ds = generate(FamilyConfig(family="narrative", seed=3, n_titles=36, dims=(8, 8, 8),
-                               min_shots=60, max_shots=120, view_noise=1.5))  # fmt: skip
+    ds = generate(
+        FamilyConfig(
+            family="narrative",
+            seed=3,
+            n_titles=36,
+            dims=(8, 8, 8),
+            min_shots=60,
+            max_shots=120,
+            view_noise=1.5,
+        )
+    )
     fused = {t.title_id: t.fused for t in ds.titles}
     for task, cols in ds.clips.items():
         clips = clips_from_columns(task, cols)

@@ -14,8 +14,21 @@ from pathlib import Path
 from mediafm_core import progress
 
 REPO = Path(__file__).resolve().parents[2]
-SYNTH = ["-m", "mediafm_core", "synth-media", "--titles", "3", "--seconds", "2", "--size",
-         "64x36", "--fps", "10", "--speech", "bursts"]  # fmt: skip
+SYNTH = [
+    "-m",
+    "mediafm_core",
+    "synth-media",
+    "--titles",
+    "3",
+    "--seconds",
+    "2",
+    "--size",
+    "64x36",
+    "--fps",
+    "10",
+    "--speech",
+    "bursts",
+]
 
 
 def run_cli(args: list[str], stderr_tty: bool) -> str:
@@ -27,8 +40,9 @@ def run_cli(args: list[str], stderr_tty: bool) -> str:
         return proc.stderr.decode()
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 120 columns
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=child,
-                            env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=child, env=env
+    )
     os.close(child)
     chunks = []
     while True:
@@ -76,5 +90,9 @@ def test_progress_callback_follows_done_and_total(caplog, monkeypatch):
         for done in (2, 4, 5):
             report(done, 5)
     msgs = [r.getMessage() for r in caplog.records]
-    assert msgs == ["embed: 2/5 batch", "embed: 4/5 batch", "embed: 5/5 batch",
-                    "embed: done, 5/5 batch"]  # fmt: skip
+    assert msgs == [
+        "embed: 2/5 batch",
+        "embed: 4/5 batch",
+        "embed: 5/5 batch",
+        "embed: done, 5/5 batch",
+    ]

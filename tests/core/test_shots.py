@@ -103,8 +103,13 @@ def test_detect_shots_table_covers_the_title(title_dir):
     title = open_title(title_dir)
     table = detect_shots(title)
     assert table.column_names == [
-        "title_id", "shot_index", "start_frame", "end_frame", "start_s", "end_s",
-    ]  # fmt: skip
+        "title_id",
+        "shot_index",
+        "start_frame",
+        "end_frame",
+        "start_s",
+        "end_s",
+    ]
     d = table.to_pydict()
     assert d["shot_index"] == list(range(table.num_rows))
     assert d["start_frame"][0] == 0 and d["end_frame"][-1] == title.n_frames
@@ -116,8 +121,10 @@ def test_detect_shots_table_covers_the_title(title_dir):
 def test_min_shot_length_drops_close_boundaries():
     ts = [Transition("cut", 10, 10), Transition("cut", 14, 14), Transition("cut", 40, 40)]
     assert shots_from_transitions(ts, 50, 25.0, min_shot_s=0.4, max_shot_s=0) == [
-        (0, 10), (10, 40), (40, 50),
-    ]  # fmt: skip
+        (0, 10),
+        (10, 40),
+        (40, 50),
+    ]
     # a boundary that would leave a too-short last shot goes too
     assert shots_from_transitions(ts, 44, 25.0, 0.4, 0) == [(0, 10), (10, 44)]
 

@@ -25,10 +25,24 @@ def _ffmpeg_title(root, name: str, video_in: list[str], video_out: list[str], se
     tdir = root / name
     tdir.mkdir(parents=True)
     cmd = [
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"sine=f=440:d={seconds}", *video_in,
-        *video_out, "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tdir / "video.mp4"),
-    ]  # fmt: skip
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=f=440:d={seconds}",
+        *video_in,
+        *video_out,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(tdir / "video.mp4"),
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     (tdir / "metadata.json").write_text(json.dumps({"name": name}))
     return tdir
@@ -48,9 +62,11 @@ X265_K50 = ["-x265-params", "keyint=50:min-keyint=50:log-level=error"]
 
 def test_static_colour_bars_in_hevc_with_keyframes_every_50_frames_have_no_cut(tmp_path):
     tdir = _ffmpeg_title(
-        tmp_path, "bars_hevc", ["-f", "lavfi", "-i", "smptebars=size=240x180:rate=25:duration=10"],
+        tmp_path,
+        "bars_hevc",
+        ["-f", "lavfi", "-i", "smptebars=size=240x180:rate=25:duration=10"],
         ["-c:v", "libx265", "-crf", "35", *X265_K50],
-    )  # fmt: skip
+    )
     title = open_title(tdir)
     frames = decode_small(title)
     step = np.abs(np.diff(frames.astype(np.int16), axis=0)).max(axis=(1, 2, 3))
@@ -62,29 +78,55 @@ def test_static_colour_bars_in_hevc_with_keyframes_every_50_frames_have_no_cut(t
 def test_static_gradient_in_x264_with_keyframes_has_no_cut(tmp_path):
     _gradient_png(tmp_path / "g.png")
     tdir = _ffmpeg_title(
-        tmp_path, "gradient_x264",
+        tmp_path,
+        "gradient_x264",
         ["-loop", "1", "-framerate", "25", "-t", "10", "-i", str(tmp_path / "g.png")],
         ["-c:v", "libx264", "-crf", "38", "-g", "50"],
-    )  # fmt: skip
+    )
     found, n = detect_transitions(open_title(tdir))
     assert n == 250 and found == []
 
 
 def test_static_grainy_shot_in_mpeg4_has_no_cut_but_a_real_cut_in_hevc_is_found(tmp_path):
     grain = _ffmpeg_title(
-        tmp_path, "grain_mpeg4",
+        tmp_path,
+        "grain_mpeg4",
         ["-f", "lavfi", "-i", "smptebars=size=240x180:rate=25:duration=10,noise=alls=12:allf=t"],
         ["-c:v", "mpeg4", "-q:v", "12", "-g", "50"],
-    )  # fmt: skip
+    )
     assert detect_transitions(open_title(grain))[0] == []
     _gradient_png(tmp_path / "g.png", blue=64)
     cut = _ffmpeg_title(
-        tmp_path, "bars_then_gradient",
-        ["-f", "lavfi", "-i", "smptebars=size=240x180:rate=25:duration=5",
-         "-loop", "1", "-framerate", "25", "-t", "5", "-i", str(tmp_path / "g.png")],
-        ["-filter_complex", "[1:v][2:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "0:a",
-         "-c:v", "libx265", "-crf", "35", *X265_K50],
-    )  # fmt: skip
+        tmp_path,
+        "bars_then_gradient",
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "smptebars=size=240x180:rate=25:duration=5",
+            "-loop",
+            "1",
+            "-framerate",
+            "25",
+            "-t",
+            "5",
+            "-i",
+            str(tmp_path / "g.png"),
+        ],
+        [
+            "-filter_complex",
+            "[1:v][2:v]concat=n=2:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx265",
+            "-crf",
+            "35",
+            *X265_K50,
+        ],
+    )
     found, n = detect_transitions(open_title(cut))
     assert n == 250 and found == [Transition("cut", 125, 125)]
 

@@ -27,18 +27,35 @@ def fill_store(root) -> LanceStore:
         base = np.eye(8)[k] + 0.05 * rng.normal(size=(4, 8))
         vec = (base / np.linalg.norm(base, axis=1, keepdims=True)).astype(np.float32)
         thumb = thumbnail_bytes(np.full((90, 160, 3), colour, np.uint8))
-        store.replace_titles(SHOT_EMBEDDINGS, pa.table({
-            "title_id": [tid] * 4, "shot_index": list(range(4)),
-            "start_s": [2.0 * i for i in range(4)], "end_s": [2.0 * i + 2 for i in range(4)],
-            "vector": pa.array(list(vec), pa.list_(pa.float32(), 8)), "model_version": ["m"] * 4,
-            "thumbnail": [thumb] * 4,
-        }))  # fmt: skip
+        store.replace_titles(
+            SHOT_EMBEDDINGS,
+            pa.table(
+                {
+                    "title_id": [tid] * 4,
+                    "shot_index": list(range(4)),
+                    "start_s": [2.0 * i for i in range(4)],
+                    "end_s": [2.0 * i + 2 for i in range(4)],
+                    "vector": pa.array(list(vec), pa.list_(pa.float32(), 8)),
+                    "model_version": ["m"] * 4,
+                    "thumbnail": [thumb] * 4,
+                }
+            ),
+        )
         mean = vec.mean(0) / np.linalg.norm(vec.mean(0))
-        store.replace_titles(TITLE_EMBEDDINGS, pa.table({
-            "title_id": [tid], "vector": pa.array([mean], pa.list_(pa.float32(), 8)),
-            "model_version": ["m"], "name": [f"Film {tid[2:]}"], "genres": [["Drama"]],
-            "tags": [[]], "n_shots": [4],
-        }))  # fmt: skip
+        store.replace_titles(
+            TITLE_EMBEDDINGS,
+            pa.table(
+                {
+                    "title_id": [tid],
+                    "vector": pa.array([mean], pa.list_(pa.float32(), 8)),
+                    "model_version": ["m"],
+                    "name": [f"Film {tid[2:]}"],
+                    "genres": [["Drama"]],
+                    "tags": [[]],
+                    "n_shots": [4],
+                }
+            ),
+        )
     return store
 
 
@@ -54,8 +71,23 @@ def images(html: str) -> list[tuple[str, np.ndarray]]:
 def test_similar_html_shows_the_clip_then_each_result_shot_with_its_thumbnail(tmp_path, capsys):
     fill_store(tmp_path / "root")
     out = tmp_path / "pages" / "similar.html"
-    code = main(["similar", "--root", str(tmp_path / "root"), "--title", "t_red", "--start", "0",
-                 "--end", "4", "-k", "5", "--html", str(out)])  # fmt: skip
+    code = main(
+        [
+            "similar",
+            "--root",
+            str(tmp_path / "root"),
+            "--title",
+            "t_red",
+            "--start",
+            "0",
+            "--end",
+            "4",
+            "-k",
+            "5",
+            "--html",
+            str(out),
+        ]
+    )
     assert code == 0 and f"page: {out}" in capsys.readouterr().out
     html = out.read_text()
     assert "http" not in html.replace("http-equiv", "")  # nothing fetched from anywhere
@@ -76,8 +108,20 @@ def test_similar_html_shows_the_clip_then_each_result_shot_with_its_thumbnail(tm
 def test_similar_titles_html_shows_a_strip_per_title(tmp_path, capsys):
     store = fill_store(tmp_path / "root")
     out = tmp_path / "titles.html"
-    assert main(["similar-titles", "--root", str(tmp_path / "root"), "--title", "t_green",
-                 "--html", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "similar-titles",
+                "--root",
+                str(tmp_path / "root"),
+                "--title",
+                "t_green",
+                "--html",
+                str(out),
+            ]
+        )
+        == 0
+    )
     query, results = out.read_text().split("<h2>Results</h2>")
     assert len(images(query)) == 4 and all(c.argmax() == 1 for _, c in images(query))
     assert results.count('class="row result"') == 2
@@ -98,14 +142,37 @@ def test_an_unwritable_html_target_is_one_line_and_exit_2(tmp_path, capsys):
     fill_store(tmp_path / "root")
     folder = tmp_path / "a_folder"
     folder.mkdir()
-    code = main(["similar", "--root", str(tmp_path / "root"), "--title", "t_red", "-k", "2",
-                 "--html", str(folder)])  # fmt: skip
+    code = main(
+        [
+            "similar",
+            "--root",
+            str(tmp_path / "root"),
+            "--title",
+            "t_red",
+            "-k",
+            "2",
+            "--html",
+            str(folder),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err == f"mediafm similar: error: {folder}: cannot write the HTML page: Is a directory"
     assert list(tmp_path.glob(".*.tmp")) == []  # no temp file left beside it
     # The neighbour: a target under folders that do not exist yet is written.
     deep = tmp_path / "new" / "deeper" / "page.html"
-    assert main(["similar-titles", "--root", str(tmp_path / "root"), "--title", "t_red",
-                 "--html", str(deep)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "similar-titles",
+                "--root",
+                str(tmp_path / "root"),
+                "--title",
+                "t_red",
+                "--html",
+                str(deep),
+            ]
+        )
+        == 0
+    )
     assert deep.read_text().startswith("<!doctype html>")

@@ -147,19 +147,34 @@ def test_cue_blocks_split_as_the_webvtt_parsing_algorithm_splits_them(tmp_path, 
     """A timing line starts a new cue block even when the line before is not empty (W3C WebVTT
     "collect a WebVTT block"); SRT separator lines of spaces count as empty (FFmpeg)."""
     sep = [] if separator is None else [separator]
-    vtt = ["WEBVTT", "", "00:00:00.500 --> 00:00:02.000", "Hello", *sep,
-           "00:00:02.500 --> 00:00:04.000", "World", ""]  # fmt: skip
+    vtt = [
+        "WEBVTT",
+        "",
+        "00:00:00.500 --> 00:00:02.000",
+        "Hello",
+        *sep,
+        "00:00:02.500 --> 00:00:04.000",
+        "World",
+        "",
+    ]
     cues = read_subtitles(write(tmp_path, "subtitles.vtt", newline.join(vtt).encode()), "t1")
     assert cues == [Cue(0.5, 2.0, "Hello"), Cue(2.5, 4.0, "World")]
-    srt = ["1", "00:00:00,500 --> 00:00:02,000", "Hello", separator or "",
-           "2", "00:00:02,500 --> 00:00:04,000", "World", ""]  # fmt: skip
+    srt = [
+        "1",
+        "00:00:00,500 --> 00:00:02,000",
+        "Hello",
+        separator or "",
+        "2",
+        "00:00:02,500 --> 00:00:04,000",
+        "World",
+        "",
+    ]
     cues = read_subtitles(write(tmp_path, "subtitles.srt", newline.join(srt).encode()), "t1")
     assert cues == [Cue(0.5, 2.0, "Hello"), Cue(2.5, 4.0, "World")]
 
 
 def test_unreadable_cue_block_is_dropped_and_the_rest_kept(tmp_path, caplog):
-    vtt = ("WEBVTT\n\n00:00:xx.500 --> 00:00:02.000\nlost\n\n"
-           "00:00:02.500 --> 00:00:04.000\nkept\n")  # fmt: skip
+    vtt = "WEBVTT\n\n00:00:xx.500 --> 00:00:02.000\nlost\n\n00:00:02.500 --> 00:00:04.000\nkept\n"
     assert read_subtitles(write(tmp_path, "subtitles.vtt", vtt.encode()), "t1") == [
         Cue(2.5, 4.0, "kept")
     ]
@@ -219,8 +234,9 @@ def test_huge_caption_files_are_assigned_in_linear_memory(tmp_path, mode, n_cues
     word-level cues. The dense cues x shots matrices took +917 MB and +1.8 GB."""
     import tracemalloc
 
-    cues = read_subtitles(write_caption_feed(tmp_path / "subtitles.srt", n_cues, 3 * 3600.0, mode),
-                          "feed")  # fmt: skip
+    cues = read_subtitles(
+        write_caption_feed(tmp_path / "subtitles.srt", n_cues, 3 * 3600.0, mode), "feed"
+    )
     assert len(cues) == n_cues
     starts, ends = shot_bounds(5000, 3 * 3600.0)
     tracemalloc.start()

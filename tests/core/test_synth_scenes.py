@@ -64,15 +64,26 @@ def test_scenes_revisit_sets_and_a_set_renders_the_same_on_every_visit(landing):
     # The same set under the same framing: the same picture, in another scene or another title.
     cfg, cat = SceneMediaConfig(**CFG), make_catalogue(SceneMediaConfig(**CFG))
     shots = [(t, s) for t in truths for s in t["shots"] if s["on_screen"] is None]
-    a, b = next((x, y) for i, x in enumerate(shots) for y in shots[i + 1 :]
-                if x[1]["set"] == y[1]["set"] and x[1]["scene"] != y[1]["scene"])  # fmt: skip
+    a, b = next(
+        (x, y)
+        for i, x in enumerate(shots)
+        for y in shots[i + 1 :]
+        if x[1]["set"] == y[1]["set"] and x[1]["scene"] != y[1]["scene"]
+    )
     r1, r2 = SceneRenderer(cfg, cat, [], 0), SceneRenderer(cfg, cat, [], 1)
     framing = tuple(a[1]["framing"])
     assert np.array_equal(r1.view(a[1]["set"], framing, 0), r2.view(b[1]["set"], framing, 0))
     # ...and in the decoded video, frames of one set are closer than frames of two sets.
     frames = {t["title_id"]: decode_small(open_title(root / t["title_id"]), 32, 18) for t in truths}
-    mid = [(s["set"], frames[t["title_id"]][(s["start_frame"] + s["end_frame"]) // 2]
-            .astype(np.float32).mean(axis=(0, 1))) for t, s in shots]  # fmt: skip
+    mid = [
+        (
+            s["set"],
+            frames[t["title_id"]][(s["start_frame"] + s["end_frame"]) // 2]
+            .astype(np.float32)
+            .mean(axis=(0, 1)),
+        )
+        for t, s in shots
+    ]
     same, other = [], []
     for i, (si, x) in enumerate(mid):
         for sj, y in mid[i + 1 :]:
@@ -106,8 +117,10 @@ def test_the_detector_finds_the_cuts_inside_scenes(landing):
 def test_labels_live_in_the_scene_the_arc_and_what_follows(landing):
     root, dirs = landing
     truths = {d.name: read_truth(d) for d in dirs}
-    rows = {task: labels(root, task) for task in
-            ("tone", "popularity", "retrieval", "ad_relevancy", "genre")}  # fmt: skip
+    rows = {
+        task: labels(root, task)
+        for task in ("tone", "popularity", "retrieval", "ad_relevancy", "genre")
+    }
     assert len({len(r) for r in rows.values()}) == 1
     covered = {t: [] for t in truths}
     follows = 0
@@ -147,9 +160,24 @@ def test_cues_carry_the_scene_only_on_some_shots(landing):
 
 
 def test_cli_family_scenes(tmp_path, capsys):
-    rc = main(["synth-media", str(tmp_path / "lz"), "--family", "scenes", "--titles", "1",
-               "--seconds", "6", "--seed", "4", "--size", "48x28",
-               "--speech", "bursts"])  # fmt: skip
+    rc = main(
+        [
+            "synth-media",
+            str(tmp_path / "lz"),
+            "--family",
+            "scenes",
+            "--titles",
+            "1",
+            "--seconds",
+            "6",
+            "--seed",
+            "4",
+            "--size",
+            "48x28",
+            "--speech",
+            "bursts",
+        ]
+    )
     assert rc == 0
     title = open_title(tmp_path / "lz" / "scenes_4_000")
     assert (title.width, title.height) == (48, 28)

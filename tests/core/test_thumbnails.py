@@ -25,7 +25,8 @@ def rgb(data: bytes) -> np.ndarray:
 
 
 def test_encode_title_stores_one_thumbnail_per_shot_from_the_encoder_frames(
-    tmp_path, encoders  # noqa: F811 (the fixture imported above)
+    tmp_path,
+    encoders,  # noqa: F811 (the fixture imported above)
 ):
     title_dir = make_title(tmp_path / "landing")
     res = encode_title(title_dir, shots_table(), tmp_path / "out", encoders=encoders)
@@ -47,8 +48,15 @@ def test_encode_title_stores_one_thumbnail_per_shot_from_the_encoder_frames(
 
 def test_encode_modality_video_has_thumbnails_audio_does_not(tmp_path, encoders):  # noqa: F811
     title_dir = make_title(tmp_path / "landing")
-    v = encode_modality("video", title_dir, shots_table(), encoders.video, tmp_path / "v.parquet",
-                        frames_per_shot=2, frame_size=32)  # fmt: skip
+    v = encode_modality(
+        "video",
+        title_dir,
+        shots_table(),
+        encoders.video,
+        tmp_path / "v.parquet",
+        frames_per_shot=2,
+        frame_size=32,
+    )
     a = encode_modality("audio", title_dir, shots_table(), encoders.audio, tmp_path / "a.parquet")
     thumbs = pq.read_table(v.path)["thumbnail"].to_pylist()
     assert [rgb(t).reshape(-1, 3).mean(0).argmax() for t in thumbs] == [0, 1, 2]  # R, G, B
@@ -67,11 +75,13 @@ def test_a_224_px_encoder_frame_makes_a_160_px_thumbnail_of_a_few_kb(tmp_path):
 
 def shot_rows(tid: str, n: int, fill: int, thumbs: bool = True) -> pa.Table:
     cols = {
-        "title_id": [tid] * n, "shot_index": list(range(n)),
-        "start_s": [float(i) for i in range(n)], "end_s": [float(i + 1) for i in range(n)],
+        "title_id": [tid] * n,
+        "shot_index": list(range(n)),
+        "start_s": [float(i) for i in range(n)],
+        "end_s": [float(i + 1) for i in range(n)],
         "vector": pa.array([[1.0, 0.0, 0.0, 0.0]] * n, pa.list_(pa.float32(), 4)),
         "model_version": ["m1"] * n,
-    }  # fmt: skip
+    }
     if thumbs:
         img = np.full((16, 16, 3), fill, np.uint8)
         cols["thumbnail"] = pa.array([thumbnail_bytes(img)] * n, pa.binary())
@@ -109,10 +119,16 @@ def test_duckdb_view_exposes_thumbnail_as_blob(tmp_path):
     from mediafm_core.storage.sql import open_session
 
     root = tmp_path / "root"
-    LanceStore(StorageLayout(str(root)).lancedb).replace_titles(SHOT_EMBEDDINGS,
-                                                                shot_rows("a", 3, fill=90))
+    LanceStore(StorageLayout(str(root)).lancedb).replace_titles(
+        SHOT_EMBEDDINGS, shot_rows("a", 3, fill=90)
+    )
     con, _ = open_session(str(root))
-    kind, n, size = con.sql("SELECT typeof(thumbnail), count(*), sum(octet_length(thumbnail)) "
-                            "FROM shot_embeddings GROUP BY 1").fetchone()  # fmt: skip
-    assert kind == "BLOB" and n == 3 and size == 3 * len(thumbnail_bytes(
-        np.full((16, 16, 3), 90, np.uint8)))  # fmt: skip
+    kind, n, size = con.sql(
+        "SELECT typeof(thumbnail), count(*), sum(octet_length(thumbnail)) "
+        "FROM shot_embeddings GROUP BY 1"
+    ).fetchone()
+    assert (
+        kind == "BLOB"
+        and n == 3
+        and size == 3 * len(thumbnail_bytes(np.full((16, 16, 3), 90, np.uint8)))
+    )

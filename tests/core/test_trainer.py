@@ -52,8 +52,18 @@ def make_globals(fused: VectorTable, skip: int = 1) -> VectorTable:
 
 
 def tiny_cfg(**over) -> TrainConfig:
-    base = dict(size="tiny", steps=8, batch_size=3, window=12, warmup=2, eval_every=4,
-                checkpoint_every=4, log_every=2, val_fraction=0.25, seed=0)
+    base = dict(
+        size="tiny",
+        steps=8,
+        batch_size=3,
+        window=12,
+        warmup=2,
+        eval_every=4,
+        checkpoint_every=4,
+        log_every=2,
+        val_fraction=0.25,
+        seed=0,
+    )
     return TrainConfig(**{**base, **over})
 
 
@@ -132,8 +142,13 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
 def test_checkpoint_round_trip_and_metrics(tmp_path):
     fused = make_titles()
     calls = []
-    tr = Trainer(tiny_cfg(), fused, make_globals(fused), tmp_path / "ck",
-                 callback=lambda step, m: calls.append((step, m)))
+    tr = Trainer(
+        tiny_cfg(),
+        fused,
+        make_globals(fused),
+        tmp_path / "ck",
+        callback=lambda step, m: calls.append((step, m)),
+    )
     out = tr.fit()
     model, meta = load_checkpoint(out)
     assert_same_weights(weights(model), weights(tr.model))
@@ -142,8 +157,15 @@ def test_checkpoint_round_trip_and_metrics(tmp_path):
     assert meta["train"]["steps"] == 8 and meta["fused_dim"] == D
     assert meta["model_version"] == weights_version(tr.model.state_dict())
     m = meta["metrics"]
-    for key in ("train_loss", "val_loss", "steps", "optimizer", "baseline_mean_shot",
-                "baseline_neighbour", "curve"):
+    for key in (
+        "train_loss",
+        "val_loss",
+        "steps",
+        "optimizer",
+        "baseline_mean_shot",
+        "baseline_neighbour",
+        "curve",
+    ):
         assert m[key] is not None, key
     assert m["steps"] == 8 and m["optimizer"] == "muon"
     assert [p["step"] for p in m["curve"]] == [4, 8]
@@ -159,7 +181,11 @@ def test_checkpoint_round_trip_and_metrics(tmp_path):
     assert tr.evaluate() == pytest.approx(m["val_loss"]) == tr.evaluate()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no temp folders left
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "metrics.json", "model.safetensors", "trainer_state.pt"]
+        "config.json",
+        "metrics.json",
+        "model.safetensors",
+        "trainer_state.pt",
+    ]
     assert [s for s, _ in calls] == [2, 4, 6, 8]
     assert calls[1][1]["checkpoint"] and "val_loss" in calls[1][1]
     assert calls[1][1]["baseline_mean_shot"] == pytest.approx(m["baseline_mean_shot"])
@@ -194,8 +220,17 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     out, marker = tmp_path / "killed", tmp_path / "at_checkpoint"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, json.dumps(cfg.to_dict()), str(path), str(out),
-         str(marker)], env=env, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            KILLED_RUN,
+            json.dumps(cfg.to_dict()),
+            str(path),
+            str(out),
+            str(marker),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     while not marker.exists():
@@ -212,6 +247,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert_same_weights(weights(resumed.model), weights(full.model))
     full_m = json.loads((tmp_path / "full" / "metrics.json").read_text())
     res_m = json.loads((out / "metrics.json").read_text())
+
     def no_time(curve):
         return [{k: v for k, v in p.items() if k != "elapsed_s"} for p in curve]
 
@@ -234,9 +270,31 @@ def test_cli_pretrain_end_to_end(tmp_path, capsys):
     write_vectors(fp, fused.title_ids, fused.shot_index, fused.vectors, column="fused")
     write_vectors(gp, glob.title_ids, None, glob.vectors)
     out = tmp_path / "ckpt"
-    rc = cli_main(["pretrain", "--fused", str(fp), "--globals", str(gp), "--out", str(out),
-                   "--size", "tiny", "--steps", "6", "--batch-size", "2", "--window", "12",
-                   "--optimizer", "adamw", "--layers", "1", "--val-fraction", "0.25"])
+    rc = cli_main(
+        [
+            "pretrain",
+            "--fused",
+            str(fp),
+            "--globals",
+            str(gp),
+            "--out",
+            str(out),
+            "--size",
+            "tiny",
+            "--steps",
+            "6",
+            "--batch-size",
+            "2",
+            "--window",
+            "12",
+            "--optimizer",
+            "adamw",
+            "--layers",
+            "1",
+            "--val-fraction",
+            "0.25",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     metrics = json.loads((out / "metrics.json").read_text())
@@ -255,8 +313,19 @@ def test_cli_pretrain_bad_file_exits_2_with_one_line(tmp_path, capsys, problem):
         vectors[5, 2] = np.nan
     column = "fused" if problem == "nan" else "vector"
     write_vectors(fp, fused.title_ids, fused.shot_index, vectors, column=column)
-    rc = cli_main(["pretrain", "--fused", str(fp), "--out", str(tmp_path / "o"), "--size", "tiny",
-                   "--steps", "2"])
+    rc = cli_main(
+        [
+            "pretrain",
+            "--fused",
+            str(fp),
+            "--out",
+            str(tmp_path / "o"),
+            "--size",
+            "tiny",
+            "--steps",
+            "2",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     errors = [line for line in err if "error:" in line]
@@ -283,8 +352,19 @@ def test_cuda_request_without_gpu_is_one_line_error(tmp_path, capsys, monkeypatc
     fused = make_titles(3)
     fp = tmp_path / "fused.parquet"
     write_vectors(fp, fused.title_ids, fused.shot_index, fused.vectors, column="fused")
-    rc = cli_main(["pretrain", "--fused", str(fp), "--out", str(tmp_path / "o"), "--size", "tiny",
-                   "--device", "cuda"])
+    rc = cli_main(
+        [
+            "pretrain",
+            "--fused",
+            str(fp),
+            "--out",
+            str(tmp_path / "o"),
+            "--size",
+            "tiny",
+            "--device",
+            "cuda",
+        ]
+    )
     assert rc == 2
     assert "no CUDA device" in capsys.readouterr().err
 
@@ -335,8 +415,12 @@ def test_best_validation_weights_are_kept_and_early_stopping_ends_the_run(tmp_pa
 
 def test_last_flag_keeps_the_last_weights(tmp_path, monkeypatch):
     seen = _scripted_val(monkeypatch, [0.5, 0.9])
-    pretrain(tiny_cfg(steps=4, eval_every=2, checkpoint_every=0, keep_best=False),
-             make_titles(), None, tmp_path / "ck")  # fmt: skip
+    pretrain(
+        tiny_cfg(steps=4, eval_every=2, checkpoint_every=0, keep_best=False),
+        make_titles(),
+        None,
+        tmp_path / "ck",
+    )
     model, meta = load_checkpoint(tmp_path / "ck")
     assert meta["metrics"]["best_step"] == 2
     assert_same_weights(weights(model), seen[4])
@@ -361,8 +445,9 @@ def test_resume_continues_from_the_last_weights_not_the_best(tmp_path, monkeypat
     with pytest.raises(Killed):
         Trainer(cfg, make_titles(), None, tmp_path / "part", callback=kill_at_4).fit()
     _scripted_val(monkeypatch, [0.8, 0.7])
-    resumed = Trainer(TrainConfig(**{**cfg.to_dict(), "resume": True}), make_titles(), None,
-                      tmp_path / "part")  # fmt: skip
+    resumed = Trainer(
+        TrainConfig(**{**cfg.to_dict(), "resume": True}), make_titles(), None, tmp_path / "part"
+    )
     assert resumed.step == 4 and resumed.best_step == 2
     resumed.fit()
     assert_same_weights(weights(resumed.model), weights(full.model))

@@ -35,8 +35,19 @@ def _by_title(table):
 
 
 def cfg(**over) -> TrainConfig:
-    base = dict(size="tiny", steps=6, batch_size=3, window=12, warmup=2, eval_every=3,
-                checkpoint_every=3, log_every=3, val_fraction=0.25, seed=0, device="cpu")
+    base = dict(
+        size="tiny",
+        steps=6,
+        batch_size=3,
+        window=12,
+        warmup=2,
+        eval_every=3,
+        checkpoint_every=3,
+        log_every=3,
+        val_fraction=0.25,
+        seed=0,
+        device="cpu",
+    )
     return TrainConfig(**{**base, **over})
 
 
@@ -99,9 +110,13 @@ def test_single_file_with_unsorted_titles_and_several_row_groups_reads_like_read
     fused = make_titles(5, lo=6, hi=20)
     order = np.random.default_rng(3).permutation(len(fused.title_ids))  # rows shuffled
     path = tmp_path / "shuffled.parquet"
-    table = pa.table({"title_id": pa.array(list(fused.title_ids[order]), pa.string()),
-                      "shot_index": pa.array(fused.shot_index[order]),
-                      "fused": vector_array(fused.vectors[order])})  # fmt: skip
+    table = pa.table(
+        {
+            "title_id": pa.array(list(fused.title_ids[order]), pa.string()),
+            "shot_index": pa.array(fused.shot_index[order]),
+            "fused": vector_array(fused.vectors[order]),
+        }
+    )
     pq.write_table(table, path, row_group_size=7)
     titles = ParquetTitles(str(path))
     truth = read_vectors(path, column="fused").by_title()
@@ -138,6 +153,6 @@ def test_rank_shards_are_disjoint_and_cover_the_training_titles():
     ids = [f"t{i:03d}" for i in range(11)]
     shards = [rank_shard(ids, r, 3) for r in range(3)]
     assert sorted(sum(shards, [])) == ids
-    assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1:])
+    assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1 :])
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
     assert rank_shard(ids, 0, 1) == ids  # one process: every title, in the same order

@@ -15,12 +15,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a closed network, as root, without a screen: no sandbox (root), no GPU, and no
 # background connections to Google's hosts (refused here, and they slow every start).
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--hide-scrollbars",
     "--window-size=1920,1080",  # wide enough that Dagster draws full asset nodes, not minimal ones
     "--virtual-time-budget=15000",  # ms of page time for the React app to fetch and lay out
-]  # fmt: skip
+]
 
 
 def _chromium(args: list[str], profile: Path, timeout: float) -> subprocess.CompletedProcess:
@@ -105,10 +111,17 @@ class DevToolsPage:
         profile.mkdir(parents=True, exist_ok=False)
         flags = [f for f in FLAGS if not f.startswith(("--virtual-time-budget", "--window-size"))]
         self.proc = subprocess.Popen(
-            [str(CHROMIUM), *flags, f"--window-size={width},{height}",
-             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                str(CHROMIUM),
+                *flags,
+                f"--window-size={width},{height}",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 30
         while not port_file.exists() or not port_file.read_text().strip():
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -118,8 +131,9 @@ class DevToolsPage:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             tab = next(t for t in json.loads(r.read()) if t["type"] == "page")
-        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=60,
-                                              suppress_origin=True)  # fmt: skip
+        self.ws = websocket.create_connection(
+            tab["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self._id = 0
 
     def call(self, method: str, **params) -> dict:
@@ -136,8 +150,9 @@ class DevToolsPage:
 
     def js(self, expression: str):
         """The value of a JavaScript expression (awaited when it is a promise)."""
-        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                        awaitPromise=True)  # fmt: skip
+        res = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in res:
             raise AssertionError(f"{expression[:80]}: {res['exceptionDetails']}")
         return res["result"].get("value")
@@ -185,5 +200,7 @@ class DevToolsPage:
 
 
 # JavaScript: every image on the page drawn from a data URL, as [alt, naturalWidth, naturalHeight].
-DATA_IMAGES_JS = ("[...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:'))"
-                  ".map(i => [i.alt, i.naturalWidth, i.naturalHeight])")  # fmt: skip
+DATA_IMAGES_JS = (
+    "[...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:'))"
+    ".map(i => [i.alt, i.naturalWidth, i.naturalHeight])"
+)

@@ -25,9 +25,15 @@ def free_port() -> int:
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     """Launch a Dagster CLI process in its own session, logging to `log`."""
     out = open(log, "wb")
-    return subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True,
-                            restore_signals=True)  # fmt: skip
+    return subprocess.Popen(
+        args,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        restore_signals=True,
+    )
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -44,9 +50,10 @@ def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 
 def graphql(port: int, query: str, timeout: float = 30.0) -> dict:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read())
 
@@ -79,8 +86,19 @@ def dagster_webserver(tmp_path: Path, nux_seen: bool = False):
     port = free_port()
     log = tmp_path / "webserver.log"
     env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(tmp_path / "storage")}
-    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                  "-w", str(REPO / "workspace.yaml")], env, log)  # fmt: skip
+    proc = start(
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        env,
+        log,
+    )
     try:
         wait_http(port, "/server_info", proc, log, timeout=120)
         yield port, proc, log

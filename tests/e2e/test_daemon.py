@@ -41,8 +41,9 @@ def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, mon
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     log = tmp_path / "daemon.log"
     with DagsterInstance.get() as instance:  # create the SQLite storages before the daemon does
-        proc = start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                     env, log)  # fmt: skip
+        proc = start(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")], env, log
+        )
         try:
             runs = wait_for_runs(instance, 1, proc, log, timeout=300)
             time.sleep(12)  # one more sensor tick: it must not launch a second run
@@ -51,7 +52,8 @@ def test_daemon_ticks_the_sensor_and_runs_one_cold_start_per_title(tmp_path, mon
             first_shots = pq.read_table(shots).num_rows
             # Re-landed with another video: exactly one new run, which replaces the artefacts.
             (root / "landing" / tid / "video.mp4").write_bytes(
-                (tmp_path / "other" / other / "video.mp4").read_bytes())
+                (tmp_path / "other" / other / "video.mp4").read_bytes()
+            )
             relanded = wait_for_runs(instance, 2, proc, log, timeout=240)
             new_shots = pq.read_table(shots).num_rows
             # Partition deleted, folder still there: re-added, and one run that is not skipped.
@@ -94,23 +96,49 @@ def test_daemon_retires_a_title_whose_folder_vanished(tmp_path, monkeypatch):
     store = LanceStore(str(root / "lancedb"))
     vec = np.eye(4, 8, dtype=np.float32)
     for tid in ("gone", "kept"):
-        store.replace_titles("shot_embeddings", pa.table({
-            "title_id": [tid] * 4, "shot_index": np.arange(4), "start_s": np.arange(4.0),
-            "end_s": np.arange(4.0) + 1, "vector": vector_array(vec), "model_version": ["m"] * 4}))
-        store.replace_titles("title_embeddings", pa.table({
-            "title_id": [tid], "vector": vector_array(vec[:1]), "model_version": ["m"],
-            "name": [tid], "genres": [[]], "tags": [[]], "n_shots": [4]}))
+        store.replace_titles(
+            "shot_embeddings",
+            pa.table(
+                {
+                    "title_id": [tid] * 4,
+                    "shot_index": np.arange(4),
+                    "start_s": np.arange(4.0),
+                    "end_s": np.arange(4.0) + 1,
+                    "vector": vector_array(vec),
+                    "model_version": ["m"] * 4,
+                }
+            ),
+        )
+        store.replace_titles(
+            "title_embeddings",
+            pa.table(
+                {
+                    "title_id": [tid],
+                    "vector": vector_array(vec[:1]),
+                    "model_version": ["m"],
+                    "name": [tid],
+                    "genres": [[]],
+                    "tags": [[]],
+                    "n_shots": [4],
+                }
+            ),
+        )
         (root / "artefacts" / "shots").mkdir(parents=True, exist_ok=True)
         shots = root / "artefacts" / "shots" / f"{tid}.parquet"
         pq.write_table(pa.table({"title_id": [tid]}), shots)
-    env = {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(root), "OMP_NUM_THREADS": "1",
-           "MEDIAFM_RETIRE_AFTER_S": "0"}  # fmt: skip
+    env = {
+        "DAGSTER_HOME": str(home),
+        "MEDIAFM_ROOT": str(root),
+        "OMP_NUM_THREADS": "1",
+        "MEDIAFM_RETIRE_AFTER_S": "0",
+    }
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     log = tmp_path / "daemon.log"
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("titles", ["gone", "kept"])
-        proc = start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                     env, log)  # fmt: skip
+        proc = start(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")], env, log
+        )
         try:
             deadline = time.monotonic() + 180
             while instance.get_dynamic_partitions("titles") != ["kept"]:
@@ -118,10 +146,14 @@ def test_daemon_retires_a_title_whose_folder_vanished(tmp_path, monkeypatch):
                 time.sleep(2)
         finally:
             stop(proc)
-    assert (store.count_rows("shot_embeddings", ["gone"]), store.count_rows("title_embeddings",
-            ["gone"])) == (0, 0)  # fmt: skip
-    assert (store.count_rows("shot_embeddings", ["kept"]), store.count_rows("title_embeddings",
-            ["kept"])) == (4, 1)  # fmt: skip
+    assert (
+        store.count_rows("shot_embeddings", ["gone"]),
+        store.count_rows("title_embeddings", ["gone"]),
+    ) == (0, 0)
+    assert (
+        store.count_rows("shot_embeddings", ["kept"]),
+        store.count_rows("title_embeddings", ["kept"]),
+    ) == (4, 1)
     assert not (root / "artefacts" / "shots" / "gone.parquet").exists()
     assert (root / "retired" / "gone" / "shots.parquet").exists()
     assert (root / "artefacts" / "shots" / "kept.parquet").exists()

@@ -16,9 +16,20 @@ from tests.e2e.browser import CHROMIUM, DATA_IMAGES_JS, DevToolsPage
 from tests.e2e.servers import BIN, REPO, free_port, start, stop, wait_http
 
 warnings.filterwarnings("ignore")
-TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 10, "eval_every": 5, "log_every": 5, "device": "cpu",
-    "publish_below_baselines": True}}}}  # fmt: skip
+TINY_TRAIN = {
+    "ops": {
+        "encoder_checkpoint": {
+            "config": {
+                "size": "tiny",
+                "steps": 10,
+                "eval_every": 5,
+                "log_every": 5,
+                "device": "cpu",
+                "publish_below_baselines": True,
+            }
+        }
+    }
+}
 
 # JavaScript: click the "[Show Markdown]" button in the metadata row named %r; true once clicked.
 CLICK_ROW_JS = """(() => {
@@ -57,11 +68,16 @@ def served(tmp_path_factory):
         with DagsterInstance.get() as instance:
             tick = lr.tick_sensor(defs, instance)
             outs = [lr.execute_request(defs, instance, r, quiet=True) for r in tick.run_requests]
-            outs.append(lr.materialize_unpartitioned(defs, instance, "encoder_checkpoint",
-                                                     TINY_TRAIN, quiet=True))  # fmt: skip
-            outs.append(lr.materialize_titles(defs, instance, ["contextual_embeddings",
-                                                               "title_embeddings"], good,
-                                              quiet=True))  # fmt: skip
+            outs.append(
+                lr.materialize_unpartitioned(
+                    defs, instance, "encoder_checkpoint", TINY_TRAIN, quiet=True
+                )
+            )
+            outs.append(
+                lr.materialize_titles(
+                    defs, instance, ["contextual_embeddings", "title_embeddings"], good, quiet=True
+                )
+            )
             outs.append(lr.materialize_unpartitioned(defs, instance, "linear_probes", quiet=True))
         assert all(o.success for o in outs), [o.error for o in outs if not o.success]
     finally:
@@ -70,9 +86,19 @@ def served(tmp_path_factory):
         else:
             os.environ["DAGSTER_HOME"] = old
     port, log = free_port(), base / "webserver.log"
-    proc = start([str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                  "-w", str(REPO / "workspace.yaml")],
-                 {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(root)}, log)  # fmt: skip
+    proc = start(
+        [
+            str(BIN / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        {"DAGSTER_HOME": str(home), "MEDIAFM_ROOT": str(root)},
+        log,
+    )
     try:
         wait_http(port, "/server_info", proc, log, timeout=120)
         yield f"http://127.0.0.1:{port}", root, good
@@ -94,8 +120,10 @@ def test_asset_pages_render_their_pictures(served, tmp_path):
         for i, (path, key, alt) in enumerate(PAGES):
             page.goto(base + path)
             page.wait_for(CLICK_ROW_JS % key)  # the code location may still be loading
-            drawn = page.wait_for(f"(() => {{ const d = {DATA_IMAGES_JS}; "
-                                  "return d.length && d.every(x => x[1] > 0) ? d : null })()")
+            drawn = page.wait_for(
+                f"(() => {{ const d = {DATA_IMAGES_JS}; "
+                "return d.length && d.every(x => x[1] > 0) ? d : null })()"
+            )
             png = page.screenshot(tmp_path / f"{i}_{key}.png")
             print(f"{path}: {drawn} -> {png}")
             assert len(drawn) == 1 and alt in drawn[0][0], drawn
@@ -110,16 +138,21 @@ def test_similar_html_page_shows_every_result_with_its_picture(served, tmp_path)
 
     _, root, good = served
     out = tmp_path / "similar.html"
-    assert main(["similar", "--root", str(root), "--title", good[0], "-k", "4",
-                 "--html", str(out)]) == 0  # fmt: skip
+    assert (
+        main(["similar", "--root", str(root), "--title", good[0], "-k", "4", "--html", str(out)])
+        == 0
+    )
     with DevToolsPage(tmp_path / "profile") as page:
         page.goto(out.as_uri())
         page.wait_for("document.readyState === 'complete'")
         time.sleep(0.5)
-        results = page.js("[...document.querySelectorAll('.result')].map(r => "
-                          "[...r.querySelectorAll('img')].map(i => i.naturalWidth))")
-        query = page.js("[...document.querySelectorAll('.row:not(.result) img')]"
-                        ".map(i => i.naturalWidth)")
+        results = page.js(
+            "[...document.querySelectorAll('.result')].map(r => "
+            "[...r.querySelectorAll('img')].map(i => i.naturalWidth))"
+        )
+        query = page.js(
+            "[...document.querySelectorAll('.row:not(.result) img')].map(i => i.naturalWidth)"
+        )
         png = page.screenshot(tmp_path / "similar.png")
         print(f"{out}: query {query}, results {results} -> {png}")
     assert len(results) == 4 and all(len(r) == 1 and r[0] > 0 for r in results)

@@ -3,10 +3,19 @@
 from tests.e2e.servers import dagster_webserver, graphql, wait_http
 
 EXPECTED = {
-    "titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
-    "title_metadata_embedding", "fused_shots", "encoder_checkpoint", "contextual_embeddings",
-    "title_embeddings", "linear_probes", "ann_index",
-}  # fmt: skip
+    "titles",
+    "shots",
+    "video_embeddings",
+    "audio_embeddings",
+    "text_embeddings",
+    "title_metadata_embedding",
+    "fused_shots",
+    "encoder_checkpoint",
+    "contextual_embeddings",
+    "title_embeddings",
+    "linear_probes",
+    "ann_index",
+}
 
 
 def test_webserver_answers_and_graphql_lists_our_assets(tmp_path):
@@ -18,9 +27,12 @@ def test_webserver_answers_and_graphql_lists_our_assets(tmp_path):
         assert set(nodes) == EXPECTED
         assert nodes["contextual_embeddings"]["groupName"] == "serving"
         assert nodes["shots"]["isPartitioned"] and not nodes["encoder_checkpoint"]["isPartitioned"]
-        sensors = graphql(port, '{ sensorsOrError(repositorySelector: {repositoryName: '
-                          '"__repository__", repositoryLocationName: "mediafm"}) '
-                          '{ ... on Sensors { results { name } } } }')  # fmt: skip
+        sensors = graphql(
+            port,
+            "{ sensorsOrError(repositorySelector: {repositoryName: "
+            '"__repository__", repositoryLocationName: "mediafm"}) '
+            "{ ... on Sensors { results { name } } } }",
+        )
         names = {s["name"] for s in sensors["data"]["sensorsOrError"]["results"]}
         assert {"title_arrival_sensor", "reembed_on_new_checkpoint"} <= names
     assert proc.returncode is not None

@@ -27,8 +27,11 @@ from tests.conftest import ROOT
 
 PG_SCRIPT = ROOT / "infra" / "ci" / "test-postgres.sh"
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-S3_CREDS = {"AWS_ACCESS_KEY_ID": "mediafm-test", "AWS_SECRET_ACCESS_KEY": "mediafm-test-secret",
-            "AWS_REGION": "us-east-1"}  # fmt: skip
+S3_CREDS = {
+    "AWS_ACCESS_KEY_ID": "mediafm-test",
+    "AWS_SECRET_ACCESS_KEY": "mediafm-test-secret",
+    "AWS_REGION": "us-east-1",
+}
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
@@ -37,8 +40,9 @@ def _start_throwaway_postgres() -> tuple[str | None, str | None, str]:
     if not shutil.which("bash"):
         return None, None, "no bash"
     folder = tempfile.mkdtemp(prefix="mediafm-pg-")  # not under pytest's 0700 root-owned tmp
-    proc = subprocess.run(["bash", str(PG_SCRIPT), folder], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", str(PG_SCRIPT), folder], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         return None, None, proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
@@ -129,8 +133,13 @@ def s3_env(s3_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     for key, value in S3_CREDS.items():
         monkeypatch.setenv(key, value)
-    for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "MEDIAFM_LANDING",
-                "MEDIAFM_ROOT"):  # fmt: skip
+    for key in (
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_S3",
+        "MEDIAFM_LANDING",
+        "MEDIAFM_ROOT",
+    ):
         monkeypatch.delenv(key, raising=False)
     return s3_endpoint
 
@@ -143,4 +152,3 @@ def bucket(s3_env):
     name = f"mediafm-{uuid.uuid4().hex[:10]}"
     boto3_client().create_bucket(Bucket=name)
     return name
-

@@ -16,11 +16,24 @@ from tests.infra.conftest import ROOT
 INFRA = ROOT / "infra"
 INSTANCE_FILES = ["infra/dagster.yaml", "infra/ecs/dagster.yaml", "dagster.yaml"]
 # Read by the code but set by launchers/test harnesses, not by a deployment.
-INTERNAL_ENV = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "OMP_NUM_THREADS", "MEDIAFM_DEMO_DIR",
-                "MEDIAFM_TRAIN_SPEC"}  # fmt: skip
+INTERNAL_ENV = {
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "OMP_NUM_THREADS",
+    "MEDIAFM_DEMO_DIR",
+    "MEDIAFM_TRAIN_SPEC",
+}
 # Listed in .env.example for libraries that read them themselves.
-LIBRARY_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-               "AWS_ENDPOINT_URL", "HF_HUB_OFFLINE", "DAGSTER_HOME"}  # fmt: skip
+LIBRARY_ENV = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "HF_HUB_OFFLINE",
+    "DAGSTER_HOME",
+}
 
 
 def env_example() -> dict[str, str]:
@@ -39,7 +52,8 @@ def config_env_vars(path) -> set[str]:
 def code_env_vars() -> set[str]:
     # resources.setting("X", ...): an EnvVar when set (issue 18)
     pattern = re.compile(
-        r"(?:environ(?:\.get)?[\[(]|getenv\(|EnvVar\(|setting\()\s*\"([A-Z0-9_]+)\"")
+        r"(?:environ(?:\.get)?[\[(]|getenv\(|EnvVar\(|setting\()\s*\"([A-Z0-9_]+)\""
+    )
     names = set()
     for package in ("mediafm_core", "mediafm_assets"):
         for path in (ROOT / package).rglob("*.py"):
@@ -91,54 +105,152 @@ def test_env_example_lists_every_setting_and_nothing_stale():
 # mapped to None holds a free-form Kubernetes object or map.
 K8S = None
 CHART = {
-    "global": {"serviceAccountName": K8S, "postgresqlSecretName": K8S, "dagsterHome": K8S,
-               "celeryConfigSecretName": K8S},
-    "dagster-user-deployments": {"enabled": K8S, "enableSubchart": K8S, "imagePullSecrets": K8S,
-                                 "deployments": [{
-        "name": K8S, "image": {"repository": K8S, "tag": K8S, "pullPolicy": K8S},
-        "dagsterApiGrpcArgs": K8S, "codeServerArgs": K8S,
-        "includeConfigInLaunchedRuns": {"enabled": K8S}, "port": K8S, "env": K8S,
-        "envConfigMaps": K8S, "envSecrets": K8S, "annotations": K8S, "nodeSelector": K8S,
-        "affinity": K8S, "tolerations": K8S, "podSecurityContext": K8S, "securityContext": K8S,
-        "resources": K8S, "livenessProbe": K8S, "readinessProbe": K8S, "startupProbe": K8S,
-        "labels": K8S, "volumeMounts": K8S, "volumes": K8S, "schedulerName": K8S}]},
-    "postgresql": {"image": K8S, "enabled": K8S, "postgresqlHost": K8S, "postgresqlUsername": K8S,
-                   "postgresqlPassword": K8S, "postgresqlDatabase": K8S,
-                   "postgresqlParams": K8S, "postgresqlScheme": K8S, "service": {"port": K8S}},
+    "global": {
+        "serviceAccountName": K8S,
+        "postgresqlSecretName": K8S,
+        "dagsterHome": K8S,
+        "celeryConfigSecretName": K8S,
+    },
+    "dagster-user-deployments": {
+        "enabled": K8S,
+        "enableSubchart": K8S,
+        "imagePullSecrets": K8S,
+        "deployments": [
+            {
+                "name": K8S,
+                "image": {"repository": K8S, "tag": K8S, "pullPolicy": K8S},
+                "dagsterApiGrpcArgs": K8S,
+                "codeServerArgs": K8S,
+                "includeConfigInLaunchedRuns": {"enabled": K8S},
+                "port": K8S,
+                "env": K8S,
+                "envConfigMaps": K8S,
+                "envSecrets": K8S,
+                "annotations": K8S,
+                "nodeSelector": K8S,
+                "affinity": K8S,
+                "tolerations": K8S,
+                "podSecurityContext": K8S,
+                "securityContext": K8S,
+                "resources": K8S,
+                "livenessProbe": K8S,
+                "readinessProbe": K8S,
+                "startupProbe": K8S,
+                "labels": K8S,
+                "volumeMounts": K8S,
+                "volumes": K8S,
+                "schedulerName": K8S,
+            }
+        ],
+    },
+    "postgresql": {
+        "image": K8S,
+        "enabled": K8S,
+        "postgresqlHost": K8S,
+        "postgresqlUsername": K8S,
+        "postgresqlPassword": K8S,
+        "postgresqlDatabase": K8S,
+        "postgresqlParams": K8S,
+        "postgresqlScheme": K8S,
+        "service": {"port": K8S},
+    },
     "generatePostgresqlPasswordSecret": K8S,
-    "runLauncher": {"type": K8S, "config": {"k8sRunLauncher": {
-        "image": K8S, "imagePullPolicy": K8S, "jobNamespace": K8S, "loadInclusterConfig": K8S,
-        "kubeconfigFile": K8S, "envConfigMaps": K8S, "envSecrets": K8S, "envVars": K8S,
-        "volumeMounts": K8S, "volumes": K8S, "labels": K8S, "failPodOnRunFailure": K8S,
-        "resources": K8S, "schedulerName": K8S, "securityContext": K8S,
-        "runK8sConfig": {"containerConfig": K8S, "podSpecConfig": K8S,
-                         "podTemplateSpecMetadata": K8S, "jobSpecConfig": K8S,
-                         "jobMetadata": K8S}}}},
-    "concurrency": {"enabled": K8S,
-                    "pools": {"defaultLimit": K8S, "granularity": K8S,
-                              "opGranularityRunBuffer": K8S},
-                    "runs": {"maxConcurrentRuns": K8S,
-                             "tagConcurrencyLimits": [{"key": K8S, "value": K8S, "limit": K8S}]}},
-    "dagsterDaemon": {"enabled": K8S, "image": K8S, "heartbeatTolerance": K8S, "env": K8S,
-                      "envConfigMaps": K8S, "envSecrets": K8S, "resources": K8S,
-                      "nodeSelector": K8S, "tolerations": K8S, "annotations": K8S,
-                      "runMonitoring": K8S, "runRetries": K8S,
-                      "sensors": {"useThreads": K8S, "numWorkers": K8S, "numSubmitWorkers": K8S},
-                      "schedules": {"useThreads": K8S, "numWorkers": K8S,
-                                    "numSubmitWorkers": K8S},
-                      "runCoordinator": {"enabled": K8S, "type": K8S, "config": {
-                          "queuedRunCoordinator": {
-                              "maxConcurrentRuns": K8S, "tagConcurrencyLimits": K8S,
-                              "dequeueIntervalSeconds": K8S, "dequeueNumWorkers": K8S,
-                              "dequeueUseThreads": K8S}}}},
-    "computeLogManager": {"type": K8S, "config": {"s3ComputeLogManager": {
-        "bucket": K8S, "localDir": K8S, "prefix": K8S, "useSsl": K8S, "verify": K8S,
-        "verifyCertPath": K8S, "endpointUrl": K8S, "skipEmptyFiles": K8S, "uploadInterval": K8S,
-        "uploadExtraArgs": K8S, "showUrlOnly": K8S, "region": K8S}}},
-    "dagsterWebserver": {"replicaCount": K8S, "image": K8S, "service": K8S, "env": K8S,
-                         "envSecrets": K8S, "resources": K8S, "nodeSelector": K8S},
+    "runLauncher": {
+        "type": K8S,
+        "config": {
+            "k8sRunLauncher": {
+                "image": K8S,
+                "imagePullPolicy": K8S,
+                "jobNamespace": K8S,
+                "loadInclusterConfig": K8S,
+                "kubeconfigFile": K8S,
+                "envConfigMaps": K8S,
+                "envSecrets": K8S,
+                "envVars": K8S,
+                "volumeMounts": K8S,
+                "volumes": K8S,
+                "labels": K8S,
+                "failPodOnRunFailure": K8S,
+                "resources": K8S,
+                "schedulerName": K8S,
+                "securityContext": K8S,
+                "runK8sConfig": {
+                    "containerConfig": K8S,
+                    "podSpecConfig": K8S,
+                    "podTemplateSpecMetadata": K8S,
+                    "jobSpecConfig": K8S,
+                    "jobMetadata": K8S,
+                },
+            }
+        },
+    },
+    "concurrency": {
+        "enabled": K8S,
+        "pools": {"defaultLimit": K8S, "granularity": K8S, "opGranularityRunBuffer": K8S},
+        "runs": {
+            "maxConcurrentRuns": K8S,
+            "tagConcurrencyLimits": [{"key": K8S, "value": K8S, "limit": K8S}],
+        },
+    },
+    "dagsterDaemon": {
+        "enabled": K8S,
+        "image": K8S,
+        "heartbeatTolerance": K8S,
+        "env": K8S,
+        "envConfigMaps": K8S,
+        "envSecrets": K8S,
+        "resources": K8S,
+        "nodeSelector": K8S,
+        "tolerations": K8S,
+        "annotations": K8S,
+        "runMonitoring": K8S,
+        "runRetries": K8S,
+        "sensors": {"useThreads": K8S, "numWorkers": K8S, "numSubmitWorkers": K8S},
+        "schedules": {"useThreads": K8S, "numWorkers": K8S, "numSubmitWorkers": K8S},
+        "runCoordinator": {
+            "enabled": K8S,
+            "type": K8S,
+            "config": {
+                "queuedRunCoordinator": {
+                    "maxConcurrentRuns": K8S,
+                    "tagConcurrencyLimits": K8S,
+                    "dequeueIntervalSeconds": K8S,
+                    "dequeueNumWorkers": K8S,
+                    "dequeueUseThreads": K8S,
+                }
+            },
+        },
+    },
+    "computeLogManager": {
+        "type": K8S,
+        "config": {
+            "s3ComputeLogManager": {
+                "bucket": K8S,
+                "localDir": K8S,
+                "prefix": K8S,
+                "useSsl": K8S,
+                "verify": K8S,
+                "verifyCertPath": K8S,
+                "endpointUrl": K8S,
+                "skipEmptyFiles": K8S,
+                "uploadInterval": K8S,
+                "uploadExtraArgs": K8S,
+                "showUrlOnly": K8S,
+                "region": K8S,
+            }
+        },
+    },
+    "dagsterWebserver": {
+        "replicaCount": K8S,
+        "image": K8S,
+        "service": K8S,
+        "env": K8S,
+        "envSecrets": K8S,
+        "resources": K8S,
+        "nodeSelector": K8S,
+    },
     "telemetry": {"enabled": K8S},
-}  # fmt: skip
+}
 
 
 def unknown_keys(values, schema, path="") -> list[str]:
@@ -199,9 +311,21 @@ def test_image_install_step_resolves_offline_to_the_tested_environment(tmp_path)
     import json
 
     report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
-           "--no-build-isolation", "--quiet", "--report", str(report), "-c", "constraints.txt",
-           "."]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--no-index",
+        "--no-build-isolation",
+        "--quiet",
+        "--report",
+        str(report),
+        "-c",
+        "constraints.txt",
+        ".",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     installs = [i["metadata"]["name"] for i in json.loads(report.read_text())["install"]]
@@ -228,8 +352,9 @@ def test_pyproject_pins_match_constraints():
 def test_the_image_entry_module_imports_in_a_fresh_interpreter():
     """What the Dockerfile's last RUN does (`python -c "import mediafm_assets.definitions"`)."""
     code = "import mediafm_assets.definitions as d; print(len(d.defs.resolve_all_asset_keys()))"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip().splitlines()[-1]) >= 11
 
@@ -252,6 +377,7 @@ def test_gpu_runs_ask_the_launchers_for_a_gpu_and_training_is_one_at_a_time():
     retrain = defs.resolve_job_def("retrain_encoder").tags
     limits = yaml.safe_load((INFRA / "dagster.yaml").read_text())["concurrency"]["runs"]
     assert {"key": "mediafm/job", "value": retrain["mediafm/job"], "limit": 1} in limits[
-        "tag_concurrency_limits"]
+        "tag_concurrency_limits"
+    ]
     reembed = defs.get_sensor_def("reembed_on_new_checkpoint")
     assert "dagster-k8s/config" in reembed.run_tags

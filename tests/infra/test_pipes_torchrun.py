@@ -19,9 +19,22 @@ from dagster import Definitions, load_assets_from_modules
 from tests.infra.conftest import ROOT
 
 TITLES = [f"t{i}" for i in range(6)]
-TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 4, "batch_size": 2, "window": 16, "eval_every": 2, "log_every": 2,
-    "device": "cpu", "publish_below_baselines": True}}}}  # fmt: skip
+TRAIN = {
+    "ops": {
+        "encoder_checkpoint": {
+            "config": {
+                "size": "tiny",
+                "steps": 4,
+                "batch_size": 2,
+                "window": 16,
+                "eval_every": 2,
+                "log_every": 2,
+                "device": "cpu",
+                "publish_below_baselines": True,
+            }
+        }
+    }
+}
 
 
 def write_inputs(root: str) -> None:
@@ -38,12 +51,21 @@ def write_inputs(root: str) -> None:
         fused = rng.normal(size=(n, 12)).astype(np.float32)
         fused /= np.linalg.norm(fused, axis=1, keepdims=True)
         tables = {
-            "fused_shots": pa.table({"title_id": [tid] * n, "shot_index": np.arange(n),
-                                     "fused": vector_array(fused), "has_text": [True] * n}),
-            "title_metadata_embedding": pa.table({
-                "title_id": [tid], "vector": vector_array(rng.normal(size=(1, 6)).astype(
-                    np.float32))}),
-        }  # fmt: skip
+            "fused_shots": pa.table(
+                {
+                    "title_id": [tid] * n,
+                    "shot_index": np.arange(n),
+                    "fused": vector_array(fused),
+                    "has_text": [True] * n,
+                }
+            ),
+            "title_metadata_embedding": pa.table(
+                {
+                    "title_id": [tid],
+                    "vector": vector_array(rng.normal(size=(1, 6)).astype(np.float32)),
+                }
+            ),
+        }
         for asset, table in tables.items():
             path = UPath(root) / "artefacts" / asset / f"{tid}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,13 +86,13 @@ def definitions(root: str, **resources) -> Definitions:
     from mediafm_assets.definitions import DOMAINS
     from mediafm_assets.resources import build_resources
 
-    return Definitions(assets=load_assets_from_modules(list(DOMAINS)),
-                       resources={**build_resources(root), **resources})  # fmt: skip
+    return Definitions(
+        assets=load_assets_from_modules(list(DOMAINS)),
+        resources={**build_resources(root), **resources},
+    )
 
 
-def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(
-    instance, tmp_path
-):
+def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(instance, tmp_path):
     from mediafm_assets import local_runner as lr
     from mediafm_assets.resources import TrainerLauncherResource
     from mediafm_core.training import load_checkpoint
@@ -145,10 +167,14 @@ def test_k8s_launcher_builds_a_gpu_pod_for_the_trainer(instance, bucket, monkeyp
     assert not run.success and "no cluster here" in run.error
     (kwargs,) = CapturingK8sClient.calls
 
-    pod = build_pod_body(pod_name="dagster-encoder-checkpoint", image=kwargs["image"],
-                         command=kwargs["command"], env_vars=kwargs["env"],
-                         base_pod_meta=kwargs["base_pod_meta"],
-                         base_pod_spec=kwargs["base_pod_spec"])  # fmt: skip
+    pod = build_pod_body(
+        pod_name="dagster-encoder-checkpoint",
+        image=kwargs["image"],
+        command=kwargs["command"],
+        env_vars=kwargs["env"],
+        base_pod_meta=kwargs["base_pod_meta"],
+        base_pod_spec=kwargs["base_pod_spec"],
+    )
     (container,) = pod.spec.containers
     assert container.image == "registry/mediafm:cuda"
     assert container.command[:3] == ["python", "-m", "torch.distributed.run"]

@@ -73,14 +73,22 @@ def test_sensor_tick_and_title_materialisation_are_recorded_in_postgres(
     assert [r.partition_key for r in tick.run_requests] == [title]
     assert tick.added_partitions == [title]
     request = tick.run_requests[0]
-    run = lr.execute_request(defs, pg_instance, RunRequest(
-        run_key=request.run_key, partition_key=title, asset_selection=SELECTION,
-        tags=request.tags))  # fmt: skip
+    run = lr.execute_request(
+        defs,
+        pg_instance,
+        RunRequest(
+            run_key=request.run_key,
+            partition_key=title,
+            asset_selection=SELECTION,
+            tags=request.tags,
+        ),
+    )
     assert run.success, run.error
 
     url = pg_database["url"]
-    assert sql(url, "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = %s",
-               "titles") == [(title,)]  # fmt: skip
+    assert sql(
+        url, "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = %s", "titles"
+    ) == [(title,)]
     assert sql(url, "SELECT status FROM runs WHERE run_id = %s", run.run_id) == [("SUCCESS",)]
     materialised = sql(
         url,

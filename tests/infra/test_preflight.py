@@ -10,8 +10,14 @@ from tests.infra.conftest import ROOT
 
 
 def run_preflight(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "infra" / "preflight.py")], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "preflight.py")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def deployment_env(tmp_path, s3_env, bucket, pg: dict) -> dict:
@@ -22,25 +28,34 @@ def deployment_env(tmp_path, s3_env, bucket, pg: dict) -> dict:
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": pg["port"],
-        "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
+        "DAGSTER_PG_HOST": pg["host"],
+        "DAGSTER_PG_PORT": pg["port"],
+        "DAGSTER_PG_USERNAME": pg["user"],
+        "DAGSTER_PG_PASSWORD": pg["password"],
         "DAGSTER_PG_DB": pg["db"],
         "MEDIAFM_LOG_BUCKET": bucket,
-        "MEDIAFM_ROOT": f"s3://{bucket}/root", "MEDIAFM_LANDING": f"s3://{bucket}/landing",
-    }  # fmt: skip
+        "MEDIAFM_ROOT": f"s3://{bucket}/root",
+        "MEDIAFM_LANDING": f"s3://{bucket}/landing",
+    }
 
 
 def test_postgres_down_and_a_missing_bucket_are_one_line_each(tmp_path, s3_env, bucket):
-    pg = {"host": "127.0.0.1", "port": str(closed_port()), "user": "dagster",
-          "password": "s3cret-pw", "db": "dagster"}  # fmt: skip
+    pg = {
+        "host": "127.0.0.1",
+        "port": str(closed_port()),
+        "user": "dagster",
+        "password": "s3cret-pw",
+        "db": "dagster",
+    }
     env = deployment_env(tmp_path, s3_env, bucket, pg)
     env["MEDIAFM_ROOT"] = "s3://no-such-root-bucket/root"
     proc = run_preflight(env)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2, proc.stderr
-    assert lines[0].startswith(f"preflight: PostgreSQL at 127.0.0.1:{pg['port']}/dagster is "
-                               "unreachable")  # fmt: skip
+    assert lines[0].startswith(
+        f"preflight: PostgreSQL at 127.0.0.1:{pg['port']}/dagster is unreachable"
+    )
     assert "bucket 'no-such-root-bucket' does not exist" in lines[1]
     assert "s3cret-pw" not in proc.stderr and "Traceback" not in proc.stderr
 

@@ -22,9 +22,21 @@ from dagster import AssetKey
 from tests.e2e.servers import free_port
 from tests.infra.conftest import write_tiny_titles
 
-TINY_TRAIN = {"ops": {"encoder_checkpoint": {"config": {
-    "size": "tiny", "steps": 6, "eval_every": 3, "log_every": 3, "device": "cpu",
-    "batch_size": 2, "publish_below_baselines": True}}}}  # fmt: skip
+TINY_TRAIN = {
+    "ops": {
+        "encoder_checkpoint": {
+            "config": {
+                "size": "tiny",
+                "steps": 6,
+                "eval_every": 3,
+                "log_every": 3,
+                "device": "cpu",
+                "batch_size": 2,
+                "publish_below_baselines": True,
+            }
+        }
+    }
+}
 SERVING = ["contextual_embeddings", "title_embeddings"]
 
 
@@ -88,13 +100,21 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
     assert probes.success, probes.error
 
     stored = keys(s3, bucket, "root/")
-    for asset in ("titles", "shots", "video_embeddings", "audio_embeddings", "text_embeddings",
-                  "fused_shots", "contextual_embeddings"):  # fmt: skip
+    for asset in (
+        "titles",
+        "shots",
+        "video_embeddings",
+        "audio_embeddings",
+        "text_embeddings",
+        "fused_shots",
+        "contextual_embeddings",
+    ):
         for tid in ready:
             assert f"root/artefacts/{asset}/{tid}.parquet" in stored, (asset, tid)
     version = s3.get_object(Bucket=bucket, Key="root/checkpoints/LATEST")["Body"].read().decode()
-    assert any(k.startswith(f"root/checkpoints/{version}/") and k.endswith(".safetensors")
-               for k in stored)  # fmt: skip
+    assert any(
+        k.startswith(f"root/checkpoints/{version}/") and k.endswith(".safetensors") for k in stored
+    )
     assert any(k.startswith("root/lancedb/shot_embeddings.lance/_versions/") for k in stored)
     assert "root/probes/probe_scores.parquet" in stored
     assert len([k for k in stored if k.startswith("root/probes/weights/")]) == 5
@@ -118,14 +138,16 @@ def test_graph_runs_end_to_end_on_s3(local_instance, bucket, tmp_path, monkeypat
     con, missing = open_session(root)  # the analyst's DuckDB session on the S3 root
     assert missing == []
     for view in ("shots", "shot_embeddings"):
-        assert dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall()) \
-            == n_shots, view
+        assert (
+            dict(con.sql(f"SELECT title_id, count(*) FROM {view} GROUP BY 1").fetchall()) == n_shots
+        ), view
     assert con.sql("SELECT count(*) FROM titles").fetchone() == (3,)
     assert con.sql("SELECT count(*) FROM probe_scores").fetchone()[0] > 0
     # thumbnails live in the Lance rows on S3 as they do locally (issue 13)
-    assert con.sql("SELECT count(*) FILTER (thumbnail IS NOT NULL), "
-                   "min(octet_length(thumbnail)) > 0 FROM shot_embeddings").fetchone() \
-        == (sum(n_shots.values()), True)  # fmt: skip
+    assert con.sql(
+        "SELECT count(*) FILTER (thumbnail IS NOT NULL), "
+        "min(octet_length(thumbnail)) > 0 FROM shot_embeddings"
+    ).fetchone() == (sum(n_shots.values()), True)
     from mediafm_core.similarity_page import similar_shots_page
 
     page = similar_shots_page(store, titles[0], None, None, hits)
@@ -199,15 +221,19 @@ def test_a_run_with_a_missing_bucket_fails_at_its_first_step_and_writes_nothing(
     local_instance.add_dynamic_partitions("titles", [title])
     outcome = lr.materialize_titles(defs, local_instance, ["titles"], [title])
     assert not outcome.success
-    failures = [e.dagster_event for e in local_instance.all_logs(outcome.run_id)
-                if e.dagster_event and e.dagster_event.event_type_value == "RESOURCE_INIT_FAILURE"]
+    failures = [
+        e.dagster_event
+        for e in local_instance.all_logs(outcome.run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == "RESOURCE_INIT_FAILURE"
+    ]
     assert len(failures) == 1  # resource set-up: before the step runs or writes
     err = failures[0].event_specific_data.error
     while err.cause is not None:
         err = err.cause
     assert err.message.strip() == (  # the whole message: one line, no stack trace inside
         "mediafm_core.errors.InputError: s3://missing-bucket-xyz/root: bucket "
-        f"'missing-bucket-xyz' does not exist at {s3_env}; create it or fix MEDIAFM_ROOT")
+        f"'missing-bucket-xyz' does not exist at {s3_env}; create it or fix MEDIAFM_ROOT"
+    )
     assert not (tmp_path / "s3:").exists()
 
 
@@ -239,8 +265,9 @@ def test_a_title_id_cannot_escape_the_local_landing_copy(s3_env, tmp_path, monke
     assert not (tmp_path / "outside").exists()
 
 
-def test_arrival_sensor_keeps_its_fingerprints_under_an_s3_root(local_instance, bucket,
-                                                                monkeypatch):  # fmt: skip
+def test_arrival_sensor_keeps_its_fingerprints_under_an_s3_root(
+    local_instance, bucket, monkeypatch
+):
     """The sensor's snapshot lives under s3://<bucket>/root/sensors/ (one PUT per change); the
     cursor names it, an unchanged tick writes nothing, a re-landed title runs once."""
     import json
