@@ -128,6 +128,7 @@ def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop, processes):
     monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)  # a 4 s title: processes if enabled
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params=gop))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     starts = decode._segment_starts(title, 0.5)
     assert len(starts) >= 4 and starts == sorted(set(starts))
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
@@ -142,6 +143,7 @@ def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypat
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", False)  # the patched function stays in-process
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
     real, calls, victim = decode._decode_range, [], decode._segment_starts(title, 0.5)[0]
@@ -167,6 +169,7 @@ def test_truncated_payload_fails_the_segmented_decode_too(tmp_path, monkeypatch)
                              x264_params="keyint=10")  # fmt: skip
     truncate(tdir / "video.mp4", 0.5)
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     title = open_title(tdir)
     assert decode._segment_starts(title, 0.5)
     with pytest.raises(TitleError, match="'cut_short'.*truncated"):
@@ -220,6 +223,7 @@ def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypa
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
     monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
@@ -251,6 +255,7 @@ def test_short_titles_decode_segments_in_threads_unless_the_pool_runs(tmp_path, 
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
     monkeypatch.setattr(decode, "_POOLS", {})
     asked = []
