@@ -170,22 +170,24 @@ class FastDetector:
         # a new picture amid fast motion, where the local threshold is high (issue 19, case 8)
         moving = (corr < c.new_corr) & (score > c.cut_min) & (pix > c.cut_min_moving)
         cand = np.flatnonzero(usual | isolated | structural | moving)
+        # the cheap tests, over every candidate at once (fast motion makes many)
+        peak = np.lib.stride_tricks.sliding_window_view(
+            np.pad(score, 2, constant_values=-np.inf), 5
+        )
+        not_peak = (score < peak.max(axis=1)) & ~(structural | moving)  # not the local peak
+        moved = pix * (1 - corr)  # change of structure, not of gain or offset
+        # the histogram moved, the picture did not (codec pulse, light, strobe)
+        still = (pix < c.cut_min_pix) | (moved < c.cut_min_change) | (corr >= c.same_corr)
+        near = np.maximum(np.pad(pix[:-1], (1, 0)), np.pad(pix[1:], (0, 1)))  # pix >= 0
+        sustained = pix < c.cut_peak * near
+        # one step of a sustained change (a whip pan, a strobe, a zoom), unless amid fast motion
+        cand = cand[~(not_peak | still | (sustained & ~moving))[cand]]
+        cand = cand[self._abrupt(blocks, cand, pix[cand])]  # else part of a gradual change
         kept = []  # (step, sustained) of candidates past every test but the camera-move ones
         for i in cand:
-            if score[i] < score[max(0, i - 2) : i + 3].max() and not (structural | moving)[i]:
-                continue  # not the local peak
-            moved = pix[i] * (1 - corr[i])  # change of structure, not of gain or offset
-            if pix[i] < c.cut_min_pix or moved < c.cut_min_change or corr[i] >= c.same_corr:
-                continue  # the histogram moved, the picture did not (codec pulse, light, strobe)
-            near = max(pix[i - 1] if i > 0 else 0.0, pix[i + 1] if i + 1 < len(pix) else 0.0)
-            sustained = pix[i] < c.cut_peak * near
-            if sustained and not moving[i]:
-                continue  # one step of a sustained change (a whip pan, a strobe, a zoom)
-            if not self._abrupt(blocks, i, pix[i]):
-                continue  # part of a gradual change
             if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
-            kept.append((int(i), bool(sustained)))
+            kept.append((int(i), bool(sustained[i])))
         # the camera-move searches, batched: a step, and a sustained one's neighbours
         n = len(blocks) - 1
         near_steps = [j for i, s in kept for j in ((i - 1, i, i + 1) if s else (i,)) if 0 <= j < n]
@@ -199,11 +201,17 @@ class FastDetector:
             out.append(Transition("cut", i + 1, i + 1))
         return out
 
-    def _abrupt(self, blocks: np.ndarray, i: int, step: float) -> bool:
-        """The change from frame i to i+1 is most of the change over a wider window."""
+    def _abrupt(self, blocks: np.ndarray, steps: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """Per step i of `steps` ((K,) int): its change from frame i to i+1 (`change`, (K,)) is
+        most of the change over a wider window ((K,) bool)."""
         k = self.cfg.abrupt_span
-        wide = float(np.abs(blocks[max(0, i - k)] - blocks[min(len(blocks) - 1, i + 1 + k)]).mean())
-        return step >= self.cfg.abrupt_share * wide
+        if len(steps) == 0:
+            return np.zeros(0, bool)
+        a = blocks[np.maximum(0, steps - k)]
+        b = blocks[np.minimum(len(blocks) - 1, steps + 1 + k)]
+        wide = np.abs(a - b).reshape(len(steps), -1).mean(axis=1).astype(np.float64)
+        # the threshold rounded to float32 first, as comparing with a Python float does
+        return change >= (self.cfg.abrupt_share * wide).astype(np.float32)
 
     def _peak_after_moves(self, hists: np.ndarray, i: int, moves: _Moves) -> bool:
         """The step i -> i+1 stands out once camera moves are taken out (`_moved_diffs`), and no
