@@ -549,7 +549,9 @@ def _histograms(frames: np.ndarray, bins: int) -> np.ndarray:
     q = frames >> np.uint8(8 - bits)  # (N, H, W, 3) uint8 bin per channel
     code = (q[..., 0] << np.uint8(2 * bits)) | (q[..., 1] << np.uint8(bits)) | q[..., 2]
     n, npx = len(frames), code[0].size
-    flat = code.reshape(n, -1).astype(np.int32) + (np.arange(n, dtype=np.int32) * bins**3)[:, None]
+    # in intp, which bincount counts in: given int32 it converts them first, ~4x slower overall
+    flat = code.reshape(n, -1).astype(np.intp)
+    flat += (np.arange(n, dtype=np.intp) * bins**3)[:, None]
     counts = np.bincount(flat.ravel(), minlength=n * bins**3).reshape(n, bins**3)
     return counts.astype(np.float32) * np.float32(1.0 / npx)
 
