@@ -188,10 +188,12 @@ class FastDetector:
             if self._content_returns(blocks, unit, i, pix[i]):
                 continue  # a flash or a one-off glitch
             kept.append((int(i), bool(sustained[i])))
-        # the camera-move searches, batched: a step, and a sustained one's neighbours
-        n = len(blocks) - 1
-        near_steps = [j for i, s in kept for j in ((i - 1, i, i + 1) if s else (i,)) if 0 <= j < n]
-        moves.need((j, j + 1) for j in near_steps)
+        # the camera-move searches, batched: every step, then the neighbours of the sustained
+        # steps that no move explains (`_peak_after_moves` asks for them)
+        n, ry = len(blocks) - 1, c.shift_max_y
+        moves.need((i, i + 1) for i, _ in kept)
+        alone = [i for i, s in kept if s and not _explained(*moves.get(i, i + 1, ry), c.shift_keep)]
+        moves.need((j, j + 1) for i in alone for j in (i - 1, i + 1) if 0 <= j < n)
         out = []
         for i, sustained in kept:
             if sustained and not self._peak_after_moves(hists, i, moves):
@@ -230,7 +232,7 @@ class FastDetector:
             return moves.get(j, j + 1, c.shift_max_y)[1]
 
         base, best = moves.get(i, i + 1, c.shift_max_y)
-        if best < c.shift_keep * base:
+        if _explained(base, best, c.shift_keep):
             return False
         if best >= c.cut_peak * max(left(i - 1), left(i + 1)):
             return True
@@ -273,8 +275,7 @@ class FastDetector:
     def _camera_move(self, moves: _Moves, i: int) -> bool:
         """True when frame i+1 is frame i shifted or zoomed (a fast pan, a zoom): some camera
         move (shifts of up to one row) matches much better than none (see `_moved_diffs`)."""
-        base, best = moves.get(i, i + 1, 1)
-        return bool(best < self.cfg.shift_keep * base)
+        return _explained(*moves.get(i, i + 1, 1), self.cfg.shift_keep)
 
     def _content_returns(self, blocks: np.ndarray, unit: np.ndarray, i: int, spike: float) -> bool:
         """True when some frame just before the spike matches some frame just after it."""
@@ -411,6 +412,11 @@ class _Moves:
         base = float(d[ry, self.r])
         d[ry, self.r] = np.inf
         return base, min(float(d.min()), zoom)
+
+
+def _explained(base: float, best: float, keep: float) -> bool:
+    """A camera move explains a change: it leaves under `keep` of the difference `base`."""
+    return bool(best < keep * base)
 
 
 def _moved_diffs(
