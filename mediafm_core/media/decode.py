@@ -233,8 +233,8 @@ def _serial_frames(
 
 def _segment_seconds(title: Title, workers: int) -> float:
     lo, hi = SEGMENT_S
-    lo = max(lo, SEGMENT_MIN_FRAMES / title.fps) if title.fps > 0 else lo
-    return min(hi, max(lo, title.duration_s / (4 * workers)))
+    seconds = min(hi, max(lo, title.duration_s / (4 * workers)))
+    return max(seconds, SEGMENT_MIN_FRAMES / title.fps) if title.fps > 0 else seconds
 
 
 def _segment_starts(title: Title, seconds: float) -> list[int]:
