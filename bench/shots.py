@@ -118,18 +118,21 @@ def pyscenedetect_native(path: Path, kind: str) -> list[Transition]:
 
 def _descendants_cpu_s() -> float:
     """CPU seconds of every live descendant process (the decode worker pool lives on between
-    titles, so rusage of children does not see it), from /proc/<pid>/task/*/schedstat (ns)."""
-    parent = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            parent[int(d.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    titles, so rusage of children does not see it), from /proc/<pid>/task/*/schedstat (ns).
+
+    Descendants are found through /proc/<pid>/task/*/children, so the walk costs next to
+    nothing when there are none; scanning every /proc entry instead cost ~4 ms of CPU per
+    call, counted inside each timed interval (~10 % of a 200-frame title's time)."""
     mine, frontier = set(), {os.getpid()}
     while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - mine
+        kids = set()
+        for pid in frontier:
+            for f in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    kids |= {int(k) for k in f.read_text().split()}
+                except (OSError, ValueError):
+                    continue
+        frontier = kids - mine
         mine |= frontier
     total = 0
     for pid in mine:

@@ -42,6 +42,10 @@ MIN_DECODED_SHARE = 0.9
 # Parallel decode segments (see _segmented_frames): about 4 per worker, each between these bounds
 # in seconds of video (the keyframe interval is the real lower bound).
 SEGMENT_S = (4.0, 60.0)
+# ... and at least this many frames: a segment costs ~7 ms of CPU to set up (container opened,
+# seek, decoder started, a thread), as much as ~80 frames of a serial 160x90 decode, so shorter
+# titles (under two such segments) decode serially (issue 19: short fast-motion titles).
+SEGMENT_MIN_FRAMES = 500
 # Workers decoding segments of one title; MEDIAFM_DECODE_WORKERS overrides (1 = serial).
 DECODE_WORKERS = int(os.environ.get("MEDIAFM_DECODE_WORKERS", min(os.cpu_count() or 1, 4)))
 # Segments decode in worker processes (1) or threads (0); MEDIAFM_DECODE_PROCESSES overrides.
@@ -229,7 +233,8 @@ def _serial_frames(
 
 def _segment_seconds(title: Title, workers: int) -> float:
     lo, hi = SEGMENT_S
-    return min(hi, max(lo, title.duration_s / (4 * workers)))
+    seconds = min(hi, max(lo, title.duration_s / (4 * workers)))
+    return max(seconds, SEGMENT_MIN_FRAMES / title.fps) if title.fps > 0 else seconds
 
 
 def _segment_starts(title: Title, seconds: float) -> list[int]:

@@ -128,6 +128,7 @@ def test_segmented_decode_equals_serial(tmp_path, monkeypatch, gop, processes):
     monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)  # a 4 s title: processes if enabled
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params=gop))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     starts = decode._segment_starts(title, 0.5)
     assert len(starts) >= 4 and starts == sorted(set(starts))
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
@@ -142,6 +143,7 @@ def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypat
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", False)  # the patched function stays in-process
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
     real, calls, victim = decode._decode_range, [], decode._segment_starts(title, 0.5)[0]
@@ -167,6 +169,7 @@ def test_truncated_payload_fails_the_segmented_decode_too(tmp_path, monkeypatch)
                              x264_params="keyint=10")  # fmt: skip
     truncate(tdir / "video.mp4", 0.5)
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     title = open_title(tdir)
     assert decode._segment_starts(title, 0.5)
     with pytest.raises(TitleError, match="'cut_short'.*truncated"):
@@ -220,6 +223,7 @@ def test_dead_decode_worker_falls_back_to_decoding_in_process(tmp_path, monkeypa
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
     monkeypatch.setattr(decode, "PROCESS_MIN_FRAMES", 0)
     serial = np.concatenate(list(decode.iter_small(title, workers=1)))
@@ -251,6 +255,7 @@ def test_short_titles_decode_segments_in_threads_unless_the_pool_runs(tmp_path, 
 
     title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
     monkeypatch.setattr(decode, "DECODE_PROCESSES", True)
     monkeypatch.setattr(decode, "_POOLS", {})
     asked = []
@@ -283,3 +288,21 @@ def test_frame_clock_fills_missing_timestamps_and_keeps_times_increasing(tone):
     clock = FrameClock(title)  # issue 19, case 9: a default duration shorter than the neighbours'
     clock.add([100, 104, 108, 128, 148, 168], 4)
     assert clock.times()[-1] == pytest.approx(0.88, abs=1e-5)
+
+
+def test_titles_under_two_minimum_segments_decode_serially(tmp_path, monkeypatch):
+    """Issue 19: a segment's set-up costs CPU, so a 100-frame title decodes in one pass even
+    where its seconds would make several segments; with a lower frame minimum it is cut."""
+    import mediafm_core.media.decode as decode
+
+    title = open_title(write_plain_title(tmp_path, "gop", seconds=4.0, x264_params="keyint=10"))
+    monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
+    monkeypatch.setattr(decode, "DECODE_PROCESSES", False)
+    real, calls = decode._decode_range, []
+    monkeypatch.setattr(decode, "_decode_range", lambda *a: calls.append(a) or real(*a))
+    serial = np.concatenate(list(decode.iter_small(title, workers=2)))
+    assert calls == [] and serial.shape == (100, 27, 48, 3)
+    monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 20)  # 0.8 s at 25 fps: 5 segments
+    cut = np.concatenate(list(decode.iter_small(title, workers=2)))
+    assert len(calls) >= 4
+    np.testing.assert_array_equal(serial, cut)
