@@ -19,10 +19,12 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check mediafm_core mediafm_assets tests bench
+	$(PY) -m ruff format --check mediafm_core mediafm_assets tests bench
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check mediafm_core mediafm_assets tests bench
+	$(PY) -m ruff format --check mediafm_core mediafm_assets tests bench
 
 demo: $(STAMP)
 	$(PY) -m mediafm_assets.demo

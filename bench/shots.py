@@ -83,8 +83,10 @@ def score(dets: list[Transition], truths: list[Transition]) -> dict[str, list[in
     """{kind: [tp, fp, fn]} with one-to-one greedy matching by boundary distance."""
     pairs = sorted(
         (abs(d.boundary - t.boundary), i, j)
-        for i, d in enumerate(dets) for j, t in enumerate(truths) if _matches(d, t)
-    )  # fmt: skip
+        for i, d in enumerate(dets)
+        for j, t in enumerate(truths)
+        if _matches(d, t)
+    )
     used_d, used_t = set(), set()
     counts = {"cut": [0, 0, 0], "gradual": [0, 0, 0]}
     for _, i, j in pairs:
@@ -151,9 +153,14 @@ def clock() -> np.ndarray:
 
 
 def _add(
-    totals: dict, name: str, found: list, truth: list, spent: np.ndarray, verbose: str,
+    totals: dict,
+    name: str,
+    found: list,
+    truth: list,
+    spent: np.ndarray,
+    verbose: str,
     distractors: list,
-) -> None:  # fmt: skip
+) -> None:
     """Add one title's detections and time to a detector's row (time per repeat: `rep`)."""
     row = totals.setdefault(name, {"cut": [0, 0, 0], "gradual": [0, 0, 0], "s": [], "dis": 0})
     if totals["_rep"] == len(row["s"]):
@@ -198,15 +205,16 @@ def music_video_set(tmp: Path) -> list[Path]:
     tdir = land_music_video(tmp / "real")
     truth = {
         "transitions": [{"type": "cut", "frame": f} for f in labels["cuts"]],
-        "ignore": labels["ignore"], "distractors": [],
-    }  # fmt: skip
+        "ignore": labels["ignore"],
+        "distractors": [],
+    }
     (tdir / "truth").mkdir(exist_ok=True)
     (tdir / "truth" / "boundaries.json").write_text(json.dumps(truth))
     return [tdir]
 
 
 def _seeds(spec: str) -> list[int]:
-    """"100-103,7" -> [100, 101, 102, 103, 7]."""  # fmt: skip
+    """ "100-103,7" -> [100, 101, 102, 103, 7]."""
     out: list[int] = []
     for part in filter(None, spec.split(",")):
         a, _, b = part.partition("-")
@@ -289,16 +297,21 @@ def run(args: argparse.Namespace) -> None:
         tmp = Path(tmp)
         if "synth" in sets:
             cfg = SynthMediaConfig(
-                n_titles=args.titles, seconds=args.seconds, seed=args.seed, width=width,
+                n_titles=args.titles,
+                seconds=args.seconds,
+                seed=args.seed,
+                width=width,
                 height=height,
-            )  # fmt: skip
+            )
             t0 = time.perf_counter()
             dirs = write_synthetic_titles(tmp / "synth", cfg)
             print(f"wrote {len(dirs)} titles in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             run_set(
                 f"synth-media, seed {args.seed}, {args.titles} x {args.seconds:.0f} s at "
-                f"{args.size}", dirs, args,
-            )  # fmt: skip
+                f"{args.size}",
+                dirs,
+                args,
+            )
         if "hard" in sets:
             from bench.hard_content import write_hard_titles
 
@@ -306,8 +319,10 @@ def run(args: argparse.Namespace) -> None:
             dirs = write_hard_titles(tmp / "hard", seeds, args.hard_seconds, (width, height))
             run_set(
                 f"hard content (bench/hard_content.py), seeds {args.hard_seeds}, "
-                f"{len(seeds)} x {args.hard_seconds:.0f} s at {args.size}", dirs, args,
-            )  # fmt: skip
+                f"{len(seeds)} x {args.hard_seconds:.0f} s at {args.size}",
+                dirs,
+                args,
+            )
         if "motion" in sets:
             from bench.fast_motion import write_motion_titles
 
@@ -315,13 +330,16 @@ def run(args: argparse.Namespace) -> None:
             dirs = write_motion_titles(tmp / "motion", rates, size=(width, height))
             run_set(
                 f"fast motion (bench/fast_motion.py): zooms, pans, whip pans and shake at "
-                f"{args.motion_rates} fps, cut together", dirs, args,
-            )  # fmt: skip
+                f"{args.motion_rates} fps, cut together",
+                dirs,
+                args,
+            )
         if "real" in sets:
             run_set(
                 "real footage: TransNetV2's 212 s music video, 129 hand-labelled cuts",
-                music_video_set(tmp), args,
-            )  # fmt: skip
+                music_video_set(tmp),
+                args,
+            )
 
 
 def main() -> None:
@@ -350,8 +368,12 @@ def main() -> None:
     ap.add_argument("--hard-seconds", type=float, default=60.0)
     ap.add_argument("--size", default="160x90", help="synthetic picture size WxH")
     ap.add_argument("--no-native", action="store_true", help="skip PySceneDetect's own decode")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="timing passes over all titles; throughput is their median")  # fmt: skip
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="timing passes over all titles; throughput is their median",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     try:

@@ -202,9 +202,13 @@ def _small(scaler: Any, frame: Any, width: int, height: int) -> np.ndarray:
     from av.video.reformatter import Interpolation
 
     return scaler.reformat(
-        frame, width=width, height=height, format="rgb24", interpolation=Interpolation.AREA,
+        frame,
+        width=width,
+        height=height,
+        format="rgb24",
+        interpolation=Interpolation.AREA,
         threads=1,
-    ).to_ndarray()  # fmt: skip
+    ).to_ndarray()
 
 
 def _serial_frames(
@@ -396,8 +400,14 @@ def _segmented_frames(
             seg = result(i)
             submit(i + workers + 1)
             if seg.problem is None and lo is not None and seg.first != lo:
-                log.debug("%s: segment %d starts at pts %s, not %s; re-decoding from the "
-                          "previous boundary", title.title_id, i, seg.first, lo)  # fmt: skip
+                log.debug(
+                    "%s: segment %d starts at pts %s, not %s; re-decoding from the "
+                    "previous boundary",
+                    title.title_id,
+                    i,
+                    seg.first,
+                    lo,
+                )
                 seg = _decode_range(title, width, height, lo, hi, ranges[i - 1][0])
             clock.add(seg.pts, seg.last_duration)
             yield from seg.frames
@@ -551,9 +561,12 @@ def _shot_inputs(
 ) -> ShotInputs:
     shot_index, _, _, start_s, end_s = span
     return ShotInputs(
-        shot_index=int(shot_index), start_s=float(start_s), end_s=float(end_s),
-        frames=picker.take(k), audio=audio.slice(start_s, end_s),
-    )  # fmt: skip
+        shot_index=int(shot_index),
+        start_s=float(start_s),
+        end_s=float(end_s),
+        frames=picker.take(k),
+        audio=audio.slice(start_s, end_s),
+    )
 
 
 def _demux(title: Title) -> Iterator[tuple[str, Any]]:

@@ -763,12 +763,16 @@ def shots_table(
         start_s, end_s = starts / fps, ends / fps
     else:
         start_s, end_s = _frame_times(times, starts, fps), _frame_times(times, ends, fps)
-    return pa.table({
-        "title_id": pa.array([title_id] * len(spans), pa.string()),
-        "shot_index": pa.array(np.arange(len(spans), dtype=np.int64)),
-        "start_frame": pa.array(starts), "end_frame": pa.array(ends),
-        "start_s": pa.array(start_s), "end_s": pa.array(end_s),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "title_id": pa.array([title_id] * len(spans), pa.string()),
+            "shot_index": pa.array(np.arange(len(spans), dtype=np.int64)),
+            "start_frame": pa.array(starts),
+            "end_frame": pa.array(ends),
+            "start_s": pa.array(start_s),
+            "end_s": pa.array(end_s),
+        }
+    )
 
 
 def _frame_times(times: np.ndarray, idx: np.ndarray, fps: float) -> np.ndarray:
@@ -845,9 +849,12 @@ def detect_shots(
     transitions, n_frames = detect_transitions(title, det, clock=clock)
     spans = shots_from_transitions(transitions, n_frames, title.fps, min_shot_s, max_shot_s)
     log.info(
-        "%s: %d transitions -> %d shots (%s)", title.title_id, len(transitions), len(spans),
+        "%s: %d transitions -> %d shots (%s)",
+        title.title_id,
+        len(transitions),
+        len(spans),
         det.name,
-    )  # fmt: skip
+    )
     return shots_table(title.title_id, spans, title.fps, clock.times())
 
 

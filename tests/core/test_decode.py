@@ -165,8 +165,9 @@ def test_segment_that_loses_its_first_frame_is_decoded_again(tmp_path, monkeypat
 def test_truncated_payload_fails_the_segmented_decode_too(tmp_path, monkeypatch):
     import mediafm_core.media.decode as decode
 
-    tdir = write_plain_title(tmp_path, "cut_short", seconds=4.0, faststart=True,
-                             x264_params="keyint=10")  # fmt: skip
+    tdir = write_plain_title(
+        tmp_path, "cut_short", seconds=4.0, faststart=True, x264_params="keyint=10"
+    )
     truncate(tdir / "video.mp4", 0.5)
     monkeypatch.setattr(decode, "SEGMENT_S", (0.5, 0.5))
     monkeypatch.setattr(decode, "SEGMENT_MIN_FRAMES", 0)
