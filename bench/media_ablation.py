@@ -12,7 +12,7 @@ contextual minus fused paired over folds (mean, relative, t, folds won) and what
     OMP_NUM_THREADS=1 .venv/bin/python bench/media_ablation.py                # 80 titles
     OMP_NUM_THREADS=1 .venv/bin/python bench/media_ablation.py --titles 4 --seconds 12 --folds 2
 
-Never part of the test gate (tests/bench/test_media_ablation.py runs a tiny set).
+Never part of the test gate (tests/bench_scripts/test_media_ablation.py runs a tiny set).
 """
 
 from __future__ import annotations
