@@ -41,21 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mediafm_core.media.titles import GENRES  # the seed's 11 genres, one list
+
 log = logging.getLogger(__name__)
 
-GENRES = (
-    "Action",
-    "Anime",
-    "Comedy",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Horror",
-    "Kids",
-    "Romance",
-    "Sci-fi",
-    "Thriller",
-)
 MOODS = ("joyful", "tense", "calm", "dark")
 TOPICS = ("cars", "food", "travel", "sports", "tech")
 # Mood preferences per genre (unnormalised weights over MOODS).

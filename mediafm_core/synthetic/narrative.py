@@ -50,21 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mediafm_core.media.titles import GENRES  # the seed's 11 genres, one list
+
 log = logging.getLogger(__name__)
 
-GENRES = (
-    "Action",
-    "Anime",
-    "Comedy",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Horror",
-    "Kids",
-    "Romance",
-    "Sci-fi",
-    "Thriller",
-)
 TONES = (
     "creepy",
     "scary",
