@@ -191,3 +191,58 @@ def test_cli_bad_title_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'broken'" in err[0] and "no audio stream" in err[0]
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_camera_move_search_equals_a_brute_force_search_and_ignores_batching():
+    """`_moved_diffs` (16-bit integer sums over a strided view) gives, for every shift and
+    zoom, the mean absolute difference a plain loop over shifts computes on the same grey
+    pictures; `_Moves` gives the same values whether pairs are searched together or alone."""
+    from mediafm_core.media import shots as S
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (6, 27, 48, 3), dtype=np.uint8)
+    frames[3] = np.roll(frames[2], 4, axis=1)  # a pan: frame 3 is frame 2 shifted by 4 px
+    grey = S._grey(frames)
+    ref = frames[:, :26].reshape(6, 13, 2, 24, 2, 3).astype(np.int64).sum(axis=(2, 4, 5))
+    assert np.array_equal(grey, ref)
+    r, ry = 10, 3
+    d, zoom = S._moved_diffs(grey[:-1], grey[1:], r, ry)
+    x, y = grey[:-1].astype(np.float64), grey[1:].astype(np.float64)
+    h, w = x.shape[1:]
+    for dy in range(-ry, ry + 1):
+        for dx in range(-r, r + 1):
+            # y[row + dy, col + dx] against x[row, col], over the pixels both hold
+            xr, xc = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+            yr, yc = slice(max(0, dy), min(h, h + dy)), slice(max(0, dx), min(w, w + dx))
+            want = np.abs(y[:, yr, yc] - x[:, xr, xc]).mean(axis=(1, 2)) / S.GREY_MAX
+            np.testing.assert_allclose(d[:, dy + ry, dx + r], want, rtol=1e-12)
+    assert d[2, ry, r + 2] < 1e-12  # the pan: half-resolution shift by 2 explains it all
+    assert zoom.shape == (5,) and np.all(zoom > 0)
+    together = S._Moves(frames, r, ry)
+    together.need([(0, 1), (1, 2), (2, 3), (4, 5)])
+    for a, b in [(0, 1), (1, 2), (2, 3), (4, 5)]:
+        alone = S._Moves(frames, r, ry)
+        assert alone.get(a, b, ry) == together.get(a, b, ry)
+
+
+def test_batched_flash_test_equals_the_per_candidate_test():
+    """`_content_returns` over many candidates at once (edges included) answers as the test
+    of one candidate at a time on its own slices of frames."""
+    from mediafm_core.media import shots as S
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (3, 27, 48, 3), dtype=np.uint8)
+    frames = np.repeat(base, 10, axis=0)  # three takes of 10 frames: cuts at 10 and 20
+    frames[5] = 255  # a flash inside the first take
+    frames[25] = np.clip(frames[25].astype(int) + 60, 0, 255)  # a strobe inside the third
+    det = FastDetector()
+    blocks, _ = det._features(frames)
+    unit = S._unit(blocks)
+    pix = S._mad(blocks[1:], blocks[:-1])
+    steps = np.arange(len(frames) - 1)
+    got = det._content_returns(blocks, unit, steps, pix)
+    for i in steps:
+        sub = np.array([i])
+        assert got[i] == det._content_returns(blocks, unit, sub, pix[sub])[0]
+    assert got[4] and got[5]  # into and out of the flash: the old picture comes back
+    assert not got[9] and not got[19]  # the cuts: nothing comes back
