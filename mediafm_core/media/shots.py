@@ -111,7 +111,9 @@ class FastDetectorConfig:
     cut_min_moving: float = 0.1  # a cut amid fast motion changes the block pixels this much
     cut_side_peak: float = 5.0  # ... or stands out this far from the two steps on one side
     cut_new_hist: float = 0.6  # ... with new colours in every frame across it
-    motion_steps: tuple[int, ...] = (4, 8)  # frames between pictures compared in a gradual
+    cut_side_hist: float = 4.0  # ... or a side's steps changed colours this much less ...
+    persist_corr: float = 0.7  # ... or kept their structure this well (a rotating take)
+    motion_steps: tuple[int, ...] = (2, 4, 8)  # frames between pictures compared in a gradual
     motion_keep: float = 0.5  # ... a span whose moves leave less than this share is motion
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
@@ -197,7 +199,7 @@ class FastDetector:
         moves.need((j, j + 1) for i in alone for j in (i - 1, i + 1) if 0 <= j < n)
         out = []
         for i, sustained in kept:
-            if sustained and not self._peak_after_moves(hists, i, moves):
+            if sustained and not self._peak_after_moves(hists, i, moves, (hist, corr)):
                 continue  # ... unless it stands out once camera moves are taken out
             if self._camera_move(moves, i):
                 continue  # a whip pan: the next frame is this one shifted
@@ -216,7 +218,9 @@ class FastDetector:
         # the threshold rounded to float32 first, as comparing with a Python float does
         return change >= (self.cfg.abrupt_share * wide).astype(np.float32)
 
-    def _peak_after_moves(self, hists: np.ndarray, i: int, moves: _Moves) -> bool:
+    def _peak_after_moves(
+        self, hists: np.ndarray, i: int, moves: _Moves, steps: tuple[np.ndarray, np.ndarray]
+    ) -> bool:
         """The step i -> i+1 stands out once camera moves are taken out (`_moved_diffs`), and no
         move explains the step itself. Either what is left of it is `cut_peak` times what is
         left of the steps just before and after (a cut between two fast-moving takes), or it is
@@ -239,9 +243,26 @@ class FastDetector:
             return True
         if not self._new_colours(hists, i):
             return False
+        if self._persists_on_one_side(i, *steps):
+            return True
         moves.need((j, j + 1) for j in (i - 2, i + 2) if 0 <= j < n)
         quiet = min(max(left(i - 1), left(i - 2)), max(left(i + 1), left(i + 2)))
         return best >= c.cut_side_peak * quiet
+
+    def _persists_on_one_side(self, i: int, hist: np.ndarray, corr: np.ndarray) -> bool:
+        """On one side of step i -> i+1 ((N-1,) per-step colour change `hist` and structure
+        kept `corr`), the picture persisted over two steps: each changed the colours by at most
+        1/`cut_side_hist` of step i's change, or kept the structure (`corr` >= `persist_corr`).
+        With new colours across the step (`_new_colours`), a take that moves in a way no shift
+        or zoom explains (a rotation, a textured pan whose grey levels match the next shot's)
+        ends here rather than changing colour in one frame (issue 19: motion variants)."""
+        c = self.cfg
+        for side in ((i - 1, i - 2), (i + 1, i + 2)):
+            if all(0 <= j < len(hist) for j in side) and all(
+                hist[j] * c.cut_side_hist <= hist[i] or corr[j] >= c.persist_corr for j in side
+            ):
+                return True
+        return False
 
     def _new_colours(self, hists: np.ndarray, i: int) -> bool:
         """Every pair of frames, one of the two before step i -> i+1 and one of the two after,
@@ -258,19 +279,20 @@ class FastDetector:
         return [g for g in graduals if not self._camera_motion(moves, g.start - 1, g.end + 1)]
 
     def _camera_motion(self, moves: _Moves, s: int, e: int) -> bool:
-        """True when the span s..e is a camera move, not a mix of two pictures: at the longest
-        step of `motion_steps` frames that fits (a slow zoom moves a whole pixel only over
-        several), a shift or zoom explains most of the change (`_moved_diffs` leaves under
+        """True when the span s..e is a camera move, not a mix of two pictures: at some step of
+        `motion_steps` frames (the longest first: a slow zoom moves a whole pixel only over
+        several; the shortest for a fast tilt, which leaves the +-3 row search over longer
+        steps), a shift or zoom explains most of the change (`_moved_diffs` leaves under
         `motion_keep`) for most steps across the span. A dissolve or fade is a change of
-        content that no move explains (issue 19, case 8: pans, zooms, shake)."""
+        content that no move explains at any step (issue 19, case 8: pans, zooms, shake)."""
         s, e = max(0, s), min(len(moves.frames) - 1, e)
-        for step in sorted(self.cfg.motion_steps, reverse=True):  # the longest that fits decides
+        for step in sorted(self.cfg.motion_steps, reverse=True):
             js = range(s, e - step + 1, step)
             moves.need((j, j + step) for j in js)
             pairs = [moves.get(j, j + step, 3) for j in js]
             ratios = [b / a for a, b in pairs if a > 1e-3]
-            if ratios:
-                return float(np.median(ratios)) < self.cfg.motion_keep
+            if ratios and float(np.median(ratios)) < self.cfg.motion_keep:
+                return True
         return False
 
     def _camera_move(self, moves: _Moves, i: int) -> bool:
@@ -394,7 +416,9 @@ class FastDetector:
         return bool(len(resid) and resid.max() < c.grad_mix_residual * size)
 
 
-ZOOMS = (1.08, 1.16, 1.25, 1.4)  # per-frame zoom factors searched (and their inverses)
+# zoom factors searched (and their inverses); 1.04 and 1.12 since a 1.6x-per-second zoom at 30 fps
+# moves 1.13x over the 8 frames a gradual's test compares, which 1.08 and 1.16 explained badly
+ZOOMS = (1.04, 1.08, 1.12, 1.16, 1.25, 1.4)
 
 
 class _Moves:
@@ -436,15 +460,19 @@ def _explained(base: float, best: float, keep: float) -> bool:
     return bool(best < keep * base)
 
 
-GREY_MAX = 4 * 3 * 255  # a `_grey` pixel: the sum of 2 x 2 pixels' three channels
+GREY_WEIGHTS = (2, 4, 1)  # R, G, B: ~Rec. 601 luma (0.299, 0.587, 0.114) in small integers
+GREY_MAX = 4 * 255 * sum(GREY_WEIGHTS)  # a `_grey` pixel: a 2 x 2 block's weighted sum
 
 
 def _grey(frames: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, H//2, W//2) int16 grey at half resolution: the sum of each
-    2 x 2 block's twelve channel values (0..GREY_MAX), so camera-move searches run in exact
-    16-bit integer arithmetic (twice numpy's float32 lanes, and independent of batching)."""
+    """(N, H, W, 3) uint8 -> (N, H//2, W//2) int16 luma at half resolution: each 2 x 2 block's
+    channel sums weighted by GREY_WEIGHTS (0..GREY_MAX), so camera-move searches run in exact
+    16-bit integer arithmetic (twice numpy's float32 lanes, and independent of batching).
+    Luma, not the plain channel mean: pure red, green and blue (test patterns, graphics) have
+    one mean, so a cut between bands of them looked like a shift (issue 19, motion variants)."""
     x = _block_sums(frames, 2, np.int16)  # (N, h, w, 3)
-    return x[..., 0] + x[..., 1] + x[..., 2]
+    wr, wg, wb = GREY_WEIGHTS
+    return x[..., 0] * np.int16(wr) + x[..., 1] * np.int16(wg) + x[..., 2] * np.int16(wb)
 
 
 def _moved_diffs(
@@ -516,8 +544,9 @@ def _zoomed_diffs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _zoom_maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every zoom factor's maps, concatenated: (flat index of the output pixels that stay
-    inside, their source's), where each zoom's run starts, and its length."""
+    """Every zoom factor's maps (ZOOMS and their inverses, about the centre), concatenated:
+    (flat index of the output pixels that stay inside, their source's), where each zoom's run
+    starts, and its length."""
     cy, cx = (h - 1) / 2, (w - 1) / 2
     yy, xx = np.mgrid[0:h, 0:w]
     dst, src = [], []

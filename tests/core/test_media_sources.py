@@ -443,6 +443,21 @@ def motion(kind: str, rate: int, seconds: float) -> str:
         "zoomout": f"testsrc2=s=640x360:r={rate}:d={seconds},"
         f"zoompan=z='pow(1.6,{seconds}-in/{rate})':d=1:"
         f"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
+        # variants beyond the bench set: tilts (one and three picture heights per second),
+        # a textured pan, the fractal's other zoom point, camera roll, primary-colour bands
+        "tilt": f"testsrc2=s={180 + 180 * seconds:.0f}x320:r={rate}:d={seconds},transpose=1,"
+        f"crop=320:180:x=0:y='t*180',{tail}",
+        "whiptilt": f"smptehdbars=s={180 + 540 * seconds:.0f}x320:r={rate}:d={seconds},"
+        f"transpose=1,crop=320:180:x=0:y='t*540',{tail}",
+        "texpan": f"sierpinski=s=1280x360:r={rate},trim=duration={seconds},"
+        f"crop=320:180:x='t*300':y=90,{tail}",
+        "seahorse": f"mandelbrot=s=160x90:r={rate}:start_x=-0.743643887037151:"
+        f"start_y=-0.131825904205311970493132056385139:start_scale=3:end_pts={seconds}:"
+        f"end_scale={3 * 10 ** (-seconds / 2)}:maxiter=1000,trim=duration={seconds},{tail}",
+        "roll": f"testsrc2=s=320x180:r={rate}:d={seconds},rotate=a='t*1.2':c=black,{tail}",
+        "rollbars": f"smptehdbars=s=320x180:r={rate}:d={seconds},rotate=a='t*3':c=black,{tail}",
+        "bands": f"rgbtestsrc=s={320 + 1100 * seconds:.0f}x180:r={rate}:d={seconds},"
+        f"crop=320:180:x='t*1100':y=0,{tail}",
     }[kind]
 
 
@@ -459,6 +474,12 @@ def motion(kind: str, rate: int, seconds: float) -> str:
         ("whip", 12, 4),
         ("fractal", 8, 4),
         ("fractal", 25, 4),
+        # a tilt beyond the +-3 row search over 4 and 8 frames gave a false gradual (a 2-frame
+        # step explains it); neighbours: a whip tilt at 30 fps, roll, a slow zoom at 30 fps
+        ("tilt", 12, 3),
+        ("whiptilt", 30, 3),
+        ("roll", 8, 3),
+        ("zoom", 30, 3),
     ],
 )
 def test_fast_motion_in_one_take_is_one_shot(tmp_path, kind, rate, seconds):
@@ -519,6 +540,16 @@ def test_a_take_that_starts_in_fast_motion_has_no_transition_at_its_first_frames
         # ... and a cut out of the fractal (its last frame, as bright as the new one, was taken
         # for a flash returning)
         ("fractal", "whip", 8),
+        # missed before the persisting-side rule: a textured pan (grey levels like the next
+        # shot's) into the fractal, one roll into another; before luma in the camera-move
+        # search: primary-colour bands into a tilt (one grey level for red, green and blue)
+        ("texpan", "seahorse", 8),
+        ("roll", "rollbars", 8),
+        ("bands", "tilt", 12),
+        # neighbours: the other rates and orders
+        ("texpan", "seahorse", 15),
+        ("rollbars", "roll", 10),
+        ("tilt", "bands", 24),
     ],
 )
 def test_a_cut_between_fast_moving_takes_is_found(tmp_path, first, second, rate):

@@ -203,7 +203,8 @@ def test_camera_move_search_equals_a_brute_force_search_and_ignores_batching():
     frames = rng.integers(0, 256, (6, 27, 48, 3), dtype=np.uint8)
     frames[3] = np.roll(frames[2], 4, axis=1)  # a pan: frame 3 is frame 2 shifted by 4 px
     grey = S._grey(frames)
-    ref = frames[:, :26].reshape(6, 13, 2, 24, 2, 3).astype(np.int64).sum(axis=(2, 4, 5))
+    ref = frames[:, :26].reshape(6, 13, 2, 24, 2, 3).astype(np.int64).sum(axis=(2, 4))
+    ref = ref @ np.array(S.GREY_WEIGHTS)
     assert np.array_equal(grey, ref)
     r, ry = 10, 3
     d, zoom = S._moved_diffs(grey[:-1], grey[1:], r, ry)
