@@ -334,6 +334,27 @@ def run(args: argparse.Namespace) -> None:
                 dirs,
                 args,
             )
+        for label, kinds, rates in (
+            ("variants", "VARIANTS", args.variant_rates),
+            ("variants-held-out", "VARIANTS_HELD_OUT", args.held_out_rates),
+        ):
+            if label in sets:
+                import bench.fast_motion as fm
+
+                dirs = fm.write_motion_titles(
+                    tmp / label,
+                    [int(r) for r in rates.split(",")],
+                    args.variant_clip_s,
+                    (width, height),
+                    getattr(fm, kinds),
+                    label,
+                )
+                run_set(
+                    f"motion {label} (bench/fast_motion.py {kinds}): "
+                    f"{', '.join(getattr(fm, kinds))} at {rates} fps, cut together",
+                    dirs,
+                    args,
+                )
         if "real" in sets:
             run_set(
                 "real footage: TransNetV2's 212 s music video, 129 hand-labelled cuts",
@@ -352,13 +373,17 @@ def main() -> None:
         "--sets",
         default="synth,hard,motion,real",
         help="comma list of: synth (synth-media), hard (bench/hard_content.py), "
-        "motion (bench/fast_motion.py), real (the hand-labelled music video)",
+        "motion (bench/fast_motion.py), variants and variants-held-out (its other motions), "
+        "real (the hand-labelled music video)",
     )
     ap.add_argument(
         "--motion-rates",
         default="8,12,25,10,15",
         help="frame rates of the fast-motion titles, one title each",
     )
+    ap.add_argument("--variant-rates", default="6,8,10,12,15,20,24,30")
+    ap.add_argument("--held-out-rates", default="7,9,11,14,18,25")
+    ap.add_argument("--variant-clip-s", type=float, default=2.5)
     ap.add_argument(
         "--hard-seeds",
         default="400-407",

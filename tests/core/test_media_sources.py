@@ -426,6 +426,8 @@ def test_the_last_frame_lasts_as_long_as_its_neighbours(tmp_path, ext, slow):
 # -- case 8: motion that is not a cut -----------------------------------------------------------
 def motion(kind: str, rate: int, seconds: float) -> str:
     """A lavfi graph of one continuous take (the kinds of bench/fast_motion.py), 160x90."""
+    from bench.fast_motion import take
+
     tail = f"scale=160:90,setsar=1,fps={rate},format=yuv420p"
     return {
         "mandelbrot": f"mandelbrot=s=160x90:r={rate},trim=duration={seconds},{tail}",
@@ -443,22 +445,7 @@ def motion(kind: str, rate: int, seconds: float) -> str:
         "zoomout": f"testsrc2=s=640x360:r={rate}:d={seconds},"
         f"zoompan=z='pow(1.6,{seconds}-in/{rate})':d=1:"
         f"x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=160x90:fps={rate},{tail}",
-        # variants beyond the bench set: tilts (one and three picture heights per second),
-        # a textured pan, the fractal's other zoom point, camera roll, primary-colour bands
-        "tilt": f"testsrc2=s={180 + 180 * seconds:.0f}x320:r={rate}:d={seconds},transpose=1,"
-        f"crop=320:180:x=0:y='t*180',{tail}",
-        "whiptilt": f"smptehdbars=s={180 + 540 * seconds:.0f}x320:r={rate}:d={seconds},"
-        f"transpose=1,crop=320:180:x=0:y='t*540',{tail}",
-        "texpan": f"sierpinski=s=1280x360:r={rate},trim=duration={seconds},"
-        f"crop=320:180:x='t*300':y=90,{tail}",
-        "seahorse": f"mandelbrot=s=160x90:r={rate}:start_x=-0.743643887037151:"
-        f"start_y=-0.131825904205311970493132056385139:start_scale=3:end_pts={seconds}:"
-        f"end_scale={3 * 10 ** (-seconds / 2)}:maxiter=1000,trim=duration={seconds},{tail}",
-        "roll": f"testsrc2=s=320x180:r={rate}:d={seconds},rotate=a='t*1.2':c=black,{tail}",
-        "rollbars": f"smptehdbars=s=320x180:r={rate}:d={seconds},rotate=a='t*3':c=black,{tail}",
-        "bands": f"rgbtestsrc=s={320 + 1100 * seconds:.0f}x180:r={rate}:d={seconds},"
-        f"crop=320:180:x='t*1100':y=0,{tail}",
-    }[kind]
+    }.get(kind) or take(kind, rate, seconds, (160, 90))  # the variants: bench/fast_motion.py
 
 
 @pytest.mark.parametrize(
