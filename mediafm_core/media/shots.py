@@ -119,6 +119,7 @@ class FastDetectorConfig:
     persist_corr: float = 0.7  # ... or kept their structure this well (a rotating take)
     motion_steps: tuple[int, ...] = (2, 4, 8)  # frames between pictures compared in a gradual
     motion_keep: float = 0.5  # ... a span whose moves leave less than this share is motion
+    motion_pairs: int = 10  # ... judged on at most this many pairs per step, spread evenly
     widths: tuple[int, ...] = (3, 5, 8)  # half-windows of the gradual (linearity) test
     lin_residual: float = 0.3  # residual of the linear-mix fit, as a share of endpoint change
     grad_min_change: float = 0.05  # minimum endpoint change (block pixels) inside a gradual
@@ -279,7 +280,7 @@ class FastDetector:
         (`_camera_motion`); the longest steps' searches batched for all of them."""
         n, step = len(moves.frames), max(self.cfg.motion_steps)
         spans = [(max(0, g.start - 1), min(n - 1, g.end + 1)) for g in graduals]
-        moves.need((j, j + step) for s, e in spans for j in range(s, e - step + 1, step))
+        moves.need((j, j + step) for s, e in spans for j in self._motion_starts(s, e, step))
         return [g for g in graduals if not self._camera_motion(moves, g.start - 1, g.end + 1)]
 
     def _camera_motion(self, moves: _Moves, s: int, e: int) -> bool:
@@ -291,13 +292,23 @@ class FastDetector:
         content that no move explains at any step (issue 19, case 8: pans, zooms, shake)."""
         s, e = max(0, s), min(len(moves.frames) - 1, e)
         for step in sorted(self.cfg.motion_steps, reverse=True):
-            js = range(s, e - step + 1, step)
+            js = self._motion_starts(s, e, step)
             moves.need((j, j + step) for j in js)
             pairs = [moves.get(j, j + step, 3) for j in js]
             ratios = [b / a for a, b in pairs if a > 1e-3]
             if ratios and float(np.median(ratios)) < self.cfg.motion_keep:
                 return True
         return False
+
+    def _motion_starts(self, s: int, e: int, step: int) -> list[int]:
+        """First frames of the pairs (j, j + step) that judge span s..e: every `step` frames,
+        at most `motion_pairs` of them spread evenly (a long span needs no more to judge)."""
+        js = list(range(max(0, s), e - step + 1, step))
+        if len(js) <= self.cfg.motion_pairs:
+            return js
+        return [
+            js[k] for k in np.linspace(0, len(js) - 1, self.cfg.motion_pairs).round().astype(int)
+        ]
 
     def _camera_move(self, moves: _Moves, i: int) -> bool:
         """True when frame i+1 is frame i shifted or zoomed (a fast pan, a zoom): some camera
