@@ -255,12 +255,34 @@ def _predict_grid(kind, method, Xtr, ytr, Xte, grid, groups_tr) -> list[np.ndarr
     return out if ytr.ndim == 2 else [o[:, 0] for o in out]
 
 
+_FOLD_CACHE: dict[tuple, list] = {}  # (k, seed, groups) -> folds; see _group_folds
+_FOLD_CACHE_SIZE = 256
+
+
 def _group_folds(groups: np.ndarray, k: int, seed: int):
+    """[(train, test)] index arrays of `GroupKFold(k, shuffle=True, random_state=seed)`.
+
+    The split is a pure function of (groups, k, seed), and every row of an ablation probes the
+    same clips with the same seed, so it is computed once per (groups, k, seed) and shared
+    (scikit-learn's split costs ~10 ms for 7 k clips, ~3 s an evaluate run; issue 20). The
+    arrays are shared between callers: read them, never write them."""
     from sklearn.model_selection import GroupKFold
 
-    k = min(k, len(np.unique(groups)))
+    g = np.asarray(groups)
+    key = (k, seed, g.dtype.str, g.tobytes() if g.dtype != object else tuple(g.tolist()))
+    hit = _FOLD_CACHE.get(key)
+    if hit is not None:
+        return hit
+    k = min(k, len(np.unique(g)))
     splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return list(splitter.split(groups, groups=groups))
+    folds = [(tr, te) for tr, te in splitter.split(g, groups=g)]
+    for tr, te in folds:
+        tr.setflags(write=False)
+        te.setflags(write=False)
+    if len(_FOLD_CACHE) >= _FOLD_CACHE_SIZE:
+        _FOLD_CACHE.pop(next(iter(_FOLD_CACHE)))  # oldest first
+    _FOLD_CACHE[key] = folds
+    return folds
 
 
 def _pick_regularisation(kind, metric, X, y, groups, seed: int, method: str = "ridge") -> float:

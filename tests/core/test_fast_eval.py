@@ -1,0 +1,198 @@
+"""Issue 20, probes in seconds: the stacked masked-phase pass, CPU sub-batches, the clip-alone
+spans shared by tasks and the cached title folds give the features and the probe results of the
+old path (one encoder forward per masked phase, one clip-alone call per task)."""
+
+import numpy as np
+import pytest
+import torch
+
+from mediafm_core.cli import main
+from mediafm_core.evaluation import ROWS, open_benchmark, run_ablation, streamed_features
+from mediafm_core.inference import (
+    MASKED_PHASES,
+    embed_clips_alone,
+    embed_titles,
+    sub_batches,
+)
+from mediafm_core.model.configuration_mediafm import config_for
+from mediafm_core.model.modeling_mediafm import MediaFMEncoder, MediaFMOutput
+from mediafm_core.probes.linear import _group_folds
+
+
+def per_phase_reference(
+    model, shots, shot_mask=None, globals_=None, has_global=None, phases=5, visible=True
+):
+    """The old path: one unmasked forward, then one forward per phase with every shot
+    t % phases == p replaced by [MASK], each shot's prediction taken from its own phase."""
+    args = dict(shots=shots, shot_mask=shot_mask, globals_=globals_, has_global=has_global)
+    B, T, _ = shots.shape
+    phase_of = torch.arange(T) % phases
+    rep = None
+    for p in range(phases):
+        at = (phase_of == p)[None, :].expand(B, T)
+        pred = model(**args, mask_positions=at).pred
+        rep = pred if rep is None else torch.where(at[..., None], pred, rep)
+    return (model(**args) if visible else None), rep
+
+
+def _model(layers: int, fused: int = 12, glob: int = 6, hidden: int = 16, seed: int = 0):
+    torch.manual_seed(seed)
+    m = MediaFMEncoder(
+        config_for(
+            "tiny",
+            fused_dim=fused,
+            global_dim=glob,
+            hidden=hidden,
+            heads=4,
+            layers=layers,
+            max_shots=64,
+        )
+    ).eval()
+    with torch.no_grad():  # a random but non-trivial model: the default init is near-silent
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return m
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("with_globals", [False, True])
+def test_stacked_masked_phases_equal_one_forward_per_phase(layers, with_globals):
+    m = _model(layers, glob=6 if with_globals else 0)
+    lengths = [23, 7, 1, 23, 5]  # padding, a one-shot sequence, fewer shots than phases
+    B, T = len(lengths), max(lengths)
+    g = torch.Generator().manual_seed(1)
+    shots = torch.randn(B, T, 12, generator=g)
+    shot_mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
+    kw = dict(shots=shots, shot_mask=shot_mask)
+    if with_globals:
+        kw.update(
+            globals_=torch.randn(B, 6, generator=g), has_global=torch.tensor([1, 0, 1, 1, 0]).bool()
+        )
+    with torch.inference_mode():
+        ref_out, ref = per_phase_reference(m, **kw)
+        out, masked = m.masked_phase_predictions(**kw, phases=MASKED_PHASES)
+        none, alone = m.masked_phase_predictions(**kw, phases=MASKED_PHASES, visible=False)
+    assert isinstance(out, MediaFMOutput) and none is None
+    assert masked.shape == (B, T, 12)
+    real = shot_mask
+    assert not torch.allclose(ref[real], ref_out.pred[real], atol=1e-2)  # masking matters here
+    for got in (masked, alone):
+        torch.testing.assert_close(got[real], ref[real], atol=2e-5, rtol=1e-5)
+    for name in ("pred", "hidden", "cls"):
+        a, b = getattr(out, name), getattr(ref_out, name)
+        if name != "cls":
+            a, b = a[real], b[real]
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+    # unpadded batch (no attention mask) and another phase count
+    full = shots[:1, :23]
+    with torch.inference_mode():
+        _, r3 = per_phase_reference(m, full, phases=3)
+        _, g3 = m.masked_phase_predictions(full, phases=3, visible=False)
+    torch.testing.assert_close(g3, r3, atol=2e-5, rtol=1e-5)
+
+
+@pytest.fixture
+def old_path(monkeypatch):
+    """Switch the encoder to the per-phase reference (the path before issue 20 part 4)."""
+
+    def use():
+        monkeypatch.setattr(MediaFMEncoder, "masked_phase_predictions", per_phase_reference)
+
+    return use
+
+
+@pytest.mark.parametrize("rep", ["output+masked", "masked", "fused+masked", "compact", "output"])
+def test_embed_titles_equals_the_per_phase_path(rep, old_path):
+    m = _model(2, fused=40, glob=6, hidden=8)  # 2 (H + 1) = 18 <= 40: compact is exact
+    rng = np.random.default_rng(3)
+    titles = {
+        f"t{i}": rng.normal(size=(n, 40)).astype(np.float32)
+        for i, n in enumerate([9, 30, 150, 2, 64])
+    }
+    g = {t: rng.normal(size=6).astype(np.float32) for t in ("t0", "t2")}
+    fast = embed_titles(m, titles, g, rep, batch_size=3)  # 150 shots: windows of 64
+    old_path()
+    old = embed_titles(m, titles, g, rep, batch_size=3)
+    for t in titles:
+        assert fast[t].shape == old[t].shape
+        np.testing.assert_allclose(fast[t], old[t], atol=2e-5, rtol=1e-5, err_msg=f"{rep} {t}")
+
+
+def test_sub_batches_bound_the_rows_and_cover_every_sequence():
+    lengths = [510, 500, 300, 299, 12, 12, 11, 6, 1]
+    for rows, stacked in ((6144, 6), (1000, 1), (10, 6)):
+        parts = sub_batches(lengths, rows, stacked)
+        assert [i for lo, hi in parts for i in range(lo, hi)] == list(range(len(lengths)))
+        for lo, hi in parts:
+            assert hi - lo == 1 or (hi - lo) * (max(lengths[lo:hi]) + 2) * stacked <= rows
+    assert sub_batches(lengths, 6144, 6) == [(0, 2), (2, 5), (5, 9)]  # 2 x 512 x 6 = 6144
+    assert sub_batches([], 100) == []
+
+
+def test_cached_title_folds_equal_a_fresh_split_and_are_read_only():
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.array([f"t{i % 13}" for i in range(90)], dtype=object)
+    folds = _group_folds(groups, 5, seed=4)
+    fresh = list(GroupKFold(n_splits=5, shuffle=True, random_state=4).split(groups, groups=groups))
+    for (a, b), (c, d) in zip(folds, fresh, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    assert _group_folds(groups.copy(), 5, seed=4) is folds  # same titles, seed, k: shared
+    other = _group_folds(groups, 5, seed=5)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, other))
+    with pytest.raises(ValueError):
+        folds[0][0][0] = 1
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fast_eval")
+    assert main(["synth", str(out), "--titles", "24", "--dims", "6", "4", "5", "--seed", "3"]) == 0
+    return out
+
+
+def test_evaluate_features_and_results_equal_the_old_path(bench_dir, old_path):
+    """The fast path (stacked phases, sub-batches, one clip-alone call for all tasks) gives the
+    old path's features to float rounding and the same fold scores on every row and task."""
+    m = _model(2, fused=15, glob=5, hidden=16)
+    bench = open_benchmark(bench_dir)
+
+    def features():
+        return streamed_features(
+            bench.fused,
+            bench.video,
+            bench.globals_,
+            bench.clips,
+            m,
+            "output+masked",
+            chunk_titles=7,
+        )
+
+    fast = features()
+    old_path()
+    old = features()
+    # the old clip-alone row: one call per task
+    per_task = {}
+    for task, c in bench.clips.items():
+        titles = {str(t): bench.fused.read(str(t)) for t in set(c.title_ids)}
+        globs = {t: bench.globals_.read(t)[0] for t in titles}
+        per_task[task] = embed_clips_alone(
+            m, titles, c.title_ids, c.shot_start, c.shot_end, globs, "output+masked"
+        )
+    assert set(fast) == set(old) == set(ROWS)
+    for row in ROWS:
+        for task in bench.clips:
+            if row in ("contextual", "clip_alone"):
+                assert fast[row][task].shape == (len(bench.clips[task]), 2 * 15)
+            np.testing.assert_allclose(
+                fast[row][task], old[row][task], atol=2e-5, err_msg=f"{row} {task}"
+            )
+    for task, x in per_task.items():
+        np.testing.assert_allclose(fast["clip_alone"][task], x, atol=2e-5, err_msg=task)
+    data = bench.as_data()
+    a = run_ablation(data, m, folds=3, features=fast)
+    b = run_ablation(data, m, folds=3, features=old)
+    for row in a:
+        for task in a[row]:
+            np.testing.assert_allclose(a[row][task].folds, b[row][task].folds, atol=1e-6)
