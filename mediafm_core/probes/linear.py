@@ -13,7 +13,10 @@ grid strength at once, in closed form (least squares on -1/+1 targets, L2 penalt
 intercept) from one Gram matrix per training set, in the primal (D x D) or the dual (n x n)
 form, whichever is smaller, with one Cholesky factorisation per strength. `method="logistic"`
 is the previous probe, one scikit-learn logistic regression per label and grid value; it stays
-as the reference the ridge probe is tested against (`tests/core/test_probes.py`).
+as the reference the ridge probe is tested against (`tests/core/test_probes.py`). Where every
+fit of an outer fold is primal, its inner fits and its own fit come from the moments of the
+three inner title parts (`PartGrams`: one D x D product per clip, not four), and the title
+folds are computed once per (titles, k, seed) and shared by every row (issue 20, part 4).
 """
 
 from __future__ import annotations
@@ -213,13 +216,7 @@ class RidgeGram:
         return cls(Z, Z @ Z.T, Yc, mean)
 
     def _solve(self, alpha: float) -> np.ndarray:
-        from scipy.linalg import cho_factor, cho_solve
-
-        A = self.gram.copy()
-        A.flat[:: A.shape[0] + 1] += alpha
-        return cho_solve(
-            cho_factor(A, overwrite_a=True, check_finite=False), self.rhs, check_finite=False
-        )
+        return _ridge_solve(self.gram, self.rhs, alpha)
 
     def coef(self, alpha: float) -> np.ndarray:
         """(D, L) coefficients at strength `alpha`."""
@@ -230,6 +227,53 @@ class RidgeGram:
         """(N, L) predictions for centred features Z (N, D), one array per strength."""
         P = Z if self.primal else Z @ self.Z.T  # (N, r), shared by every strength
         return [P @ self._solve(a) + self.mean for a in alphas]
+
+
+def _ridge_solve(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
+    """(gram + alpha I)^-1 rhs by one Cholesky factorisation (gram symmetric PSD, alpha > 0)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    A = gram.copy()
+    A.flat[:: A.shape[0] + 1] += alpha
+    return cho_solve(cho_factor(A, overwrite_a=True, check_finite=False), rhs, check_finite=False)
+
+
+class PartGrams:
+    """Primal ridge fits on unions of disjoint row parts, from each part's moments (issue 20).
+
+    The inner CV trains on every pair of its 3 title parts and the outer fold on all 3, each fit
+    standardising on its own training rows; the standardised Gram of a union follows from the
+    parts' sums: with features centred once on the whole set (X - m0), a union of n rows with
+    mean offset mu has C = sum_c Xc'Xc - n mu mu', std s = sqrt(diag(C) / n) (a std under 1e-8
+    counts as 1, as `_standardise`), Z'Z = C / (s s') and Z'Yc = (sum_c Xc'Tc - n mu tbar') / s.
+    One D x D product per row instead of one per fit (4 fits per outer fold): equal to
+    `RidgeGram.fit` on the standardised union up to float rounding (tests/core/test_fast_eval.py).
+    """
+
+    def __init__(self, X: np.ndarray, T: np.ndarray, parts: list[np.ndarray]):
+        """X (n, D) features, T (n, L) regression targets (`_targets`), parts: disjoint row
+        index arrays."""
+        self.m0 = X.mean(0)
+        self.moments = []  # per part: (rows, sum x, X'X, X'T, sum t), x centred on m0
+        for p in parts:
+            Xc, Tp = X[p] - self.m0, T[p]
+            self.moments.append((len(p), Xc.sum(0), Xc.T @ Xc, Xc.T @ Tp, Tp.sum(0)))
+
+    def __len__(self) -> int:
+        return len(self.moments)
+
+    def predict(self, use, Xte: np.ndarray, alphas) -> list[np.ndarray]:
+        """(N, L) predictions for raw features Xte (N, D) of the fit on the parts `use`, one
+        array per strength in `alphas`."""
+        n, sx, G, R, st = (sum(m[k] for m in (self.moments[i] for i in use)) for k in range(5))
+        mu, tbar = sx / n, st / n
+        C = G - n * np.outer(mu, mu)
+        sd = np.sqrt(np.maximum(np.diag(C) / n, 0.0))
+        sd[sd < 1e-8] = 1.0
+        gram = C / np.outer(sd, sd)
+        rhs = (R - n * np.outer(mu, tbar)) / sd[:, None]
+        Z = (Xte - self.m0 - mu) / sd
+        return [Z @ _ridge_solve(gram, rhs, a) + tbar for a in alphas]
 
 
 def _targets(kind: str, y: np.ndarray, groups) -> np.ndarray:
@@ -287,16 +331,37 @@ def _group_folds(groups: np.ndarray, k: int, seed: int):
 
 def _pick_regularisation(kind, metric, X, y, groups, seed: int, method: str = "ridge") -> float:
     """Inner CV grouped by title: the grid value with the best mean score (first on ties)."""
+    return _inner_cv(kind, metric, X, y, groups, seed, method)[0]
+
+
+def _inner_cv(kind, metric, X, y, groups, seed: int, method: str):
+    """(the grid value `_pick_regularisation` picks, the `PartGrams` of the inner test parts or
+    None). The part moments serve every inner fit and the fit on all of X when every inner
+    training set is primal (rows >= D) and the method is ridge; otherwise each fit is
+    `_predict_grid` on its own rows."""
     grid = _grid(kind, method)
     folds = _group_folds(groups, INNER_FOLDS, seed)
     if len(folds) < 2:
-        return grid[len(grid) // 2]
+        return grid[len(grid) // 2], None
+    parts = None
+    covered = sum(len(te) for _, te in folds) == len(X)  # the test parts partition X
+    if method == "ridge" and covered and min(len(tr) for tr, _ in folds) >= X.shape[1]:
+        parts = PartGrams(X, _targets(kind, y, groups), [te for _, te in folds])
     scores = np.full((len(folds), len(grid)), np.nan)
     for i, (tr, te) in enumerate(folds):
-        for j, s in enumerate(_predict_grid(kind, method, X[tr], y[tr], X[te], grid, groups[tr])):
+        if parts is None:
+            preds = _predict_grid(kind, method, X[tr], y[tr], X[te], grid, groups[tr])
+        else:
+            preds = _shaped(parts.predict([j for j in range(len(folds)) if j != i], X[te], grid), y)
+        for j, s in enumerate(preds):
             scores[i, j] = score(kind, metric, y[te], s, groups[te])[0]
     means = [np.nanmean(c) if not np.all(np.isnan(c)) else -np.inf for c in scores.T]
-    return grid[int(np.argmax(means))]
+    return grid[int(np.argmax(means))], parts
+
+
+def _shaped(preds: list[np.ndarray], y: np.ndarray) -> list[np.ndarray]:
+    """(N, L) predictions shaped like rows of `y`: (N,) for a 1-d target."""
+    return preds if y.ndim == 2 else [p[:, 0] for p in preds]
 
 
 def run_probe(
@@ -322,8 +387,11 @@ def run_probe(
     scores, skipped = [], {"empty_folds": 0, "unscorable": 0}
     outer = _group_folds(groups, folds, seed)
     for i, (tr, te) in enumerate(outer):
-        reg = _pick_regularisation(spec.kind, spec.metric, X[tr], y[tr], groups[tr], seed, method)
-        s = _predict_grid(spec.kind, method, X[tr], y[tr], X[te], (reg,), groups[tr])[0]
+        reg, parts = _inner_cv(spec.kind, spec.metric, X[tr], y[tr], groups[tr], seed, method)
+        if parts is not None:  # the inner parts make up the outer training set
+            s = _shaped(parts.predict(range(len(parts)), X[te], (reg,)), y)[0]
+        else:
+            s = _predict_grid(spec.kind, method, X[tr], y[tr], X[te], (reg,), groups[tr])[0]
         value, left_out = score(spec.kind, spec.metric, y[te], s, groups[te])
         skipped["unscorable"] += left_out
         if np.isnan(value):

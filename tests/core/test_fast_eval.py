@@ -196,3 +196,61 @@ def test_evaluate_features_and_results_equal_the_old_path(bench_dir, old_path):
     for row in a:
         for task in a[row]:
             np.testing.assert_allclose(a[row][task].folds, b[row][task].folds, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "ranking"])
+def test_part_grams_equal_a_ridge_fit_on_each_standardised_union(kind):
+    """The inner CV's fits from part moments equal `RidgeGram` on the union's standardised
+    rows, for every union the probe uses, with offset features and a constant column."""
+    from mediafm_core.probes.linear import PartGrams, RidgeGram, _standardise, _targets
+
+    rng = np.random.default_rng(5)
+    n, d = 90, 7
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 3, d) + rng.normal(scale=20, size=d)
+    X[:, 3] = 4.25  # constant: std counts as 1
+    groups = np.repeat(np.arange(15), 6)
+    y = rng.integers(0, 2, size=(n, 3)) if kind == "multilabel" else rng.normal(size=n)
+    T = _targets(kind, y, groups)
+    parts = [np.flatnonzero(groups % 3 == r) for r in range(3)]
+    pg = PartGrams(X, T, parts)
+    Xte = rng.normal(size=(11, d)) + X.mean(0)
+    for use in ([0, 1], [0, 2], [1, 2], [0, 1, 2]):
+        rows = np.concatenate([parts[i] for i in use])
+        Ztr, Zte = _standardise(X[rows], Xte)
+        ref = RidgeGram.fit(Ztr, _targets(kind, y[rows], groups[rows])).predict(Zte, (1.0, 100.0))
+        got = pg.predict(use, Xte, (1.0, 100.0))
+        for a, b in zip(got, ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def _probe_clips(task, tids, values):
+    from mediafm_core.probes import clips_from_columns
+
+    col = {"tone": "labels", "retrieval": "label", "popularity": "score"}[task]
+    n = len(tids)
+    return clips_from_columns(
+        task, {"title_id": tids, "shot_start": [0] * n, "shot_end": [1] * n, col: values}
+    )
+
+
+def test_run_probe_with_part_grams_equals_one_fit_per_training_set(monkeypatch):
+    """run_probe's scores with the part moments equal the old one-Gram-per-fit path's."""
+    from mediafm_core.probes import linear, run_probe
+
+    rng = np.random.default_rng(6)
+    tids = [f"t{i // 12:02d}" for i in range(40 * 12)]
+    X = rng.normal(size=(len(tids), 6)) * 2.0 + 3.0
+    signal = X @ rng.normal(size=(6, 3)) + rng.normal(size=(len(tids), 3))
+    names = np.array(["calm", "dark", "warm"])
+    above = signal > np.median(signal, axis=0)
+    cases = {
+        "tone": [list(names[row]) or ["calm"] for row in above],
+        "retrieval": above[:, 0].astype(int),
+        "popularity": signal[:, 1],
+    }
+    fast = {t: run_probe(X, _probe_clips(t, tids, v), folds=4) for t, v in cases.items()}
+    monkeypatch.setattr(linear, "PartGrams", lambda *a: None)  # the old path: one Gram a fit
+    for task, values in cases.items():
+        old = run_probe(X, _probe_clips(task, tids, values), folds=4)
+        assert old.mean > 0.2, task  # a planted signal, so the scores are not all chance
+        np.testing.assert_allclose(fast[task].folds, old.folds, atol=1e-9, err_msg=task)
