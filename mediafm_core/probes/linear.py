@@ -78,12 +78,29 @@ def average_precision(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.sum(np.diff(tp, prepend=0.0) / tp[-1] * tp / (last + 1)))
 
 
+def average_precision_columns(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(L,) `average_precision` of every column of scores `s` (n, L) for 0/1 targets `y` (n, L),
+    each column with at least one positive, in one sort (issue 20): at the end of each run of
+    equal scores, recall gained since the previous run's end times precision."""
+    order = np.argsort(-s, axis=0, kind="mergesort")
+    ss = np.take_along_axis(s, order, 0)
+    tp = np.cumsum(np.take_along_axis(y, order, 0), axis=0, dtype=np.float64)  # (n, L)
+    end = np.ones(ss.shape, dtype=bool)
+    end[:-1] = ss[1:] != ss[:-1]  # last row of a run of ties
+    at_end = np.where(end, tp, 0.0)
+    before = np.zeros_like(tp)  # tp at the previous run's end (tp never decreases)
+    before[1:] = np.maximum.accumulate(at_end, axis=0)[:-1]
+    rank = np.arange(1, len(ss) + 1, dtype=np.float64)[:, None]
+    return np.sum(np.where(end, (tp - before) / tp[-1] * tp / rank, 0.0), axis=0)
+
+
 def macro_ap(y: np.ndarray, s: np.ndarray) -> tuple[float, int]:
     """Mean AP over labels that have both classes in `y`; returns (score, labels left out)."""
-    ok = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
-    if not ok:
+    n_pos = y.sum(0)
+    ok = np.flatnonzero((0 < n_pos) & (n_pos < len(y)))
+    if not len(ok):
         return float("nan"), y.shape[1]
-    return float(np.mean([average_precision(y[:, j], s[:, j]) for j in ok])), y.shape[1] - len(ok)
+    return float(np.mean(average_precision_columns(y[:, ok], s[:, ok]))), y.shape[1] - len(ok)
 
 
 def micro_ap(y: np.ndarray, s: np.ndarray) -> tuple[float, int]:
@@ -304,25 +321,38 @@ _FOLD_CACHE_SIZE = 256
 
 
 def _group_folds(groups: np.ndarray, k: int, seed: int):
-    """[(train, test)] index arrays of `GroupKFold(k, shuffle=True, random_state=seed)`.
+    """[(train, test)] index arrays, the folds of scikit-learn's
+    `GroupKFold(k, shuffle=True, random_state=seed)` (k capped at the number of titles).
 
-    The split is a pure function of (groups, k, seed), and every row of an ablation probes the
-    same clips with the same seed, so it is computed once per (groups, k, seed) and shared
-    (scikit-learn's split costs ~10 ms for 7 k clips, ~3 s an evaluate run; issue 20). The
-    arrays are shared between callers: read them, never write them."""
-    from sklearn.model_selection import GroupKFold
-
+    Written out (the sorted titles permuted by `RandomState(seed)`, `array_split` into k runs,
+    a fold's test rows those of its titles, both index arrays increasing; ValueError under two
+    titles, as GroupKFold) so that a probe run
+    neither imports scikit-learn nor pays its per-call validation (tested equal to it,
+    tests/core/test_fast_eval.py). The split is a pure function of (groups, k, seed) and every
+    row of an ablation probes the same clips with the same seed, so it is computed once per
+    (groups, k, seed) and shared (issue 20): read the arrays, never write them."""
     g = np.asarray(groups)
     key = (k, seed, g.dtype.str, g.tobytes() if g.dtype != object else tuple(g.tolist()))
     hit = _FOLD_CACHE.get(key)
     if hit is not None:
         return hit
-    k = min(k, len(np.unique(g)))
-    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    folds = [(tr, te) for tr, te in splitter.split(g, groups=g)]
-    for tr, te in folds:
+    _, inverse = np.unique(g, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_titles = int(inverse.max()) + 1 if len(inverse) else 0
+    k = min(k, n_titles)
+    if k < 2:  # as GroupKFold, which needs two folds
+        raise ValueError(f"{n_titles} title(s): at least 2 are needed for grouped folds")
+    fold_of = np.empty(n_titles, dtype=np.int64)  # sorted title position -> fold
+    for f, run in enumerate(np.array_split(np.random.RandomState(seed).permutation(n_titles), k)):
+        fold_of[run] = f
+    row_fold = fold_of[inverse]
+    folds = []
+    for f in range(k):
+        test = row_fold == f
+        tr, te = np.flatnonzero(~test), np.flatnonzero(test)
         tr.setflags(write=False)
         te.setflags(write=False)
+        folds.append((tr, te))
     if len(_FOLD_CACHE) >= _FOLD_CACHE_SIZE:
         _FOLD_CACHE.pop(next(iter(_FOLD_CACHE)))  # oldest first
     _FOLD_CACHE[key] = folds
@@ -381,7 +411,9 @@ def run_probe(
     X = np.asarray(features, dtype=np.float64)
     if X.shape[0] != len(clips):
         raise ValueError(f"{X.shape[0]} feature rows for {len(clips)} clips")
-    groups, y = clips.title_ids, clips.y
+    # titles as integer codes in sorted title order: the same folds, means and title order as
+    # the strings, without comparing strings in every split and mask (issue 20)
+    groups, y = np.unique(clips.title_ids, return_inverse=True)[1].reshape(-1), clips.y
     if spec.kind == "ranking":
         X = demean_within(X, groups)
     scores, skipped = [], {"empty_folds": 0, "unscorable": 0}

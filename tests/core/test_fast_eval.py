@@ -129,20 +129,31 @@ def test_sub_batches_bound_the_rows_and_cover_every_sequence():
     assert sub_batches([], 100) == []
 
 
-def test_cached_title_folds_equal_a_fresh_split_and_are_read_only():
+@pytest.mark.parametrize("kind", ["strings", "codes"])
+def test_title_folds_equal_sklearn_group_kfold_and_are_cached_read_only(kind):
     from sklearn.model_selection import GroupKFold
 
-    groups = np.array([f"t{i % 13}" for i in range(90)], dtype=object)
+    rng = np.random.default_rng(9)
+    titles = np.array([f"t{rng.integers(0, 10**6)}" for _ in range(37)], dtype=object)
+    groups = titles[rng.integers(0, 37, 500)]
+    if kind == "codes":
+        groups = np.unique(groups, return_inverse=True)[1]
+    n_titles = len(np.unique(groups))
+    for k, seed in ((10, 0), (3, 4), (5, 123), (n_titles, 7)):
+        folds = _group_folds(groups, k, seed)
+        ref = GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(groups, groups=groups)
+        for (a, b), (c, d) in zip(folds, ref, strict=True):
+            np.testing.assert_array_equal(a, c)
+            np.testing.assert_array_equal(b, d)
+    assert len(_group_folds(groups, 100, 0)) == n_titles  # k capped at the titles
     folds = _group_folds(groups, 5, seed=4)
-    fresh = list(GroupKFold(n_splits=5, shuffle=True, random_state=4).split(groups, groups=groups))
-    for (a, b), (c, d) in zip(folds, fresh, strict=True):
-        np.testing.assert_array_equal(a, c)
-        np.testing.assert_array_equal(b, d)
     assert _group_folds(groups.copy(), 5, seed=4) is folds  # same titles, seed, k: shared
     other = _group_folds(groups, 5, seed=5)
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, other))
     with pytest.raises(ValueError):
         folds[0][0][0] = 1
+    with pytest.raises(ValueError, match="2 are needed"):
+        _group_folds(groups[groups == groups[0]], 3, 0)
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +265,42 @@ def test_run_probe_with_part_grams_equals_one_fit_per_training_set(monkeypatch):
         old = run_probe(X, _probe_clips(task, tids, values), folds=4)
         assert old.mean > 0.2, task  # a planted signal, so the scores are not all chance
         np.testing.assert_allclose(fast[task].folds, old.folds, atol=1e-9, err_msg=task)
+
+
+def test_title_codes_give_the_folds_of_the_title_strings():
+    """run_probe splits on integer title codes (sorted title order): the same folds as the
+    strings, outer and inner."""
+    rng = np.random.default_rng(7)
+    titles = np.array([f"title-{rng.integers(0, 10**6)}" for _ in range(30)], dtype=object)
+    groups = titles[rng.integers(0, 30, 400)]
+    codes = np.unique(groups, return_inverse=True)[1]
+    for k, seed in ((10, 0), (3, 4)):
+        for (a, b), (c, d) in zip(
+            _group_folds(groups, k, seed), _group_folds(codes, k, seed), strict=True
+        ):
+            np.testing.assert_array_equal(a, c)
+            np.testing.assert_array_equal(b, d)
+            inner_s, inner_c = _group_folds(groups[a], 3, seed), _group_folds(codes[a], 3, seed)
+            for (e, f), (g, h) in zip(inner_s, inner_c, strict=True):
+                np.testing.assert_array_equal(e, g)
+                np.testing.assert_array_equal(f, h)
+
+
+def test_column_ap_equals_the_per_label_ap_and_sklearn_with_ties():
+    from sklearn.metrics import average_precision_score
+
+    from mediafm_core.probes.linear import average_precision, average_precision_columns
+
+    rng = np.random.default_rng(8)
+    n, L = 200, 7
+    y = (rng.random((n, L)) < rng.uniform(0.02, 0.6, L)).astype(np.int8)
+    y[0] = 1  # every column has a positive
+    s = rng.normal(size=(n, L))
+    s[:, 2] = np.round(s[:, 2], 1)  # many ties
+    s[:, 3] = 0.5  # one run of ties: AP = prevalence
+    s[:, 4] = y[:, 4] + 0.0  # perfect ranking with ties
+    got = average_precision_columns(y, s)
+    for j in range(L):
+        assert got[j] == pytest.approx(average_precision(y[:, j], s[:, j]), abs=1e-12), j
+        assert got[j] == pytest.approx(average_precision_score(y[:, j], s[:, j]), abs=1e-12), j
+    assert got[3] == pytest.approx(y[:, 3].mean()) and got[4] == pytest.approx(1.0)
