@@ -235,7 +235,7 @@ def embed_titles(
     titles: dict[str, np.ndarray],  # title_id -> (n, D) fused shot vectors in shot order
     globals_: dict[str, np.ndarray] | None = None,  # title_id -> (G,) metadata vector
     representation: str = DEFAULT_REPRESENTATION,
-    batch_size: int = 8,  # windows per forward pass
+    batch_size: int = 8,  # windows per batch (on a CPU run in `sub_batches` of those)
     window: int | None = None,  # defaults to model.config.max_shots
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
