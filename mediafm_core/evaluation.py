@@ -139,21 +139,22 @@ def ablation_features(data: BenchmarkData, model, representation, device, batch_
             t: clip_vectors(per_title, c.title_ids, c.shot_start, c.shot_end)
             for t, c in data.clips.items()
         }
-    if model is not None and "clip_alone" in rows:
-        per_row["clip_alone"] = {
-            t: embed_clips_alone(
-                model,
-                data.fused,
-                c.title_ids,
-                c.shot_start,
-                c.shot_end,
-                data.globals_,
-                representation,
-                device=device,
-                progress=_progress(f"embed {t} clips alone"),
-            )
-            for t, c in data.clips.items()
-        }
+    if model is not None and "clip_alone" in rows and data.clips:
+        # every task's clips in one call: a span two tasks share is embedded once (issue 20)
+        cs = list(data.clips.values())
+        alone = embed_clips_alone(
+            model,
+            data.fused,
+            np.concatenate([c.title_ids for c in cs]),
+            np.concatenate([c.shot_start for c in cs]),
+            np.concatenate([c.shot_end for c in cs]),
+            data.globals_,
+            representation,
+            device=device,
+            progress=_progress("embed clips alone"),
+        )
+        ends = np.cumsum([len(c) for c in cs])
+        per_row["clip_alone"] = dict(zip(data.clips, np.split(alone, ends[:-1])))
     return per_row
 
 

@@ -13,7 +13,8 @@ context"). `embed_clips_alone` runs the encoder on the clip's shots only, for th
 Representation (`representation=`): "output" is the output projection back to the fused space
 (the seed's contextual embedding), "hidden" the final normed hidden state, "concat" both,
 "masked" each shot's MSM prediction (the shot replaced by [MASK], predicted from the rest of its
-window: 5 passes, each masking every 5th shot), "output+masked" the output and the MSM prediction
+window: 5 phases, each masking every 5th shot, run as one stacked pass with the unmasked one,
+`MediaFMEncoder.masked_phase_predictions`), "output+masked" the output and the MSM prediction
 side by side (2 x fused width), "fused+masked" the shot's own fused vector plus its unit-length MSM
 prediction (fused width), "compact" output+masked in an orthonormal basis of the subspace the
 output head can reach (`serving_basis`), "auto" (the default since issue 20) "compact" where that
@@ -126,18 +127,18 @@ def _represent(model, args: dict, representation: str, T: int):
         return _masked_predictions(model, args, T)
     if representation == "fused+masked":
         return _fused_plus_masked(model, args, T)
-    out = model(**args)
-    if representation == "compact":  # output+masked, each half in the basis of the head's span
-        basis = serving_basis(model)  # (D, k)
-        masked = _masked_predictions(model, args, T)
+    if representation in ("compact", "output+masked"):  # the unmasked pass rides along
+        out, masked = model.masked_phase_predictions(**args, phases=MASKED_PHASES)
+        if representation == "output+masked":
+            return torch.cat([out.pred, masked], dim=-1)
+        basis = serving_basis(model)  # (D, k): each half in the basis of the head's span
         return torch.cat([out.pred.float() @ basis, masked.float() @ basis], dim=-1)  # (B, T, 2k)
+    out = model(**args)
     if representation == "output":
         return out.pred
     if representation == "hidden":
         return out.hidden
-    if representation == "concat":
-        return torch.cat([out.hidden, out.pred], dim=-1)
-    return torch.cat([out.pred, _masked_predictions(model, args, T)], dim=-1)  # output+masked
+    return torch.cat([out.hidden, out.pred], dim=-1)  # concat
 
 
 def _fused_plus_masked(model, args: dict, T: int):
@@ -149,7 +150,45 @@ def _fused_plus_masked(model, args: dict, T: int):
     return args["shots"] + torch.nn.functional.normalize(pred.float(), dim=-1).to(pred.dtype)
 
 
+# Rows (sequences x (T + 2) tokens x stacked passes) per forward pass on a CPU: the stacked
+# masked phases multiply a batch by MASKED_PHASES + 1, and past ~6 k rows the activations leave
+# the cache (measured on the 240-title benchmark, 2 x 128: titles fastest at 2-4 windows of up to
+# 512 a pass, clips of 6-12 shots at 32-64 a pass; README "Probes (issue 20").
+CPU_ROWS_PER_PASS = 6144
+STACKED = ("masked", "fused+masked", "output+masked", "compact")  # masked_phase_predictions
+
+
+def sub_batches(lengths: list[int], rows: int, stacked: int = 1) -> list[tuple[int, int]]:
+    """[(lo, hi)] consecutive slices of sequences, each padded to its longest, with
+    (hi - lo) * (longest + 2) * stacked <= rows (at least one sequence a slice)."""
+    out, lo = [], 0
+    while lo < len(lengths):
+        hi, longest = lo + 1, lengths[lo] + 2
+        while hi < len(lengths) and (hi + 1 - lo) * max(longest, lengths[hi] + 2) * stacked <= rows:
+            longest = max(longest, lengths[hi] + 2)
+            hi += 1
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
 def _run_batch(
+    model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation, device
+) -> list[np.ndarray]:
+    """Encoder outputs for a batch of shot sequences: on a CPU in `sub_batches` of at most
+    CPU_ROWS_PER_PASS rows, each padded to its longest (the same vectors up to float rounding)."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        return _run_padded(model, seqs, globs, representation, device)
+    stacked = MASKED_PHASES + 1 if representation in STACKED else 1
+    out: list[np.ndarray] = []
+    for lo, hi in sub_batches([len(s) for s in seqs], CPU_ROWS_PER_PASS, stacked):
+        out += _run_padded(model, seqs[lo:hi], globs[lo:hi], representation, device)
+    return out
+
+
+def _run_padded(
     model, seqs: list[np.ndarray], globs: list[np.ndarray | None], representation, device
 ) -> list[np.ndarray]:
     """Encoder outputs for a batch of shot sequences (padded to the longest)."""
@@ -185,16 +224,10 @@ def _run_batch(
 
 def _masked_predictions(model, args: dict, T: int):
     """(B, T, D) each shot's MSM prediction: in pass p every shot with index % 5 == p is replaced
-    by [MASK] and predicted from the rest of the sequence, as in pre-training (20 % masked)."""
-    import torch
-
-    phase_of = torch.arange(T, device=args["shots"].device) % MASKED_PHASES  # (T,)
-    rep = None
-    for phase in range(MASKED_PHASES):
-        at = (phase_of == phase)[None, :].expand(args["shots"].shape[0], T)  # (B, T)
-        pred = model(**args, mask_positions=at).pred  # (B, T, D)
-        rep = pred if rep is None else torch.where(at[..., None], pred, rep)
-    return rep
+    by [MASK] and predicted from the rest of the sequence, as in pre-training (20 % masked).
+    The passes run stacked (`MediaFMEncoder.masked_phase_predictions`, issue 20): equal to one
+    `model(**args, mask_positions=...)` per phase up to float rounding."""
+    return model.masked_phase_predictions(**args, phases=MASKED_PHASES, visible=False)[1]
 
 
 def embed_titles(
@@ -202,7 +235,7 @@ def embed_titles(
     titles: dict[str, np.ndarray],  # title_id -> (n, D) fused shot vectors in shot order
     globals_: dict[str, np.ndarray] | None = None,  # title_id -> (G,) metadata vector
     representation: str = DEFAULT_REPRESENTATION,
-    batch_size: int = 8,  # windows per forward pass
+    batch_size: int = 8,  # windows per batch (on a CPU run in `sub_batches` of those)
     window: int | None = None,  # defaults to model.config.max_shots
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,

@@ -153,3 +153,108 @@ class MediaFMEncoder(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def masked_phase_predictions(
+        self,
+        shots: torch.Tensor,  # (B, T, D)
+        shot_mask: torch.Tensor | None = None,  # (B, T) bool, True = real shot, False = padding
+        globals_: torch.Tensor | None = None,  # (B, G)
+        has_global: torch.Tensor | None = None,  # (B,) bool
+        phases: int = 5,
+        visible: bool = True,
+    ) -> tuple[MediaFMOutput | None, torch.Tensor]:
+        """Each shot's MSM prediction with the shots masked in `phases` groups, and (`visible`)
+        the unmasked forward, in one stacked pass (eval mode; issue 20, "probes in seconds").
+
+        Returns (out, masked): `out` is `forward(shots, shot_mask, globals_, has_global)` (None
+        when `visible` is False); `masked` (B, T, D) holds at shot t the `pred` of
+        `forward(..., mask_positions=arange(T) % phases == t % phases)`, i.e. the shot replaced
+        by [MASK] and predicted from the rest of the sequence. Equal to those phases + 1 forward
+        passes up to float rounding (tests/core/test_fast_eval.py), in fewer flops: the visible
+        pass and the phases run as one (phases + 1) * B batch; the first block's LayerNorm and
+        Q, K, V are computed once for the visible tokens and once for [MASK] at each position
+        (they differ between phases only at the masked shots); the last block runs its queries,
+        MLP, final norm and output head at the masked shots of each phase only (1 / phases of
+        the tokens), since nothing after it mixes positions.
+        """
+        B, T, _ = shots.shape
+        S, L = T + N_SPECIAL, len(self.blocks)
+        e = self.embed(shots, globals_, has_global)  # (B, S, H)
+        H, dev = e.shape[-1], e.device
+        # [MASK] at every shot position, as `embed` builds it: (S, H), specials left as visible
+        em = torch.cat(
+            [e.new_zeros(N_SPECIAL, H), self.mask_token.to(e.dtype).expand(T, H)], 0
+        ) + self.positions[:S].to(e.dtype)
+        phase_of = torch.arange(T, device=dev) % phases  # (T,)
+        at = phase_of[None, :] == torch.arange(phases, device=dev)[:, None]  # (P, T)
+        if visible:
+            at = torch.cat([at.new_zeros(1, T), at], 0)  # group 0: nothing masked
+        G = at.shape[0]
+        cond = torch.cat([at.new_zeros(G, N_SPECIAL), at], 1)[:, None, :, None]  # (G, 1, S, 1)
+        attn_mask = None
+        if shot_mask is not None and not bool(shot_mask.all()):
+            special = torch.ones(B, N_SPECIAL, dtype=torch.bool, device=dev)
+            attn_mask = torch.cat([special, shot_mask], dim=1)[:, None, None, :]  # (B, 1, 1, S)
+
+        def stack(masked_tok: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+            """(G * B, S, H): group g takes `masked_tok` (S, H) where it masks, else `vis`."""
+            return torch.where(cond, masked_tok, vis[None]).reshape(G * B, S, -1)
+
+        def repeat_mask(groups: int):
+            return None if attn_mask is None else attn_mask.repeat(groups, 1, 1, 1)
+
+        x = stack(em, e)  # (G * B, S, H)
+        for i, blk in enumerate(self.blocks):
+            a = blk.attn
+            if i == 0:  # shared: the visible tokens' and [MASK]'s Q, K, V
+                hv, hm = blk.ln1(e), blk.ln1(em)
+                q, k, v = (stack(p(hm), p(hv)) for p in (a.q, a.k, a.v))
+            else:
+                h = blk.ln1(x)
+                q, k, v = a.q(h), a.k(h), a.v(h)
+            if i < L - 1:
+                x = _block_rest(blk, x, q, k, v, repeat_mask(G))
+                continue
+            out = None
+            if visible:  # group 0: every query, as `forward`
+                xv = _block_rest(blk, x[:B], q[:B], k[:B], v[:B], attn_mask)
+                xv = self.final_norm(xv)
+                hidden = xv[:, N_SPECIAL:]
+                out = MediaFMOutput(pred=self.output_proj(hidden), hidden=hidden, cls=xv[:, 0])
+                x, q, k, v = x[B:], q[B:], k[B:], v[B:]
+            # phase p: queries at its masked shots t = p + phases * j only
+            Q = -(-T // phases)
+            t_idx = torch.arange(phases, device=dev)[:, None] + phases * torch.arange(
+                Q, device=dev
+            )  # (P, Q)
+            valid = t_idx < T
+            tok = (t_idx.clamp(max=T - 1) + N_SPECIAL)[:, None, :, None].expand(phases, B, Q, H)
+
+            xs = x.view(phases, B, S, H).gather(2, tok).reshape(phases * B, Q, H)
+            if i == 0:  # a one-block encoder: the queries are [MASK]'s, already projected
+                qs = q.view(phases, B, S, H).gather(2, tok).reshape(phases * B, Q, H)
+            else:
+                qs = a.q(blk.ln1(xs))
+            xs = self.final_norm(_block_rest(blk, xs, qs, k, v, repeat_mask(phases)))
+            pred = self.output_proj(xs).view(phases, B, Q, -1).transpose(0, 1)  # (B, P, Q, D)
+            masked = pred.new_empty(B, T, pred.shape[-1])
+            masked[:, t_idx[valid]] = pred[:, valid]
+            return out, masked
+        raise ValueError("an encoder without blocks has no masked predictions")
+
+
+def _block_rest(blk: MediaFMBlock, x, q, k, v, attn_mask):
+    """The rest of `blk` after its Q, K, V projections: attention of queries q (N, Sq, H) over
+    keys k and values v (N, S, H), output projection, residual on x (N, Sq, H), then the MLP."""
+    a = blk.attn
+    N, Sq, H = q.shape
+    Hd = H // a.heads
+
+    def heads(t: torch.Tensor) -> torch.Tensor:
+        return t.view(N, t.shape[1], a.heads, Hd).transpose(1, 2)  # (N, A, len, Hd)
+
+    y = F.scaled_dot_product_attention(
+        heads(q), heads(k), heads(v), attn_mask=attn_mask, dropout_p=0.0
+    )  # (N, A, Sq, Hd)
+    x = x + blk.drop(a.o(y.transpose(1, 2).reshape(N, Sq, H)))
+    return x + blk.drop(blk.mlp(blk.ln2(x)))

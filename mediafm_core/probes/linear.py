@@ -13,7 +13,10 @@ grid strength at once, in closed form (least squares on -1/+1 targets, L2 penalt
 intercept) from one Gram matrix per training set, in the primal (D x D) or the dual (n x n)
 form, whichever is smaller, with one Cholesky factorisation per strength. `method="logistic"`
 is the previous probe, one scikit-learn logistic regression per label and grid value; it stays
-as the reference the ridge probe is tested against (`tests/core/test_probes.py`).
+as the reference the ridge probe is tested against (`tests/core/test_probes.py`). Where every
+fit of an outer fold is primal, its inner fits and its own fit come from the moments of the
+three inner title parts (`PartGrams`: one D x D product per clip, not four), and the title
+folds are computed once per (titles, k, seed) and shared by every row (issue 20, part 4).
 """
 
 from __future__ import annotations
@@ -75,12 +78,29 @@ def average_precision(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.sum(np.diff(tp, prepend=0.0) / tp[-1] * tp / (last + 1)))
 
 
+def average_precision_columns(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(L,) `average_precision` of every column of scores `s` (n, L) for 0/1 targets `y` (n, L),
+    each column with at least one positive, in one sort (issue 20): at the end of each run of
+    equal scores, recall gained since the previous run's end times precision."""
+    order = np.argsort(-s, axis=0, kind="mergesort")
+    ss = np.take_along_axis(s, order, 0)
+    tp = np.cumsum(np.take_along_axis(y, order, 0), axis=0, dtype=np.float64)  # (n, L)
+    end = np.ones(ss.shape, dtype=bool)
+    end[:-1] = ss[1:] != ss[:-1]  # last row of a run of ties
+    at_end = np.where(end, tp, 0.0)
+    before = np.zeros_like(tp)  # tp at the previous run's end (tp never decreases)
+    before[1:] = np.maximum.accumulate(at_end, axis=0)[:-1]
+    rank = np.arange(1, len(ss) + 1, dtype=np.float64)[:, None]
+    return np.sum(np.where(end, (tp - before) / tp[-1] * tp / rank, 0.0), axis=0)
+
+
 def macro_ap(y: np.ndarray, s: np.ndarray) -> tuple[float, int]:
     """Mean AP over labels that have both classes in `y`; returns (score, labels left out)."""
-    ok = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
-    if not ok:
+    n_pos = y.sum(0)
+    ok = np.flatnonzero((0 < n_pos) & (n_pos < len(y)))
+    if not len(ok):
         return float("nan"), y.shape[1]
-    return float(np.mean([average_precision(y[:, j], s[:, j]) for j in ok])), y.shape[1] - len(ok)
+    return float(np.mean(average_precision_columns(y[:, ok], s[:, ok]))), y.shape[1] - len(ok)
 
 
 def micro_ap(y: np.ndarray, s: np.ndarray) -> tuple[float, int]:
@@ -213,13 +233,7 @@ class RidgeGram:
         return cls(Z, Z @ Z.T, Yc, mean)
 
     def _solve(self, alpha: float) -> np.ndarray:
-        from scipy.linalg import cho_factor, cho_solve
-
-        A = self.gram.copy()
-        A.flat[:: A.shape[0] + 1] += alpha
-        return cho_solve(
-            cho_factor(A, overwrite_a=True, check_finite=False), self.rhs, check_finite=False
-        )
+        return _ridge_solve(self.gram, self.rhs, alpha)
 
     def coef(self, alpha: float) -> np.ndarray:
         """(D, L) coefficients at strength `alpha`."""
@@ -230,6 +244,53 @@ class RidgeGram:
         """(N, L) predictions for centred features Z (N, D), one array per strength."""
         P = Z if self.primal else Z @ self.Z.T  # (N, r), shared by every strength
         return [P @ self._solve(a) + self.mean for a in alphas]
+
+
+def _ridge_solve(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
+    """(gram + alpha I)^-1 rhs by one Cholesky factorisation (gram symmetric PSD, alpha > 0)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    A = gram.copy()
+    A.flat[:: A.shape[0] + 1] += alpha
+    return cho_solve(cho_factor(A, overwrite_a=True, check_finite=False), rhs, check_finite=False)
+
+
+class PartGrams:
+    """Primal ridge fits on unions of disjoint row parts, from each part's moments (issue 20).
+
+    The inner CV trains on every pair of its 3 title parts and the outer fold on all 3, each fit
+    standardising on its own training rows; the standardised Gram of a union follows from the
+    parts' sums: with features centred once on the whole set (X - m0), a union of n rows with
+    mean offset mu has C = sum_c Xc'Xc - n mu mu', std s = sqrt(diag(C) / n) (a std under 1e-8
+    counts as 1, as `_standardise`), Z'Z = C / (s s') and Z'Yc = (sum_c Xc'Tc - n mu tbar') / s.
+    One D x D product per row instead of one per fit (4 fits per outer fold): equal to
+    `RidgeGram.fit` on the standardised union up to float rounding (tests/core/test_fast_eval.py).
+    """
+
+    def __init__(self, X: np.ndarray, T: np.ndarray, parts: list[np.ndarray]):
+        """X (n, D) features, T (n, L) regression targets (`_targets`), parts: disjoint row
+        index arrays."""
+        self.m0 = X.mean(0)
+        self.moments = []  # per part: (rows, sum x, X'X, X'T, sum t), x centred on m0
+        for p in parts:
+            Xc, Tp = X[p] - self.m0, T[p]
+            self.moments.append((len(p), Xc.sum(0), Xc.T @ Xc, Xc.T @ Tp, Tp.sum(0)))
+
+    def __len__(self) -> int:
+        return len(self.moments)
+
+    def predict(self, use, Xte: np.ndarray, alphas) -> list[np.ndarray]:
+        """(N, L) predictions for raw features Xte (N, D) of the fit on the parts `use`, one
+        array per strength in `alphas`."""
+        n, sx, G, R, st = (sum(m[k] for m in (self.moments[i] for i in use)) for k in range(5))
+        mu, tbar = sx / n, st / n
+        C = G - n * np.outer(mu, mu)
+        sd = np.sqrt(np.maximum(np.diag(C) / n, 0.0))
+        sd[sd < 1e-8] = 1.0
+        gram = C / np.outer(sd, sd)
+        rhs = (R - n * np.outer(mu, tbar)) / sd[:, None]
+        Z = (Xte - self.m0 - mu) / sd
+        return [Z @ _ridge_solve(gram, rhs, a) + tbar for a in alphas]
 
 
 def _targets(kind: str, y: np.ndarray, groups) -> np.ndarray:
@@ -255,26 +316,82 @@ def _predict_grid(kind, method, Xtr, ytr, Xte, grid, groups_tr) -> list[np.ndarr
     return out if ytr.ndim == 2 else [o[:, 0] for o in out]
 
 
-def _group_folds(groups: np.ndarray, k: int, seed: int):
-    from sklearn.model_selection import GroupKFold
+_FOLD_CACHE: dict[tuple, list] = {}  # (k, seed, groups) -> folds; see _group_folds
+_FOLD_CACHE_SIZE = 256
 
-    k = min(k, len(np.unique(groups)))
-    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return list(splitter.split(groups, groups=groups))
+
+def _group_folds(groups: np.ndarray, k: int, seed: int):
+    """[(train, test)] index arrays, the folds of scikit-learn's
+    `GroupKFold(k, shuffle=True, random_state=seed)` (k capped at the number of titles).
+
+    Written out (the sorted titles permuted by `RandomState(seed)`, `array_split` into k runs,
+    a fold's test rows those of its titles, both index arrays increasing; ValueError under two
+    titles, as GroupKFold) so that a probe run
+    neither imports scikit-learn nor pays its per-call validation (tested equal to it,
+    tests/core/test_fast_eval.py). The split is a pure function of (groups, k, seed) and every
+    row of an ablation probes the same clips with the same seed, so it is computed once per
+    (groups, k, seed) and shared (issue 20): read the arrays, never write them."""
+    g = np.asarray(groups)
+    key = (k, seed, g.dtype.str, g.tobytes() if g.dtype != object else tuple(g.tolist()))
+    hit = _FOLD_CACHE.get(key)
+    if hit is not None:
+        return hit
+    _, inverse = np.unique(g, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_titles = int(inverse.max()) + 1 if len(inverse) else 0
+    k = min(k, n_titles)
+    if k < 2:  # as GroupKFold, which needs two folds
+        raise ValueError(f"{n_titles} title(s): at least 2 are needed for grouped folds")
+    fold_of = np.empty(n_titles, dtype=np.int64)  # sorted title position -> fold
+    for f, run in enumerate(np.array_split(np.random.RandomState(seed).permutation(n_titles), k)):
+        fold_of[run] = f
+    row_fold = fold_of[inverse]
+    folds = []
+    for f in range(k):
+        test = row_fold == f
+        tr, te = np.flatnonzero(~test), np.flatnonzero(test)
+        tr.setflags(write=False)
+        te.setflags(write=False)
+        folds.append((tr, te))
+    if len(_FOLD_CACHE) >= _FOLD_CACHE_SIZE:
+        _FOLD_CACHE.pop(next(iter(_FOLD_CACHE)))  # oldest first
+    _FOLD_CACHE[key] = folds
+    return folds
 
 
 def _pick_regularisation(kind, metric, X, y, groups, seed: int, method: str = "ridge") -> float:
     """Inner CV grouped by title: the grid value with the best mean score (first on ties)."""
+    return _inner_cv(kind, metric, X, y, groups, seed, method)[0]
+
+
+def _inner_cv(kind, metric, X, y, groups, seed: int, method: str):
+    """(the grid value `_pick_regularisation` picks, the `PartGrams` of the inner test parts or
+    None). The part moments serve every inner fit and the fit on all of X when every inner
+    training set is primal (rows >= D) and the method is ridge; otherwise each fit is
+    `_predict_grid` on its own rows."""
     grid = _grid(kind, method)
     folds = _group_folds(groups, INNER_FOLDS, seed)
     if len(folds) < 2:
-        return grid[len(grid) // 2]
+        return grid[len(grid) // 2], None
+    parts = None
+    covered = sum(len(te) for _, te in folds) == len(X)  # the test parts partition X
+    if method == "ridge" and covered and min(len(tr) for tr, _ in folds) >= X.shape[1]:
+        parts = PartGrams(X, _targets(kind, y, groups), [te for _, te in folds])
     scores = np.full((len(folds), len(grid)), np.nan)
     for i, (tr, te) in enumerate(folds):
-        for j, s in enumerate(_predict_grid(kind, method, X[tr], y[tr], X[te], grid, groups[tr])):
+        if parts is None:
+            preds = _predict_grid(kind, method, X[tr], y[tr], X[te], grid, groups[tr])
+        else:
+            preds = _shaped(parts.predict([j for j in range(len(folds)) if j != i], X[te], grid), y)
+        for j, s in enumerate(preds):
             scores[i, j] = score(kind, metric, y[te], s, groups[te])[0]
     means = [np.nanmean(c) if not np.all(np.isnan(c)) else -np.inf for c in scores.T]
-    return grid[int(np.argmax(means))]
+    return grid[int(np.argmax(means))], parts
+
+
+def _shaped(preds: list[np.ndarray], y: np.ndarray) -> list[np.ndarray]:
+    """(N, L) predictions shaped like rows of `y`: (N,) for a 1-d target."""
+    return preds if y.ndim == 2 else [p[:, 0] for p in preds]
 
 
 def run_probe(
@@ -294,14 +411,19 @@ def run_probe(
     X = np.asarray(features, dtype=np.float64)
     if X.shape[0] != len(clips):
         raise ValueError(f"{X.shape[0]} feature rows for {len(clips)} clips")
-    groups, y = clips.title_ids, clips.y
+    # titles as integer codes in sorted title order: the same folds, means and title order as
+    # the strings, without comparing strings in every split and mask (issue 20)
+    groups, y = np.unique(clips.title_ids, return_inverse=True)[1].reshape(-1), clips.y
     if spec.kind == "ranking":
         X = demean_within(X, groups)
     scores, skipped = [], {"empty_folds": 0, "unscorable": 0}
     outer = _group_folds(groups, folds, seed)
     for i, (tr, te) in enumerate(outer):
-        reg = _pick_regularisation(spec.kind, spec.metric, X[tr], y[tr], groups[tr], seed, method)
-        s = _predict_grid(spec.kind, method, X[tr], y[tr], X[te], (reg,), groups[tr])[0]
+        reg, parts = _inner_cv(spec.kind, spec.metric, X[tr], y[tr], groups[tr], seed, method)
+        if parts is not None:  # the inner parts make up the outer training set
+            s = _shaped(parts.predict(range(len(parts)), X[te], (reg,)), y)[0]
+        else:
+            s = _predict_grid(spec.kind, method, X[tr], y[tr], X[te], (reg,), groups[tr])[0]
         value, left_out = score(spec.kind, spec.metric, y[te], s, groups[te])
         skipped["unscorable"] += left_out
         if np.isnan(value):
