@@ -278,6 +278,52 @@ def test_audio_format_change_mid_stream_is_decoded_through(tmp_path, first, seco
     assert [round(tone_share(it.audio, 880), 1) for it in items] == [0.0, 1.0]
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        (("320x180", "yuv420p"), ("160x90", "yuv420p")),
+        (("160x90", "yuv420p"), ("160x90", "yuv420p10le")),
+    ],
+    ids=["720p-like-to-smaller", "8-bit-to-10-bit"],
+)
+def test_video_format_change_mid_stream_is_decoded_through(tmp_path, first, second):
+    """The neighbour of cases 3-4 in the picture: spliced TS segments whose resolution or bit
+    depth changes at the splice (an ad insertion) decode as two shots, each with its colour and
+    its tone."""
+    tdir = title_dir(tmp_path)
+    listing = tmp_path / "segments.txt"
+    lines = []
+    for k, ((size, pix_fmt), colour, tone) in enumerate(
+        zip((first, second), ("red", "blue"), (440, 880))
+    ):
+        seg = tmp_path / f"seg{k}.ts"
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={colour}:s={size}:r=25:d=3",
+            *sine(tone, 3),
+            *X264,
+            "-pix_fmt",
+            pix_fmt,
+            *AAC,
+            "-shortest",
+            "-f",
+            "mpegts",
+            str(seg),
+        )
+        lines.append(f"file '{seg}'")
+    listing.write_text("\n".join(lines) + "\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tdir / "video.ts"))
+    title = open_title(tdir)
+    shots = detect_shots(title)
+    assert shots["start_frame"].to_pylist() == [0, 75]
+    items = extract_shot_inputs(title, shots, frames_per_shot=2, size=16)
+    means = [it.frames.reshape(-1, 3).mean(0) for it in items]
+    assert means[0][0] > 200 > means[0][2] and means[1][2] > 200 > means[1][0]  # red, blue
+    assert [round(tone_share(it.audio, 880), 1) for it in items] == [0.0, 1.0]
+
+
 # -- case 5: holes and overlaps in the audio timestamps -----------------------------------------
 def gapped_audio(tmp_path, first_s: float, stamp_s: float, second_s: float) -> list[str]:
     """ffmpeg input args: 440 Hz for `first_s`, then 880 Hz for `second_s` stamped from
