@@ -102,6 +102,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="weight of the reconstruction loss at unmasked shots (0 = masked-only MSM)",
     )
     p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=TrainConfig.contrastive_weight,
+        help="weight of an InfoNCE term at masked shots, the title's other shots as negatives "
+        "(0 = MSM alone)",
+    )
+    p.add_argument(
+        "--contrastive-temperature",
+        type=float,
+        default=TrainConfig.contrastive_temperature,
+        help="temperature of the InfoNCE term's cosine logits",
+    )
+    p.add_argument(
         "--corruption",
         choices=CORRUPTIONS,
         default=TrainConfig.corruption,
@@ -166,6 +179,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
             log_every=args.log_every,
             resume=args.resume,
             unmasked_weight=args.unmasked_weight,
+            contrastive_weight=args.contrastive_weight,
+            contrastive_temperature=args.contrastive_temperature,
             corruption=args.corruption,
             mask_span=args.mask_span,
             dropout=args.dropout,

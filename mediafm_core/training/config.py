@@ -58,6 +58,13 @@ class TrainConfig:
     # popularity -0.029 / retrieval -0.065 against fused) - the masked half of the default
     # representation now carries that smoothing instead. Val loss stays masked-only.
     unmasked_weight: float = 0.3
+    # InfoNCE beside MSM (issue 20, msm.contrastive_loss): each masked prediction, unit-normalised,
+    # is scored against every real shot's fused vector in its title window (its own the positive,
+    # the others the negatives, wav2vec 2.0-style) at `contrastive_temperature`, weighted by this
+    # and added to the training loss; 0 = MSM alone (the step is then exactly the one without the
+    # term). Validation MSM stays the plain masked loss. Measured: see README "Contrastive term".
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
     # --- data
     # Longest training window in shots (longer titles: a random crop). Random 128-shot crops with
     # batch 16 and dropout 0.1 were measured on the tune cells (bench/suite.py) and lost: best val
@@ -99,6 +106,12 @@ class TrainConfig:
             raise ValueError(f"corruption must be 'mask' or 'bert', got {self.corruption!r}")
         if self.unmasked_weight < 0:
             raise ValueError(f"unmasked_weight must be >= 0, got {self.unmasked_weight}")
+        if self.contrastive_weight < 0:
+            raise ValueError(f"contrastive_weight must be >= 0, got {self.contrastive_weight}")
+        if self.contrastive_temperature <= 0:
+            raise ValueError(
+                f"contrastive_temperature must be > 0, got {self.contrastive_temperature}"
+            )
         if self.mask_span < 1:
             raise ValueError(f"mask_span must be >= 1, got {self.mask_span}")
         if not 0.0 < self.mask_ratio < 1.0:

@@ -304,6 +304,27 @@ def test_cli_pretrain_end_to_end(tmp_path, capsys):
     assert meta["model"]["layers"] == 1 and meta["global_dim"] == G
 
 
+def test_cli_pretrain_contrastive_flags_reach_the_config(tmp_path, capsys):
+    fused = make_titles()
+    fp = tmp_path / "fused.parquet"
+    write_vectors(fp, fused.title_ids, fused.shot_index, fused.vectors, column="fused")
+    out = tmp_path / "ckpt"
+    common = ["pretrain", "--fused", str(fp), "--size", "tiny", "--steps", "3", "--layers", "1"]
+    common += ["--batch-size", "2", "--window", "12", "--val-fraction", "0.25"]
+    flags = ["--contrastive-weight", "0.5", "--contrastive-temperature", "0.2"]
+    assert cli_main([*common, "--out", str(out), *flags]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["contrastive_weight"] == 0.5 and train["contrastive_temperature"] == 0.2
+    assert cli_main([*common, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    with_term = json.loads((out / "metrics.json").read_text())
+    assert with_term["train_loss"] > plain["train_loss"]  # the InfoNCE nats are added
+    assert (
+        json.loads((tmp_path / "plain" / "config.json").read_text())["train"]["contrastive_weight"]
+        == 0.0
+    )
+
+
 @pytest.mark.parametrize("problem", ["nan", "missing"])
 def test_cli_pretrain_bad_file_exits_2_with_one_line(tmp_path, capsys, problem):
     fused = make_titles(3)
