@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 CORRUPTIONS = ("mask", "bert")  # TrainConfig.corruption choices
+CONTRASTIVE_ON = ("output", "head")  # TrainConfig.contrastive_on choices
 
 
 @dataclass
@@ -65,6 +66,10 @@ class TrainConfig:
     # term). Validation MSM stays the plain masked loss. Measured: see README "Contrastive term".
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
+    # What the InfoNCE scores: "output" = the MSM prediction itself (output head); "head" = a
+    # separate linear head from the hidden state (model config contrastive_head), so the output
+    # head (the features) is trained by MSM alone and only the body sees the contrastive signal.
+    contrastive_on: str = "output"
     # --- data
     # Longest training window in shots (longer titles: a random crop). Random 128-shot crops with
     # batch 16 and dropout 0.1 were measured on the tune cells (bench/suite.py) and lost: best val
@@ -111,6 +116,10 @@ class TrainConfig:
         if self.contrastive_temperature <= 0:
             raise ValueError(
                 f"contrastive_temperature must be > 0, got {self.contrastive_temperature}"
+            )
+        if self.contrastive_on not in CONTRASTIVE_ON:
+            raise ValueError(
+                f"contrastive_on must be one of {CONTRASTIVE_ON}, got {self.contrastive_on!r}"
             )
         if self.mask_span < 1:
             raise ValueError(f"mask_span must be >= 1, got {self.mask_span}")

@@ -78,6 +78,7 @@ def model_config(
             hidden=cfg.hidden,
             heads=cfg.heads,
             dropout=cfg.dropout,
+            contrastive_head=cfg.contrastive_weight > 0 and cfg.contrastive_on == "head",
         )
     except ValueError as exc:
         raise InputError("model config", str(exc)) from exc
@@ -191,7 +192,8 @@ class Trainer:
             log.info("no resumable checkpoint in %s: starting from scratch", self.out_dir)
             return
         meta = ckpt.read_meta(self.out_dir)
-        if meta["model"] != self.model_cfg.to_dict():
+        # through from_dict: a checkpoint written before a field existed has that field's default
+        if MediaFMConfig.from_dict(meta["model"]).to_dict() != self.model_cfg.to_dict():
             raise InputError(str(self.out_dir), "checkpoint model config differs from this run's")
         if state.get("optimizer_kind") != self.cfg.optimizer:
             raise InputError(
@@ -285,8 +287,9 @@ class Trainer:
             rest = b.shot_mask & ~b.mask  # (B, T)
             loss = loss + unmasked_weight * (d * rest).sum() / rest.sum().clamp(min=1)
         if contrastive_weight > 0:  # skipped at 0: the default recipe's steps are unchanged
+            scored = out.pred if out.contrastive is None else out.contrastive
             nce = contrastive_loss(
-                out.pred, b.shots, b.mask, b.shot_mask, self.cfg.contrastive_temperature
+                scored, b.shots, b.mask, b.shot_mask, self.cfg.contrastive_temperature
             )
             loss = loss + contrastive_weight * nce
         return loss, n

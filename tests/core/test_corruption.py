@@ -180,3 +180,32 @@ def test_contrastive_weight_zero_trains_exactly_as_before(tmp_path, monkeypatch)
     assert tr.evaluate() == pytest.approx(0.7647562026977539, rel=1e-5)
     again = _tiny_trainer(tmp_path / "b", steps=4, contrastive_weight=0.0)
     assert [again.train_step() for _ in range(4)] == losses  # bit-identical
+
+
+def test_contrastive_head_takes_the_term_off_the_output_head(tmp_path):
+    from mediafm_core.training.checkpoint import load_checkpoint
+
+    tr = _tiny_trainer(tmp_path, contrastive_weight=1.0, contrastive_on="head")
+    assert tr.model.config.contrastive_head and tr.model.contrastive_proj is not None
+    b = next(iter(tr.validation_batches()))
+    tr.model.train()
+    nce_only = tr._forward_loss(tr.model, b, contrastive_weight=1.0)[0]
+    nce_only = nce_only - tr._forward_loss(tr.model, b)[0]  # the InfoNCE term alone
+    tr.model.zero_grad()
+    nce_only.backward()
+    head = tr.model.contrastive_proj.weight.grad
+    assert head is not None and head.abs().sum() > 0
+    # the features' head gets no gradient from the term; the body does
+    assert tr.model.output_proj.weight.grad.abs().max().item() == 0.0
+    assert tr.model.blocks[0].attn.q.weight.grad.abs().sum() > 0
+    # the same seed draws the same initial weights with or without the extra head
+    plain = _tiny_trainer(tmp_path / "p")
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(v, tr.model.state_dict()[k]), k
+    # it trains, round-trips through the checkpoint, and the output head is unchanged by it
+    out = tr.fit()
+    model, meta = load_checkpoint(out)
+    assert meta["model"]["contrastive_head"] is True and model.contrastive_proj is not None
+    assert not plain.model.config.contrastive_head and plain.model.contrastive_proj is None
+    with pytest.raises(ValueError, match="contrastive_on"):
+        TrainConfig(contrastive_on="cls")
