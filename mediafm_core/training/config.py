@@ -63,12 +63,20 @@ class TrainConfig:
     # is scored against every real shot's fused vector in its title window (its own the positive,
     # the others the negatives, wav2vec 2.0-style) at `contrastive_temperature`, weighted by this
     # and added to the training loss; 0 = MSM alone (the step is then exactly the one without the
-    # term). Validation MSM stays the plain masked loss. Measured: see README "Contrastive term".
+    # term). Validation MSM stays the plain masked loss. Tune cells (bench/suite.py, small, 300
+    # steps, Muon; README "Contrastive term beside MSM"), retrieval contextual minus fused,
+    # narrative / drift: 0 -0.001 / -0.007; 0.03 -0.011 / +0.007; 0.1 -0.007 / +0.024 (drift
+    # popularity -0.016); 0.5 -0.042 / -0.059 and 1.0 -0.105 / -0.117 (ad, popularity, tone lost
+    # too); best val MSM rose with every weight (0.536 / 0.567 at 0, 0.545 / 0.581 at 0.1). A
+    # masked shot is barely identifiable among its title's shots (val InfoNCE 4.4 nats against a
+    # chance of 5.3), so the term stays off.
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
     # What the InfoNCE scores: "output" = the MSM prediction itself (output head); "head" = a
     # separate linear head from the hidden state (model config contrastive_head), so the output
     # head (the features) is trained by MSM alone and only the body sees the contrastive signal.
+    # "head" at weight 1.0 lost retrieval by 0.163 / 0.085 and popularity by 0.151 / 0.135 on the
+    # tune cells while genre rose (+0.098 / +0.114): no better than "output".
     contrastive_on: str = "output"
     # --- data
     # Longest training window in shots (longer titles: a random crop). Random 128-shot crops with
