@@ -26,6 +26,8 @@ differences per cell, with the recipe's defaults (TrainConfig) unless `--set key
 
 `--compare` probes more representations on the same checkpoints; `--reuse` keeps checkpoints
 already trained in `--work` with the same settings (issue 20).
+`--contrastive-weight W` adds the InfoNCE term beside MSM (TrainConfig.contrastive_weight; measured
+in README "Contrastive term beside MSM", off by default).
 """
 
 from __future__ import annotations
