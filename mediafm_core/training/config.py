@@ -71,7 +71,10 @@ class TrainConfig:
     # masked shot is barely identifiable among its title's shots (val InfoNCE 4.4 nats against a
     # chance of 5.3). Weight 0.3 at temperature 0.5 (all four other tasks kept on the tune
     # cells) on the confirm cells: retrieval up on 3 of 4 (at most +9.4 % of fused, recurring/s22)
-    # but popularity down on 3 (recurring -0.115 / -0.097 against -0.054 / -0.057), so it stays off.
+    # but popularity down on 3 (recurring -0.115 / -0.097 against -0.054 / -0.057). At 1000 steps
+    # the same setting raised retrieval on all 6 cells (+0.016 to +0.057; +15.5 % of fused on
+    # recurring/s21) but cut genre on all 6 (below fused on narrative/s11 and drift/s21), so it
+    # stays off until a 3000-step suite says otherwise.
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
     # What the InfoNCE scores: "output" = the MSM prediction itself (output head); "head" = a
