@@ -263,6 +263,17 @@ def test_resume_rejects_other_model(tmp_path):
         Trainer(tiny_cfg(layers=1, resume=True), fused, None, tmp_path / "ck")
 
 
+def test_resume_accepts_a_checkpoint_from_before_the_contrastive_head_field(tmp_path):
+    fused = make_titles()
+    pretrain(tiny_cfg(steps=2, checkpoint_every=0), fused, None, tmp_path / "ck")
+    path = tmp_path / "ck" / "config.json"
+    meta = json.loads(path.read_text())
+    assert meta["model"].pop("contrastive_head") is False  # as written before issue 20's term
+    path.write_text(json.dumps(meta))
+    tr = Trainer(tiny_cfg(steps=4, resume=True, checkpoint_every=0), fused, None, tmp_path / "ck")
+    assert tr.step == 2
+
+
 def test_cli_pretrain_end_to_end(tmp_path, capsys):
     fused = make_titles()
     glob = make_globals(fused)
