@@ -26,6 +26,8 @@ differences per cell, with the recipe's defaults (TrainConfig) unless `--set key
 
 `--compare` probes more representations on the same checkpoints; `--reuse` keeps checkpoints
 already trained in `--work` with the same settings (issue 20).
+`--contrastive-weight W` adds the InfoNCE term beside MSM (TrainConfig.contrastive_weight; measured
+in README "Contrastive term beside MSM", off by default).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def _pretrain_both(data: Path, work: Path, a: argparse.Namespace) -> dict[str, d
         muon_lr=a.muon_lr,
         corruption=a.corruption,
         unmasked_weight=a.unmasked_weight,
+        contrastive_weight=a.contrastive_weight,
         mask_span=a.mask_span,
         eval_every=0,
         log_every=25,
@@ -118,6 +121,13 @@ def main() -> int:
         help="loss weight at unmasked shots (TrainConfig.unmasked_weight)",
     )
     p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=None,
+        help="InfoNCE weight at masked shots (TrainConfig.contrastive_weight); in the suite the "
+        "same as --set contrastive_weight=W",
+    )
+    p.add_argument(
         "--mask-span",
         type=int,
         default=TrainConfig.mask_span,
@@ -168,6 +178,8 @@ def main() -> int:
         return run_suite(a, p)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     a.size, a.steps = a.size or "small", a.steps or 300
+    if a.contrastive_weight is None:
+        a.contrastive_weight = TrainConfig.contrastive_weight
     import torch
 
     torch.set_num_threads(1)
@@ -219,6 +231,7 @@ def main() -> int:
         f"## Ablation (titles={a.titles}, dims={tuple(a.dims)}, seed={a.seed}, size={a.size}, "
         f"steps={a.steps}, lr={a.lr}, muon_lr={a.muon_lr}, corruption={a.corruption}, "
         f"unmasked_weight={a.unmasked_weight}, mask_span={a.mask_span}, "
+        f"contrastive_weight={a.contrastive_weight}, "
         f"folds={a.folds}; encoder: Muon unless marked)\n"
     )
     print(format_table(table))
@@ -253,6 +266,8 @@ def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     train = {k: v for k, v in (("size", a.size), ("steps", a.steps)) if v is not None}
+    if a.contrastive_weight is not None:  # absent = the recipe's (same checkpoint tag as before)
+        train["contrastive_weight"] = a.contrastive_weight
     train.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in a.set)})
     cells = [
         c

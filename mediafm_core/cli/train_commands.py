@@ -10,7 +10,11 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` to the `mediafm` parser."""
-    from mediafm_core.training.config import CORRUPTIONS, TrainConfig  # dataclasses only
+    from mediafm_core.training.config import (  # dataclasses only
+        CONTRASTIVE_ON,
+        CORRUPTIONS,
+        TrainConfig,
+    )
 
     p = sub.add_parser(
         "pretrain",
@@ -102,6 +106,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="weight of the reconstruction loss at unmasked shots (0 = masked-only MSM)",
     )
     p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=TrainConfig.contrastive_weight,
+        help="weight of an InfoNCE term at masked shots, the title's other shots as negatives "
+        "(0 = MSM alone)",
+    )
+    p.add_argument(
+        "--contrastive-temperature",
+        type=float,
+        default=TrainConfig.contrastive_temperature,
+        help="temperature of the InfoNCE term's cosine logits",
+    )
+    p.add_argument(
+        "--contrastive-on",
+        choices=CONTRASTIVE_ON,
+        default=TrainConfig.contrastive_on,
+        help="InfoNCE on the MSM prediction (output) or on a separate head trained by it alone",
+    )
+    p.add_argument(
         "--corruption",
         choices=CORRUPTIONS,
         default=TrainConfig.corruption,
@@ -166,6 +189,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
             log_every=args.log_every,
             resume=args.resume,
             unmasked_weight=args.unmasked_weight,
+            contrastive_weight=args.contrastive_weight,
+            contrastive_temperature=args.contrastive_temperature,
+            contrastive_on=args.contrastive_on,
             corruption=args.corruption,
             mask_span=args.mask_span,
             dropout=args.dropout,

@@ -21,6 +21,9 @@ class MediaFMConfig:
     max_shots: int = 512  # longest shot sequence; positions cover max_shots + 2 specials
     dropout: float = 0.0  # dropout on attention and residual branches (training only)
     norm_eps: float = 1e-5  # LayerNorm epsilon
+    # A second linear head hidden -> fused_dim trained only by the contrastive term
+    # (TrainConfig.contrastive_on="head"); never part of the features. False = the seed's model.
+    contrastive_head: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:

@@ -25,6 +25,7 @@ class MediaFMOutput:
     pred: torch.Tensor  # (B, T, D) output projection back to the fused space, at shot positions
     hidden: torch.Tensor  # (B, T, H) final (normed) hidden state at shot positions
     cls: torch.Tensor  # (B, H) final hidden state of [CLS]
+    contrastive: torch.Tensor | None = None  # (B, T, D) the contrastive head's output, if any
 
 
 class MediaFMAttention(nn.Module):
@@ -92,12 +93,16 @@ class MediaFMEncoder(nn.Module):
         self.blocks = nn.ModuleList(MediaFMBlock(cfg) for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(H, eps=cfg.norm_eps)
         self.output_proj = nn.Linear(H, cfg.fused_dim)
+        self.contrastive_proj: nn.Linear | None = None
         self.reset_parameters()
+        if cfg.contrastive_head:  # built after the rest is drawn: their weights are as without it
+            self.contrastive_proj = nn.Linear(H, cfg.fused_dim)
+            self._reset_contrastive()
 
     def reset_parameters(self) -> None:
         """BERT-style init: N(0, 0.02) weights, zero biases, residual outputs scaled by depth."""
         for m in self.modules():
-            if isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear) and m is not self.contrastive_proj:
                 nn.init.normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
         for blk in self.blocks:
@@ -105,6 +110,12 @@ class MediaFMEncoder(nn.Module):
             nn.init.normal_(blk.mlp.fc2.weight, std=0.02 / (2 * self.config.layers) ** 0.5)
         for p in (self.cls_token, self.global_fallback, self.mask_token, self.positions):
             nn.init.normal_(p, std=0.02)
+        self._reset_contrastive()
+
+    def _reset_contrastive(self) -> None:
+        if self.contrastive_proj is not None:
+            nn.init.normal_(self.contrastive_proj.weight, std=0.02)
+            nn.init.zeros_(self.contrastive_proj.bias)
 
     def embed(
         self,
@@ -149,7 +160,10 @@ class MediaFMEncoder(nn.Module):
             x = blk(x, attn_mask)
         x = self.final_norm(x)
         hidden = x[:, N_SPECIAL:]  # (B, T, H)
-        return MediaFMOutput(pred=self.output_proj(hidden), hidden=hidden, cls=x[:, 0])
+        nce = self.contrastive_proj(hidden) if self.contrastive_proj is not None else None
+        return MediaFMOutput(
+            pred=self.output_proj(hidden), hidden=hidden, cls=x[:, 0], contrastive=nce
+        )
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -5,6 +5,10 @@ distance between the model's prediction and the original fused vector at masked 
 Two trivial predictors are scored on the same masks so a loss figure means something:
 `mean_shot` (the mean of the title's unmasked shots) and `neighbour` (copy the nearest unmasked
 shot; the earlier one on ties).
+
+`contrastive_loss` is an optional InfoNCE term beside MSM (issue 20,
+TrainConfig.contrastive_weight): each masked prediction must pick its own shot out of all the real
+shots of its title window.
 """
 
 from __future__ import annotations
@@ -67,6 +71,38 @@ def msm_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
     """Mean cosine distance at masked positions. pred, target (B, T, D); mask (B, T) bool."""
     d = cosine_distance(pred, target)  # (B, T)
     return (d * mask).sum() / mask.sum().clamp(min=1)
+
+
+CONTRASTIVE_TEMPERATURE = 0.1
+
+
+def contrastive_loss(
+    pred: torch.Tensor,  # (B, T, D) predictions
+    target: torch.Tensor,  # (B, T, D) the true fused vectors
+    mask: torch.Tensor,  # (B, T) bool, positions scored (the MSM-masked shots)
+    shot_mask: torch.Tensor,  # (B, T) bool, True = real shot (the candidates)
+    temperature: float = CONTRASTIVE_TEMPERATURE,
+) -> torch.Tensor:
+    """InfoNCE at masked positions, wav2vec 2.0-style with the title as the set of distractors.
+
+    Each masked prediction and every real shot's true fused vector are unit-normalised; the
+    logits are their cosine similarities / `temperature` against all real shots of the same row
+    (title window), the correct class is the shot's own position. Returns the mean cross-entropy
+    (nats) over masked positions, a float32 scalar; 0 when nothing is masked. Padding is never a
+    candidate; a row with one real shot contributes log(1) = 0. Computed in float32.
+    Source: Baevski et al. 2020 (wav2vec 2.0), with MSM's fused vectors as the quantised targets.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    p = F.normalize(pred.float(), dim=-1, eps=1e-8)  # (B, T, D)
+    t = F.normalize(target.float(), dim=-1, eps=1e-8)  # (B, T, D)
+    logits = torch.einsum("bid,bjd->bij", p, t) / temperature  # (B, T query, T candidate)
+    logits = logits.masked_fill(~shot_mask[:, None, :], float("-inf"))
+    own = torch.diagonal(logits, dim1=1, dim2=2)  # (B, T) the positive's logit
+    rows = mask & shot_mask  # (B, T) queries; a real shot is its own candidate: no all -inf row
+    lse = torch.logsumexp(logits.masked_fill(~rows[:, :, None], 0.0), dim=-1)  # (B, T)
+    nll = (lse - own.masked_fill(~rows, 0.0)) * rows
+    return nll.sum() / rows.sum().clamp(min=1)
 
 
 def mean_shot_prediction(

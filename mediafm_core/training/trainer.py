@@ -21,7 +21,7 @@ import torch
 from mediafm_core.errors import InputError
 from mediafm_core.model.configuration_mediafm import MediaFMConfig, auto_size, config_for
 from mediafm_core.model.modeling_mediafm import MediaFMEncoder
-from mediafm_core.model.msm import baseline_losses, cosine_distance
+from mediafm_core.model.msm import baseline_losses, contrastive_loss, cosine_distance
 from mediafm_core.optim.muon import CombinedOptimizer, build_optimizer
 from mediafm_core.tables import VectorTable, read_vectors
 from mediafm_core.training import checkpoint as ckpt
@@ -78,6 +78,7 @@ def model_config(
             hidden=cfg.hidden,
             heads=cfg.heads,
             dropout=cfg.dropout,
+            contrastive_head=cfg.contrastive_weight > 0 and cfg.contrastive_on == "head",
         )
     except ValueError as exc:
         raise InputError("model config", str(exc)) from exc
@@ -191,7 +192,8 @@ class Trainer:
             log.info("no resumable checkpoint in %s: starting from scratch", self.out_dir)
             return
         meta = ckpt.read_meta(self.out_dir)
-        if meta["model"] != self.model_cfg.to_dict():
+        # through from_dict: a checkpoint written before a field existed has that field's default
+        if MediaFMConfig.from_dict(meta["model"]).to_dict() != self.model_cfg.to_dict():
             raise InputError(str(self.out_dir), "checkpoint model config differs from this run's")
         if state.get("optimizer_kind") != self.cfg.optimizer:
             raise InputError(
@@ -268,9 +270,12 @@ class Trainer:
         inputs: torch.Tensor | None = None,  # (B, T, D) corrupted shots; None = b.shots
         mask_in: torch.Tensor | None = None,  # (B, T) [MASK] positions; None = b.mask
         unmasked_weight: float = 0.0,
+        contrastive_weight: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean cosine distance at the MSM positions b.mask, number of them), plus
-        `unmasked_weight` x the mean distance at the other real shots when that is > 0."""
+        `unmasked_weight` x the mean distance at the other real shots when that is > 0, plus
+        `contrastive_weight` x the InfoNCE of the masked predictions against their title's real
+        shots (msm.contrastive_loss) when that is > 0. The defaults are the validation loss."""
         x = b.shots if inputs is None else inputs
         m_in = b.mask if mask_in is None else mask_in
         with self._autocast():
@@ -281,6 +286,12 @@ class Trainer:
         if unmasked_weight > 0:
             rest = b.shot_mask & ~b.mask  # (B, T)
             loss = loss + unmasked_weight * (d * rest).sum() / rest.sum().clamp(min=1)
+        if contrastive_weight > 0:  # skipped at 0: the default recipe's steps are unchanged
+            scored = out.pred if out.contrastive is None else out.contrastive
+            nce = contrastive_loss(
+                scored, b.shots, b.mask, b.shot_mask, self.cfg.contrastive_temperature
+            )
+            loss = loss + contrastive_weight * nce
         return loss, n
 
     def make_batch(self, step: int) -> tuple[Batch, torch.Generator]:
@@ -299,7 +310,9 @@ class Trainer:
         if cfg.corruption == "bert":  # extra draws only in this mode: "mask" runs are unchanged
             inputs, mask_in = corrupt_inputs(b.shots, b.shot_mask, b.mask, gen)
         self.model.train()
-        loss, _ = self._forward_loss(self.step_model, b, inputs, mask_in, cfg.unmasked_weight)
+        loss, _ = self._forward_loss(
+            self.step_model, b, inputs, mask_in, cfg.unmasked_weight, cfg.contrastive_weight
+        )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

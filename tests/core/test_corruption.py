@@ -138,3 +138,74 @@ def test_bert_corruption_trains_and_is_recorded(tmp_path):
     again.fit()
     for k, v in again.model.state_dict().items():
         assert torch.equal(v, after[k]), k
+
+
+def test_contrastive_weight_adds_infonce_and_val_ignores_it(tmp_path):
+    from mediafm_core.model.msm import contrastive_loss
+
+    tr = _tiny_trainer(tmp_path, contrastive_weight=0.5, contrastive_temperature=0.2)
+    b = next(iter(tr.validation_batches()))
+    tr.model.eval()
+    with torch.no_grad():
+        out = tr.model(b.shots, b.shot_mask, b.globals_, b.has_global, mask_positions=b.mask)
+        nce = float(contrastive_loss(out.pred, b.shots, b.mask, b.shot_mask, 0.2))
+        plain, _ = tr._forward_loss(tr.model, b)
+        total, _ = tr._forward_loss(tr.model, b, contrastive_weight=0.5)
+    assert nce > 0
+    assert float(total) == pytest.approx(float(plain) + 0.5 * nce, rel=1e-5)
+    ref = _tiny_trainer(tmp_path, contrastive_weight=0.0)
+    assert tr.evaluate() == pytest.approx(ref.evaluate(), rel=1e-6)  # validation = plain MSM
+    # training with the term takes other steps than without it
+    with_term = [tr.train_step() for _ in range(2)]
+    without = [ref.train_step() for _ in range(2)]
+    assert with_term[0] > without[0] and with_term[1] != without[1]
+    for bad in ({"contrastive_weight": -0.1}, {"contrastive_temperature": 0.0}):
+        with pytest.raises(ValueError, match="contrastive"):
+            TrainConfig(**bad)
+
+
+def test_contrastive_weight_zero_trains_exactly_as_before(tmp_path, monkeypatch):
+    import mediafm_core.training.trainer as trainer_mod
+
+    def boom(*a, **k):
+        raise AssertionError("the contrastive term was computed at weight 0")
+
+    monkeypatch.setattr(trainer_mod, "contrastive_loss", boom)
+    assert TrainConfig().contrastive_weight == 0.0
+    tr = _tiny_trainer(tmp_path, steps=4)
+    losses = [tr.train_step() for _ in range(4)]
+    # recorded from this tiny run at commit 22bcd40, before the contrastive term existed
+    before = [1.1848459243774414, 0.9887198209762573, 0.6654033064842224, 0.5616855621337891]
+    assert losses == pytest.approx(before, rel=1e-5)
+    assert tr.evaluate() == pytest.approx(0.7647562026977539, rel=1e-5)
+    again = _tiny_trainer(tmp_path / "b", steps=4, contrastive_weight=0.0)
+    assert [again.train_step() for _ in range(4)] == losses  # bit-identical
+
+
+def test_contrastive_head_takes_the_term_off_the_output_head(tmp_path):
+    from mediafm_core.training.checkpoint import load_checkpoint
+
+    tr = _tiny_trainer(tmp_path, contrastive_weight=1.0, contrastive_on="head")
+    assert tr.model.config.contrastive_head and tr.model.contrastive_proj is not None
+    b = next(iter(tr.validation_batches()))
+    tr.model.train()
+    nce_only = tr._forward_loss(tr.model, b, contrastive_weight=1.0)[0]
+    nce_only = nce_only - tr._forward_loss(tr.model, b)[0]  # the InfoNCE term alone
+    tr.model.zero_grad()
+    nce_only.backward()
+    head = tr.model.contrastive_proj.weight.grad
+    assert head is not None and head.abs().sum() > 0
+    # the features' head gets no gradient from the term; the body does
+    assert tr.model.output_proj.weight.grad.abs().max().item() == 0.0
+    assert tr.model.blocks[0].attn.q.weight.grad.abs().sum() > 0
+    # the same seed draws the same initial weights with or without the extra head
+    plain = _tiny_trainer(tmp_path / "p")
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(v, tr.model.state_dict()[k]), k
+    # it trains, round-trips through the checkpoint, and the output head is unchanged by it
+    out = tr.fit()
+    model, meta = load_checkpoint(out)
+    assert meta["model"]["contrastive_head"] is True and model.contrastive_proj is not None
+    assert not plain.model.config.contrastive_head and plain.model.contrastive_proj is None
+    with pytest.raises(ValueError, match="contrastive_on"):
+        TrainConfig(contrastive_on="cls")

@@ -7,6 +7,7 @@ import torch
 
 from mediafm_core.model.msm import (
     baseline_losses,
+    contrastive_loss,
     cosine_distance,
     mean_shot_prediction,
     msm_loss,
@@ -99,3 +100,54 @@ def test_neighbour_skips_masked_and_padding():
     loss = baseline_losses(target, shot_mask, mask)["neighbour"]
     expected = (1 - 1 / math.sqrt(2)) * 2 + (1 - 4 / (math.sqrt(2) * math.sqrt(10)))
     assert loss == pytest.approx(expected / 3, abs=1e-6)
+
+
+def test_contrastive_loss_values_on_a_hand_made_title():
+    # one title of three orthogonal real shots plus a padding row; shot 0 masked
+    target = torch.tensor([[[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [9, 9, 9]]])
+    shot_mask = torch.tensor([[True, True, True, False]])
+    mask = torch.tensor([[True, False, False, False]])
+    tau = 0.1
+    pred = target.clone()
+    pred[0, 0] = 3.0 * target[0, 0]  # its own shot (scale is irrelevant: unit-normalised)
+    right = contrastive_loss(pred, target, mask, shot_mask, tau)
+    # logits 10, 0, 0 (the padding row is no candidate): -log(e^10 / (e^10 + 2))
+    assert right.item() == pytest.approx(math.log1p(2 * math.exp(-10)), abs=1e-6)  # float32
+    pred[0, 0] = target[0, 1]  # the prediction is another shot of the title
+    wrong = contrastive_loss(pred, target, mask, shot_mask, tau)
+    assert wrong.item() == pytest.approx(math.log(2 + math.exp(10)), rel=1e-5)
+    assert wrong > right
+    pred[0, 0] = torch.tensor([1.0, 1.0, 0.0])  # halfway: cos 1/sqrt2 to shots 0 and 1 -> log 2-ish
+    half = 10 / math.sqrt(2)
+    expect = -half + math.log(2 * math.exp(half) + 1)
+    assert contrastive_loss(pred, target, mask, shot_mask, tau).item() == pytest.approx(
+        expect, rel=1e-5
+    )
+    # nothing masked -> 0; a non-positive temperature is refused
+    assert contrastive_loss(pred, target, torch.zeros_like(mask), shot_mask).item() == 0.0
+    with pytest.raises(ValueError, match="temperature"):
+        contrastive_loss(pred, target, mask, shot_mask, 0.0)
+
+
+def test_contrastive_loss_gradients_are_finite_and_skip_padding():
+    torch.manual_seed(0)
+    shot_mask = torch.tensor([[True] * 6 + [False] * 4, [True] * 10, [True] + [False] * 9])
+    target = torch.randn(3, 10, 8) * shot_mask.unsqueeze(-1)  # padding rows are zero vectors
+    mask = sample_mask(shot_mask, 0.3, torch.Generator().manual_seed(1))
+    mask[2, 0] = True  # a one-shot title: its only candidate is itself, loss log 1 = 0
+    pred = torch.randn(3, 10, 8, requires_grad=True)
+    loss = contrastive_loss(pred, target, mask, shot_mask)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.item() > 0
+    assert torch.isfinite(pred.grad).all()
+    assert pred.grad[~mask].abs().max().item() == 0.0  # only masked predictions are scored
+    assert pred.grad[2, 0].abs().max().item() == 0.0  # softmax over one candidate: no gradient
+    assert pred.grad[mask & (torch.arange(10) < 6)].abs().sum().item() > 0
+    # the padding rows' targets take no part: changing them changes nothing
+    moved = target.clone()
+    moved[~shot_mask] = 5.0
+    assert contrastive_loss(pred, moved, mask, shot_mask).item() == pytest.approx(loss.item())
+    # a prediction equal to its own target beats every wrong-shot prediction of the title
+    right = contrastive_loss(target, target, mask, shot_mask)
+    rolled = torch.roll(target, 1, dims=1)  # each masked shot predicted as its neighbour
+    assert right < contrastive_loss(rolled, target, mask, shot_mask)

@@ -263,6 +263,17 @@ def test_resume_rejects_other_model(tmp_path):
         Trainer(tiny_cfg(layers=1, resume=True), fused, None, tmp_path / "ck")
 
 
+def test_resume_accepts_a_checkpoint_from_before_the_contrastive_head_field(tmp_path):
+    fused = make_titles()
+    pretrain(tiny_cfg(steps=2, checkpoint_every=0), fused, None, tmp_path / "ck")
+    path = tmp_path / "ck" / "config.json"
+    meta = json.loads(path.read_text())
+    assert meta["model"].pop("contrastive_head") is False  # as written before issue 20's term
+    path.write_text(json.dumps(meta))
+    tr = Trainer(tiny_cfg(steps=4, resume=True, checkpoint_every=0), fused, None, tmp_path / "ck")
+    assert tr.step == 2
+
+
 def test_cli_pretrain_end_to_end(tmp_path, capsys):
     fused = make_titles()
     glob = make_globals(fused)
@@ -302,6 +313,27 @@ def test_cli_pretrain_end_to_end(tmp_path, capsys):
     assert metrics["optimizer"] == "adamw"
     model, meta = load_checkpoint(out)
     assert meta["model"]["layers"] == 1 and meta["global_dim"] == G
+
+
+def test_cli_pretrain_contrastive_flags_reach_the_config(tmp_path, capsys):
+    fused = make_titles()
+    fp = tmp_path / "fused.parquet"
+    write_vectors(fp, fused.title_ids, fused.shot_index, fused.vectors, column="fused")
+    out = tmp_path / "ckpt"
+    common = ["pretrain", "--fused", str(fp), "--size", "tiny", "--steps", "3", "--layers", "1"]
+    common += ["--batch-size", "2", "--window", "12", "--val-fraction", "0.25"]
+    flags = ["--contrastive-weight", "0.5", "--contrastive-temperature", "0.2"]
+    assert cli_main([*common, "--out", str(out), *flags]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["contrastive_weight"] == 0.5 and train["contrastive_temperature"] == 0.2
+    assert cli_main([*common, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    with_term = json.loads((out / "metrics.json").read_text())
+    assert with_term["train_loss"] > plain["train_loss"]  # the InfoNCE nats are added
+    assert (
+        json.loads((tmp_path / "plain" / "config.json").read_text())["train"]["contrastive_weight"]
+        == 0.0
+    )
 
 
 @pytest.mark.parametrize("problem", ["nan", "missing"])
