@@ -46,7 +46,8 @@ SEGMENT_S = (4.0, 60.0)
 # seek, decoder started, a thread), as much as ~80 frames of a serial 160x90 decode, so shorter
 # titles (under two such segments) decode serially (issue 19: short fast-motion titles).
 SEGMENT_MIN_FRAMES = 500
-# Workers decoding segments of one title; MEDIAFM_DECODE_WORKERS overrides (1 = serial).
+# Workers decoding segments of one title; MEDIAFM_DECODE_WORKERS overrides (1 = serial). Unless
+# it is set, `idle_workers` lowers the count to the cores other work leaves idle.
 DECODE_WORKERS = int(os.environ.get("MEDIAFM_DECODE_WORKERS", min(os.cpu_count() or 1, 4)))
 # Segments decode in worker processes (1) or threads (0); MEDIAFM_DECODE_PROCESSES overrides.
 DECODE_PROCESSES = os.environ.get("MEDIAFM_DECODE_PROCESSES", "1") != "0"
@@ -160,12 +161,12 @@ def iter_small(
     """Decode every frame once, yielding (<=chunk, height, width, 3) uint8 RGB arrays in order.
 
     Titles longer than two segments (SEGMENT_S) are cut at keyframes and the segments decoded
-    by `workers` processes (default DECODE_WORKERS), see `_segmented_frames`; shorter titles, or
+    by `workers` processes (default `idle_workers()`), see `_segmented_frames`; shorter titles, or
     streams without seekable keyframes, decode serially. `clock` (optional) receives every
     frame's timestamp. Raises TitleError on decoder failure or when the stream ends well short
     of its frame count and of its duration.
     """
-    workers = DECODE_WORKERS if workers is None else max(1, workers)
+    workers = idle_workers() if workers is None else max(1, workers)
     starts = _segment_starts(title, _segment_seconds(title, workers)) if workers > 1 else []
     clock = FrameClock(title) if clock is None else clock
     if starts:
@@ -183,6 +184,26 @@ def iter_small(
     _check_complete(title, n, _span_s(clock))
     if buf:
         yield np.stack(buf)
+
+
+def idle_workers(load: float | None = None, cores: int | None = None) -> int:
+    """Segment workers for a decode started now: DECODE_WORKERS, capped by the cores that other
+    work leaves idle (the 1-minute load average, less this process's own 1), at least 1.
+    MEDIAFM_DECODE_WORKERS, when set, is taken as it is.
+
+    Segments buy wall time with CPU (a seek, a decoder and a hand-off each): the 212 s music
+    video decoded at 11.5k frames per CPU-second serially and 9.0k in 2 segment workers beside
+    one other busy process (issue 19), so on cores other work already uses (a backfill running
+    titles side by side) they only slow everything down."""
+    if "MEDIAFM_DECODE_WORKERS" in os.environ:
+        return DECODE_WORKERS
+    cores = cores or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this platform
+            return DECODE_WORKERS
+    return max(1, min(DECODE_WORKERS, round(cores - max(0.0, load - 1.0))))
 
 
 def _span_s(clock: FrameClock) -> float:

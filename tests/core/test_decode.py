@@ -307,3 +307,20 @@ def test_titles_under_two_minimum_segments_decode_serially(tmp_path, monkeypatch
     cut = np.concatenate(list(decode.iter_small(title, workers=2)))
     assert len(calls) >= 4
     np.testing.assert_array_equal(serial, cut)
+
+
+def test_segment_workers_follow_the_idle_cores(monkeypatch):
+    """Issue 19: segments cost CPU to save wall time, so a decode started beside busy cores
+    takes fewer workers; an explicit MEDIAFM_DECODE_WORKERS is kept as it is."""
+    from mediafm_core.media import decode
+
+    monkeypatch.delenv("MEDIAFM_DECODE_WORKERS", raising=False)
+    monkeypatch.setattr(decode, "DECODE_WORKERS", 4)
+    assert decode.idle_workers(load=0.2, cores=8) == 4  # idle machine: all of them
+    assert decode.idle_workers(load=1.0, cores=2) == 2  # only this process runs
+    assert decode.idle_workers(load=2.0, cores=2) == 1  # one other busy process: serial
+    assert decode.idle_workers(load=9.0, cores=4) == 1
+    assert decode.idle_workers(load=3.0, cores=4) == 2
+    monkeypatch.setenv("MEDIAFM_DECODE_WORKERS", "3")
+    monkeypatch.setattr(decode, "DECODE_WORKERS", 3)
+    assert decode.idle_workers(load=9.0, cores=4) == 3
