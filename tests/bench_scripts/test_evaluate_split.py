@@ -38,7 +38,8 @@ def test_split_runs_evaluates_steps_with_its_results(tmp_path, capsys):
     assert all(v >= 0 for v in steps.values())
     total = float(out.split("| total | ")[1].split(" |")[0])
     shown = [float(ln.rsplit("|", 2)[1]) for ln in out.splitlines()[2:8]]
-    assert abs(total - sum(shown)) < 0.06 and len(shown) == 6
+    # each figure is printed to 0.1 s, so the total and the six steps differ by their rounding
+    assert len(shown) == 6 and abs(total - sum(shown)) <= 0.05 * (len(shown) + 1) + 1e-9
     bench = open_benchmark(data)
     m, _ = load_checkpoint(ckpt)
     feats = streamed_features(bench.fused, bench.video, bench.globals_, bench.clips, m, "auto")
