@@ -248,23 +248,32 @@ class FastDetector:
             return True
         if not self._new_colours(hists, i):
             return False
-        if self._persists_on_one_side(i, *steps):
-            return True
         moves.need((j, j + 1) for j in (i - 2, i + 2) if 0 <= j < n)
+
+        def moved(j: int) -> bool:  # a camera move explains step j: the picture persisted
+            return _explained(*moves.get(j, j + 1, c.shift_max_y), c.shift_keep)
+
+        if self._persists_on_one_side(i, *steps, moved):
+            return True
         quiet = min(max(left(i - 1), left(i - 2)), max(left(i + 1), left(i + 2)))
         return best >= c.cut_side_peak * quiet
 
-    def _persists_on_one_side(self, i: int, hist: np.ndarray, corr: np.ndarray) -> bool:
+    def _persists_on_one_side(
+        self, i: int, hist: np.ndarray, corr: np.ndarray, moved: Callable[[int], bool]
+    ) -> bool:
         """On one side of step i -> i+1 ((N-1,) per-step colour change `hist` and structure
         kept `corr`), the picture persisted over two steps: each changed the colours by at most
-        1/`cut_side_hist` of step i's change, or kept the structure (`corr` >= `persist_corr`).
-        With new colours across the step (`_new_colours`), a take that moves in a way no shift
-        or zoom explains (a rotation, a textured pan whose grey levels match the next shot's)
-        ends here rather than changing colour in one frame (issue 19: motion variants)."""
+        1/`cut_side_hist` of step i's change, kept the structure (`corr` >= `persist_corr`), or
+        was a camera move (`moved(j)`: handheld shake whose jumps leave no structure between
+        frames). With new colours across the step (`_new_colours`) and no move explaining it, a
+        take that moves in a way no shift or zoom explains (a rotation, a textured pan whose
+        grey levels match the next shot's), or one that a move explains, ends here rather than
+        changing colour in one frame (issue 19: motion variants)."""
         c = self.cfg
         for side in ((i - 1, i - 2), (i + 1, i + 2)):
             if all(0 <= j < len(hist) for j in side) and all(
-                hist[j] * c.cut_side_hist <= hist[i] or corr[j] >= c.persist_corr for j in side
+                hist[j] * c.cut_side_hist <= hist[i] or corr[j] >= c.persist_corr or moved(j)
+                for j in side
             ):
                 return True
         return False
