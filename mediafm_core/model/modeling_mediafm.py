@@ -39,18 +39,30 @@ class MediaFMAttention(nn.Module):
         self.o = nn.Linear(cfg.hidden, cfg.hidden)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        B, S, H = x.shape
         # Three matmuls, not one on torch.cat([Wq, Wk, Wv]): measured on this CPU the concatenation
         # (a weight copy per call) and the 3H row stride it leaves Q, K, V with make the fused
         # version no faster, and slower in attention (bench/train_throughput.py).
-        q, k, v = (
-            proj(x).view(B, S, self.heads, H // self.heads).transpose(1, 2)  # (B, A, S, Hd)
-            for proj in (self.q, self.k, self.v)
-        )
+        return self.attend(self.q(x), self.k(x), self.v(x), attn_mask)
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Attention of projected queries q (N, Sq, H) over projected keys k and values v
+        (N, S, H), heads split and joined, then the output projection: (N, Sq, H)."""
+        N, Sq, H = q.shape
+        Hd = H // self.heads
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(N, t.shape[1], self.heads, Hd).transpose(1, 2)  # (N, A, len, Hd)
+
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, A, S, Hd)
-        return self.o(y.transpose(1, 2).reshape(B, S, H))
+            heads(q),
+            heads(k),
+            heads(v),
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (N, A, Sq, Hd)
+        return self.o(y.transpose(1, 2).reshape(N, Sq, H))
 
 
 class MediaFMMLP(nn.Module):
@@ -74,6 +86,12 @@ class MediaFMBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln1(x), attn_mask))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+    def rest(self, x, q, k, v, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """The block after its Q, K, V projections (of `ln1` of the block's input): attention of
+        queries q (N, Sq, H) over k, v (N, S, H), the residual on x (N, Sq, H), then the MLP."""
+        x = x + self.drop(self.attn.attend(q, k, v, attn_mask))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -151,11 +169,7 @@ class MediaFMEncoder(nn.Module):
         mask_positions: torch.Tensor | None = None,  # (B, T) bool
     ) -> MediaFMOutput:
         x = self.embed(shots, globals_, has_global, mask_positions)  # (B, S, H), S = T + 2
-        attn_mask = None
-        if shot_mask is not None and not bool(shot_mask.all()):
-            special = torch.ones(shots.shape[0], N_SPECIAL, dtype=torch.bool, device=shots.device)
-            keys = torch.cat([special, shot_mask], dim=1)  # (B, S)
-            attn_mask = keys[:, None, None, :]  # (B, 1, 1, S): every query sees real keys only
+        attn_mask = _key_mask(shot_mask)
         for blk in self.blocks:
             x = blk(x, attn_mask)
         x = self.final_norm(x)
@@ -205,10 +219,7 @@ class MediaFMEncoder(nn.Module):
             at = torch.cat([at.new_zeros(1, T), at], 0)  # group 0: nothing masked
         G = at.shape[0]
         cond = torch.cat([at.new_zeros(G, N_SPECIAL), at], 1)[:, None, :, None]  # (G, 1, S, 1)
-        attn_mask = None
-        if shot_mask is not None and not bool(shot_mask.all()):
-            special = torch.ones(B, N_SPECIAL, dtype=torch.bool, device=dev)
-            attn_mask = torch.cat([special, shot_mask], dim=1)[:, None, None, :]  # (B, 1, 1, S)
+        attn_mask = _key_mask(shot_mask)
 
         def stack(masked_tok: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
             """(G * B, S, H): group g takes `masked_tok` (S, H) where it masks, else `vis`."""
@@ -227,11 +238,11 @@ class MediaFMEncoder(nn.Module):
                 h = blk.ln1(x)
                 q, k, v = a.q(h), a.k(h), a.v(h)
             if i < L - 1:
-                x = _block_rest(blk, x, q, k, v, repeat_mask(G))
+                x = blk.rest(x, q, k, v, repeat_mask(G))
                 continue
             out = None
             if visible:  # group 0: every query, as `forward`
-                xv = _block_rest(blk, x[:B], q[:B], k[:B], v[:B], attn_mask)
+                xv = blk.rest(x[:B], q[:B], k[:B], v[:B], attn_mask)
                 xv = self.final_norm(xv)
                 hidden = xv[:, N_SPECIAL:]
                 out = MediaFMOutput(pred=self.output_proj(hidden), hidden=hidden, cls=xv[:, 0])
@@ -249,7 +260,7 @@ class MediaFMEncoder(nn.Module):
                 qs = q.view(phases, B, S, H).gather(2, tok).reshape(phases * B, Q, H)
             else:
                 qs = a.q(blk.ln1(xs))
-            xs = self.final_norm(_block_rest(blk, xs, qs, k, v, repeat_mask(phases)))
+            xs = self.final_norm(blk.rest(xs, qs, k, v, repeat_mask(phases)))
             pred = self.output_proj(xs).view(phases, B, Q, -1).transpose(0, 1)  # (B, P, Q, D)
             masked = pred.new_empty(B, T, pred.shape[-1])
             masked[:, t_idx[valid]] = pred[:, valid]
@@ -257,18 +268,10 @@ class MediaFMEncoder(nn.Module):
         raise ValueError("an encoder without blocks has no masked predictions")
 
 
-def _block_rest(blk: MediaFMBlock, x, q, k, v, attn_mask):
-    """The rest of `blk` after its Q, K, V projections: attention of queries q (N, Sq, H) over
-    keys k and values v (N, S, H), output projection, residual on x (N, Sq, H), then the MLP."""
-    a = blk.attn
-    N, Sq, H = q.shape
-    Hd = H // a.heads
-
-    def heads(t: torch.Tensor) -> torch.Tensor:
-        return t.view(N, t.shape[1], a.heads, Hd).transpose(1, 2)  # (N, A, len, Hd)
-
-    y = F.scaled_dot_product_attention(
-        heads(q), heads(k), heads(v), attn_mask=attn_mask, dropout_p=0.0
-    )  # (N, A, Sq, Hd)
-    x = x + blk.drop(a.o(y.transpose(1, 2).reshape(N, Sq, H)))
-    return x + blk.drop(blk.mlp(blk.ln2(x)))
+def _key_mask(shot_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, 1, 1, S) bool attention mask from a (B, T) real-shot mask: every query sees the special
+    tokens and the real shots only; None when there is no padding."""
+    if shot_mask is None or bool(shot_mask.all()):
+        return None
+    special = torch.ones(shot_mask.shape[0], N_SPECIAL, dtype=torch.bool, device=shot_mask.device)
+    return torch.cat([special, shot_mask], dim=1)[:, None, None, :]
