@@ -22,7 +22,9 @@ import json
 TITLES_RULES = 1  # the `titles` row: metadata fields + media probe
 SHOTS_RULES = 3  # issue 11 rules (structure, flashes, strobes, pans), issue 19 fast motion
 FUSION_RULES = 1  # per-modality L2 norm, concatenation in layout order, unit norm, zero pad
-CONTEXTUAL_RULES = 1  # unit-normalised outputs, windows owned by their centre
+# 1: unit-normalised outputs, windows owned by their centre; 2: "auto" is compact-centred /
+# centred+masked (issue 20), the output half centred on its whole title's mean
+CONTEXTUAL_RULES = 2
 TITLE_POOLING_RULES = 1  # title vector: unit-normed mean of its contextual shot vectors
 MODALITIES = ("video", "audio", "text")
 # Weight-shipping distributions of the packaged encoders, by (modality, config kind).

@@ -169,6 +169,16 @@ def run_with_pipes(context, client: PipesSubprocessClient, trainer, spec: dict) 
     return dict(reported) | {"command": " ".join(cmd[1:])}
 
 
+def checkpoint_curve_picture(out_dir: str) -> str:
+    """The loss-curve picture (`curve_picture`) of the checkpoint at `out_dir`, from its
+    metrics.json (the whole curve, also across a resume)."""
+    from mediafm_core.storage.s3 import local_copy
+
+    with open(os.path.join(local_copy(out_dir, "checkpoints"), "metrics.json")) as f:
+        metrics = json.load(f)
+    return curve_picture(metrics.get("curve", []), metrics)
+
+
 def verify_checkpoint(out_dir: str, meta: dict) -> None:
     """Raise `Failure` unless the trainer reported its metrics and `out_dir` holds a checkpoint
     whose safetensors weights load into the model its config.json describes."""
@@ -230,6 +240,8 @@ def encoder_checkpoint(
     else:
         meta = run_with_pipes(context, pipes_subprocess_client, trainer, spec)
     verify_checkpoint(out_dir, meta)
+    if "loss_curve_plot" not in meta:  # out of process: drawn here from the checkpoint's metrics
+        meta["loss_curve_plot"] = MetadataValue.md(checkpoint_curve_picture(out_dir))
     gate = beats_baselines(meta)
     if gate.passed or config.publish_below_baselines:
         storage.set_current(f"run-{run}")

@@ -22,6 +22,8 @@ REPRESENTATION_CHOICES = (
     "output+masked",
     "fused+masked",
     "compact",
+    "centred+masked",
+    "compact-centred",
     "auto",
 )
 
@@ -71,8 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output projection, last hidden state, both (concat), each shot's MSM prediction "
         "(masked), output and MSM prediction side by side (output+masked, 2 x fused width), "
         "the fused input plus the unit MSM prediction (fused+masked), output+masked in the "
-        "basis of the head's span (compact, 2 x (hidden + 1) floats), or auto (the default): "
-        "compact where that is exact (2 x (hidden + 1) <= fused width), else output+masked",
+        "basis of the head's span (compact, 2 x (hidden + 1) floats), the output minus its "
+        "title's mean beside the MSM prediction (centred+masked, 2 x fused width) and in the "
+        "head's span (compact-centred, 2 x hidden + 1 floats), or auto (the default): "
+        "compact-centred where that is exact (2 x hidden + 1 <= fused width), else "
+        "centred+masked",
     )
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu | cuda")

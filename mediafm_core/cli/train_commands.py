@@ -11,6 +11,7 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `pretrain` to the `mediafm` parser."""
     from mediafm_core.training.config import (  # dataclasses only
+        CONTRASTIVE_NEGATIVES,
         CONTRASTIVE_ON,
         CORRUPTIONS,
         TrainConfig,
@@ -125,6 +126,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="InfoNCE on the MSM prediction (output) or on a separate head trained by it alone",
     )
     p.add_argument(
+        "--contrastive-negatives",
+        choices=CONTRASTIVE_NEGATIVES,
+        default=TrainConfig.contrastive_negatives,
+        help="InfoNCE distractors: the title window's other shots (title) or every shot of the "
+        "batch (batch)",
+    )
+    p.add_argument(
         "--corruption",
         choices=CORRUPTIONS,
         default=TrainConfig.corruption,
@@ -192,6 +200,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             contrastive_weight=args.contrastive_weight,
             contrastive_temperature=args.contrastive_temperature,
             contrastive_on=args.contrastive_on,
+            contrastive_negatives=args.contrastive_negatives,
             corruption=args.corruption,
             mask_span=args.mask_span,
             dropout=args.dropout,

@@ -74,6 +74,7 @@ def msm_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
 
 
 CONTRASTIVE_TEMPERATURE = 0.1
+CONTRASTIVE_NEGATIVES = ("title", "batch")
 
 
 def contrastive_loss(
@@ -82,8 +83,15 @@ def contrastive_loss(
     mask: torch.Tensor,  # (B, T) bool, positions scored (the MSM-masked shots)
     shot_mask: torch.Tensor,  # (B, T) bool, True = real shot (the candidates)
     temperature: float = CONTRASTIVE_TEMPERATURE,
+    negatives: str = "title",
 ) -> torch.Tensor:
     """InfoNCE at masked positions, wav2vec 2.0-style with the title as the set of distractors.
+
+    `negatives="batch"` scores each masked prediction against every real shot of every row of
+    the batch instead (SimCLR-style in-batch negatives): the title-level part of a shot (genre,
+    set, cast) then also separates it from other titles' shots, where title-only negatives make
+    the term blind to what a title's shots share. Candidates whose fused vector equals the
+    positive's exactly (the same shot in two overlapping windows of one title) are left out.
 
     Each masked prediction and every real shot's true fused vector are unit-normalised; the
     logits are their cosine similarities / `temperature` against all real shots of the same row
@@ -94,8 +102,12 @@ def contrastive_loss(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if negatives not in CONTRASTIVE_NEGATIVES:
+        raise ValueError(f"negatives must be one of {CONTRASTIVE_NEGATIVES}, got {negatives!r}")
     p = F.normalize(pred.float(), dim=-1, eps=1e-8)  # (B, T, D)
     t = F.normalize(target.float(), dim=-1, eps=1e-8)  # (B, T, D)
+    if negatives == "batch":
+        return _batch_contrastive(p, t, mask & shot_mask, shot_mask, temperature)
     logits = torch.einsum("bid,bjd->bij", p, t) / temperature  # (B, T query, T candidate)
     logits = logits.masked_fill(~shot_mask[:, None, :], float("-inf"))
     own = torch.diagonal(logits, dim1=1, dim2=2)  # (B, T) the positive's logit
@@ -103,6 +115,21 @@ def contrastive_loss(
     lse = torch.logsumexp(logits.masked_fill(~rows[:, :, None], 0.0), dim=-1)  # (B, T)
     nll = (lse - own.masked_fill(~rows, 0.0)) * rows
     return nll.sum() / rows.sum().clamp(min=1)
+
+
+def _batch_contrastive(p, t, rows, shot_mask, temperature) -> torch.Tensor:
+    """contrastive_loss with every real shot of the batch as a candidate (see there)."""
+    if not bool(rows.any()):
+        return p.new_zeros(())
+    cand = t[shot_mask]  # (N, D) unit targets of all real shots, row-major
+    flat = torch.cumsum(shot_mask.reshape(-1).long(), 0) - 1  # (B * T,) candidate index
+    own = flat.reshape(shot_mask.shape)[rows]  # (Q,) each query's own candidate
+    logits = p[rows] @ cand.T / temperature  # (Q, N)
+    with torch.no_grad():  # the same shot again (cosine 1 to the positive's target): not a negative
+        dup = (cand[own] @ cand.T) > 1.0 - 1e-6  # (Q, N)
+        dup[torch.arange(len(own), device=own.device), own] = False
+    logits = logits.masked_fill(dup, float("-inf"))
+    return F.cross_entropy(logits, own)
 
 
 def mean_shot_prediction(

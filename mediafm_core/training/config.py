@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 CORRUPTIONS = ("mask", "bert")  # TrainConfig.corruption choices
 CONTRASTIVE_ON = ("output", "head")  # TrainConfig.contrastive_on choices
+CONTRASTIVE_NEGATIVES = ("title", "batch")  # TrainConfig.contrastive_negatives choices
 
 
 @dataclass
@@ -83,6 +84,10 @@ class TrainConfig:
     # "head" at weight 1.0 lost retrieval by 0.163 / 0.085 and popularity by 0.151 / 0.135 on the
     # tune cells while genre rose (+0.098 / +0.114): no better than "output".
     contrastive_on: str = "output"
+    # The InfoNCE's distractors: "title" = the other real shots of the masked shot's own title
+    # window; "batch" = every real shot of the batch (other titles too), so what a title's shots
+    # share (its genre, sets, cast) still separates them from other titles' shots.
+    contrastive_negatives: str = "title"
     # --- data
     # Longest training window in shots (longer titles: a random crop). Random 128-shot crops with
     # batch 16 and dropout 0.1 were measured on the tune cells (bench/suite.py) and lost: best val
@@ -133,6 +138,11 @@ class TrainConfig:
         if self.contrastive_on not in CONTRASTIVE_ON:
             raise ValueError(
                 f"contrastive_on must be one of {CONTRASTIVE_ON}, got {self.contrastive_on!r}"
+            )
+        if self.contrastive_negatives not in CONTRASTIVE_NEGATIVES:
+            raise ValueError(
+                f"contrastive_negatives must be one of {CONTRASTIVE_NEGATIVES}, "
+                f"got {self.contrastive_negatives!r}"
             )
         if self.mask_span < 1:
             raise ValueError(f"mask_span must be >= 1, got {self.mask_span}")

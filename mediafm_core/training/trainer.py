@@ -289,7 +289,12 @@ class Trainer:
         if contrastive_weight > 0:  # skipped at 0: the default recipe's steps are unchanged
             scored = out.pred if out.contrastive is None else out.contrastive
             nce = contrastive_loss(
-                scored, b.shots, b.mask, b.shot_mask, self.cfg.contrastive_temperature
+                scored,
+                b.shots,
+                b.mask,
+                b.shot_mask,
+                self.cfg.contrastive_temperature,
+                self.cfg.contrastive_negatives,
             )
             loss = loss + contrastive_weight * nce
         return loss, n

@@ -49,10 +49,10 @@ def test_media_bench_runs_every_stage_and_prints_the_paired_table(tmp_path, caps
     assert fused.num_rows == shots and fused.column("fused").type.list_size == 32 + 32 + 384
     assert pq.read_table(data / "globals.parquet").num_rows == 4
     emb = pq.read_table(work / "contextual.parquet")
-    # the default representation ("auto"): compact 2(H+1) floats where that is no wider than
-    # fused, else output+masked (2 x fused)
+    # the default representation ("auto"): compact-centred 2 H + 1 floats where that is no wider
+    # than fused, else centred+masked (2 x fused)
     hidden = json.loads((work / "ckpt" / "config.json").read_text())["model"]["hidden"]
-    want = 2 * (hidden + 1) if 2 * (hidden + 1) <= 448 else 2 * 448
+    want = 2 * hidden + 1 if 2 * hidden + 1 <= 448 else 2 * 448
     assert emb.num_rows == shots and emb.column("vector").type.list_size == want
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["titles"] == 4 and summary["shots"] == shots

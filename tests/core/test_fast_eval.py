@@ -101,7 +101,18 @@ def old_path(monkeypatch):
     return use
 
 
-@pytest.mark.parametrize("rep", ["output+masked", "masked", "fused+masked", "compact", "output"])
+@pytest.mark.parametrize(
+    "rep",
+    [
+        "output+masked",
+        "masked",
+        "fused+masked",
+        "compact",
+        "output",
+        "centred+masked",
+        "compact-centred",
+    ],
+)
 def test_embed_titles_equals_the_per_phase_path(rep, old_path):
     m = _model(2, fused=40, glob=6, hidden=8)  # 2 (H + 1) = 18 <= 40: compact is exact
     rng = np.random.default_rng(3)

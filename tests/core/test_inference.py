@@ -159,11 +159,69 @@ def test_fused_plus_masked_is_the_input_plus_the_unit_msm_prediction(model):
     np.testing.assert_allclose(moved - compact["t0"][7], np.full(D, 5.0), atol=1e-4)
 
 
-def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats():
-    """Issue 20: the default serving vector is output+masked with each half in an orthonormal
-    basis of the output head's span, so every inner product (cosine, ANN distance) is
-    output+masked's, in 2 (H + 1) floats instead of 2 D; the basis comes from the weights alone."""
+def _wide_model(wide=40, hidden=8, seed=1):
+    torch.manual_seed(seed)
+    m = MediaFMEncoder(
+        config_for("tiny", fused_dim=wide, global_dim=0, hidden=hidden, heads=2, max_shots=64)
+    ).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return m
+
+
+def test_centred_plus_masked_is_the_output_minus_its_title_mean_beside_the_msm_prediction(model):
+    """Issue 20: `centred+masked` = [output - the mean output over the whole title (where the shot
+    stands in its title), MSM prediction]. The mean is the title's, not a window's: a 600-shot
+    title runs in many 64-shot windows and its centred half still sums to zero over the title."""
+    titles = _titles([23, 600])
+    cm = embed_titles(model, titles, representation="centred+masked")
+    om = embed_titles(model, titles, representation="output+masked")
+    for tid, x in titles.items():
+        assert cm[tid].shape == (len(x), 2 * D)
+        want = om[tid][:, :D] - om[tid][:, :D].mean(0, keepdims=True)
+        np.testing.assert_allclose(cm[tid][:, :D], want, atol=1e-4)
+        np.testing.assert_allclose(cm[tid][:, D:], om[tid][:, D:], atol=1e-5)
+        np.testing.assert_allclose(cm[tid][:, :D].mean(0), 0.0, atol=1e-5)
+    # a changed title is centred on its own new mean
+    other = {"t0": titles["t0"].copy()}
+    other["t0"][7] += 5.0
+    moved = embed_titles(model, other, representation="centred+masked")["t0"]
+    out = embed_titles(model, other, representation="output")["t0"]
+    np.testing.assert_allclose(moved[:, :D], out - out.mean(0, keepdims=True), atol=1e-4)
+
+
+def test_compact_centred_default_keeps_centred_plus_masked_geometry_in_2h_plus_1_floats():
+    """Issue 20: the default serving vector ("auto" = compact-centred where 2 H + 1 <= D) stores
+    the centred output in an orthonormal basis of span(W) (H floats: output minus mean is
+    W (h - mean h)) and the MSM prediction in one of span([W, b]) (H + 1), so every inner product
+    and cosine is centred+masked's, in 2 H + 1 floats instead of 2 D."""
     from mediafm_core.inference import DEFAULT_REPRESENTATION, resolve_representation, serving_basis
+
+    m = _wide_model()
+    rng = np.random.default_rng(2)
+    titles = {f"t{i}": rng.normal(size=(n, 40)).astype(np.float32) for i, n in enumerate([9, 30])}
+    assert DEFAULT_REPRESENTATION == "auto" and resolve_representation(m) == "compact-centred"
+    compact = embed_titles(m, titles)
+    full = embed_titles(m, titles, representation="centred+masked")
+    for tid in titles:
+        assert compact[tid].shape == (len(titles[tid]), 17) and full[tid].shape[1] == 80
+        np.testing.assert_allclose(
+            compact[tid] @ compact[tid].T, full[tid] @ full[tid].T, rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_allclose(compact[tid][:, :8].mean(0), 0.0, atol=1e-5)
+    Uc = serving_basis(m, centred=True).numpy()
+    assert Uc.shape == (40, 8)
+    np.testing.assert_allclose(Uc.T @ Uc, np.eye(8), atol=1e-5)
+    # a narrower fused input (2 H + 1 = 17 > 16) makes auto keep the full-width pair
+    assert resolve_representation(_wide_model(wide=16)) == "centred+masked"
+
+
+def test_compact_keeps_output_plus_masked_geometry_in_2h_plus_2_floats():
+    """Issue 20: "compact" is output+masked with each half in an orthonormal basis of the output
+    head's span, so every inner product (cosine, ANN distance) is output+masked's, in 2 (H + 1)
+    floats instead of 2 D; the basis comes from the weights alone."""
+    from mediafm_core.inference import serving_basis
 
     torch.manual_seed(1)
     wide = 40  # fused width well above 2 (H + 1) = 18 for an 8-wide hidden state
@@ -175,8 +233,8 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
             p.add_(0.1 * torch.randn_like(p))
     rng = np.random.default_rng(2)
     titles = {f"t{i}": rng.normal(size=(n, wide)).astype(np.float32) for i, n in enumerate([9, 30])}
-    assert DEFAULT_REPRESENTATION == "auto" and resolve_representation(m) == "compact"
-    compact, both = embed_titles(m, titles), embed_titles(m, titles, representation="output+masked")
+    compact = embed_titles(m, titles, representation="compact")
+    both = embed_titles(m, titles, representation="output+masked")
     for tid in titles:
         assert compact[tid].shape == (len(titles[tid]), 18) and both[tid].shape[1] == 2 * wide
         np.testing.assert_allclose(
@@ -192,14 +250,16 @@ def test_compact_default_keeps_output_plus_masked_geometry_in_2h_plus_2_floats()
 
 def test_compact_is_no_wider_than_fused_when_2h_plus_2_exceeds_it(model):
     """Where the head's span is wider than the fused input (here H = 64, D = 12), "compact" keeps
-    each half's D / 2 directions of largest singular value: never wider than the fused vectors;
-    the default ("auto") then stays output+masked, which that lossy vector lost to on the suite."""
+    each half's D / 2 directions of largest singular value: never wider than the fused vectors
+    (so does compact-centred); the default ("auto") then stays centred+masked, because the lossy
+    vectors lost to the full pair on the suite."""
     from mediafm_core.inference import resolve_representation
 
     titles = _titles([23])
     assert embed_titles(model, titles, representation="compact")["t0"].shape == (23, D)
-    assert resolve_representation(model) == "output+masked"
+    assert embed_titles(model, titles, representation="compact-centred")["t0"].shape == (23, D)
+    assert resolve_representation(model) == "centred+masked"
     np.testing.assert_allclose(
         embed_titles(model, titles)["t0"],
-        embed_titles(model, titles, representation="output+masked")["t0"],
+        embed_titles(model, titles, representation="centred+masked")["t0"],
     )

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mediafm_core.model.msm import (
     baseline_losses,
@@ -151,3 +152,56 @@ def test_contrastive_loss_gradients_are_finite_and_skip_padding():
     right = contrastive_loss(target, target, mask, shot_mask)
     rolled = torch.roll(target, 1, dims=1)  # each masked shot predicted as its neighbour
     assert right < contrastive_loss(rolled, target, mask, shot_mask)
+
+
+def test_batch_negatives_score_every_real_shot_of_the_batch():
+    """contrastive_negatives="batch": the candidates of each masked prediction are all real shots
+    of all rows (other titles too), brute-forced here; a shot repeated in an overlapping window
+    (the same fused vector) is not its own negative; the title-only loss is the special case of
+    a one-row batch."""
+    torch.manual_seed(3)
+    B, T, D = 3, 7, 5
+    pred, target = torch.randn(B, T, D), torch.randn(B, T, D)
+    shot_mask = torch.ones(B, T, dtype=torch.bool)
+    shot_mask[2, 5:] = False
+    mask = sample_mask(shot_mask, 0.4, torch.Generator().manual_seed(0))
+    tau = 0.5
+    p, t = F.normalize(pred, dim=-1), F.normalize(target, dim=-1)
+    cand = [(b, j) for b in range(B) for j in range(T) if shot_mask[b, j]]
+    C = torch.stack([t[b, j] for b, j in cand])
+    want = [
+        torch.logsumexp(p[b, i] @ C.T / tau, 0) - p[b, i] @ t[b, i] / tau
+        for b in range(B)
+        for i in range(T)
+        if mask[b, i]
+    ]
+    got = contrastive_loss(pred, target, mask, shot_mask, tau, negatives="batch")
+    assert got.item() == pytest.approx(torch.stack(want).mean().item(), rel=1e-5)
+    title = contrastive_loss(pred, target, mask, shot_mask, tau)
+    assert got > title  # more distractors, a larger loss
+    one = contrastive_loss(pred[:1], target[:1], mask[:1], shot_mask[:1], tau, negatives="batch")
+    assert one.item() == pytest.approx(
+        contrastive_loss(pred[:1], target[:1], mask[:1], shot_mask[:1], tau).item(), rel=1e-5
+    )
+    dup = target.clone()
+    dup[1] = target[0]  # row 1 repeats row 0's shots (two windows over one title)
+    pred2 = pred.clone()
+    pred2[1] = pred[0]
+    m2 = mask.clone()
+    m2[1] = mask[0]
+    twice = contrastive_loss(pred2, dup, m2, shot_mask, tau, negatives="batch")
+    want2 = []
+    for b in range(B):
+        for i in range(T):
+            if m2[b, i]:  # every real shot but the positive's twin in the other window
+                kept = [
+                    F.normalize(dup[c, j], dim=0)
+                    for c, j in cand
+                    if (c, j) == (b, i) or not torch.equal(dup[c, j], dup[b, i])
+                ]
+                q = F.normalize(pred2[b, i], dim=0)
+                own = q @ F.normalize(dup[b, i], dim=0) / tau
+                want2.append(torch.logsumexp(q @ torch.stack(kept).T / tau, 0) - own)
+    assert twice.item() == pytest.approx(torch.stack(want2).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="negatives"):
+        contrastive_loss(pred, target, mask, shot_mask, tau, negatives="catalogue")
