@@ -116,6 +116,8 @@ def test_two_gloo_ranks_through_pipes_report_from_rank_0_with_identical_weights(
     curve = meta["loss_curve"].value
     assert "| 2 |" in curve and "| 4 |" in curve  # eval every 2 of 4 steps
     assert meta["steps"].value == 4
+    # the picture is drawn by the orchestrator from metrics.json, not sent as one long Pipes line
+    assert meta["loss_curve_plot"].value.startswith("![MSM loss curve](data:image/png;base64,")
     model, info = load_checkpoint(meta["checkpoint_dir"].value)
     assert weights_version(model.state_dict()) == ranks[0] == info["model_version"]
     logs = [e.user_message for e in instance.all_logs(run.run_id) if e.user_message]
