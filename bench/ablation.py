@@ -42,7 +42,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from mediafm_core.evaluation import ROWS as ROWS_ALL
+from mediafm_core.evaluation import EXTRA_ROWS, ROWS
 from mediafm_core.training.config import CORRUPTIONS, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -136,8 +136,8 @@ def main() -> int:
     p.add_argument(
         "--rows",
         nargs="+",
-        default=list(ROWS_ALL),
-        choices=ROWS_ALL,
+        default=list(ROWS),
+        choices=ROWS + EXTRA_ROWS,
         help="feature rows of the main table (fewer = faster)",
     )
     p.add_argument(
@@ -291,6 +291,7 @@ def run_suite(a: argparse.Namespace, p: argparse.ArgumentParser) -> int:
             tuple(a.optimizers),
             tuple(a.compare),
             a.reuse,
+            tuple(r for r in a.rows if r in EXTRA_ROWS),
         )
         results.append(res)
         print(suite.format_cell(res) + f"\n\n({time.time() - t0:.0f} s)\n", flush=True)

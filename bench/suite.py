@@ -107,12 +107,14 @@ def run_cell(
     optimizers=("muon", "adamw"),
     compare: tuple[str, ...] = (),
     reuse: bool = False,
+    baselines: tuple[str, ...] = (),
 ) -> dict:
     """Pre-train, embed and probe one cell; returns the probe results and the training metrics.
 
     `compare`: more representations probed on the same checkpoints, as rows
     "contextual [<optimiser>, <representation>]"; `reuse`: keep a checkpoint already trained in
-    `work` with the same settings."""
+    `work` with the same settings; `baselines`: extra uncontextualised rows
+    (evaluation.EXTRA_ROWS, e.g. fused_title), printed in the summary too."""
     from mediafm_core.evaluation import load_benchmark, run_ablation
     from mediafm_core.training.checkpoint import load_checkpoint
 
@@ -134,7 +136,7 @@ def run_cell(
             futures = {o: pool.submit(_train, j) for o, j in todo.items()}
             metrics.update({o: f.result() for o, f in futures.items()})
     bench = load_benchmark(data)
-    table = run_ablation(bench, None, folds, rows=("video_only", "fused"))
+    table = run_ablation(bench, None, folds, rows=("video_only", "fused", *baselines))
     for o in optimizers:
         model, _ = load_checkpoint(jobs[o]["out"])
         rows = run_ablation(bench, model, folds, representation, rows=("contextual",))
@@ -184,6 +186,9 @@ def format_cell(res: dict) -> str:
     return "\n".join(lines)
 
 
+EXTRA_BASELINES = ("fused_title",)  # evaluation.EXTRA_ROWS, summarised beside contextual
+
+
 def summary(results: list[dict], row: str = "contextual [muon]") -> str:
     """One line per cell (and per compared representation): contextual minus fused per task,
     relative to fused, with t; and Muon vs AdamW best val."""
@@ -195,7 +200,8 @@ def summary(results: list[dict], row: str = "contextual [muon]") -> str:
         "|---|---|---|" + "---|" * (len(tasks) + 1),
     ]
     for r in results:
-        for name in (k for k in r["table"] if k == row or k.startswith(row[:-1] + ", ")):
+        names = [k for k in r["table"] if k == row or k.startswith(row[:-1] + ", ")]
+        for name in names + [k for k in r["table"] if k in EXTRA_BASELINES]:
             lines.append(_summary_line(r, name, tasks, paired_differences(r["table"])[name]))
     return "\n".join(lines)
 

@@ -25,6 +25,10 @@ from mediafm_core.probes.tasks import TASKS, Clips, check_spans, read_clips, vec
 log = logging.getLogger(__name__)
 
 ROWS = ("video_only", "fused", "contextual", "clip_alone")
+# Opt-in baseline (issue 20): each shot's fused vector minus its title's mean fused vector, beside
+# the fused vector itself (2 x D): the title context a probe cannot get from the clip alone, with
+# no encoder. It says how much of a contextual row's margin a title mean alone would give.
+EXTRA_ROWS = ("fused_title",)
 
 
 @dataclass
@@ -122,6 +126,11 @@ def ablation_features(data: BenchmarkData, model, representation, device, batch_
 
     per_row: dict[str, dict[str, np.ndarray]] = {}
     shots = {"fused": data.fused} if "fused" in rows else {}
+    if "fused_title" in rows:
+        shots["fused_title"] = {
+            t: np.concatenate([x - x.mean(0, keepdims=True), x], axis=1)
+            for t, x in data.fused.items()
+        }
     if data.video is not None and "video_only" in rows:
         shots["video_only"] = data.video
     if model is not None and "contextual" in rows:
@@ -250,7 +259,7 @@ def run_ablation(
     rep = representation or DEFAULT_REPRESENTATION
     feats = features or ablation_features(data, model, rep, device, batch_size, rows)
     results: dict[str, dict[str, ProbeResult]] = {}
-    for row in (r for r in ROWS if r in feats):
+    for row in (r for r in ROWS + EXTRA_ROWS if r in feats):
         results[row] = {}
         for task, clips in data.clips.items():
             res = run_probe(feats[row][task], clips, folds=folds, seed=seed, method=method)

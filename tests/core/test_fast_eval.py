@@ -315,3 +315,26 @@ def test_column_ap_equals_the_per_label_ap_and_sklearn_with_ties():
         assert got[j] == pytest.approx(average_precision(y[:, j], s[:, j]), abs=1e-12), j
         assert got[j] == pytest.approx(average_precision_score(y[:, j], s[:, j]), abs=1e-12), j
     assert got[3] == pytest.approx(y[:, 3].mean()) and got[4] == pytest.approx(1.0)
+
+
+def test_fused_title_baseline_row_is_the_clip_minus_its_title_mean_beside_the_clip(bench_dir):
+    """The opt-in `fused_title` row (evaluation.EXTRA_ROWS): per clip, [mean fused over the clip
+    minus the title's mean fused vector, mean fused over the clip]; streamed by title chunks it is
+    the same; it is probed and paired against fused like any row."""
+    from mediafm_core.evaluation import paired_differences
+
+    bench = open_benchmark(bench_dir)
+    feats = streamed_features(
+        bench.fused, None, None, bench.clips, None, rows=("fused", "fused_title"), chunk_titles=5
+    )
+    for task, c in bench.clips.items():
+        x = feats["fused_title"][task]
+        assert x.shape == (len(c), 2 * 15)
+        np.testing.assert_allclose(x[:, 15:], feats["fused"][task], atol=1e-5)
+        for i in (0, len(c) - 1):
+            title = bench.fused.read(str(c.title_ids[i]))
+            want = title[c.shot_start[i] : c.shot_end[i]].mean(0) - title.mean(0)
+            np.testing.assert_allclose(x[i, :15], want, atol=1e-5)
+    res = run_ablation(bench.as_data(), None, folds=3, features=feats)
+    assert list(res) == ["fused", "fused_title"]
+    assert set(paired_differences(res)["fused_title"]) == set(bench.clips)
