@@ -129,7 +129,7 @@ def run_cell(
         }
         for o in optimizers
     }
-    metrics = {o: _reused(j["out"]) for o, j in jobs.items()} if reuse else {}
+    metrics = {o: _reused(j["out"], j["train"]) for o, j in jobs.items()} if reuse else {}
     todo = {o: j for o, j in jobs.items() if metrics.get(o) is None}
     if todo:
         with ProcessPoolExecutor(max_workers=len(todo), mp_context=get_context("spawn")) as pool:
@@ -147,11 +147,27 @@ def run_cell(
     return {"cell": cell, "table": table, "metrics": {o: metrics[o] for o in optimizers}}
 
 
-def _reused(out: str) -> dict | None:
-    """The metrics of a finished checkpoint in `out` (wall_s as recorded), else None."""
+# recorded per checkpoint but not part of what it learned
+_RUN_ONLY = {"device", "checkpoint_every", "log_every", "compile", "prefetch", "cache_mb"}
+
+
+def _reused(out: str, train: dict | None = None) -> dict | None:
+    """The metrics of a finished checkpoint in `out` (wall_s as recorded), else None. With
+    `train`, only a checkpoint trained with the recipe's current defaults plus `train` counts:
+    a checkpoint tag names the overrides alone, so a changed default would otherwise reuse a
+    checkpoint of the old recipe."""
     path = Path(out) / "metrics.json"
     if not (Path(out) / "model.safetensors").exists() or not path.exists():
         return None
+    if train is not None:
+        from mediafm_core.training import TrainConfig
+
+        saved = json.loads((Path(out) / "config.json").read_text()).get("train", {})
+        want = TrainConfig(**train).to_dict()
+        missing = object()  # a setting newer than the checkpoint: another recipe
+        if any(saved.get(k, missing) != v for k, v in want.items() if k not in _RUN_ONLY):
+            log.info("%s: trained with another recipe, training again", out)
+            return None
     m = json.loads(path.read_text())
     m.setdefault("wall_s", m["curve"][-1].get("elapsed_s", 0.0) if m.get("curve") else 0.0)
     return m
