@@ -24,7 +24,7 @@ def test_reuse_skips_a_checkpoint_of_another_recipe(tmp_path):
     same = _checkpoint(tmp_path / "same", now)
     assert suite._reused(str(same), job)["best_val_loss"] == 0.5
     # the tag names only the overrides: a default that changed since must not be reused
-    old = _checkpoint(tmp_path / "old", now | {"contrastive_weight": 0.0})
+    old = _checkpoint(tmp_path / "old", now | {"contrastive_temperature": 0.1})  # the old default
     assert suite._reused(str(old), job) is None
     # a setting the checkpoint predates (absent from its config) is another recipe too
     older = {k: v for k, v in now.items() if k != "contrastive_negatives"}
