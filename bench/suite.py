@@ -202,13 +202,10 @@ def format_cell(res: dict) -> str:
     return "\n".join(lines)
 
 
-EXTRA_BASELINES = ("fused_title",)  # evaluation.EXTRA_ROWS, summarised beside contextual
-
-
 def summary(results: list[dict], row: str = "contextual [muon]") -> str:
     """One line per cell (and per compared representation): contextual minus fused per task,
     relative to fused, with t; and Muon vs AdamW best val."""
-    from mediafm_core.evaluation import paired_differences
+    from mediafm_core.evaluation import EXTRA_ROWS, paired_differences
 
     tasks = list(results[0]["table"]["fused"])
     lines = [
@@ -217,7 +214,7 @@ def summary(results: list[dict], row: str = "contextual [muon]") -> str:
     ]
     for r in results:
         names = [k for k in r["table"] if k == row or k.startswith(row[:-1] + ", ")]
-        for name in names + [k for k in r["table"] if k in EXTRA_BASELINES]:
+        for name in names + [k for k in r["table"] if k in EXTRA_ROWS]:
             lines.append(_summary_line(r, name, tasks, paired_differences(r["table"])[name]))
     return "\n".join(lines)
 

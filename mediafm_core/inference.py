@@ -105,6 +105,22 @@ def _left_basis(M, k: int):
     return (U * torch.sign(U.gather(0, U.abs().argmax(0, keepdim=True)))).float()
 
 
+def _head_basis(model, with_bias: bool, k: int):
+    """(D, k) `_left_basis` of the output head's [W, b] (or W alone), cached on the model per
+    head version, so a batch never repeats the SVD and a changed head never gets a stale one."""
+    import torch
+
+    W, b = model.output_proj.weight, model.output_proj.bias  # (D, H), (D,)
+    head = (W._version, b._version, W.data_ptr())
+    cached = getattr(model, "_serving_bases", None)
+    if cached is None or cached[0] != head:
+        cached = model._serving_bases = (head, {})
+    if (with_bias, k) not in cached[1]:
+        M = torch.cat([W, b[:, None]], 1) if with_bias else W
+        cached[1][(with_bias, k)] = _left_basis(M, k).to(W.device)
+    return cached[1][(with_bias, k)]
+
+
 def serving_basis(model, centred: bool = False):
     """(D, k) float32 orthonormal basis of the span of the output head's outputs W h + b (W: the
     head's (D, H) weight, b its bias), k = min(H + 1, D // 2): the top-k left singular vectors of
@@ -113,22 +129,10 @@ def serving_basis(model, centred: bool = False):
     centred=True: the basis of the span of W alone, k = min(H, D // 2): an output minus its
     title's mean output is W (h - mean h), so "compact-centred" stores that half in H floats.
     Cached on the model per head version. Source: issue 20 (serving no wider than fused)."""
-    import torch
-
-    W, b = model.output_proj.weight, model.output_proj.bias  # (D, H), (D,)
-    key = (W._version, b._version, W.data_ptr(), centred)
-    cache = getattr(model, "_serving_bases", None)
-    if cache is None or cache[0][:3] != key[:3]:
-        cache = (key, {})
-        model._serving_bases = cache
-    if centred not in cache[1]:
-        D, H = W.shape
-        if centred:
-            basis = _left_basis(W, min(H, D // 2))
-        else:
-            basis = _left_basis(torch.cat([W, b[:, None]], 1), min(H + 1, D // 2))
-        cache[1][centred] = basis.to(W.device)
-    return cache[1][centred]
+    D, H = model.output_proj.weight.shape
+    if centred:
+        return _head_basis(model, False, min(H, D // 2))
+    return _head_basis(model, True, min(H + 1, D // 2))
 
 
 def centred_bases(model):
@@ -136,15 +140,9 @@ def centred_bases(model):
     and span([W, b]) for the masked half, k_c = min(H, D // 2), k_m = min(H + 1, D - k_c), so
     the vector is never wider than D; exact (every inner product of centred+masked kept) when
     2 H + 1 <= D."""
-    import torch
-
-    Uc = serving_basis(model, centred=True)
     D, H = model.output_proj.weight.shape
-    k_m = min(H + 1, D - Uc.shape[1])
-    if k_m == min(H + 1, D // 2):
-        return Uc, serving_basis(model)
-    W, b = model.output_proj.weight, model.output_proj.bias
-    return Uc, _left_basis(torch.cat([W, b[:, None]], 1), k_m).to(W.device)
+    Uc = serving_basis(model, centred=True)
+    return Uc, _head_basis(model, True, min(H + 1, D - Uc.shape[1]))
 
 
 def plan_windows(n: int, window: int) -> tuple[list[tuple[int, int]], np.ndarray]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mediafm_core.training.config import CONTRASTIVE_NEGATIVES  # torch-free: one list of choices
+
 MASK_RATIO = 0.2
 
 
@@ -74,7 +76,6 @@ def msm_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
 
 
 CONTRASTIVE_TEMPERATURE = 0.1
-CONTRASTIVE_NEGATIVES = ("title", "batch")
 
 
 def contrastive_loss(
